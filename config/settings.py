@@ -1,0 +1,152 @@
+"""Typed settings and their pure loaders.
+
+The loaders read only the mapping they are given (normally ``os.environ``);
+they touch no file, so they can be tested with plain dictionaries. Every
+value is checked when a settings object is made, whether by a loader or
+directly, and a bad value raises :class:`SettingsError` naming the
+environment variable that sets it.
+
+Limits that guard the passphrase hash may only be raised above their
+defaults, never lowered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Final
+
+KiB: Final = 1024
+MiB: Final = 1024 * KiB
+GiB: Final = 1024 * MiB
+
+ENV_PREFIX: Final = "POSTERN_"
+SERVER_DATA_DIR_ENV: Final = "POSTERN_DATA_DIR"
+STATION_HOME_ENV: Final = "POSTERN_STATION_HOME"
+
+# libsodium's bounds for Argon2id (crypto_pwhash_argon2id_*_MAX, 64-bit).
+_ARGON2_OPSLIMIT_MAX: Final = 2**32 - 1
+_ARGON2_MEMLIMIT_MAX: Final = 4398046510080
+
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or has a value that cannot be used."""
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets a settings field."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def _describe(value: int, *, in_bytes: bool) -> str:
+    """``value``, followed by its size in binary units when that is a whole number."""
+    if in_bytes:
+        for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+            if value >= size and value % size == 0:
+                return f"{value} ({value // size} {unit})"
+    return str(value)
+
+
+def _check_range(
+    field_name: str,
+    value: int,
+    minimum: int,
+    maximum: int | None = None,
+    *,
+    in_bytes: bool = False,
+) -> None:
+    variable = env_name(field_name)
+    # bool is an int subclass; True must not pass for 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{variable} must be an integer, got {value!r}")
+    if value < minimum:
+        raise SettingsError(
+            f"{variable} must be at least {_describe(minimum, in_bytes=in_bytes)}, got {value}"
+        )
+    if maximum is not None and value > maximum:
+        raise SettingsError(
+            f"{variable} must be at most {_describe(maximum, in_bytes=in_bytes)}, got {value}"
+        )
+
+
+def _check_dir(variable: str, value: Path) -> None:
+    if not value.is_absolute():
+        raise SettingsError(f"{variable} must be an absolute path, got {str(value)!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """Settings of the drop box server."""
+
+    data_dir: Path
+    argon2_opslimit: int = 3
+    argon2_memlimit: int = 64 * MiB
+    max_message_chars: int = 100_000
+    max_nojs_request_bytes: int = 500 * MiB
+    max_resumable_file_bytes: int = 4 * GiB
+    max_files_per_submission: int = 20
+
+    def __post_init__(self) -> None:
+        _check_dir(SERVER_DATA_DIR_ENV, self.data_dir)
+        _check_range("argon2_opslimit", self.argon2_opslimit, 3, _ARGON2_OPSLIMIT_MAX)
+        _check_range(
+            "argon2_memlimit",
+            self.argon2_memlimit,
+            64 * MiB,
+            _ARGON2_MEMLIMIT_MAX,
+            in_bytes=True,
+        )
+        _check_range("max_message_chars", self.max_message_chars, 1)
+        _check_range("max_nojs_request_bytes", self.max_nojs_request_bytes, 1, in_bytes=True)
+        _check_range("max_resumable_file_bytes", self.max_resumable_file_bytes, 1, in_bytes=True)
+        _check_range("max_files_per_submission", self.max_files_per_submission, 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StationSettings:
+    """Settings of the journalist station."""
+
+    home: Path
+
+    def __post_init__(self) -> None:
+        _check_dir(STATION_HOME_ENV, self.home)
+
+
+def _required_dir(env: Mapping[str, str], variable: str) -> Path:
+    value = env.get(variable, "")
+    if not value:
+        raise SettingsError(f"{variable} must be set to an absolute directory path")
+    return Path(value)
+
+
+def _parse_int(variable: str, text: str) -> int:
+    # int() alone would also take " 3", "+3" and "3_000".
+    if not _DECIMAL.fullmatch(text):
+        raise SettingsError(f"{variable} must be a non-negative decimal integer, got {text!r}")
+    return int(text)
+
+
+def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
+    """Server settings from ``POSTERN_DATA_DIR`` and optional ``POSTERN_*`` overrides.
+
+    Each integer field ``name`` of :class:`ServerSettings` is set by
+    ``POSTERN_<NAME>`` (for example ``POSTERN_ARGON2_MEMLIMIT``), in bytes
+    where the name says bytes.
+    """
+    overrides: dict[str, int] = {}
+    for field in fields(ServerSettings):
+        if field.name == "data_dir":
+            continue
+        variable = env_name(field.name)
+        if variable in env:
+            overrides[field.name] = _parse_int(variable, env[variable])
+    return ServerSettings(data_dir=_required_dir(env, SERVER_DATA_DIR_ENV), **overrides)
+
+
+def load_station_settings(env: Mapping[str, str]) -> StationSettings:
+    """Station settings from ``POSTERN_STATION_HOME``."""
+    return StationSettings(home=_required_dir(env, STATION_HOME_ENV))

@@ -1,0 +1,343 @@
+"""Keys: kinds, key ids, fingerprints, generation and key files (docs/format.md section 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.pwhash
+import nacl.secret
+import nacl.utils
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from crypto._encoding import b64decode, b64encode, check_label, format_text_lines, parse_text_lines
+from crypto.errors import FormatError, KeyFileError, PassphraseError
+
+KEY_ID_LEN = 16
+FINGERPRINT_LEN = 20
+DEFAULT_OPSLIMIT = 3
+DEFAULT_MEMLIMIT = 256 * 1024 * 1024
+MIN_MEMLIMIT = 64 * 1024 * 1024
+MAX_MEMLIMIT = 4 * 1024 * 1024 * 1024
+MAX_OPSLIMIT = 16
+
+PUBLIC_HEADER = "postern public key v1"
+PRIVATE_HEADER = "postern private key v1"
+
+
+class Algorithm(StrEnum):
+    X25519 = "x25519"
+    ED25519 = "ed25519"
+
+
+class KeyKind(StrEnum):
+    ROOT = "root"
+    ENCRYPTION = "encryption"
+    SIGNING = "signing"
+    TRANSFER = "transfer"
+    ONION_AUTH = "onion-auth"
+    SERVER = "server"
+    REPLY = "reply"
+
+    @property
+    def algorithm(self) -> Algorithm:
+        if self in (KeyKind.ENCRYPTION, KeyKind.ONION_AUTH, KeyKind.REPLY):
+            return Algorithm.X25519
+        return Algorithm.ED25519
+
+
+def _digest(algorithm: Algorithm, public_key: bytes) -> bytes:
+    if len(public_key) != 32:
+        raise FormatError("a public key is 32 bytes")
+    return hashlib.sha256(
+        b"postern/v1 key\n" + algorithm.value.encode("ascii") + b"\n" + public_key
+    ).digest()
+
+
+def key_id(algorithm: Algorithm, public_key: bytes) -> bytes:
+    """The 16-byte key id of a public key."""
+    return _digest(algorithm, public_key)[:KEY_ID_LEN]
+
+
+def fingerprint(algorithm: Algorithm, public_key: bytes) -> str:
+    """The human fingerprint: 40 uppercase hex digits in ten groups of four."""
+    digits = _digest(algorithm, public_key)[:FINGERPRINT_LEN].hex().upper()
+    return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
+def x25519_public(private_key: bytes) -> bytes:
+    if len(private_key) != 32:
+        raise FormatError("an X25519 private key is 32 bytes")
+    return (
+        X25519PrivateKey.from_private_bytes(private_key)
+        .public_key()
+        .public_bytes(Encoding.Raw, PublicFormat.Raw)
+    )
+
+
+def ed25519_public(seed: bytes) -> bytes:
+    if len(seed) != 32:
+        raise FormatError("an Ed25519 seed is 32 bytes")
+    return (
+        Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(Encoding.Raw, PublicFormat.Raw)
+    )
+
+
+def public_from_private(algorithm: Algorithm, private_key: bytes) -> bytes:
+    if algorithm is Algorithm.X25519:
+        return x25519_public(private_key)
+    return ed25519_public(private_key)
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A public key with its kind and a human label."""
+
+    kind: KeyKind
+    key: bytes
+    label: str
+
+    def __post_init__(self) -> None:
+        if len(self.key) != 32:
+            raise FormatError("a public key is 32 bytes")
+        check_label(self.label)
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return self.kind.algorithm
+
+    @property
+    def key_id(self) -> bytes:
+        return key_id(self.algorithm, self.key)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.algorithm, self.key)
+
+
+@dataclass(frozen=True)
+class PrivateKey:
+    """A private key (X25519 scalar or Ed25519 seed) with its kind and label."""
+
+    kind: KeyKind
+    secret: bytes = field(repr=False)
+    label: str
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != 32:
+            raise FormatError("a private key is 32 bytes")
+        check_label(self.label)
+
+    @classmethod
+    def generate(cls, kind: KeyKind, label: str) -> PrivateKey:
+        return cls(kind=kind, secret=os.urandom(32), label=label)
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return self.kind.algorithm
+
+    @property
+    def public(self) -> PublicKey:
+        return PublicKey(self.kind, public_from_private(self.algorithm, self.secret), self.label)
+
+    @property
+    def key_id(self) -> bytes:
+        return self.public.key_id
+
+    def sign(self, message: bytes) -> bytes:
+        if self.algorithm is not Algorithm.ED25519:
+            raise FormatError(f"a {self.kind.value} key cannot sign")
+        return Ed25519PrivateKey.from_private_bytes(self.secret).sign(message)
+
+
+# -- key files ------------------------------------------------------------------------------
+
+
+def _parse_kind(value: str, what: str) -> KeyKind:
+    try:
+        kind = KeyKind(value)
+    except ValueError:
+        raise KeyFileError(f"{what}: unknown key kind {value!r}") from None
+    if kind is KeyKind.REPLY:
+        raise KeyFileError(f"{what}: reply keys are never stored in key files")
+    return kind
+
+
+def _checked_label(value: str, what: str) -> str:
+    try:
+        return check_label(value)
+    except FormatError as exc:
+        raise KeyFileError(f"{what}: {exc}") from None
+
+
+def dump_public_key(key: PublicKey) -> bytes:
+    return format_text_lines(
+        PUBLIC_HEADER,
+        [
+            ("kind", key.kind.value),
+            ("label", key.label),
+            ("public-key", b64encode(key.key)),
+            ("fingerprint", key.fingerprint),
+        ],
+    )
+
+
+def load_public_key(data: bytes) -> PublicKey:
+    what = "public key file"
+    try:
+        fields = parse_text_lines(
+            data,
+            header=PUBLIC_HEADER,
+            names=["kind", "label", "public-key", "fingerprint"],
+            max_bytes=1024,
+            what=what,
+        )
+        kind = _parse_kind(fields["kind"], what)
+        key = PublicKey(
+            kind,
+            b64decode(fields["public-key"], length=32, what=f"{what}: public-key"),
+            _checked_label(fields["label"], what),
+        )
+    except KeyFileError:
+        raise
+    except FormatError as exc:
+        if type(exc) is not FormatError:
+            raise
+        raise KeyFileError(str(exc)) from None
+    if fields["fingerprint"] != key.fingerprint:
+        raise KeyFileError(f"{what}: the fingerprint line does not match the key")
+    return key
+
+
+def _argon2_key(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    return nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE,
+        passphrase.encode("utf-8"),
+        salt,
+        opslimit=opslimit,
+        memlimit=memlimit,
+    )
+
+
+def dump_private_key(
+    key: PrivateKey,
+    passphrase: str | None,
+    *,
+    opslimit: int = DEFAULT_OPSLIMIT,
+    memlimit: int = DEFAULT_MEMLIMIT,
+) -> bytes:
+    """Serialize a private key, sealed under a passphrase (or unprotected if it is None)."""
+    head = [
+        ("kind", key.kind.value),
+        ("label", key.label),
+        ("public-key", b64encode(key.public.key)),
+    ]
+    if passphrase is None:
+        return format_text_lines(
+            PRIVATE_HEADER, [*head, ("protection", "none"), ("private-key", b64encode(key.secret))]
+        )
+    if not 1 <= opslimit <= MAX_OPSLIMIT or not MIN_MEMLIMIT <= memlimit <= MAX_MEMLIMIT:
+        raise FormatError("argon2 parameters out of range")
+    if memlimit % 1024:
+        raise FormatError("argon2 memlimit must be a multiple of 1024")
+    if not passphrase:
+        raise FormatError("the passphrase must not be empty")
+    salt = os.urandom(16)
+    box = nacl.secret.SecretBox(_argon2_key(passphrase, salt, opslimit, memlimit))
+    sealed = bytes(box.encrypt(key.secret, nacl.utils.random(24)))
+    return format_text_lines(
+        PRIVATE_HEADER,
+        [
+            *head,
+            ("protection", "argon2id"),
+            ("argon2-opslimit", str(opslimit)),
+            ("argon2-memlimit", str(memlimit)),
+            ("salt", b64encode(salt)),
+            ("sealed", b64encode(sealed)),
+        ],
+    )
+
+
+def _decimal(value: str, low: int, high: int, what: str) -> int:
+    if not value.isascii() or not value.isdigit() or (value.startswith("0") and value != "0"):
+        raise KeyFileError(f"{what}: not a decimal integer")
+    number = int(value)
+    if not low <= number <= high:
+        raise KeyFileError(f"{what}: must be from {low} to {high}")
+    return number
+
+
+def load_private_key(data: bytes, passphrase: str | None) -> PrivateKey:
+    """Parse a private key file and open it with the passphrase (ignored if unprotected)."""
+    what = "private key file"
+    head = ["kind", "label", "public-key", "protection"]
+    protection = _peek_protection(data)
+    try:
+        if protection == "none":
+            fields = parse_text_lines(
+                data, header=PRIVATE_HEADER, names=[*head, "private-key"], max_bytes=2048, what=what
+            )
+            secret = b64decode(fields["private-key"], length=32, what=f"{what}: private-key")
+        elif protection == "argon2id":
+            fields = parse_text_lines(
+                data,
+                header=PRIVATE_HEADER,
+                names=[*head, "argon2-opslimit", "argon2-memlimit", "salt", "sealed"],
+                max_bytes=2048,
+                what=what,
+            )
+            opslimit = _decimal(fields["argon2-opslimit"], 1, MAX_OPSLIMIT, "argon2-opslimit")
+            memlimit = _decimal(fields["argon2-memlimit"], MIN_MEMLIMIT, MAX_MEMLIMIT, "memlimit")
+            if memlimit % 1024:
+                raise KeyFileError(f"{what}: argon2-memlimit must be a multiple of 1024")
+            salt = b64decode(fields["salt"], length=16, what=f"{what}: salt")
+            sealed = b64decode(fields["sealed"], length=72, what=f"{what}: sealed")
+            if passphrase is None:
+                raise PassphraseError("this private key is protected by a passphrase")
+            box = nacl.secret.SecretBox(_argon2_key(passphrase, salt, opslimit, memlimit))
+            try:
+                secret = bytes(box.decrypt(sealed[24:], sealed[:24]))
+            except nacl.exceptions.CryptoError:
+                raise PassphraseError("wrong passphrase for this private key") from None
+        else:
+            # Let the generic parser report header problems first.
+            parse_text_lines(data, header=PRIVATE_HEADER, names=head, max_bytes=2048, what=what)
+            raise KeyFileError(f"{what}: protection must be 'argon2id' or 'none'")
+        kind = _parse_kind(fields["kind"], what)
+        label = _checked_label(fields["label"], what)
+        public = b64decode(fields["public-key"], length=32, what=f"{what}: public-key")
+    except (KeyFileError, PassphraseError):
+        raise
+    except FormatError as exc:
+        if type(exc) is not FormatError:
+            raise
+        raise KeyFileError(str(exc)) from None
+    key = PrivateKey(kind, secret, label)
+    if key.public.key != public:
+        raise KeyFileError(f"{what}: the private key does not match its public-key line")
+    return key
+
+
+def _peek_protection(data: bytes) -> str | None:
+    for line in data[:2048].split(b"\n")[4:5]:
+        if line.startswith(b"protection: "):
+            return line[len(b"protection: ") :].decode("ascii", "replace")
+    return None
+
+
+def write_private_file(path: Path, content: bytes) -> None:
+    """Create a new file readable by its owner only; never overwrite an existing one."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, content)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""The Postern journalist station: the air-gapped machine that decrypts submissions."""

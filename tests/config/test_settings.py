@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from config import (
+    ServerSettings,
+    SettingsError,
+    StationSettings,
+    load_server_settings,
+    load_station_settings,
+)
+from config.settings import GiB, MiB
+
+DATA_DIR = "/srv/postern"
+BASE_ENV = {"POSTERN_DATA_DIR": DATA_DIR}
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    return {**BASE_ENV, **{f"POSTERN_{name.upper()}": value for name, value in overrides.items()}}
+
+
+# --- server: defaults and overrides ------------------------------------------
+
+
+def test_server_defaults():
+    settings = load_server_settings(BASE_ENV)
+    assert settings == ServerSettings(
+        data_dir=Path(DATA_DIR),
+        argon2_opslimit=3,
+        argon2_memlimit=64 * 1024 * 1024,
+        max_message_chars=100_000,
+        max_nojs_request_bytes=500 * 1024 * 1024,
+        max_resumable_file_bytes=4 * 1024 * 1024 * 1024,
+        max_files_per_submission=20,
+    )
+
+
+def test_server_ignores_unrelated_variables():
+    env = {**BASE_ENV, "HOME": "/root", "POSTERN_STATION_HOME": "/home/j"}
+    assert load_server_settings(env) == load_server_settings(BASE_ENV)
+
+
+def test_server_overrides():
+    env = server_env(
+        argon2_opslimit="4",
+        argon2_memlimit=str(256 * MiB),
+        max_message_chars="5000",
+        max_nojs_request_bytes=str(MiB),
+        max_resumable_file_bytes=str(8 * GiB),
+        max_files_per_submission="1",
+    )
+    settings = load_server_settings(env)
+    assert settings == ServerSettings(
+        data_dir=Path(DATA_DIR),
+        argon2_opslimit=4,
+        argon2_memlimit=256 * MiB,
+        max_message_chars=5000,
+        max_nojs_request_bytes=MiB,
+        max_resumable_file_bytes=8 * GiB,
+        max_files_per_submission=1,
+    )
+
+
+def test_each_integer_field_has_an_override():
+    integer_fields = [f.name for f in dataclasses.fields(ServerSettings) if f.name != "data_dir"]
+    defaults = load_server_settings(BASE_ENV)
+    for name in integer_fields:
+        raised = getattr(defaults, name) + 1
+        settings = load_server_settings(server_env(**{name: str(raised)}))
+        assert getattr(settings, name) == raised, name
+
+
+@given(memlimit=st.integers(min_value=64 * MiB, max_value=4398046510080))
+def test_any_memlimit_in_range_is_taken(memlimit: int):
+    settings = load_server_settings(server_env(argon2_memlimit=str(memlimit)))
+    assert settings.argon2_memlimit == memlimit
+
+
+def test_settings_are_frozen():
+    settings = load_server_settings(BASE_ENV)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.max_message_chars = 1  # type: ignore[misc]
+
+
+# --- server: bad values -------------------------------------------------------
+
+
+def test_data_dir_is_required():
+    with pytest.raises(SettingsError, match=r"^POSTERN_DATA_DIR must be set"):
+        load_server_settings({})
+
+
+def test_data_dir_must_not_be_empty():
+    with pytest.raises(SettingsError, match=r"^POSTERN_DATA_DIR must be set"):
+        load_server_settings({"POSTERN_DATA_DIR": ""})
+
+
+def test_data_dir_must_be_absolute():
+    with pytest.raises(
+        SettingsError, match=r"^POSTERN_DATA_DIR must be an absolute path, got 'data'$"
+    ):
+        load_server_settings({"POSTERN_DATA_DIR": "data"})
+
+
+@pytest.mark.parametrize("text", ["", "abc", "3.0", "-3", "+3", " 3", "3 ", "3_000", "0x10", "٣"])
+def test_non_integer_is_rejected(text: str):
+    with pytest.raises(SettingsError) as error:
+        load_server_settings(server_env(argon2_opslimit=text))
+    assert str(error.value) == (
+        f"POSTERN_ARGON2_OPSLIMIT must be a non-negative decimal integer, got {text!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("argon2_opslimit", "2", "POSTERN_ARGON2_OPSLIMIT must be at least 3, got 2"),
+        (
+            "argon2_opslimit",
+            str(2**32),
+            "POSTERN_ARGON2_OPSLIMIT must be at most 4294967295, got 4294967296",
+        ),
+        (
+            "argon2_memlimit",
+            str(64 * MiB - 1),
+            "POSTERN_ARGON2_MEMLIMIT must be at least 67108864 (64 MiB), got 67108863",
+        ),
+        (
+            "argon2_memlimit",
+            "4398046510081",
+            (
+                "POSTERN_ARGON2_MEMLIMIT must be at most 4398046510080 (4294967295 KiB), "
+                "got 4398046510081"
+            ),
+        ),
+        ("max_message_chars", "0", "POSTERN_MAX_MESSAGE_CHARS must be at least 1, got 0"),
+        ("max_nojs_request_bytes", "0", "POSTERN_MAX_NOJS_REQUEST_BYTES must be at least 1, got 0"),
+        (
+            "max_resumable_file_bytes",
+            "0",
+            "POSTERN_MAX_RESUMABLE_FILE_BYTES must be at least 1, got 0",
+        ),
+        (
+            "max_files_per_submission",
+            "0",
+            "POSTERN_MAX_FILES_PER_SUBMISSION must be at least 1, got 0",
+        ),
+    ],
+)
+def test_out_of_range_is_rejected(name: str, value: str, message: str):
+    with pytest.raises(SettingsError) as error:
+        load_server_settings(server_env(**{name: value}))
+    assert str(error.value) == message
+
+
+def test_settings_error_is_a_value_error():
+    assert issubclass(SettingsError, ValueError)
+
+
+def test_direct_construction_is_checked_too():
+    with pytest.raises(SettingsError, match=r"^POSTERN_ARGON2_MEMLIMIT must be at least"):
+        ServerSettings(data_dir=Path(DATA_DIR), argon2_memlimit=MiB)
+    with pytest.raises(
+        SettingsError, match=r"^POSTERN_MAX_FILES_PER_SUBMISSION must be an integer"
+    ):
+        ServerSettings(data_dir=Path(DATA_DIR), max_files_per_submission=True)
+
+
+# --- station ------------------------------------------------------------------
+
+
+def test_station_home():
+    settings = load_station_settings({"POSTERN_STATION_HOME": "/home/journalist/postern"})
+    assert settings == StationSettings(home=Path("/home/journalist/postern"))
+
+
+def test_station_home_is_required():
+    with pytest.raises(SettingsError, match=r"^POSTERN_STATION_HOME must be set"):
+        load_station_settings({"POSTERN_DATA_DIR": DATA_DIR})
+
+
+def test_station_home_must_be_absolute():
+    with pytest.raises(
+        SettingsError, match=r"^POSTERN_STATION_HOME must be an absolute path, got '~/postern'$"
+    ):
+        load_station_settings({"POSTERN_STATION_HOME": "~/postern"})

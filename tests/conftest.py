@@ -1,0 +1,38 @@
+"""Shared test helpers.
+
+Tests never skip because a tool is missing: `make test` installs every tool
+the suite uses (deploy/bootstrap-dev.sh), so a missing one is a failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+#: The Debian package that provides each external tool the tests use. Every
+#: package named here is in DEBIAN_PACKAGES in deploy/bootstrap-dev.sh.
+DEBIAN_PACKAGES: dict[str, str] = {
+    "tor": "tor",
+    "chromium": "chromium",
+    "firefox-esr": "firefox-esr",
+    "gpg": "gnupg",
+    "gpg-agent": "gnupg",
+    "gpgconf": "gnupg",
+}
+
+
+def require_tool(name: str) -> str:
+    """The absolute path of the executable ``name``; fail the test if it is not on PATH."""
+    path = shutil.which(name)
+    if path is None:
+        package = DEBIAN_PACKAGES.get(name)
+        if package is None:
+            hint = "no Debian package is known for it: add it to deploy/bootstrap-dev.sh"
+        else:
+            hint = (
+                f"`make test` installs it with the Debian package {package!r} "
+                "(deploy/bootstrap-dev.sh, which installs only when run as root)"
+            )
+        pytest.fail(f"required tool {name!r} not found on PATH; {hint}", pytrace=False)
+    return path
