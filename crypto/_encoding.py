@@ -16,7 +16,7 @@ from typing import Any
 from crypto.errors import FormatError, UnsupportedVersion
 
 _B64_RE = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
-_LABEL_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LABEL_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 MAX_LABEL = 128
 
 

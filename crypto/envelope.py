@@ -55,7 +55,8 @@ class Kind(IntEnum):
 
 def _is_forbidden_filename_char(char: str) -> bool:
     code = ord(char)
-    return code < 0x20 or 0x7F <= code <= 0x9F or char in "/\\"
+    # Lone surrogates (os.fsdecode makes them from undecodable bytes) have no UTF-8 form.
+    return code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or char in "/\\"
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,17 @@ class Metadata:
     media_type: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.kind, Kind):
+            try:
+                object.__setattr__(self, "kind", Kind(self.kind))
+            except ValueError:
+                raise FormatError(f"unknown envelope kind {self.kind!r}") from None
         if not 0 <= self.length <= MAX_CONTENT:
             raise FormatError("content length out of range")
         if self.kind is not Kind.FILE and self.filename:
             raise FormatError("only files carry a filename")
-        name = self.filename.encode("utf-8")
-        if len(name) > MAX_FILENAME or any(map(_is_forbidden_filename_char, self.filename)):
+        forbidden = any(map(_is_forbidden_filename_char, self.filename))
+        if forbidden or len(self.filename.encode("utf-8")) > MAX_FILENAME:
             raise FormatError("filename too long or contains a forbidden character")
         if len(self.media_type) > MAX_MEDIA_TYPE or not all(
             0x20 <= ord(c) <= 0x7E for c in self.media_type
@@ -319,7 +325,7 @@ class PayloadCipher:
         self._aead = AESGCM(key)
 
     def seal_chunk(self, index: int, last: bool, piece: bytes) -> bytes:
-        if not 0 < len(piece) <= CHUNK and not (index == 0 and last and not piece):
+        if not 0 < len(piece) <= CHUNK:
             raise FormatError("a chunk holds 1 to 65536 bytes")
         return self._aead.encrypt(_nonce(index, last), piece, None)
 
@@ -477,6 +483,8 @@ class Sealer:
 
     def seal_stream(self, src: BinaryIO, dst: BinaryIO) -> int:
         """Write the whole envelope for everything src yields; return the content length."""
+        if self._index or self._pending or self._length or self._finished:
+            raise CryptoError("seal_stream needs a fresh Sealer")
         dst.write(self.header)
         buf = bytearray(_BATCH * CHUNK)
         view = memoryview(buf)
@@ -649,14 +657,14 @@ def open_envelope(src: BinaryIO, private_keys: Iterable[bytes]) -> OpenedEnvelop
 def _read_tail(
     src: BinaryIO, header_len: int, cipher: PayloadCipher, chunks: int, padded: int
 ) -> bytes:
-    """Decrypt the last chunk, and the one before when the trailer may reach into it."""
+    """Decrypt the last chunk, which always holds the whole trailer (section 3.4).
+
+    For n >= 2 the padded size exceeds 65536, so it is a multiple of 2048 and the last
+    piece holds at least 2048 bytes, more than the longest trailer (398 bytes).
+    """
     last = chunks - 1
     src.seek(header_len + last * CT_CHUNK)
-    tail = cipher.open_chunk(last, True, _read_exact(src, padded + TAG * chunks - last * CT_CHUNK))
-    if len(tail) < MAX_RECORD + 4 and last > 0:
-        src.seek(header_len + (last - 1) * CT_CHUNK)
-        tail = cipher.open_chunk(last - 1, False, _read_exact(src, CT_CHUNK)) + tail
-    return tail
+    return cipher.open_chunk(last, True, _read_exact(src, padded + TAG * chunks - last * CT_CHUNK))
 
 
 def open_bytes(data: bytes, private_keys: Iterable[bytes]) -> tuple[Metadata, bytes]:

@@ -29,11 +29,12 @@ from crypto.keys import Algorithm, KeyKind, PrivateKey, key_id
 KEYRING_LABEL = b"postern/v1 keyring\n"
 ROTATION_LABEL = b"postern/v1 root rotation\n"
 MAX_SIGNED_KEYRING = 256 * 1024
-MAX_MANIFEST = 200 * 1024
+# The manifest is a string inside the signed file, so the file limit bounds it.
+MAX_MANIFEST = MAX_SIGNED_KEYRING
 MAX_SERIAL = 2**53 - 1
 MAX_ROTATIONS = 16
 _JOURNALIST_RE = re.compile(r"\A[a-z0-9_-]{1,32}\Z")
-_TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+_TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)
 
 
 def format_time(moment: datetime) -> str:
@@ -47,6 +48,14 @@ def _parse_time(value: str, what: str) -> datetime:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError as exc:
         raise FormatError(f"{what}: not a valid date and time") from exc
+
+
+def _check_version(value: object, what: str) -> None:
+    """A version is the JSON integer 1: another integer is unsupported, anything else format."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FormatError(f"{what}: version must be an integer")
+    if value != 1:
+        raise UnsupportedVersion(f"{what}: unsupported version {value}")
 
 
 def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
@@ -116,6 +125,8 @@ class Manifest:
         self.validate()
 
     def validate(self) -> None:
+        if not 1000 <= self.issued.astimezone(UTC).year <= 9999:
+            raise FormatError("issued must be a time between the years 1000 and 9999")
         if not 1 <= self.serial <= MAX_SERIAL:
             raise FormatError(f"serial must be from 1 to {MAX_SERIAL}")
         if len(self.root) != 32:
@@ -287,8 +298,7 @@ def _parse_rotation(raw: object) -> RootRotation:
     require_members(raw, ["type", "version", "statement", "old_signature", "new_signature"], what)
     if raw["type"] != "postern-root-rotation":
         raise FormatError(f"{what}: wrong type")
-    if raw["version"] != 1:
-        raise UnsupportedVersion(f"{what}: unsupported version")
+    _check_version(raw["version"], what)
     text = get_str(raw, "statement", what)
     statement = parse_canonical_object(text, max_bytes=4096, what=f"{what} statement")
     require_members(statement, ["type", "version", "old_root", "new_root", "issued"], what)
@@ -373,26 +383,42 @@ def verify_keyring(data: bytes, pinned_root: bytes) -> SignedKeyring:
         raise FormatError(f"{what}: must be a JSON object")
     if obj.get("type") != "postern-signed-keyring":
         raise FormatError(f"{what}: type must be 'postern-signed-keyring'")
-    if obj.get("version") != 1:
-        raise UnsupportedVersion(f"{what}: unsupported version {obj.get('version')!r}")
+    _check_version(obj.get("version"), what)
     require_members(obj, ["type", "version", "manifest", "signature", "rotations"], what)
     text = get_str(obj, "manifest", what)
+    try:
+        message = KEYRING_LABEL + text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, written as a \uD8xx escape in the file
+        raise FormatError(f"{what}: the manifest is not valid Unicode text") from None
     signature = b64decode(get_str(obj, "signature", what), length=64, what=f"{what} signature")
     rotations = tuple(
         _parse_rotation(r) for r in get_list(obj, "rotations", what, 0, MAX_ROTATIONS)
     )
     roots = verify_rotation_chain(rotations)
     if not roots:
-        # Without rotations the only acceptable root is the pinned one.
-        roots = [pinned_root]
+        # Without rotations the chain names only the manifest's root (section 4.2, step 2).
+        # It is read before the signature is checked; if it cannot be read, the signature
+        # check (step 3) or the manifest check (step 4) reports the problem.
+        roots = [_named_root(text) or pinned_root]
     if pinned_root not in roots:
         raise KeyringError("the keyring's root chain does not include the pinned root")
     current = roots[-1]
-    verify_signature(current, signature, KEYRING_LABEL + text.encode("utf-8"))
+    verify_signature(current, signature, message)
     manifest = parse_manifest(text)
     if manifest.root != current:
         raise KeyringError("the manifest names a root other than the one that signed it")
     return SignedKeyring(manifest, rotations, bytes(data))
+
+
+def _named_root(text: str) -> bytes | None:
+    """The root an unverified manifest names, or None if it cannot be read."""
+    try:
+        obj = parse_json(text, max_bytes=MAX_MANIFEST, what="keyring manifest")
+        if isinstance(obj, dict) and isinstance(obj.get("root"), str):
+            return b64decode(obj["root"], length=32, what="keyring manifest root")
+    except FormatError:
+        return None
+    return None
 
 
 def check_install(new: SignedKeyring, installed_serial: int | None) -> None:

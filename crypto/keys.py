@@ -6,7 +6,6 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 
 import nacl.exceptions
 import nacl.pwhash
@@ -179,6 +178,8 @@ def _checked_label(value: str, what: str) -> str:
 
 
 def dump_public_key(key: PublicKey) -> bytes:
+    if key.kind is KeyKind.REPLY:
+        raise FormatError("reply keys are never stored in key files")
     return format_text_lines(
         PUBLIC_HEADER,
         [
@@ -300,6 +301,11 @@ def load_private_key(data: bytes, passphrase: str | None) -> PrivateKey:
                 raise KeyFileError(f"{what}: argon2-memlimit must be a multiple of 1024")
             salt = b64decode(fields["salt"], length=16, what=f"{what}: salt")
             sealed = b64decode(fields["sealed"], length=72, what=f"{what}: sealed")
+            # Check the rest of the format before any key is derived: a malformed file is a
+            # format error whatever the passphrase (docs/format.md section 1).
+            _parse_kind(fields["kind"], what)
+            _checked_label(fields["label"], what)
+            b64decode(fields["public-key"], length=32, what=f"{what}: public-key")
             if passphrase is None:
                 raise PassphraseError("this private key is protected by a passphrase")
             box = nacl.secret.SecretBox(_argon2_key(passphrase, salt, opslimit, memlimit))
@@ -331,13 +337,3 @@ def _peek_protection(data: bytes) -> str | None:
         if line.startswith(b"protection: "):
             return line[len(b"protection: ") :].decode("ascii", "replace")
     return None
-
-
-def write_private_file(path: Path, content: bytes) -> None:
-    """Create a new file readable by its owner only; never overwrite an existing one."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)

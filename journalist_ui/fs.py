@@ -1,0 +1,110 @@
+"""File system helpers of the station: private directories and files, atomic writes.
+
+Everything the station writes is readable by its owner only (directories 0700, files 0600).
+A file that replaces another is written to a temporary file in the same directory, synced and
+renamed over the old one; a file that must never replace anything is created with O_EXCL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the entries of a directory (new names, renames) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a directory readable by its owner only; it must not exist yet."""
+    os.mkdir(path, DIR_MODE)
+    os.chmod(path, DIR_MODE)  # the umask may have taken bits away
+
+
+def create_private_file(path: Path, content: bytes) -> None:
+    """Create a new 0600 file with content; never replace an existing file.
+
+    If writing fails, the new file is removed again.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+            _write_all(fd, content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, content: bytes) -> None:
+    """Write a 0600 file in one step: a temporary file, synced, renamed over path."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+            _write_all(fd, content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_dir(path.parent)
+
+
+def link_without_replacing(source: Path, directory: Path, names: Iterable[str]) -> Path:
+    """Give the file ``source`` the first of ``names`` that is free in ``directory``.
+
+    ``source`` must be in ``directory``. The new name never replaces an existing entry, even
+    if another process creates one at the same moment; ``source`` is gone afterwards.
+    Raises FileExistsError when every name is taken.
+    """
+    for name in names:
+        target = directory / name
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            continue
+        except OSError:
+            # File systems without hard links (FAT on removable media): claim the name
+            # with an exclusive create, then rename the finished file over the claim.
+            try:
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+            except FileExistsError:
+                continue
+            try:
+                os.replace(source, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(target)
+                raise
+        else:
+            os.unlink(source)
+        fsync_dir(directory)
+        return target
+    raise FileExistsError(f"no free file name left in {directory}")
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    view = memoryview(content)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,0 +1,495 @@
+"""Use cases of the journalist station: create a station home, decrypt an envelope.
+
+A *station home* is one directory on the air-gapped station. Every directory in it is 0700
+and every file 0600:
+
+    HOME/station.json                     the station record (below)
+    HOME/keys/root.key                    the team root private key (Ed25519)
+    HOME/keys/<name>/encryption.key       journalist <name>'s encryption key (X25519):
+                                          the recipient of envelopes
+    HOME/keys/<name>/signing.key          journalist <name>'s signing key (Ed25519)
+    HOME/keyrings/keyring-<serial>.json   every signed keyring issued (kept, never replaced)
+    HOME/outbox/keyring.json              the latest signed keyring  } to carry to
+    HOME/outbox/root.pub                  the team root public key   } the server
+
+Private keys are key files of docs/format.md section 2.4, sealed under a passphrase with
+Argon2id; in this version one passphrase protects the root key and the journalist's keys.
+Key files and issued keyrings are created with O_EXCL and never overwritten; files that a
+later operation replaces (``station.json``, the outbox) are written atomically.
+
+``station.json`` is a JSON object::
+
+    {"type": "postern-station", "version": 1, "journalists": ["alice"], "keyring_serial": 1}
+
+where ``journalists`` lists the journalists with keys under ``keys/`` and ``keyring_serial``
+is the serial of the latest keyring issued (the next one gets a higher serial).
+
+The functions here take everything they depend on as arguments (paths, the passphrase or a
+way to ask for it, the time) and raise :class:`~journalist_ui.errors.StationError` with a
+one-line message for every failure a person can act on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from crypto import (
+    DecryptionError,
+    FormatError,
+    KeyEntry,
+    KeyFileError,
+    KeyKind,
+    Kind,
+    Manifest,
+    PassphraseError,
+    PrivateKey,
+    UnsupportedVersion,
+    dump_private_key,
+    dump_public_key,
+    load_private_key,
+    open_envelope,
+    read_header,
+    sign_keyring,
+)
+from journalist_ui import filenames, fs
+from journalist_ui.errors import StationError
+from journalist_ui.passphrase import check_new
+
+STATION_TYPE = "postern-station"
+STATION_VERSION = 1
+MAX_STATION_FILE = 64 * 1024
+
+ARGON2_OPSLIMIT = 3
+DEFAULT_MEMLIMIT = 256 * 1024 * 1024
+MIN_MEMLIMIT = 64 * 1024 * 1024
+MAX_MEMLIMIT = 4 * 1024 * 1024 * 1024
+
+ROOT_LABEL = "Postern team root"
+_JOURNALIST_RE = re.compile(r"[a-z0-9_-]{1,32}")
+
+#: Asks for the passphrase of the keys it names (for example "journalist alice's keys").
+PassphraseSource = Callable[[str], str]
+
+
+def check_journalist_name(name: str) -> str:
+    if not _JOURNALIST_RE.fullmatch(name):
+        raise StationError(
+            f"invalid journalist name {name!r}: use 1 to 32 characters from a-z, 0-9, _ and -"
+        )
+    return name
+
+
+def check_memlimit(memlimit: int) -> int:
+    if not MIN_MEMLIMIT <= memlimit <= MAX_MEMLIMIT or memlimit % 1024:
+        raise StationError(
+            f"the Argon2 memory limit must be a multiple of 1024 from {MIN_MEMLIMIT} (64 MiB) "
+            f"to {MAX_MEMLIMIT} (4 GiB) bytes, got {memlimit}"
+        )
+    return memlimit
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything is in a station home."""
+
+    home: Path
+
+    @property
+    def station_file(self) -> Path:
+        return self.home / "station.json"
+
+    @property
+    def keys(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def root_key(self) -> Path:
+        return self.keys / "root.key"
+
+    def journalist_keys(self, name: str) -> Path:
+        return self.keys / check_journalist_name(name)
+
+    def encryption_key(self, name: str) -> Path:
+        return self.journalist_keys(name) / "encryption.key"
+
+    def signing_key(self, name: str) -> Path:
+        return self.journalist_keys(name) / "signing.key"
+
+    @property
+    def keyrings(self) -> Path:
+        return self.home / "keyrings"
+
+    def keyring(self, serial: int) -> Path:
+        return self.keyrings / f"keyring-{serial}.json"
+
+    @property
+    def outbox(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def outbox_keyring(self) -> Path:
+        return self.outbox / "keyring.json"
+
+    @property
+    def outbox_root(self) -> Path:
+        return self.outbox / "root.pub"
+
+
+@dataclass(frozen=True)
+class StationRecord:
+    """The content of station.json."""
+
+    journalists: tuple[str, ...]
+    keyring_serial: int
+
+    def to_bytes(self) -> bytes:
+        record = {
+            "type": STATION_TYPE,
+            "version": STATION_VERSION,
+            "journalists": list(self.journalists),
+            "keyring_serial": self.keyring_serial,
+        }
+        return (json.dumps(record, indent=2) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: Path) -> StationRecord:
+        problem = f"{where} is not a valid station record"
+        if len(data) > MAX_STATION_FILE:
+            raise StationError(f"{problem}: larger than {MAX_STATION_FILE} bytes")
+        try:
+            obj = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise StationError(f"{problem}: not JSON") from None
+        if not isinstance(obj, dict) or obj.get("type") != STATION_TYPE:
+            raise StationError(f"{problem}: not a Postern station record")
+        if obj.get("version") != STATION_VERSION:
+            raise StationError(
+                f"{where} has version {obj.get('version')!r}; this program reads version "
+                f"{STATION_VERSION} only"
+            )
+        journalists, serial = obj.get("journalists"), obj.get("keyring_serial")
+        if set(obj) != {"type", "version", "journalists", "keyring_serial"}:
+            raise StationError(f"{problem}: unexpected or missing members")
+        if (
+            not isinstance(journalists, list)
+            or not all(isinstance(n, str) and _JOURNALIST_RE.fullmatch(n) for n in journalists)
+            or len(set(journalists)) != len(journalists)
+        ):
+            raise StationError(f"{problem}: bad journalist list")
+        if isinstance(serial, bool) or not isinstance(serial, int) or serial < 1:
+            raise StationError(f"{problem}: bad keyring serial")
+        return cls(tuple(journalists), serial)
+
+
+# -- journalist init -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitResult:
+    layout: Layout
+    journalist: str
+    root_fingerprint: str
+    keyring_serial: int
+    #: Every file written, with what it is, in the order written.
+    files: tuple[tuple[Path, str], ...]
+
+
+def init_station(
+    home: Path,
+    journalist: str,
+    passphrase: PassphraseSource,
+    *,
+    now: datetime,
+    label: str | None = None,
+    memlimit: int = DEFAULT_MEMLIMIT,
+) -> InitResult:
+    """Create a station home with a team root key and the keys of its first journalist.
+
+    ``home`` must not exist or be an empty directory. ``passphrase`` is asked once, after
+    every other check, for the new passphrase of all the keys (at least 12 characters).
+    ``label`` names the journalist's keys in the keyring (default: the journalist's name).
+    ``now`` is the keyring's issue time (timezone-aware).
+    """
+    check_journalist_name(journalist)
+    check_memlimit(memlimit)
+    label = journalist if label is None else label
+    layout = Layout(home)
+    _check_new_home(home)
+    try:
+        root = PrivateKey.generate(KeyKind.ROOT, ROOT_LABEL)
+        encryption = PrivateKey.generate(KeyKind.ENCRYPTION, label)
+        signing = PrivateKey.generate(KeyKind.SIGNING, label)
+    except FormatError as exc:
+        raise StationError(f"invalid label {label!r}: {exc}") from None
+    new_passphrase = check_new(passphrase(f"the team root key and journalist {journalist}'s keys"))
+
+    serial = 1
+    manifest = Manifest(
+        serial=serial,
+        issued=now,
+        root=root.public.key,
+        recipients=(KeyEntry(encryption.public.key, label, journalist),),
+        signing_keys=(KeyEntry(signing.public.key, label, journalist),),
+    )
+    signed_keyring = sign_keyring(manifest, root)
+
+    def seal(key: PrivateKey) -> bytes:
+        return dump_private_key(key, new_passphrase, opslimit=ARGON2_OPSLIMIT, memlimit=memlimit)
+
+    private_files = [
+        (layout.root_key, seal(root), "team root private key (passphrase-protected)"),
+        (
+            layout.encryption_key(journalist),
+            seal(encryption),
+            f"{journalist}'s encryption private key (passphrase-protected)",
+        ),
+        (
+            layout.signing_key(journalist),
+            seal(signing),
+            f"{journalist}'s signing private key (passphrase-protected)",
+        ),
+    ]
+    record = StationRecord((journalist,), serial)
+
+    written: list[tuple[Path, str]] = []
+    with _new_home(home) as made:
+        for directory in (
+            layout.keys,
+            layout.journalist_keys(journalist),
+            layout.keyrings,
+            layout.outbox,
+        ):
+            fs.make_private_dir(directory)
+            made.append(directory)
+        for path, content, what in private_files:
+            fs.create_private_file(path, content)
+            made.append(path)
+            written.append((path, what))
+        fs.create_private_file(layout.keyring(serial), signed_keyring)
+        made.append(layout.keyring(serial))
+        written.append((layout.keyring(serial), f"signed keyring, serial {serial} (kept)"))
+        for path, content, what in (
+            (layout.outbox_keyring, signed_keyring, "signed keyring to carry to the server"),
+            (layout.outbox_root, dump_public_key(root.public), "team root public key"),
+            (layout.station_file, record.to_bytes(), "station record"),
+        ):
+            made.append(path)
+            fs.atomic_write(path, content)
+            written.append((path, what))
+    return InitResult(layout, journalist, root.public.fingerprint, serial, tuple(written))
+
+
+def _check_new_home(home: Path) -> None:
+    if home.is_symlink() or (home.exists() and not home.is_dir()):
+        raise StationError(f"{home} exists and is not a directory")
+    if home.is_dir() and any(home.iterdir()):
+        raise StationError(f"{home} is not empty: a station home must be a new directory")
+
+
+@contextlib.contextmanager
+def _new_home(home: Path) -> Iterator[list[Path]]:
+    """Create (or take over an empty) home; on failure remove everything made in it."""
+    _check_new_home(home)
+    created_home = not home.exists()
+    if created_home:
+        home.parent.mkdir(parents=True, exist_ok=True)
+        fs.make_private_dir(home)
+    else:
+        os.chmod(home, fs.DIR_MODE)
+    made: list[Path] = []
+    try:
+        yield made
+    except BaseException:
+        if created_home:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            for path in reversed(made):
+                with contextlib.suppress(OSError):
+                    if path.is_dir():
+                        path.rmdir()
+                    else:
+                        path.unlink()
+        raise
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def load_station(home: Path) -> StationRecord:
+    layout = Layout(home)
+    try:
+        data = layout.station_file.read_bytes()
+    except FileNotFoundError:
+        raise StationError(
+            f"no station in {home} ({layout.station_file.name} is missing): "
+            "create one with `journalist init`"
+        ) from None
+    return StationRecord.from_bytes(data, layout.station_file)
+
+
+def choose_journalist(record: StationRecord, requested: str | None) -> str:
+    """The journalist named, or the only one when none is named."""
+    known = ", ".join(record.journalists) or "none"
+    if requested is None:
+        if len(record.journalists) != 1:
+            raise StationError(f"name the journalist with --journalist (this station has: {known})")
+        return record.journalists[0]
+    if requested not in record.journalists:
+        raise StationError(f"no journalist {requested!r} on this station (it has: {known})")
+    return requested
+
+
+def load_private_key_file(path: Path, passphrase: str, kind: KeyKind, whose: str) -> PrivateKey:
+    """Open one passphrase-sealed key file, checking it holds the expected kind of key."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise StationError(f"key file {path} is missing") from None
+    try:
+        key = load_private_key(data, passphrase)
+    except PassphraseError:
+        raise StationError(f"wrong passphrase for {whose}") from None
+    except KeyFileError as exc:
+        raise StationError(f"key file {path} is damaged: {exc}") from None
+    if key.kind is not kind:
+        raise StationError(f"key file {path} holds a {key.kind.value} key, not a {kind.value} key")
+    return key
+
+
+def load_encryption_keys(layout: Layout, journalist: str, passphrase: str) -> list[PrivateKey]:
+    """Every encryption private key of a journalist (one, until keys are rotated)."""
+    whose = f"journalist {journalist}'s keys"
+    path = layout.encryption_key(journalist)
+    return [load_private_key_file(path, passphrase, KeyKind.ENCRYPTION, whose)]
+
+
+# -- journalist decrypt ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecryptResult:
+    envelope: Path
+    journalist: str
+    kind: Kind
+    #: The filename as the envelope gives it (hostile: show it with filenames.printable).
+    sent_filename: str
+    media_type: str
+    size: int
+    sha256: str
+    path: Path
+
+
+def decrypt_envelope(
+    home: Path,
+    envelope: Path,
+    out_dir: Path,
+    passphrase: PassphraseSource,
+    *,
+    journalist: str | None = None,
+) -> DecryptResult:
+    """Decrypt one envelope file into a new file in out_dir.
+
+    Nothing is left in out_dir unless the whole envelope verified: the content goes to a
+    temporary file that gets its name only at the end. The name comes from the envelope's
+    metadata (made safe by :mod:`journalist_ui.filenames`) and never replaces a file.
+    """
+    layout = Layout(home)
+    name = choose_journalist(load_station(home), journalist)
+    try:
+        src = envelope.open("rb")
+    except FileNotFoundError:
+        raise StationError(f"no such envelope file: {envelope}") from None
+    with src:
+        try:
+            read_header(src)
+        except UnsupportedVersion:
+            raise StationError(
+                f"{envelope} is a Postern envelope of a version this station cannot read "
+                "(it reads version 1)"
+            ) from None
+        except FormatError:
+            raise StationError(f"{envelope} is not a Postern envelope") from None
+        keys = load_encryption_keys(layout, name, passphrase(f"journalist {name}'s keys"))
+        undecryptable = StationError(
+            f"cannot decrypt {envelope}: it is not sealed to journalist {name}'s key, "
+            "or it is corrupted"
+        )
+        try:
+            opened = open_envelope(src, [key.secret for key in keys])
+        except (DecryptionError, FormatError):
+            raise undecryptable from None
+        with _output_dir(out_dir):
+            fd, temp_name = tempfile.mkstemp(prefix=".postern-", suffix=".part", dir=out_dir)
+            temp = Path(temp_name)
+            try:
+                digest = hashlib.sha256()
+                with os.fdopen(fd, "wb") as out:
+                    try:
+                        for part in opened.iter_content():
+                            digest.update(part)
+                            out.write(part)
+                    except DecryptionError:
+                        raise undecryptable from None
+                    out.flush()
+                    os.fsync(out.fileno())
+                metadata = opened.metadata
+                sha256 = digest.hexdigest()
+                preferred = filenames.output_name(metadata.kind, metadata.filename, sha256)
+                path = fs.link_without_replacing(temp, out_dir, filenames.candidates(preferred))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+                raise
+    return DecryptResult(
+        envelope=envelope,
+        journalist=name,
+        kind=metadata.kind,
+        sent_filename=metadata.filename,
+        media_type=metadata.media_type,
+        size=metadata.length,
+        sha256=sha256,
+        path=path,
+    )
+
+
+@contextlib.contextmanager
+def _output_dir(out_dir: Path) -> Iterator[None]:
+    """Make out_dir (0700) if it is missing; remove it again if it stays empty on failure."""
+    created = not out_dir.exists()
+    if created:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        fs.make_private_dir(out_dir)
+    try:
+        yield
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+
+
+__all__ = [
+    "DecryptResult",
+    "InitResult",
+    "Layout",
+    "StationError",
+    "StationRecord",
+    "check_journalist_name",
+    "check_memlimit",
+    "choose_journalist",
+    "decrypt_envelope",
+    "init_station",
+    "load_encryption_keys",
+    "load_private_key_file",
+    "load_station",
+]
