@@ -437,16 +437,20 @@ class Sealer:
             raise FormatError("content exceeds the allowed length")
         self._length += size
 
-    def _seal_full(self, data: memoryview) -> bytes:
+    def _seal_full_into(self, data: memoryview, out: memoryview) -> int:
+        """Seal the whole chunks of data into out; return how many bytes were written."""
         count = len(data) // CHUNK
-        out = bytearray(count * CT_CHUNK)
-        view = memoryview(out)
         for i in range(count):
             self._cipher.seal_chunk_into(
                 self._index, False, data[i * CHUNK : (i + 1) * CHUNK],
-                view[i * CT_CHUNK : (i + 1) * CT_CHUNK],
+                out[i * CT_CHUNK : (i + 1) * CT_CHUNK],
             )  # fmt: skip
             self._index += 1
+        return count * CT_CHUNK
+
+    def _seal_full(self, data: memoryview) -> bytes:
+        out = bytearray(len(data) // CHUNK * CT_CHUNK)
+        self._seal_full_into(data, memoryview(out))
         return bytes(out)
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
@@ -488,6 +492,8 @@ class Sealer:
         dst.write(self.header)
         buf = bytearray(_BATCH * CHUNK)
         view = memoryview(buf)
+        # Reused for every batch: dst.write is done with the bytes when it returns.
+        sealed = memoryview(bytearray(_BATCH * CT_CHUNK))
         fill = 0
         while True:
             got = src.readinto(view[fill:])  # type: ignore[attr-defined]
@@ -496,7 +502,7 @@ class Sealer:
             fill += got
             if fill == len(buf):
                 self._accept(fill)
-                dst.write(self._seal_full(view))
+                dst.write(sealed[: self._seal_full_into(view, sealed)])
                 fill = 0
         if fill:
             dst.write(self.update(view[:fill]))
@@ -608,8 +614,8 @@ class OpenedEnvelope:
         zero_end = max(content_end, min(len(data), self._pad_end - start))
         span = data[content_end:zero_end]
         for at in range(0, len(span), CHUNK):
-            part = span[at : at + CHUNK]
-            if part != _ZEROS[: len(part)]:
+            # bytes.startswith compares any buffer with memcmp: no copy, no per-item compare.
+            if not _ZEROS.startswith(span[at : at + CHUNK]):
                 raise DecryptionError()
         return data[:content_end]
 

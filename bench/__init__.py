@@ -1,0 +1,1 @@
+"""Benchmarks. Each module is a script: run it with .venv/bin/python bench/<name>.py."""
