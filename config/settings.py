@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 KiB: Final = 1024
 MiB: Final = 1024 * KiB
@@ -89,6 +89,15 @@ class ServerSettings:
     max_nojs_request_bytes: int = 500 * MiB
     max_resumable_file_bytes: int = 4 * GiB
     max_files_per_submission: int = 20
+    #: Global login budget: Argon2id derivations (logins and new codenames) started per minute,
+    #: and at most this many at once (each holds ``argon2_memlimit`` bytes while it runs).
+    login_derivations_per_minute: int = 30
+    login_concurrent_derivations: int = 4
+    #: Per-session budget: failed logins allowed within the window before the session must wait.
+    login_failures_per_session: int = 5
+    login_failure_window_minutes: int = 10
+    #: Mark the session cookie ``Secure``. Off by default: onion services are plain http.
+    secure_cookie: bool = False
 
     def __post_init__(self) -> None:
         _check_dir(SERVER_DATA_DIR_ENV, self.data_dir)
@@ -104,6 +113,14 @@ class ServerSettings:
         _check_range("max_nojs_request_bytes", self.max_nojs_request_bytes, 1, in_bytes=True)
         _check_range("max_resumable_file_bytes", self.max_resumable_file_bytes, 1, in_bytes=True)
         _check_range("max_files_per_submission", self.max_files_per_submission, 1)
+        _check_range("login_derivations_per_minute", self.login_derivations_per_minute, 1)
+        _check_range("login_concurrent_derivations", self.login_concurrent_derivations, 1)
+        _check_range("login_failures_per_session", self.login_failures_per_session, 1)
+        _check_range("login_failure_window_minutes", self.login_failure_window_minutes, 1)
+        if not isinstance(self.secure_cookie, bool):
+            raise SettingsError(
+                f"{env_name('secure_cookie')} must be a boolean, got {self.secure_cookie!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,20 +147,33 @@ def _parse_int(variable: str, text: str) -> int:
     return int(text)
 
 
+def _parse_bool(variable: str, text: str) -> bool:
+    if text in ("1", "true"):
+        return True
+    if text in ("0", "false"):
+        return False
+    raise SettingsError(f"{variable} must be 1, true, 0 or false, got {text!r}")
+
+
 def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
     """Server settings from ``POSTERN_DATA_DIR`` and optional ``POSTERN_*`` overrides.
 
-    Each integer field ``name`` of :class:`ServerSettings` is set by
-    ``POSTERN_<NAME>`` (for example ``POSTERN_ARGON2_MEMLIMIT``), in bytes
-    where the name says bytes.
+    Each field ``name`` of :class:`ServerSettings` is set by ``POSTERN_<NAME>`` (for example
+    ``POSTERN_ARGON2_MEMLIMIT``): integers in decimal, in bytes where the name says bytes;
+    booleans as ``1``/``true`` or ``0``/``false``.
     """
-    overrides: dict[str, int] = {}
+    # Each value was parsed for its field's type just above; Any lets ** pass them on.
+    overrides: dict[str, Any] = {}
     for field in fields(ServerSettings):
         if field.name == "data_dir":
             continue
         variable = env_name(field.name)
         if variable in env:
-            overrides[field.name] = _parse_int(variable, env[variable])
+            # The module uses postponed annotations, so field.type is the annotation's text.
+            if field.type == "bool":
+                overrides[field.name] = _parse_bool(variable, env[variable])
+            else:
+                overrides[field.name] = _parse_int(variable, env[variable])
     return ServerSettings(data_dir=_required_dir(env, SERVER_DATA_DIR_ENV), **overrides)
 
 

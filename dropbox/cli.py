@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import BinaryIO
 
-from crypto import CryptoError, Kind
-from dropbox.sealing import SealError, load_keyring, seal_to_keyring
+from config import ServerSettings, SettingsError, load_server_settings
+from crypto import Algorithm, CryptoError, Kind, fingerprint
+from dropbox.errors import DropboxError
+from dropbox.instance import init_instance, install_keyring, load_instance
+from dropbox.sealing import MAX_KEYRING_FILE, SealError, load_keyring, load_root, seal_to_keyring
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -76,7 +80,66 @@ def build_parser() -> argparse.ArgumentParser:
     seal.add_argument("input", metavar="IN", help="the file to seal, or - for standard input")
     seal.add_argument("output", type=Path, metavar="OUT", help="the envelope file to write")
     seal.set_defaults(handler=_seal)
+
+    init = commands.add_parser(
+        "init",
+        help="create a server data directory pinned to the team root key",
+        description=(
+            "Create the data directory DIR (mode 0700) with a new instance salt, a server "
+            "signing key, the blob store, the uploads directory and the database, pinned to "
+            "the team root public key. Codename Argon2id costs come from POSTERN_ARGON2_OPSLIMIT "
+            "and POSTERN_ARGON2_MEMLIMIT (defaults 3 and 64 MiB). Refuses a directory that is "
+            "already initialized or not empty."
+        ),
+    )
+    _add_data_dir(init)
+    init.add_argument(
+        "--root", required=True, type=Path, metavar="ROOT_PUB_FILE",
+        help="the team root public key file (root.pub) from the station",
+    )  # fmt: skip
+    init.set_defaults(handler=_init)
+
+    keyring = commands.add_parser("keyring", help="manage the installed keyring")
+    keyring_commands = keyring.add_subparsers(
+        dest="keyring_command", metavar="COMMAND", title="commands", required=True
+    )
+    install = keyring_commands.add_parser(
+        "install",
+        help="verify and install a signed keyring",
+        description=(
+            "Verify FILE against the pinned team root and install it. Its serial must be "
+            "greater than the installed keyring's (no rollback, no replay). A root rotation "
+            "in its chain moves the pin to the new root. A running server uses it at once."
+        ),
+    )
+    _add_data_dir(install)
+    install.add_argument("file", type=Path, metavar="FILE", help="the signed keyring file")
+    install.set_defaults(handler=_keyring_install)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the source interface on 127.0.0.1",
+        description=(
+            "Run the source interface under gunicorn on 127.0.0.1:PORT, for Tor to publish as "
+            "an onion service. Other POSTERN_* variables adjust limits and throttling."
+        ),
+    )
+    _add_data_dir(serve)
+    serve.add_argument(
+        "--port", type=int, default=8080, help="the TCP port on 127.0.0.1 (default: 8080)"
+    )
+    serve.add_argument(
+        "--bind", default="127.0.0.1", metavar="ADDRESS",
+        help="the address to listen on; only 127.0.0.1 is accepted",
+    )  # fmt: skip
+    serve.set_defaults(handler=_serve)
     return parser
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", required=True, type=Path, metavar="DIR", help="the server data directory"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except UsageError as exc:
         return _error(str(exc), EXIT_USAGE)
-    except (SealError, CryptoError) as exc:
+    except (SealError, CryptoError, DropboxError) as exc:
         return _error(str(exc), EXIT_FAILED)
+    except SettingsError as exc:
+        return _error(str(exc), EXIT_USAGE)
     except OSError as exc:
         return _error(_describe_os_error(exc), EXIT_FAILED)
     except KeyboardInterrupt:
@@ -133,6 +198,73 @@ def _seal(args: argparse.Namespace) -> int:
     print(f"  media type:  {result.media_type or '(none)'}")
     print(f"  keyring:     serial {result.keyring_serial}, verified against {args.root}")
     print(f"  recipients:  {recipients}")
+    return EXIT_OK
+
+
+def _settings(data_dir: Path) -> ServerSettings:
+    """Settings from the POSTERN_* environment, with the data directory from the command line."""
+    env = dict(os.environ)
+    env["POSTERN_DATA_DIR"] = str(data_dir.resolve())
+    return load_server_settings(env)
+
+
+def _init(args: argparse.Namespace) -> int:
+    settings = _settings(args.data_dir)
+    root = load_root(args.root)
+    instance = init_instance(
+        settings.data_dir,
+        root,
+        opslimit=settings.argon2_opslimit,
+        memlimit=settings.argon2_memlimit,
+    )
+    print(f"Initialized the Postern data directory {instance.data_dir}")
+    print(f"  team root pinned:    {fingerprint(Algorithm.ED25519, root)}")
+    print(f"  server signing key:  {instance.server_key.public.fingerprint}")
+    print(
+        f"  codename Argon2id:   {instance.codename_params.opslimit} passes, "
+        f"{instance.codename_params.memlimit // (1024 * 1024)} MiB"
+    )
+    print("Next: install a keyring with `dropbox keyring install --data-dir DIR FILE`.")
+    return EXIT_OK
+
+
+def _keyring_install(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    data_dir = args.data_dir.resolve()
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEYRING_FILE + 1)
+    except FileNotFoundError:
+        raise DropboxError(f"keyring file {path} does not exist") from None
+    result = install_keyring(data_dir, data, source=str(path))
+    manifest = result.keyring.manifest
+    recipients = ", ".join(f"{e.journalist} ({e.label})" for e in manifest.recipients)
+    previous = "none" if result.previous_serial is None else str(result.previous_serial)
+    print(f"Installed keyring serial {manifest.serial} (previously: {previous})")
+    print(f"  team root:   {fingerprint(Algorithm.ED25519, result.keyring.root)}")
+    if result.root_moved:
+        print(
+            "  the team root was rotated: the pin moved from "
+            f"{fingerprint(Algorithm.ED25519, result.previous_root)}"
+        )
+    print(f"  recipients:  {recipients}")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the other commands need neither Flask nor gunicorn.
+    from dropbox.serve import check_bind, serve
+
+    address = args.bind
+    try:
+        check_bind(address)
+    except DropboxError as exc:
+        raise UsageError(str(exc)) from None
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 1 to 65535, got {args.port}")
+    settings = _settings(args.data_dir)
+    load_instance(settings.data_dir)  # a clear error now, rather than a worker that fails
+    serve(settings, port=args.port, address=address)
     return EXIT_OK
 
 

@@ -67,12 +67,26 @@ def test_server_overrides():
 
 
 def test_each_integer_field_has_an_override():
-    integer_fields = [f.name for f in dataclasses.fields(ServerSettings) if f.name != "data_dir"]
+    integer_fields = [f.name for f in dataclasses.fields(ServerSettings) if f.type == "int"]
     defaults = load_server_settings(BASE_ENV)
     for name in integer_fields:
         raised = getattr(defaults, name) + 1
         settings = load_server_settings(server_env(**{name: str(raised)}))
         assert getattr(settings, name) == raised, name
+
+
+@pytest.mark.parametrize(("text", "value"), [("1", True), ("true", True), ("0", False),
+                                             ("false", False)])  # fmt: skip
+def test_boolean_override(text: str, value: bool):
+    assert load_server_settings(server_env(secure_cookie=text)).secure_cookie is value
+    assert load_server_settings(BASE_ENV).secure_cookie is False
+
+
+@pytest.mark.parametrize("text", ["", "yes", "True", "2", " 1"])
+def test_bad_boolean_is_rejected(text: str):
+    with pytest.raises(SettingsError) as error:
+        load_server_settings(server_env(secure_cookie=text))
+    assert str(error.value) == f"POSTERN_SECURE_COOKIE must be 1, true, 0 or false, got {text!r}"
 
 
 @given(memlimit=st.integers(min_value=64 * MiB, max_value=4398046510080))

@@ -1,0 +1,193 @@
+"""The server's database: tables, engine and migrations.
+
+Least metadata (DESIGN.md section 2): no IP addresses, no user agents, no codenames and no time
+finer than a day. What a seized database shows is that some sources exist, how many
+submissions and items each sent on which days, the ciphertext sizes, and the replies waiting.
+
+The schema is created and changed only by the Alembic migrations in ``dropbox/migrations``,
+run from code (:func:`upgrade`) at ``dropbox init`` and when the app starts. The SQL is
+portable: SQLite is the default and PostgreSQL can follow without changing the tables. The
+only SQLite-specific code sets connection options (foreign keys on, deleted content
+overwritten), never the schema.
+
+Row ids (``id`` columns) are internal; a source's journalist-facing identifier is
+``sources.source_id`` (docs/format.md section 5.2). To keep the two apart, the foreign keys
+that point at a source row are called ``source_row_id``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Final
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Connection,
+    Date,
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+DATABASE_FILE: Final = "db.sqlite"
+
+#: Constraint names fixed by convention, so that later migrations can name them on any database.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ItemKind(StrEnum):
+    """What a submission item's envelope holds (told by the browser or the no-JS form)."""
+
+    MESSAGE = "message"
+    FILE = "file"
+
+
+class Source(Base):
+    """A source account: found by the lookup id derived from the codename, nothing else."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: HKDF output of the codename's Argon2id master (docs/format.md section 5.2).
+    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    #: The opaque identifier journalists see; not computable from lookup_id.
+    source_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    #: The source's X25519 reply public key: a recipient of every reply.
+    reply_public: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_day: Mapped[date] = mapped_column(Date)
+
+
+class Submission(Base):
+    """One submission: an ordered group of envelopes sent together."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_row_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), index=True
+    )
+    received_day: Mapped[date] = mapped_column(Date)
+
+
+class Item(Base):
+    """One envelope of a submission, stored as a blob."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "position"),
+        CheckConstraint("kind IN ('message', 'file')", name="kind"),
+        CheckConstraint("size >= 0", name="size"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(7))
+    blob_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: The ciphertext size in bytes (the envelope's length; padded, docs/format.md 3.5).
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class Reply(Base):
+    """A reply from the journalists, sealed on the station, waiting for the source."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_row_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), index=True
+    )
+    blob_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_day: Mapped[date] = mapped_column(Date)
+
+
+# -- engine and sessions -----------------------------------------------------------------------
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+pysqlite:///{data_dir / DATABASE_FILE}"
+
+
+def _sqlite_connection_options(
+    dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # SQLite leaves foreign keys unchecked unless asked, per connection.
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # Overwrite deleted rows with zeros, so a deleted reply or source leaves no trace in
+        # the file's free pages.
+        cursor.execute("PRAGMA secure_delete = ON")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite connections get foreign keys and secure deletion."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_connection_options)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    # Objects stay readable after commit: views render rows they have just written.
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration built in code, pointing at the package's migrations."""
+    config = Config()
+    # Config options go through configparser interpolation, where "%" is special.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest schema (a no-op when it is already there)."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

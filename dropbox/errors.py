@@ -1,0 +1,20 @@
+"""The server's own error root.
+
+:class:`DropboxError` is an expected failure of a server operation (a missing data directory,
+a keyring that may not be installed, an I/O error). Its message is one clear line, fit to
+print in the CLI as it is; it never carries secrets or a source's data.
+"""
+
+from __future__ import annotations
+
+
+class DropboxError(Exception):
+    """An expected failure of a server operation; its message is one clear line."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an I/O error: what went wrong and on which file."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None:
+        return f"{reason}: {exc.filename}"
+    return reason

@@ -1,0 +1,408 @@
+"""Incomplete uploads on the local filesystem (the storage side of docs/format.md section 8.3).
+
+An upload is two files in one directory (mode 0700):
+
+- ``ROOT/<id>.part`` (mode 0600): the bytes received so far. Its size *is* the upload offset,
+  so there is no second copy of the offset that could disagree with the bytes.
+- ``ROOT/<id>.json`` (mode 0600): a small sidecar with the owner (an opaque string chosen by
+  the caller), the announced length, the creation time and the expiry, as UTC timestamps to
+  the second. Nothing else is kept: no metadata of the content, no client information.
+
+``id`` is 32 random lowercase hex digits. Every id is checked against that pattern before any
+path is built from it, so no id can name a file outside the directory.
+
+Appends hold an exclusive ``flock`` on the ``.part`` file for their whole duration: two
+requests for the same upload never interleave their bytes (the second one gets
+:class:`UploadBusy`). Deletion does not wait for that lock: it unlinks at once, and an append
+still running writes into a file that no longer has a name.
+
+Like the blob store, this module never sees plaintext (only envelopes travel this way) and
+knows nothing of HTTP or Flask. It reads no clock: every time comes from the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hmac
+import json
+import os
+import re
+import secrets
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from dropbox.storage import BlobStore
+
+#: How long an upload may take before it expires (docs/format.md section 8.3).
+DEFAULT_TTL = timedelta(hours=24)
+#: The most bytes read from a request body (or a .part file) in one piece.
+PIECE = 64 * 1024
+
+_UPLOAD_ID = re.compile(r"\A[0-9a-f]{32}\Z")
+_PART = re.compile(r"\A([0-9a-f]{32})\.part\Z")
+_SIDECAR = re.compile(r"\A([0-9a-f]{32})\.json\Z")
+_TEMPORARY = re.compile(r"\A\.[0-9a-f]{32}\.json\.tmp\Z")
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_SIDECAR_KEYS = frozenset({"owner", "length", "created", "expires"})
+_MAX_SIDECAR = 4096
+_MAX_OWNER = 256
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UploadError(Exception):
+    """Root of the errors of the upload store."""
+
+
+class UploadNotFound(UploadError):
+    """No upload has this id (or the id is malformed)."""
+
+
+class UploadBusy(UploadError):
+    """Another request is appending to (or completing) this upload right now."""
+
+
+class UploadIncomplete(UploadError):
+    """The upload has not received all its announced bytes yet."""
+
+
+class OffsetMismatch(UploadError):
+    """The caller expected another offset than the upload's current one."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__("the upload is at another offset")
+        self.offset = offset
+
+
+class StreamInterrupted(UploadError):
+    """Reading the source stream failed; the bytes read before are kept (up to ``offset``)."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__("the stream broke off")
+        self.offset = offset
+
+
+class ByteSource(Protocol):
+    """What :meth:`UploadStore.append` reads from (a WSGI input stream, a file)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    owner: str
+    length: int
+    created: datetime
+    expires: datetime
+    offset: int
+
+    @property
+    def complete(self) -> bool:
+        return self.offset == self.length
+
+    def expired_at(self, now: datetime) -> bool:
+        return _utc(now) >= self.expires
+
+    def belongs_to(self, owner: str) -> bool:
+        """Whether ``owner`` owns this upload (compared in constant time)."""
+        return hmac.compare_digest(self.owner.encode("utf-8"), owner.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class _Sidecar:
+    owner: str
+    length: int
+    created: datetime
+    expires: datetime
+
+
+def check_upload_id(upload_id: str) -> bool:
+    """True when upload_id is 32 lowercase hex digits, the only form an id can take."""
+    return isinstance(upload_id, str) and _UPLOAD_ID.match(upload_id) is not None
+
+
+def _utc(now: datetime) -> datetime:
+    if now.tzinfo is None:
+        raise ValueError("times must be timezone-aware")
+    return now.astimezone(UTC).replace(microsecond=0)
+
+
+def _format_time(value: datetime) -> str:
+    return value.strftime(_TIME_FORMAT)
+
+
+def _parse_time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("a time is a string")
+    return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def _encode_sidecar(sidecar: _Sidecar) -> bytes:
+    return json.dumps(
+        {
+            "owner": sidecar.owner,
+            "length": sidecar.length,
+            "created": _format_time(sidecar.created),
+            "expires": _format_time(sidecar.expires),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode("utf-8")
+
+
+def _decode_sidecar(data: bytes) -> _Sidecar | None:
+    """Parse a sidecar strictly; None for anything that is not exactly what we write."""
+    try:
+        value = json.loads(data)
+        if not isinstance(value, dict) or set(value) != _SIDECAR_KEYS:
+            return None
+        owner, length = value["owner"], value["length"]
+        if not isinstance(owner, str) or not 0 < len(owner) <= _MAX_OWNER:
+            return None
+        if type(length) is not int or length < 0:
+            return None
+        return _Sidecar(owner, length, _parse_time(value["created"]), _parse_time(value["expires"]))
+    except ValueError:  # json.JSONDecodeError and bad times are ValueErrors
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _lock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UploadBusy("the upload is in use") from None
+
+
+class UploadStore:
+    """Incomplete uploads as ``ROOT/<id>.part`` plus ``ROOT/<id>.json``; see the module text."""
+
+    def __init__(self, root: Path, ttl: timedelta = DEFAULT_TTL) -> None:
+        if ttl <= timedelta(0):
+            raise ValueError("the time to live must be positive")
+        self.root = root
+        self.ttl = ttl
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def _part(self, upload_id: str) -> Path:
+        if not check_upload_id(upload_id):
+            raise UploadNotFound("no such upload")
+        return self.root / f"{upload_id}.part"
+
+    def _sidecar(self, upload_id: str) -> Path:
+        if not check_upload_id(upload_id):
+            raise UploadNotFound("no such upload")
+        return self.root / f"{upload_id}.json"
+
+    def _sync_dir(self) -> None:
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _open_part(self, upload_id: str, flags: int) -> Iterator[int]:
+        try:
+            fd = os.open(self._part(upload_id), flags | _OPEN_FLAGS)
+        except FileNotFoundError:
+            raise UploadNotFound("no such upload") from None
+        try:
+            yield fd
+        finally:
+            os.close(fd)  # also releases the flock, if taken
+
+    def _read_sidecar(self, upload_id: str) -> _Sidecar | None:
+        try:
+            fd = os.open(self._sidecar(upload_id), os.O_RDONLY | _OPEN_FLAGS)
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            return _decode_sidecar(handle.read(_MAX_SIDECAR + 1))
+
+    def _required_sidecar(self, upload_id: str) -> _Sidecar:
+        sidecar = self._read_sidecar(upload_id)
+        if sidecar is None:
+            raise UploadNotFound("no such upload")
+        return sidecar
+
+    # -- operations --------------------------------------------------------------------------
+
+    def create(self, owner: str, length: int, now: datetime) -> Upload:
+        """Make a new, empty upload of ``length`` bytes for ``owner``, expiring after the TTL."""
+        if not isinstance(owner, str) or not 0 < len(owner) <= _MAX_OWNER:
+            raise ValueError(f"an owner is 1 to {_MAX_OWNER} characters")
+        if type(length) is not int or length < 0:
+            raise ValueError("an upload length is a non-negative integer")
+        created = _utc(now)
+        sidecar = _Sidecar(owner, length, created, created + self.ttl)
+        upload_id = secrets.token_hex(16)
+        # The sidecar first, by rename so that no reader ever sees half of it; then the
+        # (empty) .part. get() needs both, so the upload appears only once it is whole.
+        temporary = self.root / f".{upload_id}.json.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_encode_sidecar(sidecar))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self._sidecar(upload_id))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
+        os.close(os.open(self._part(upload_id), flags, 0o600))
+        self._sync_dir()
+        return Upload(upload_id, owner, length, sidecar.created, sidecar.expires, 0)
+
+    def get(self, upload_id: str) -> Upload | None:
+        """The upload, whether expired or not; None for an unknown or malformed id."""
+        if not check_upload_id(upload_id):
+            return None
+        sidecar = self._read_sidecar(upload_id)
+        if sidecar is None:
+            return None
+        try:
+            info = os.stat(self._part(upload_id), follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return Upload(
+            upload_id, sidecar.owner, sidecar.length, sidecar.created, sidecar.expires, info.st_size
+        )
+
+    def append(
+        self,
+        upload_id: str,
+        stream: ByteSource,
+        max_bytes: int,
+        *,
+        expected_offset: int | None = None,
+    ) -> int:
+        """Append up to ``max_bytes`` from ``stream``; return the new offset.
+
+        Reads in pieces of at most :data:`PIECE` bytes until ``max_bytes`` are stored, the
+        stream ends or the upload reaches its announced length, whichever comes first: nothing
+        is ever written past the length. ``expected_offset``, when given, must equal the current
+        offset (checked under the lock; else :class:`OffsetMismatch`).
+
+        A stream that ends early leaves the bytes that arrived, and the returned offset counts
+        them. A stream that raises leaves them too and raises :class:`StreamInterrupted` with
+        that offset. Either way the bytes are flushed to disk (fsync) before this returns.
+        """
+        with self._open_part(upload_id, os.O_WRONLY | os.O_APPEND) as fd:
+            _lock(fd)
+            sidecar = self._required_sidecar(upload_id)
+            offset = os.fstat(fd).st_size
+            if expected_offset is not None and expected_offset != offset:
+                raise OffsetMismatch(offset)
+            budget = max(0, min(max_bytes, sidecar.length - offset))
+            try:
+                while budget > 0:
+                    try:
+                        piece = stream.read(min(PIECE, budget))
+                    except Exception as error:
+                        raise StreamInterrupted(offset) from error
+                    if not piece:
+                        break
+                    piece = piece[:budget]
+                    _write_all(fd, piece)
+                    offset += len(piece)
+                    budget -= len(piece)
+            finally:
+                os.fsync(fd)
+            return offset
+
+    def read_prefix(self, upload_id: str, size: int) -> bytes:
+        """The first ``size`` bytes of the upload, or fewer if it holds fewer."""
+        with self._open_part(upload_id, os.O_RDONLY) as fd:
+            parts: list[bytes] = []
+            got = 0
+            while got < size:
+                piece = os.pread(fd, min(PIECE, size - got), got)
+                if not piece:
+                    break
+                parts.append(piece)
+                got += len(piece)
+            return b"".join(parts)
+
+    def delete(self, upload_id: str) -> bool:
+        """Remove the upload's bytes and sidecar; return whether there was anything to remove.
+
+        The .part goes first, so that a reader never finds bytes without their sidecar.
+        Unknown and malformed ids are fine: deletion is idempotent.
+        """
+        if not check_upload_id(upload_id):
+            return False
+        removed = False
+        for path in (self._part(upload_id), self._sidecar(upload_id)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed = True
+        if removed:
+            self._sync_dir()
+        return removed
+
+    def expire(self, now: datetime) -> int:
+        """Delete every upload whose expiry is at or before ``now``; return how many.
+
+        Also removes leftovers of crashes (a .part without sidecar, an unreadable sidecar, a
+        temporary sidecar) once their modification time is a whole TTL before ``now``.
+        """
+        now = _utc(now)
+        stale_before = (now - self.ttl).timestamp()
+        count = 0
+        for entry in list(os.scandir(self.root)):
+            name = entry.name
+            if match := _SIDECAR.match(name):
+                sidecar = self._read_sidecar(match[1])
+                if sidecar is None:
+                    if _mtime(entry) <= stale_before and self.delete(match[1]):
+                        count += 1
+                elif sidecar.expires <= now and self.delete(match[1]):
+                    count += 1
+            elif match := _PART.match(name):
+                sidecar_gone = not (self.root / f"{match[1]}.json").exists()
+                if sidecar_gone and _mtime(entry) <= stale_before and self.delete(match[1]):
+                    count += 1
+            elif _TEMPORARY.match(name) and _mtime(entry) <= stale_before:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+        return count
+
+    def complete_into(self, upload_id: str, blob_store: BlobStore) -> str:
+        """Move a complete upload into the blob store; return the blob id.
+
+        The bytes are streamed into a :class:`~dropbox.storage.BlobWriter` and committed; then
+        the upload is deleted. Raises :class:`UploadIncomplete` if bytes are still missing
+        (nothing changes then), :class:`UploadBusy` while a request appends to it.
+        """
+        with self._open_part(upload_id, os.O_RDONLY) as fd:
+            _lock(fd)
+            sidecar = self._required_sidecar(upload_id)
+            if os.fstat(fd).st_size != sidecar.length:
+                raise UploadIncomplete("the upload is not complete")
+            with blob_store.writer() as writer:
+                while piece := os.read(fd, PIECE):
+                    writer.write(piece)
+                if writer.size != sidecar.length:
+                    raise UploadIncomplete("the upload changed while it was being completed")
+                blob_id = writer.commit()
+            self.delete(upload_id)
+        return blob_id
+
+
+def _mtime(entry: os.DirEntry[str]) -> float:
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone meanwhile: nothing to remove

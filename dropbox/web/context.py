@@ -1,0 +1,197 @@
+"""What a request can reach: the app's services and the current source session.
+
+Everything hangs off the app object (``app.extensions["postern"]``), made by
+:func:`dropbox.app.create_app`; nothing here is a module-level singleton. Views and the
+extension modules (tus uploads, the plain form, the submissions API) use these helpers:
+
+- :func:`services` for the settings, database, blob store, instance and clock;
+- :func:`current_session`, :func:`ensure_session`, :func:`rotate_session`, :func:`end_session`
+  for the server-side session (the cookie is written by :func:`save_session_cookie`);
+- :func:`logged_in_source` to learn which source is logged in;
+- :func:`check_csrf_token` (raises 403) or :func:`csrf_token_matches` (a bool) for views that
+  read the CSRF token themselves.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Final, cast
+
+from flask import current_app, g, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import Forbidden
+from werkzeug.wrappers import Response
+
+from config import ServerSettings
+from dropbox.instance import Instance, InstanceLoader
+from dropbox.storage import LocalBlobStore
+from dropbox.web.sessions import SESSION_COOKIE, SessionStore, SourceSession
+from dropbox.web.throttle import DerivationThrottle, LoginAttempts
+
+EXTENSION_KEY: Final = "postern"
+CSRF_FIELD: Final = "csrf_token"
+CSRF_HEADER: Final = "X-Postern-CSRF"
+
+#: Handles ``POST /submit`` once the source is known to be logged in and acknowledged.
+SubmitHandler = Callable[[], ResponseReturnValue]
+
+
+@dataclass(frozen=True)
+class Services:
+    """The app's dependencies, made once in :func:`dropbox.app.create_app`."""
+
+    settings: ServerSettings
+    clock: Callable[[], datetime]
+    instances: InstanceLoader
+    engine: Engine
+    db: sessionmaker[Session]
+    blobs: LocalBlobStore
+    sessions: SessionStore
+    derivations: DerivationThrottle
+    login_attempts: LoginAttempts
+    submit_handler: SubmitHandler
+
+    def instance(self) -> Instance:
+        """The current instance (read again when its files changed on disk)."""
+        return self.instances.current()
+
+    def today(self) -> date:
+        """The day in UTC: the finest time the server records."""
+        return self.clock().astimezone(UTC).date()
+
+
+def services() -> Services:
+    return cast(Services, current_app.extensions[EXTENSION_KEY])
+
+
+# -- the session of this request ---------------------------------------------------------------
+
+
+@dataclass
+class _RequestSession:
+    cookie: str | None
+    state: SourceSession | None
+    #: The request came with a cookie that names no live session: clear it.
+    stale_cookie: bool = False
+    #: The cookie changed (new or rotated session): send it.
+    send_cookie: bool = False
+    #: The session ended: clear the cookie.
+    clear_cookie: bool = False
+
+
+def _request_session() -> _RequestSession:
+    current = g.get("postern_session")
+    if current is None:
+        current = _RequestSession(cookie=None, state=None)
+        g.postern_session = current
+    return cast(_RequestSession, current)
+
+
+def load_session() -> None:
+    """``before_request``: find the session named by the request's cookie, if any."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    state = services().sessions.get(cookie) if cookie else None
+    g.postern_session = _RequestSession(
+        cookie=cookie if state is not None else None,
+        state=state,
+        stale_cookie=cookie is not None and state is None,
+    )
+
+
+def current_session() -> SourceSession | None:
+    return _request_session().state
+
+
+def ensure_session() -> SourceSession:
+    """The current session, made now if there is none (a cookie is sent with the response)."""
+    current = _request_session()
+    if current.state is None:
+        current.cookie, current.state = services().sessions.create()
+        current.send_cookie = True
+        current.clear_cookie = False
+    return current.state
+
+
+def rotate_session() -> SourceSession:
+    """Give the session a new cookie (when a source logs in: no session fixation)."""
+    state = ensure_session()
+    current = _request_session()
+    if current.cookie is not None and not current.send_cookie:
+        new_cookie = services().sessions.rotate(current.cookie)
+        if new_cookie is not None:
+            current.cookie = new_cookie
+            current.send_cookie = True
+    return state
+
+
+def end_session() -> None:
+    """Forget the session and everything in it; the cookie is cleared."""
+    current = _request_session()
+    if current.cookie is not None:
+        services().sessions.drop(current.cookie)
+    current.cookie, current.state = None, None
+    current.send_cookie = False
+    current.clear_cookie = True
+
+
+def save_session_cookie(response: Response) -> Response:
+    """``after_request``: send, or clear, the session cookie."""
+    current = _request_session()
+    if current.send_cookie and current.cookie is not None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            current.cookie,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=services().settings.secure_cookie,
+        )
+    elif current.clear_cookie or current.stale_cookie:
+        response.delete_cookie(
+            SESSION_COOKIE,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=services().settings.secure_cookie,
+        )
+    return response
+
+
+def csrf_token() -> str:
+    """The session's CSRF token, for a form (makes the session if needed)."""
+    return ensure_session().csrf_token
+
+
+def logged_in_source() -> tuple[SourceSession, int] | None:
+    """The session and ``sources.id`` of the logged-in source, or None."""
+    state = current_session()
+    if state is None or state.source_row_id is None:
+        return None
+    return state, state.source_row_id
+
+
+# -- CSRF --------------------------------------------------------------------------------------
+
+
+class CSRFError(Forbidden):
+    description = "The form was stale or did not come from this site."
+
+
+def csrf_token_matches(token: str | None) -> bool:
+    """Whether ``token`` is this session's CSRF token (compared in constant time)."""
+    state = current_session()
+    if state is None or not token:
+        return False
+    expected = state.csrf_token.encode("ascii")
+    return hmac.compare_digest(expected, token.encode("utf-8", "replace"))
+
+
+def check_csrf_token(token: str | None) -> None:
+    """Raise :class:`CSRFError` (403) unless ``token`` is this session's CSRF token."""
+    if not csrf_token_matches(token):
+        raise CSRFError()

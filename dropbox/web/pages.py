@@ -1,0 +1,267 @@
+"""The pages of the source interface: landing, codenames, login, submit, replies, logout.
+
+Every page works without JavaScript. Views stay thin: they read the form, call a use case and
+render a template. The plain-form ``POST /submit`` is delegated to the app's submit handler
+(see :mod:`dropbox.app`); until the streaming sealer is connected it answers 501.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Final
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+
+from crypto import FormatError, generate_codename, normalize_codename
+from dropbox.sources import (
+    SourceError,
+    create_source,
+    delete_reply,
+    find_source,
+    get_source,
+    list_replies,
+    open_replies,
+)
+from dropbox.web.context import (
+    end_session,
+    ensure_session,
+    logged_in_source,
+    rotate_session,
+    services,
+)
+from dropbox.web.security import csrf_checked_in_view, render_error
+from dropbox.web.throttle import Throttled
+
+blueprint = Blueprint("pages", __name__)
+
+#: Longest codename field read (seven words of at most nine letters, with generous spacing).
+_MAX_CODENAME_FIELD: Final = 512
+_SEE_OTHER: Final = 303
+
+
+def _throttled(error: Throttled) -> ResponseReturnValue:
+    body = render_template("throttled.html", minutes=error.minutes, per_session=error.per_session)
+    return body, 429, {"Retry-After": str(error.seconds)}
+
+
+def _to_login() -> ResponseReturnValue:
+    return redirect(url_for("pages.login"), _SEE_OTHER)
+
+
+@blueprint.get("/")
+def index() -> ResponseReturnValue:
+    instance = services().instance()
+    return render_template(
+        "landing.html",
+        open=instance.keyring is not None,
+        fingerprint=instance.root_fingerprint,
+    )
+
+
+# -- codenames ---------------------------------------------------------------------------------
+
+
+@blueprint.get("/generate")
+def generate() -> ResponseReturnValue:
+    ensure_session()
+    return render_template("generate.html")
+
+
+@blueprint.post("/generate")
+def generate_post() -> ResponseReturnValue:
+    """Make a new source: the codename appears in this response and nowhere else."""
+    svc = services()
+    instance = svc.instance()
+    for _ in range(3):
+        codename = generate_codename()
+        try:
+            with svc.derivations.slot():
+                secrets = instance.derive_source_secrets(codename)
+        except Throttled as error:
+            return _throttled(error)
+        try:
+            with svc.db() as db:
+                row_id = create_source(db, secrets, svc.today()).id
+            break
+        except SourceError:
+            continue  # a codename already in use: draw another
+        finally:
+            del secrets
+    else:
+        return render_error(500)
+    state = rotate_session()
+    state.log_in(row_id, acknowledged=False, replies=[])
+    return render_template("codename.html", codename=codename)
+
+
+@blueprint.post("/acknowledge")
+def acknowledge() -> ResponseReturnValue:
+    who = logged_in_source()
+    if who is None:
+        return _to_login()
+    state, _ = who
+    with state.lock:
+        state.codename_acknowledged = True
+    return redirect(url_for("pages.submit"), _SEE_OTHER)
+
+
+# -- login -------------------------------------------------------------------------------------
+
+
+@blueprint.get("/login")
+def login() -> ResponseReturnValue:
+    ensure_session()
+    return render_template("login.html", error=None)
+
+
+@blueprint.post("/login")
+def login_post() -> ResponseReturnValue:
+    svc = services()
+    state = ensure_session()
+    typed = request.form.get("codename", "")
+    try:
+        if len(typed) > _MAX_CODENAME_FIELD:
+            raise FormatError("too long")
+        codename = normalize_codename(typed)
+    except FormatError:
+        # The shape of a codename is public: saying it is malformed leaks nothing.
+        message = gettext(
+            "That is not a codename: a codename is seven words from our word list, separated "
+            "by spaces. Check for typing mistakes."
+        )
+        return render_template("login.html", error=message), 400
+    try:
+        mark = svc.login_attempts.reserve(state)
+    except Throttled as error:
+        return _throttled(error)
+    instance = svc.instance()
+    try:
+        with svc.derivations.slot():
+            secrets = instance.derive_source_secrets(codename)
+    except Throttled as error:
+        svc.login_attempts.succeeded(state, mark)  # not the session's fault
+        return _throttled(error)
+    try:
+        with svc.db() as db:
+            source = find_source(db, secrets.lookup_id)
+            if source is None:
+                message = gettext("That codename was not recognized.")
+                return render_template("login.html", error=message), 403
+            replies = open_replies(svc.blobs, list_replies(db, source), secrets.reply_private)
+            row_id = source.id
+    finally:
+        del secrets  # the reply private key lives no longer than this request
+    svc.login_attempts.succeeded(state, mark)
+    state = rotate_session()
+    state.log_in(row_id, acknowledged=True, replies=replies)
+    return redirect(url_for("pages.replies"), _SEE_OTHER)
+
+
+# -- submitting --------------------------------------------------------------------------------
+
+
+def _submit_limits() -> dict[str, object]:
+    settings = services().settings
+    return {
+        "max_message_chars": settings.max_message_chars,
+        "max_request_bytes": settings.max_nojs_request_bytes,
+        "max_file_bytes": settings.max_resumable_file_bytes,
+        "max_files": settings.max_files_per_submission,
+    }
+
+
+@blueprint.get("/submit")
+def submit() -> ResponseReturnValue:
+    who = logged_in_source()
+    if who is None:
+        return _to_login()
+    state, _ = who
+    if not state.codename_acknowledged:
+        return render_template("acknowledge.html")
+    keyring = services().instance().keyring
+    return render_template(
+        "submit.html",
+        keyring_root=base64.b64encode(keyring.root).decode("ascii") if keyring else None,
+        keyring_serial=keyring.serial if keyring else None,
+        **_submit_limits(),
+    )
+
+
+@blueprint.post("/submit")
+@csrf_checked_in_view
+def submit_post() -> ResponseReturnValue:
+    """The plain form. The body is left unread here: the submit handler streams it, and
+    checks the CSRF token, which is the form's first part (docs/format.md section 8.5)."""
+    who = logged_in_source()
+    if who is None or not who[0].codename_acknowledged:
+        return render_error(403)
+    if services().instance().keyring is None:
+        return render_error(503, gettext("Submissions are not open yet. Nothing was stored."))
+    return services().submit_handler()
+
+
+def plain_form_not_connected() -> ResponseReturnValue:
+    """The default submit handler, until the streaming sealer is connected."""
+    return render_error(
+        501,
+        gettext("Sending without scripts is not available on this server yet. Nothing was stored."),
+    )
+
+
+@blueprint.get("/submit/done")
+def submitted() -> ResponseReturnValue:
+    """The confirmation after a submission (the script path comes here when it is done)."""
+    if logged_in_source() is None:
+        return _to_login()
+    return render_template("submitted.html")
+
+
+# -- replies -----------------------------------------------------------------------------------
+
+
+@blueprint.get("/replies")
+def replies() -> ResponseReturnValue:
+    who = logged_in_source()
+    if who is None:
+        return _to_login()
+    state, _ = who
+    return render_template("replies.html", replies=list(state.replies))
+
+
+@blueprint.post("/replies/<int:reply_id>/delete")
+def reply_delete(reply_id: int) -> ResponseReturnValue:
+    who = logged_in_source()
+    if who is None:
+        return _to_login()
+    state, row_id = who
+    svc = services()
+    with svc.db() as db:
+        source = get_source(db, row_id)
+        if source is None:
+            end_session()
+            return _to_login()
+        deleted = delete_reply(db, svc.blobs, source, reply_id)
+    state.forget_reply(reply_id)
+    if not deleted:
+        abort(404)
+    return redirect(url_for("pages.replies"), _SEE_OTHER)
+
+
+# -- logout and the keyring --------------------------------------------------------------------
+
+
+@blueprint.post("/logout")
+def logout() -> ResponseReturnValue:
+    end_session()
+    return render_template("logged_out.html")
+
+
+@blueprint.get("/keyring.json")
+def keyring_json() -> ResponseReturnValue:
+    """The installed signed keyring, byte for byte (docs/format.md section 8.2)."""
+    keyring = services().instance().keyring
+    if keyring is None:
+        abort(404)
+    return Response(keyring.raw, mimetype="application/json")

@@ -1,0 +1,172 @@
+"""`dropbox serve`: the source interface under a real gunicorn, in a subprocess."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import runpy
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from crypto import Algorithm, fingerprint
+from dropbox import serve
+from dropbox.web.security import SECURITY_HEADERS
+from tests.clitools import DROPBOX, REPO_ROOT, assert_one_line_error, run_tool
+from tests.dropbox.sitetools import make_data_dir, make_team
+
+SECRET_PATHS = ("/a-path-that-must-not-be-logged", "/leaky-invalid-request-path")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"dropbox serve exited early with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail("dropbox serve did not start listening")
+
+
+def listens_on(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def get(port: int, path: str) -> tuple[int, dict[str, str], str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode("utf-8")
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def team():
+    return make_team()
+
+
+@pytest.mark.timeout(120)
+def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(team, tmp_path):
+    data_dir = make_data_dir(tmp_path / "data", team)
+    port = free_port()
+    out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        process = subprocess.Popen(
+            [str(DROPBOX), "serve", "--data-dir", str(data_dir), "--port", str(port)],
+            stdout=out,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, process)
+        status, headers, body = get(port, "/")
+        assert status == 200
+        assert fingerprint(Algorithm.ED25519, team.root.public.key) in body
+        for name, value in SECURITY_HEADERS.items():
+            assert headers.get(name) == value, name
+        status, _, body = get(port, SECRET_PATHS[0])
+        assert status == 404
+        assert "Traceback" not in body
+        # A request gunicorn itself refuses is reported without its request line.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(
+                f"GET {SECRET_PATHS[1]} HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n".encode()
+            )
+            assert raw.recv(1024).startswith(b"HTTP/1.1 400")
+        # Only 127.0.0.1 listens.
+        assert not listens_on("::1", port)
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    output = out_path.read_text("utf-8", "replace") + err_path.read_text("utf-8", "replace")
+    for path in SECRET_PATHS:
+        assert path not in output
+    assert "GET /" not in output
+    assert "Invalid request refused" in output  # gunicorn's warning, rewritten
+    assert "127.0.0.1" not in output.replace(f"127.0.0.1:{port}", "")
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["0.0.0.0", "::", "192.168.1.10", "localhost", "[::1]"],  # noqa: S104 - refused
+)
+def test_serve_refuses_any_address_but_the_loopback(team, tmp_path, address):
+    data_dir = make_data_dir(tmp_path / "data", team, keyring_serial=None)
+    done = run_tool(DROPBOX, "serve", "--data-dir", data_dir, "--bind", address)
+    assert_one_line_error(done, 2, "127.0.0.1 only")
+
+
+def test_serve_needs_an_initialized_data_directory(tmp_path):
+    done = run_tool(DROPBOX, "serve", "--data-dir", tmp_path / "nothing", "--port", "1")
+    assert_one_line_error(done, 1, "dropbox init")
+
+
+def test_the_gunicorn_options_are_what_the_design_asks():
+    options = serve.gunicorn_options(8123)
+    assert options["bind"] == ["127.0.0.1:8123"]
+    assert options["workers"] == 1
+    assert options["worker_class"] == "gthread"
+    assert options["threads"] >= 16
+    assert options["timeout"] >= 60
+    assert options["accesslog"] is None
+    assert options["control_socket_disable"] is True
+    assert options["forwarded_allow_ips"] == ""
+
+
+def test_the_systemd_config_file_has_the_same_settings():
+    config = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn.conf.py"))
+    options = serve.gunicorn_options(serve.DEFAULT_PORT)
+    for name, value in options.items():
+        assert config[name] == value, name
+    assert config["wsgi_app"] == "dropbox.serve:app_from_environment()"
+
+
+def test_the_error_log_never_names_a_request():
+    scrub = serve._ScrubRequests()
+    try:
+        raise ValueError("GET /secret HTTP/1.1")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "gunicorn.error", logging.ERROR, __file__, 1, "Error handling request %s %s",
+        ("GET", "/secret"), exc_info,
+    )  # fmt: skip
+    assert scrub.filter(record)
+    assert record.getMessage() == "Error handling a request (ValueError)"
+    assert record.exc_info is None
+    record = logging.LogRecord(
+        "gunicorn.error", logging.WARNING, __file__, 1, "Invalid request from ip=10.0.0.1: /x",
+        (), None,
+    )  # fmt: skip
+    assert scrub.filter(record)
+    assert record.getMessage() == "Invalid request refused"
+    other = logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "Booting", (), None)
+    assert scrub.filter(other)
+    assert other.getMessage() == "Booting"

@@ -1,0 +1,97 @@
+"""Tests for dropbox.storage: atomic, content-addressed, path-confined, really deleted."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from dropbox.storage import LocalBlobStore, StorageError, check_blob_id
+
+
+def test_commit_names_the_blob_by_its_sha256_and_makes_it_private(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with store.writer() as writer:
+        writer.write(b"cipher")
+        writer.write(memoryview(b"text"))
+        blob_id = writer.commit()
+    assert blob_id == hashlib.sha256(b"ciphertext").hexdigest()
+    assert store.exists(blob_id)
+    assert store.size(blob_id) == len(b"ciphertext")
+    with store.open(blob_id) as handle:
+        assert handle.read() == b"ciphertext"
+    assert stat.S_IMODE(store.path(blob_id).stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "blobs").stat().st_mode) == 0o700
+    assert list(store.ids()) == [blob_id]
+
+
+def test_an_unfinished_blob_never_appears_and_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+
+    def interrupted_upload() -> None:
+        with store.writer() as writer:
+            writer.write(b"half an envelope")
+            assert list(store.ids()) == []
+            raise RuntimeError("client went away")
+
+    with pytest.raises(RuntimeError):
+        interrupted_upload()
+    assert os.listdir(tmp_path / "blobs") == []
+    writer = store.writer()
+    writer.write(b"x")
+    writer.abort()
+    assert os.listdir(tmp_path / "blobs") == []
+    with pytest.raises(StorageError):
+        writer.write(b"y")
+
+
+def test_stale_temporaries_from_a_crash_are_removed(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    crashed = store.writer()
+    crashed.write(b"left behind")
+    committed = store.writer()
+    committed.write(b"kept")
+    kept = committed.commit()
+    assert store.remove_stale_temporaries() == 1
+    assert os.listdir(tmp_path / "blobs") == [kept]
+    crashed.abort()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["../../etc/passwd", "a" * 63, "A" * 64, "g" * 64, "0" * 64 + "/", "", ".incoming-x", "0" * 65],
+)
+def test_blob_ids_cannot_escape_the_store(tmp_path: Path, bad: str) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with pytest.raises(StorageError):
+        check_blob_id(bad)
+    with pytest.raises(StorageError):
+        store.open(bad)
+    with pytest.raises(StorageError):
+        store.delete(bad)
+
+
+def test_delete_removes_the_file_and_is_idempotent(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    writer = store.writer()
+    writer.write(b"secret-looking ciphertext" * 1000)
+    blob_id = writer.commit()
+    path = store.path(blob_id)
+    inode_handle = open(path, "rb")  # noqa: SIM115 - kept open to read the unlinked inode
+    try:
+        store.delete(blob_id)
+        assert not path.exists()
+        assert not store.exists(blob_id)
+        inode_handle.seek(0)
+        # The bytes were overwritten before the unlink: the old inode reads back as zeros.
+        assert inode_handle.read() == bytes(25 * 1000)
+    finally:
+        inode_handle.close()
+    store.delete(blob_id)
+    with pytest.raises(StorageError):
+        store.open(blob_id)
+    with pytest.raises(StorageError):
+        store.size(blob_id)

@@ -1,0 +1,714 @@
+"""The tus endpoint (docs/format.md section 8.3) and its upload store, in process."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import itertools
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from crypto import KeyKind, Kind, PrivateKey, open_bytes, seal_bytes
+from crypto.envelope import header_length
+from dropbox.storage import LocalBlobStore
+from dropbox.tus import TusError, append_body, check_envelope_prefix, valid_envelope_length
+from dropbox.uploads import (
+    OffsetMismatch,
+    StreamInterrupted,
+    UploadBusy,
+    UploadIncomplete,
+    UploadNotFound,
+    UploadStore,
+)
+from tests.dropbox.tus_testapp import CSRF_HEADER, SESSION_COOKIE, FakePolicy, Session, build_app
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+MAX_SIZE = 8 * 1024 * 1024
+OCTETS = "application/offset+octet-stream"
+ID_PATH = re.compile(r"\A/api/uploads/([0-9a-f]{32})\Z")
+
+
+@dataclass(frozen=True)
+class Who:
+    cookie: str
+    csrf: str
+    owner: str
+
+
+ALICE = Who("alice-cookie", "alice-csrf", "source-1")
+BOB = Who("bob-cookie", "bob-csrf", "source-2")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def team(count: int, label: str = "j") -> list[PrivateKey]:
+    return [PrivateKey.generate(KeyKind.ENCRYPTION, f"{label}{i}") for i in range(count)]
+
+
+def envelope(keys: list[PrivateKey], size: int = 5000) -> tuple[bytes, bytes]:
+    content = os.urandom(size)
+    recipients = [key.public.key for key in keys]
+    return content, seal_bytes(content, recipients, Kind.FILE, "evidence.bin", "video/mp4")
+
+
+@dataclass
+class Env:
+    store: UploadStore
+    policy: FakePolicy
+    client: FlaskClient
+    clock: Clock
+    keys: list[PrivateKey]
+    root: Path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        who: Who | None = ALICE,
+        *,
+        tus: str | None = "1.0.0",
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> TestResponse:
+        sent = dict(headers or {})
+        if tus is not None:
+            sent["Tus-Resumable"] = tus
+        if who is not None:
+            sent["Cookie"] = f"{SESSION_COOKIE}={who.cookie}"
+            sent[CSRF_HEADER] = who.csrf
+        response = self.client.open(path, method=method, headers=sent, **kwargs)
+        # Every response, whatever it says, carries the protocol version.
+        assert response.headers["Tus-Resumable"] == "1.0.0"
+        return response
+
+    def create(self, length: int, who: Who = ALICE) -> str:
+        response = self.request("POST", "/api/uploads", who, headers={"Upload-Length": str(length)})
+        assert response.status_code == 201, response.get_data()
+        location = response.headers["Location"]
+        assert ID_PATH.match(location)
+        return location
+
+    def patch(
+        self,
+        path: str,
+        offset: int,
+        data: bytes,
+        who: Who = ALICE,
+        headers: dict[str, str] | None = None,
+    ) -> TestResponse:
+        sent = {"Content-Type": OCTETS, "Upload-Offset": str(offset), **(headers or {})}
+        return self.request("PATCH", path, who, headers=sent, data=data)
+
+    def head(self, path: str, who: Who | None = ALICE) -> TestResponse:
+        return self.request("HEAD", path, who)
+
+    def files(self) -> list[str]:
+        return sorted(os.listdir(self.store.root))
+
+    def complete(self, path: str) -> bytes:
+        upload_id = path.rsplit("/", 1)[1]
+        blobs = LocalBlobStore(self.root / "blobs")
+        blob_id = self.store.complete_into(upload_id, blobs)
+        with blobs.open(blob_id) as handle:
+            return handle.read()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    keys = team(2)
+    clock = Clock()
+    store = UploadStore(tmp_path / "uploads")
+    policy = FakePolicy(
+        sessions={who.cookie: Session(csrf=who.csrf, owner=who.owner) for who in (ALICE, BOB)},
+        recipients=[key.public.key for key in keys],
+        max_size=MAX_SIZE,
+        clock=clock,
+    )
+    client = build_app(store, policy).test_client(use_cookies=False)
+    return Env(store, policy, client, clock, keys, tmp_path)
+
+
+def error_of(response: TestResponse) -> str:
+    body = response.get_json()
+    assert isinstance(body, dict)
+    assert set(body) == {"error", "message"}
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    return str(body["error"])
+
+
+def upload_id(path: str) -> str:
+    match = ID_PATH.match(path)
+    assert match
+    return match[1]
+
+
+# -- discovery, creation, status ------------------------------------------------------------
+
+
+def test_options_announces_the_profile_without_a_session(env: Env) -> None:
+    response = env.request("OPTIONS", "/api/uploads", who=None, tus=None)
+    assert response.status_code == 204
+    assert response.headers["Tus-Version"] == "1.0.0"
+    assert response.headers["Tus-Extension"] == "creation,termination,expiration"
+    assert response.headers["Tus-Max-Size"] == str(MAX_SIZE)
+
+
+def test_creation_answers_location_and_expiry(env: Env) -> None:
+    _, data = envelope(env.keys)
+    response = env.request(
+        "POST",
+        "/api/uploads",
+        headers={"Upload-Length": str(len(data)), "Upload-Metadata": "filename c2VjcmV0"},
+    )
+    assert response.status_code == 201
+    assert ID_PATH.match(response.headers["Location"])
+    assert response.headers["Upload-Expires"] == "Wed, 25 Nov 2026 09:00:00 GMT"
+    head = env.head(response.headers["Location"])
+    assert head.status_code == 200
+    assert head.headers["Upload-Offset"] == "0"
+    assert head.headers["Upload-Length"] == str(len(data))
+    assert head.headers["Upload-Expires"] == "Wed, 25 Nov 2026 09:00:00 GMT"
+    assert head.headers["Cache-Control"] == "no-store"
+    assert head.get_data() == b""
+
+
+def test_store_layout_modes_and_sidecar(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    ident = upload_id(path)
+    assert env.files() == [f"{ident}.json", f"{ident}.part"]
+    assert stat.S_IMODE(env.store.root.stat().st_mode) == 0o700
+    for name in env.files():
+        assert stat.S_IMODE((env.store.root / name).stat().st_mode) == 0o600
+    sidecar = json.loads((env.store.root / f"{ident}.json").read_bytes())
+    # Upload-Metadata is not kept, nor anything else about the request.
+    assert sidecar == {
+        "owner": ALICE.owner,
+        "length": len(data),
+        "created": "2026-11-24T09:00:00Z",
+        "expires": "2026-11-25T09:00:00Z",
+    }
+
+
+# -- whole uploads --------------------------------------------------------------------------
+
+
+def test_full_upload_in_one_patch(env: Env) -> None:
+    content, data = envelope(env.keys)
+    path = env.create(len(data))
+    response = env.patch(path, 0, data)
+    assert response.status_code == 204, response.get_data()
+    assert response.headers["Upload-Offset"] == str(len(data))
+    assert response.headers["Upload-Expires"] == "Wed, 25 Nov 2026 09:00:00 GMT"
+    assert env.policy.completed == [(upload_id(path), ALICE.owner)]
+    # The completed upload still answers HEAD until the app takes it.
+    head = env.head(path)
+    assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(len(data))
+    blob = env.complete(path)
+    assert blob == data
+    metadata, opened = open_bytes(blob, [env.keys[1].secret])
+    assert opened == content
+    assert metadata.filename == "evidence.bin"
+    assert env.files() == []
+    assert env.head(path).status_code == 404
+
+
+def test_full_upload_in_many_patches(env: Env) -> None:
+    content, data = envelope(env.keys, size=300_000)  # five payload chunks
+    end = header_length(2)
+    cuts = [0, 3, 10, 11, end - 1, end, end + 1, end + 65552, end + 200_000, len(data)]
+    path = env.create(len(data))
+    for start, stop in itertools.pairwise(cuts):
+        response = env.patch(path, start, data[start:stop])
+        assert response.status_code == 204, response.get_data()
+        assert response.headers["Upload-Offset"] == str(stop)
+        assert env.head(path).headers["Upload-Offset"] == str(stop)
+        # An empty PATCH changes nothing.
+        assert env.patch(path, stop, b"").headers["Upload-Offset"] == str(stop)
+    assert env.policy.completed == [(upload_id(path), ALICE.owner)]
+    assert open_bytes(env.complete(path), [env.keys[0].secret])[1] == content
+
+
+class BrokenStream:
+    """A request body whose connection breaks after ``deliver`` bytes of ``declared``."""
+
+    def __init__(self, data: bytes, deliver: int, declared: int, *, raises: bool) -> None:
+        self._data = data[:deliver]
+        self._declared = declared
+        self._raises = raises
+        self._told = 0
+
+    # The test client asks the stream for its length this way.
+    def tell(self) -> int:
+        return self._told
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._told = self._declared if whence == 2 else offset
+        return self._told
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data:
+            size = len(self._data) if size < 0 else size
+            piece, self._data = self._data[:size], self._data[size:]
+            return piece
+        if self._raises:
+            raise ConnectionResetError("connection reset by peer")
+        return b""
+
+
+@pytest.mark.parametrize("cut", [5, 60, header_length(2) + 70_000])
+@pytest.mark.parametrize("raises", [True, False], ids=["reset", "eof"])
+def test_resume_after_a_broken_patch(env: Env, cut: int, raises: bool) -> None:
+    content, data = envelope(env.keys, size=150_000)
+    path = env.create(len(data))
+    ident = upload_id(path)
+    sidecar = (env.store.root / f"{ident}.json").read_bytes()
+    body = BrokenStream(data, cut, len(data), raises=raises)
+    response = env.request(
+        "PATCH",
+        path,
+        headers={"Content-Type": OCTETS, "Upload-Offset": "0"},
+        input_stream=body,
+    )
+    assert response.status_code == 400
+    assert error_of(response) == "incomplete_body"
+    assert response.headers["Upload-Offset"] == str(cut)
+    # The bytes that arrived are kept, the sidecar is untouched, HEAD tells the client.
+    assert (env.store.root / f"{ident}.part").read_bytes() == data[:cut]
+    assert (env.store.root / f"{ident}.json").read_bytes() == sidecar
+    assert env.head(path).headers["Upload-Offset"] == str(cut)
+    assert env.policy.completed == []
+    response = env.patch(path, cut, data[cut:])
+    assert response.status_code == 204
+    assert open_bytes(env.complete(path), [env.keys[0].secret])[1] == content
+
+
+def test_append_body_reports_a_short_body(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    upload = env.store.get(upload_id(path))
+    assert upload is not None
+    with pytest.raises(TusError) as caught:
+        append_body(
+            env.store,
+            upload,
+            io.BytesIO(data[:700]),
+            offset=0,
+            body_length=len(data),
+            recipients=env.policy.recipients,
+        )
+    assert (caught.value.status, caught.value.code) == (400, "incomplete_body")
+    assert caught.value.headers == {"Upload-Offset": "700"}
+    assert env.head(path).headers["Upload-Offset"] == "700"
+
+
+# -- refusals -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [None, "", "0.2.2", "1.0", "1.0.0 "])
+@pytest.mark.parametrize("method", ["POST", "HEAD", "PATCH", "DELETE"])
+def test_tus_resumable_is_required(env: Env, method: str, version: str | None) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    target = "/api/uploads" if method == "POST" else path
+    headers = {"Upload-Length": str(len(data)), "Content-Type": OCTETS, "Upload-Offset": "0"}
+    response = env.request(method, target, tus=version, headers=headers, data=data[:100])
+    assert response.status_code == 412
+    assert response.headers["Tus-Version"] == "1.0.0"
+    if method != "HEAD":
+        assert error_of(response) == "tus_version"
+    assert env.head(path).headers["Upload-Offset"] == "0"
+    assert len(env.files()) == 2
+
+
+@pytest.mark.parametrize(
+    "who",
+    [None, Who(ALICE.cookie, "wrong", ALICE.owner), Who("nobody", ALICE.csrf, ALICE.owner)],
+    ids=["no-session", "bad-csrf", "bad-cookie"],
+)
+def test_a_session_and_its_csrf_token_are_required(env: Env, who: Who | None) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    post = env.request("POST", "/api/uploads", who, headers={"Upload-Length": str(len(data))})
+    assert post.status_code == 403
+    assert error_of(post) == "forbidden"
+    assert env.head(path, who=who).status_code == 403
+    patch = env.request("PATCH", path, who, headers={"Content-Type": OCTETS, "Upload-Offset": "0"})
+    assert patch.status_code == 403
+    assert env.request("DELETE", path, who).status_code == 403
+    assert len(env.files()) == 2
+
+
+def test_other_owner_sees_nothing(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    assert env.patch(path, 0, data[:100]).status_code == 204
+    assert env.head(path, BOB).status_code == 404
+    response = env.patch(path, 100, data[100:200], BOB)
+    assert response.status_code == 404
+    assert error_of(response) == "not_found"
+    assert env.request("DELETE", path, BOB).status_code == 404
+    assert env.head(path).headers["Upload-Offset"] == "100"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/uploads/" + "0" * 32,
+        "/api/uploads/../x",
+        "/api/uploads/..%2Fx",
+        "/api/uploads/%2e%2e/%2e%2e/etc/passwd",
+        "/api/uploads/x/y",
+        "/api/uploads/" + "A" * 32,
+        "/api/uploads/" + "a" * 31,
+        "/api/uploads/" + "a" * 33,
+    ],
+)
+def test_unknown_and_malformed_ids_are_404(env: Env, target: str) -> None:
+    for method in ("HEAD", "PATCH", "DELETE"):
+        response = env.request(
+            method, target, headers={"Content-Type": OCTETS, "Upload-Offset": "0"}, data=b"x"
+        )
+        assert response.status_code == 404
+        if method != "HEAD":
+            assert error_of(response) == "not_found"
+
+
+def test_malformed_ids_never_reach_the_filesystem(env: Env) -> None:
+    # A well-formed upload outside the store's directory, reachable only by a path trick.
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    ident = upload_id(path)
+    for suffix in ("json", "part"):
+        os.link(env.store.root / f"{ident}.{suffix}", env.root / f"evil.{suffix}")
+    for bad in ("../evil", "..%2Fevil", ident.upper(), ident + "\n", f"{ident}/."):
+        assert env.store.get(bad) is None
+        with pytest.raises(UploadNotFound):
+            env.store.append(bad, io.BytesIO(b"x"), 1)
+        with pytest.raises(UploadNotFound):
+            env.store.read_prefix(bad, 10)
+        assert env.store.delete(bad) is False
+    assert (env.root / "evil.part").exists()
+
+
+def test_wrong_content_type_is_415(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    for content_type in ("application/octet-stream", "text/plain", ""):
+        response = env.patch(path, 0, data, headers={"Content-Type": content_type})
+        assert response.status_code == 415
+        assert error_of(response) == "unsupported_media_type"
+    assert env.head(path).headers["Upload-Offset"] == "0"
+
+
+def test_offset_must_be_the_current_one(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    assert env.patch(path, 0, data[:50]).status_code == 204
+    for offset in (0, 49, 51, len(data)):
+        response = env.patch(path, offset, data[offset : offset + 10])
+        assert response.status_code == 409
+        assert error_of(response) == "offset_mismatch"
+    for bad in ("", "-1", "+50", "5e1", " 50", "0x32"):
+        response = env.patch(path, 0, data[50:60], headers={"Upload-Offset": bad})
+        assert response.status_code == 400
+        assert error_of(response) == "invalid_offset"
+    assert env.head(path).headers["Upload-Offset"] == "50"
+
+
+def test_a_second_concurrent_patch_is_409_busy(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    with open(env.store.root / f"{upload_id(path)}.part", "rb") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)  # as a PATCH still receiving would
+        response = env.patch(path, 0, data)
+    assert response.status_code == 409
+    assert error_of(response) == "upload_busy"
+    assert env.patch(path, 0, data).status_code == 204
+
+
+def test_no_keyring_no_uploads(env: Env) -> None:
+    _, data = envelope(env.keys)
+    env.policy.recipients = []
+    response = env.request("POST", "/api/uploads", headers={"Upload-Length": str(len(data))})
+    assert response.status_code == 503
+    assert error_of(response) == "no_keyring"
+
+
+def test_patch_without_content_length_is_411(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    response = env.patch(path, 0, data[:20], headers={"Transfer-Encoding": "chunked"})
+    assert response.status_code == 411
+    assert error_of(response) == "length_required"
+
+
+def test_bytes_past_the_length_are_refused_and_not_stored(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    assert env.patch(path, 0, data[:100]).status_code == 204
+    response = env.patch(path, 100, data[100:] + b"extra")
+    assert response.status_code == 400
+    assert error_of(response) == "beyond_length"
+    assert (env.store.root / f"{upload_id(path)}.part").read_bytes() == data[:100]
+    assert env.patch(path, 100, data[100:]).status_code == 204
+
+
+def test_too_large_is_413(env: Env) -> None:
+    env.policy.max_size = 5000
+    _, data = envelope(env.keys, size=6000)
+    response = env.request("POST", "/api/uploads", headers={"Upload-Length": str(len(data))})
+    assert response.status_code == 413
+    assert error_of(response) == "too_large"
+    assert env.files() == []
+
+
+def test_upload_length_must_be_an_envelope_length(env: Env) -> None:
+    _, one = envelope(env.keys[:1])  # a valid length for one recipient, not for two
+    _, two = envelope(env.keys)
+    good = len(two)
+    assert valid_envelope_length(good, 2)
+    for bad in [str(good + 1), str(good - 1), str(len(one)), "0", "58", "", "-5", "1e4", "x"]:
+        response = env.request("POST", "/api/uploads", headers={"Upload-Length": bad})
+        assert response.status_code == 400, bad
+        assert error_of(response) == "invalid_length"
+    missing = env.request("POST", "/api/uploads")
+    assert missing.status_code == 400
+    assert error_of(missing) == "invalid_length"
+    deferred = env.request(
+        "POST", "/api/uploads", headers={"Upload-Defer-Length": "1", "Upload-Length": str(good)}
+    )
+    assert deferred.status_code == 400
+    assert error_of(deferred) == "deferred_length"
+    assert env.files() == []
+
+
+def _duplicate_stanza(data: bytes) -> bytes:
+    return data[:106] + data[10:26] + data[122:]  # stanza 1 gets stanza 0's key id
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda d: b"NOTPSTRN" + d[8:],
+        lambda d: d[:8] + b"\x02" + d[9:],
+        lambda d: d[:9] + b"\x00" + d[10:],
+        lambda d: d[:9] + b"\x21" + d[10:],
+        _duplicate_stanza,
+    ],
+    ids=["magic", "version", "no-stanza", "33-stanzas", "duplicate-key-id"],
+)
+@pytest.mark.parametrize("whole", [True, False], ids=["one-patch", "header-only"])
+def test_a_header_that_does_not_parse_is_422_and_deleted(env: Env, spoil, whole: bool) -> None:
+    _, data = envelope(env.keys)
+    bad = spoil(data)
+    path = env.create(len(bad))
+    response = env.patch(path, 0, bad if whole else bad[: header_length(2)])
+    assert response.status_code == 422
+    assert error_of(response) == "bad_envelope"
+    assert env.files() == []
+    assert env.head(path).status_code == 404
+    assert env.policy.completed == []
+
+
+def test_a_header_for_another_length_is_422(env: Env) -> None:
+    # Sealed to one of the two recipients: its header is shorter, so the announced length
+    # (valid for two) is not a valid length for it (section 3.1, rule 6).
+    _, two = envelope(env.keys)
+    _, one = envelope(env.keys[:1])
+    path = env.create(len(two))
+    response = env.patch(path, 0, one[: header_length(1)])
+    assert response.status_code == 422
+    assert env.files() == []
+
+
+def test_stale_keyring_is_409_and_deleted(env: Env) -> None:
+    _, data = envelope(team(2, "old"))
+    path = env.create(len(data))
+    response = env.patch(path, 0, data)
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "stale_keyring"
+    assert error_of(response) == "stale_keyring"
+    assert env.files() == []
+    assert env.head(path).status_code == 404
+
+
+def test_a_keyring_replaced_during_the_upload_is_noticed_at_the_next_patch(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    assert env.patch(path, 0, data[:500]).status_code == 204
+    env.policy.recipients = [key.public.key for key in team(2, "new")]
+    response = env.patch(path, 500, b"")
+    assert response.status_code == 409
+    assert error_of(response) == "stale_keyring"
+    assert env.files() == []
+
+
+def test_delete_terminates_and_removes_the_files(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    assert env.patch(path, 0, data[:300]).status_code == 204
+    response = env.request("DELETE", path)
+    assert response.status_code == 204
+    assert env.files() == []
+    assert env.head(path).status_code == 404
+    assert env.request("DELETE", path).status_code == 404
+
+
+def test_expired_uploads_are_404_and_expire_removes_them(env: Env) -> None:
+    _, data = envelope(env.keys)
+    early = env.create(len(data))
+    env.clock.now = T0 + timedelta(hours=1)
+    late = env.create(len(data))
+    assert env.patch(late, 0, data[:100]).status_code == 204
+    env.clock.now = T0 + timedelta(hours=24)
+    # Touching an expired upload deletes it.
+    assert env.head(early).status_code == 404
+    assert env.files() == [f"{upload_id(late)}.json", f"{upload_id(late)}.part"]
+    assert env.head(late).status_code == 200
+    assert env.store.expire(T0 + timedelta(hours=24, minutes=59)) == 0
+    assert env.store.expire(T0 + timedelta(hours=25)) == 1
+    assert env.files() == []
+    env.clock.now = T0 + timedelta(hours=25)
+    assert env.patch(late, 100, data[100:]).status_code == 404
+
+
+def test_creation_sweeps_expired_uploads(env: Env) -> None:
+    _, data = envelope(env.keys)
+    old = env.create(len(data))
+    env.clock.now = T0 + timedelta(days=2)
+    new = env.create(len(data))
+    assert env.files() == [f"{upload_id(new)}.json", f"{upload_id(new)}.part"]
+    assert env.head(old).status_code == 404
+
+
+def test_other_methods_are_405(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    for method, target in [("GET", path), ("PUT", path), ("POST", path), ("GET", "/api/uploads")]:
+        response = env.request(method, target)
+        assert response.status_code == 405
+        assert error_of(response) == "method_not_allowed"
+        assert "Allow" in response.headers
+
+
+def test_check_envelope_prefix_needs_the_whole_header() -> None:
+    keys = team(3)
+    recipients = [key.public.key for key in keys]
+    _, data = envelope(keys)
+    end = header_length(3)
+    assert check_envelope_prefix(data[:9], len(data), recipients) == 10
+    assert check_envelope_prefix(data[:10], len(data), recipients) == end
+    assert check_envelope_prefix(data[: end - 1], len(data), recipients) == end
+    assert check_envelope_prefix(data[:end], len(data), recipients) == end
+    with pytest.raises(TusError, match="keys have changed"):
+        check_envelope_prefix(data[:end], len(data), recipients[:2])
+
+
+# -- the store on its own -------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> UploadStore:
+    return UploadStore(tmp_path / "uploads")
+
+
+def test_store_never_writes_past_the_length(store: UploadStore) -> None:
+    upload = store.create("owner", 40, T0)
+    assert store.append(upload.id, io.BytesIO(b"a" * 30), 1000) == 30
+    assert store.append(upload.id, io.BytesIO(b"b" * 30), 1000) == 40
+    assert store.append(upload.id, io.BytesIO(b"c" * 30), 1000) == 40
+    assert store.read_prefix(upload.id, 100) == b"a" * 30 + b"b" * 10
+    got = store.get(upload.id)
+    assert got is not None
+    assert got.complete
+
+
+def test_store_keeps_bytes_when_the_stream_raises(store: UploadStore) -> None:
+    upload = store.create("owner", 1 << 20, T0)
+    body = BrokenStream(b"z" * 200_000, 150_000, 1 << 20, raises=True)
+    with pytest.raises(StreamInterrupted) as caught:
+        store.append(upload.id, body, 1 << 20)
+    assert caught.value.offset == 150_000
+    assert isinstance(caught.value.__cause__, ConnectionResetError)
+    got = store.get(upload.id)
+    assert got is not None
+    assert got.offset == 150_000
+    assert store.read_prefix(upload.id, 1 << 20) == b"z" * 150_000
+
+
+def test_store_checks_the_expected_offset(store: UploadStore) -> None:
+    upload = store.create("owner", 100, T0)
+    store.append(upload.id, io.BytesIO(b"x" * 10), 10)
+    with pytest.raises(OffsetMismatch) as caught:
+        store.append(upload.id, io.BytesIO(b"y"), 1, expected_offset=9)
+    assert caught.value.offset == 10
+    assert store.append(upload.id, io.BytesIO(b"y"), 1, expected_offset=10) == 11
+
+
+def test_store_refuses_a_second_writer(store: UploadStore, tmp_path: Path) -> None:
+    upload = store.create("owner", 10, T0)
+    with open(store.root / f"{upload.id}.part", "rb") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(UploadBusy):
+            store.append(upload.id, io.BytesIO(b"x"), 1)
+        with pytest.raises(UploadBusy):
+            store.complete_into(upload.id, LocalBlobStore(tmp_path / "blobs"))
+    assert store.append(upload.id, io.BytesIO(b"x"), 1) == 1
+
+
+def test_store_completes_only_whole_uploads(store: UploadStore, tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    upload = store.create("owner", 10, T0)
+    store.append(upload.id, io.BytesIO(b"0123456"), 10)
+    with pytest.raises(UploadIncomplete):
+        store.complete_into(upload.id, blobs)
+    assert list(blobs.ids()) == []
+    store.append(upload.id, io.BytesIO(b"789"), 10)
+    blob_id = store.complete_into(upload.id, blobs)
+    with blobs.open(blob_id) as handle:
+        assert handle.read() == b"0123456789"
+    assert store.get(upload.id) is None
+    assert os.listdir(store.root) == []
+    with pytest.raises(UploadNotFound):
+        store.complete_into(upload.id, blobs)
+
+
+def test_store_expire_removes_crash_leftovers_only_when_old(store: UploadStore) -> None:
+    live = store.create("owner", 10, T0)
+    orphan = store.root / ("ab" * 16 + ".part")
+    temporary = store.root / (".cd" + "cd" * 15 + ".json.tmp")
+    broken = store.root / ("ef" * 16 + ".json")
+    for path in (orphan, temporary, broken):
+        path.write_bytes(b"{")
+        stamp = T0.timestamp()
+        os.utime(path, (stamp, stamp))
+    assert store.expire(T0 + timedelta(hours=23)) == 0
+    assert len(os.listdir(store.root)) == 5
+    assert store.expire(T0 + timedelta(hours=24)) == 3  # the live upload and two leftovers
+    assert os.listdir(store.root) == []
+    assert store.get(live.id) is None
+
+
+def test_store_wants_aware_times(store: UploadStore) -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        store.create("owner", 10, datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="owner"):
+        store.create("", 10, T0)

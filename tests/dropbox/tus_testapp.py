@@ -1,0 +1,79 @@
+"""A minimal app around the tus blueprint, for tests/dropbox/test_tus*.py.
+
+In-process tests call :func:`build_app` with their own policy (and clock). Under gunicorn,
+:func:`create_app` reads ``$POSTERN_TUS_TESTAPP_DIR/config.json`` and keeps its uploads in
+``$POSTERN_TUS_TESTAPP_DIR/uploads``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import Flask, abort, request
+
+from dropbox.tus import create_tus_blueprint
+from dropbox.uploads import UploadStore
+
+ENV_DIR = "POSTERN_TUS_TESTAPP_DIR"
+SESSION_COOKIE = "postern_session"
+CSRF_HEADER = "X-Postern-CSRF"
+
+
+@dataclass(frozen=True)
+class Session:
+    csrf: str
+    owner: str
+
+
+@dataclass
+class FakePolicy:
+    """Sessions are fixed cookie values; the clock and the recipients can be changed."""
+
+    sessions: dict[str, Session]
+    recipients: list[bytes]
+    max_size: int
+    clock: Callable[[], datetime]
+    completed: list[tuple[str, str]] = field(default_factory=list)
+
+    def authorize(self) -> str:
+        session = self.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        if session is None or request.headers.get(CSRF_HEADER) != session.csrf:
+            abort(403)
+        return session.owner
+
+    def recipient_public_keys(self) -> Sequence[bytes]:
+        return list(self.recipients)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def on_complete(self, upload_id: str, owner: str) -> None:
+        self.completed.append((upload_id, owner))
+
+
+def build_app(store: UploadStore, policy: FakePolicy) -> Flask:
+    app = Flask(__name__)
+    app.register_blueprint(create_tus_blueprint(store, policy))
+    return app
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app() -> Flask:
+    """The gunicorn factory."""
+    root = Path(os.environ[ENV_DIR])
+    config = json.loads((root / "config.json").read_text("utf-8"))
+    policy = FakePolicy(
+        sessions={cookie: Session(**value) for cookie, value in config["sessions"].items()},
+        recipients=[bytes.fromhex(key) for key in config["recipients"]],
+        max_size=int(config["max_size"]),
+        clock=_utc_now,
+    )
+    return build_app(UploadStore(root / "uploads"), policy)
