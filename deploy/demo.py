@@ -6,7 +6,11 @@ It (re)creates a demo data directory (``demo-data/`` in the repository root unle
 1. creates a journalist station home with ``journalist init`` (journalist ``demo``);
 2. seals a short message and a small file with ``dropbox seal``, as the server would,
    to the keyring the station put in its outbox;
-3. decrypts both with ``journalist decrypt`` and checks they come back byte for byte.
+3. decrypts both with ``journalist decrypt`` and checks they come back byte for byte;
+4. makes a server data directory with ``dropbox init``, installs the station's keyring with
+   ``dropbox keyring install``, and runs the source interface with ``dropbox serve`` on
+   127.0.0.1 until Ctrl-C (``--serve-seconds N`` stops it after N seconds, for tests;
+   ``--no-serve`` skips it).
 
 The demo keys are protected by a passphrase printed for everyone to see: they are for the
 demo only. The demo exits with status 1 if any step fails.
@@ -93,6 +97,10 @@ class DemoLayout:
     @property
     def decrypted(self) -> Path:
         return self.data_dir / "decrypted"
+
+    @property
+    def dropbox_data(self) -> Path:
+        return self.data_dir / "dropbox-data"
 
     @property
     def keyring(self) -> Path:
@@ -210,6 +218,18 @@ def run_demo(data_dir: Path, tools: Tools) -> None:
             raise DemoError(f"{show(output)} differs from {show(original)}")
     print(f"Checked: the decrypted files are identical to those in {show(layout.source)}/.")
 
+    print()
+    print("== 4. The server: a data directory pinned to the team root, with the keyring")
+    run(
+        [*tools.dropbox, "init", "--data-dir", str(layout.dropbox_data), "--root", str(layout.root)]
+    )
+    run(
+        [
+            *tools.dropbox, "keyring", "install", "--data-dir", str(layout.dropbox_data),
+            str(layout.keyring),
+        ]
+    )  # fmt: skip
+
     print_summary(layout, tools, fingerprint)
 
 
@@ -227,6 +247,7 @@ Created in {show(layout.data_dir)}/:
   {show(layout.source)}/     the demo message and file, as a source would send them
   {show(layout.server)}/     the envelopes `dropbox seal` made of them
   {show(layout.decrypted)}/  what `journalist decrypt` got back from the envelopes
+  {show(layout.dropbox_data)}/  the server's data directory (keyring, database, envelopes)
 
 Team root fingerprint: {fingerprint}
 Demo passphrase:       {DEMO_PASSPHRASE}
@@ -240,9 +261,58 @@ Try it by hand (decrypt asks for the passphrase):
   {journalist} decrypt {show(layout.server)}/mine.envelope \\
       --out {show(layout.decrypted)} --home {show(layout.station)}
 
-Not there yet: the web interfaces (the source interface, reached over a Tor onion
-service, and the journalist interface on the station) do not exist in this version;
-they come with later versions. For now the command-line tools above are all there is.""")
+Not there yet: the journalist's web interface on the station and the Tor onion
+service come with later versions; here the source interface runs on loopback only.""")
+
+
+def serve(layout: DemoLayout, tools: Tools, port: int, seconds: float | None) -> None:
+    """Run the source interface until Ctrl-C (or for ``seconds``), then stop it cleanly."""
+    url = f"http://127.0.0.1:{port}/"
+    argv = [*tools.dropbox, "serve", "--data-dir", str(layout.dropbox_data), "--port", str(port)]
+    print(f"$ {command_line(argv)}")
+    server = subprocess.Popen(argv)  # noqa: S603 - our own tool, fixed arguments
+    try:
+        if not _wait_until_up(url, server, timeout=30):
+            raise DemoError("the source interface did not start (see the lines above)")
+        print(
+            f"""
+The source interface is running: open {url} in a browser.
+  Get a codename, send a message or files (JavaScript on: sealed in the browser; off:
+  sealed on the server as it streams in). The envelopes land in
+  {show(layout.dropbox_data)}/blobs/ and open with `journalist decrypt` as above.
+Stop it with Ctrl-C.""",
+            flush=True,
+        )
+        server.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pass
+    except KeyboardInterrupt:
+        print()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    print("The source interface has stopped.")
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float) -> bool:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                return bool(response.status == 200)
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,9 +325,22 @@ def main(argv: list[str] | None = None) -> int:
         help=f"where to put the demo data (default: {show(DEFAULT_DATA_DIR)}); "
         "deleted and made again on every run",
     )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port of the source interface (default: 8080)"
+    )
+    parser.add_argument(
+        "--no-serve", action="store_true", help="set everything up, but do not start the server"
+    )
+    parser.add_argument(
+        "--serve-seconds", type=float, default=None, metavar="N",
+        help="stop the source interface after N seconds (default: run until Ctrl-C)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    tools = Tools.beside(Path(sys.executable))
     try:
-        run_demo(args.data_dir.absolute(), Tools.beside(Path(sys.executable)))
+        run_demo(args.data_dir.absolute(), tools)
+        if not args.no_serve:
+            serve(DemoLayout(args.data_dir.absolute()), tools, args.port, args.serve_seconds)
     except (DemoError, OSError) as exc:
         print(f"demo: FAILED: {exc}", file=sys.stderr)
         return 1

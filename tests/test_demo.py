@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from crypto import load_public_key
 from tests.clitools import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def snapshot(directory: Path) -> list[tuple[str, int]]:
@@ -20,7 +27,16 @@ def test_demo_runs_in_a_given_data_dir(tmp_path):
     data_dir = tmp_path / "demo"
     before = snapshot(REPO_ROOT / "demo-data")
     done = subprocess.run(
-        [sys.executable, "deploy/demo.py", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "deploy/demo.py",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(free_port()),
+            "--serve-seconds",
+            "1",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -37,8 +53,12 @@ def test_demo_runs_in_a_given_data_dir(tmp_path):
     assert str(data_dir / "station" / "outbox" / "keyring.json") in out
     assert "journalist decrypt" in out
     assert "dropbox seal" in out
-    assert "web interfaces" in out
+    assert "The source interface is running: open http://127.0.0.1:" in out
+    assert "The source interface has stopped." in out
     assert "later versions" in out
+    assert (data_dir / "dropbox-data" / "keyring.json").read_bytes() == (
+        data_dir / "station" / "outbox" / "keyring.json"
+    ).read_bytes()
     decrypted = sorted(p.name for p in (data_dir / "decrypted").iterdir())
     assert decrypted[0] == "expenses.csv"
     assert decrypted[1].startswith("message-")
@@ -47,7 +67,7 @@ def test_demo_runs_in_a_given_data_dir(tmp_path):
 
 def test_demo_runs_again_over_its_own_data(tmp_path):
     data_dir = tmp_path / "demo"
-    argv = [sys.executable, "deploy/demo.py", "--data-dir", str(data_dir)]
+    argv = [sys.executable, "deploy/demo.py", "--data-dir", str(data_dir), "--no-serve"]
     for _ in range(2):
         done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -58,7 +78,16 @@ def test_demo_refuses_to_delete_a_directory_it_did_not_make(tmp_path):
     data_dir.mkdir()
     (data_dir / "thesis.tex").write_text("years of work")
     done = subprocess.run(
-        [sys.executable, "deploy/demo.py", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "deploy/demo.py",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(free_port()),
+            "--serve-seconds",
+            "1",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
