@@ -49,7 +49,7 @@ from dropbox.errors import DropboxError
 from dropbox.instance import InstanceLoader
 from dropbox.storage import LocalBlobStore
 from dropbox.uploads import UploadStore
-from dropbox.web import api, pages
+from dropbox.web import api, capacity, pages
 from dropbox.web.context import (
     EXTENSION_KEY,
     Services,
@@ -60,6 +60,7 @@ from dropbox.web.context import (
     load_session,
     save_session_cookie,
 )
+from dropbox.web.formatting import format_size
 from dropbox.web.security import (
     add_security_headers,
     csrf_protect,
@@ -113,12 +114,15 @@ def create_app(
     *,
     clock: Callable[[], datetime] | None = None,
     submit_handler: SubmitHandler | None = None,
+    upload_slots: int = 112,
 ) -> Flask:
     """The source interface for the data directory ``settings.data_dir``.
 
     Reads the instance (failing with :class:`dropbox.errors.DropboxError` if the directory
     is not initialized), brings the database to the newest schema and builds the services.
     ``clock`` (UTC, aware) replaces the system clock for sessions, throttles and dates.
+    ``upload_slots`` bounds the uploads streaming in at once (dropbox/web/capacity.py); the
+    server passes ``dropbox.serve.UPLOAD_SLOTS``.
     """
     now = clock or utc_now
     instances = InstanceLoader(settings.data_dir)
@@ -168,6 +172,8 @@ def create_app(
         default_locale=DEFAULT_LANGUAGE,
         default_translation_directories=str(PACKAGE_DIR / "translations"),
     )
+    # Before anything else: a request refused for lack of a slot does no other work.
+    capacity.install(app, capacity.UploadSlots(upload_slots))
     app.before_request(load_session)
     app.before_request(_remember_language)
     app.before_request(csrf_protect)
@@ -225,12 +231,3 @@ def _template_context() -> dict[str, object]:
         "logged_in": state is not None and state.logged_in,
         "format_size": format_size,
     }
-
-
-def format_size(size: int) -> str:
-    """A byte count in binary units, as people read it (500 MiB, 4 GiB)."""
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor:
-            value = size / factor
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{size} B"

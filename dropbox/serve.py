@@ -31,7 +31,10 @@ from dropbox.errors import DropboxError
 LOOPBACK: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
 WORKERS: Final = 1
-THREADS: Final = 32
+THREADS: Final = 128
+#: Body-streaming requests admitted at once (dropbox/web/capacity.py): the rest of the
+#: threads stay free for pages.
+UPLOAD_SLOTS: Final = THREADS - 16
 #: Seconds a worker may be silent before the arbiter restarts it. gthread workers stay alive
 #: while their threads serve long requests, so this does not limit a slow upload.
 TIMEOUT: Final = 120
@@ -132,9 +135,9 @@ class SourceInterfaceServer(BaseApplication):
 def serve(settings: ServerSettings, *, port: int = DEFAULT_PORT, address: str = LOOPBACK) -> None:
     """Run the source interface until gunicorn is told to stop (SIGTERM or SIGINT)."""
     options = gunicorn_options(port, address=address)
-    SourceInterfaceServer(lambda: create_app(settings), options).run()
+    SourceInterfaceServer(lambda: create_app(settings, upload_slots=UPLOAD_SLOTS), options).run()
 
 
 def app_from_environment() -> Flask:
     """The WSGI app for ``gunicorn -c deploy/gunicorn.conf.py`` (settings from POSTERN_*)."""
-    return create_app(load_server_settings(os.environ))
+    return create_app(load_server_settings(os.environ), upload_slots=UPLOAD_SLOTS)

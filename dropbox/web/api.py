@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Final, cast
 
-from flask import Blueprint, Flask, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, abort, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
@@ -33,6 +33,7 @@ from dropbox.web.context import (
     logged_in_source,
     services,
 )
+from dropbox.web.formatting import format_size
 from dropbox.web.security import csrf_checked_in_blueprint, render_error
 
 #: Largest JSON body of ``POST /api/submissions``.
@@ -201,7 +202,7 @@ def _plain_form_error(error: NoJsError) -> ResponseReturnValue:
             gettext(
                 "What you sent is larger than this form accepts (%(size)s). Nothing was stored. "
                 "Send fewer or smaller files, or turn on JavaScript for large files.",
-                size=_human_size(services().settings.max_nojs_request_bytes),
+                size=format_size(services().settings.max_nojs_request_bytes),
             ),
         ),
         "message_too_long": (
@@ -223,13 +224,6 @@ def _plain_form_error(error: NoJsError) -> ResponseReturnValue:
     }
     status, message = pages[error.code]
     return render_error(status, message)
-
-
-def _human_size(size: int) -> str:
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor:
-            return f"{size / factor:.0f} {unit}"
-    return f"{size} B"
 
 
 def plain_form_handler() -> ResponseReturnValue:
@@ -265,7 +259,8 @@ def plain_form_handler() -> ResponseReturnValue:
             for _, blob_id, _ in made:
                 services().blobs.delete(blob_id)
             return render_error(400)
-    return render_template("submitted.html")
+    # Post/Redirect/Get: reloading the confirmation must not send the form again.
+    return redirect(url_for("pages.submitted"), 303)
 
 
 def register(app: Flask, uploads: UploadStore, max_upload_bytes: int) -> None:

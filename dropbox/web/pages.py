@@ -12,7 +12,7 @@ from typing import Final
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 
 from crypto import FormatError, generate_codename, normalize_codename
 from dropbox.sources import (
@@ -254,6 +254,7 @@ def reply_delete(reply_id: int) -> ResponseReturnValue:
 
 @blueprint.post("/logout")
 def logout() -> ResponseReturnValue:
+    get_locale()  # fix the page's language while the session still holds it
     end_session()
     return render_template("logged_out.html")
 

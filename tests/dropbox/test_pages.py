@@ -16,10 +16,13 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import crypto
+from config import ServerSettings
 from crypto import Algorithm, Kind, derive_source_secrets, fingerprint, seal_bytes
+from dropbox.app import create_app
 from dropbox.db import Item, Reply, Source
 from dropbox.instance import install_keyring, load_instance
 from dropbox.sources import find_source, store_reply
+from dropbox.web import capacity
 from dropbox.web.security import SECURITY_HEADERS
 from dropbox.web.sessions import SESSION_COOKIE
 from tests.dropbox.sitetools import (
@@ -214,7 +217,7 @@ def test_the_plain_form_seals_and_records_a_submission(site, team):
         data={"csrf_token": token, "message": "hello from the plain form"},
         content_type="multipart/form-data",
     )
-    assert response.status_code == 200
+    assert response.status_code == 303
     with site.services.db() as db:
         items = db.query(Item).all()
         assert [item.kind for item in items] == ["message"]
@@ -676,3 +679,24 @@ def test_session_eviction_spares_logged_in_sources():
     assert store.get(anonymous_cookie) is None
     assert store.get("not a cookie") is None
     assert store.get("A" * 43) is None
+
+
+def test_uploads_beyond_the_slots_get_503_at_once_and_pages_still_load(team, tmp_path):
+    clock = FakeClock()
+    data_dir = make_data_dir(tmp_path / "data", team)
+    app = create_app(ServerSettings(data_dir=data_dir), clock=clock, upload_slots=1)
+    slots = app.extensions[capacity.EXTENSION_KEY]
+    site = Site(app, clock, data_dir)
+    generate(site.client)
+    token = token_for(site.client, "/submit")
+    form = {"csrf_token": token, "message": "hello"}
+    assert slots.try_acquire()  # another upload is streaming in
+    try:
+        busy = site.client.post("/submit", data=form, content_type="multipart/form-data")
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "30"
+        assert site.client.get("/").status_code == 200
+    finally:
+        slots.release()
+    done = site.client.post("/submit", data=form, content_type="multipart/form-data")
+    assert done.status_code == 303

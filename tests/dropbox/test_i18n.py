@@ -1,0 +1,537 @@
+"""Translations of the source interface: complete catalogues, and no English left on any page.
+
+The catalogues are checked against a fresh extraction (the same dropbox/babel.cfg that
+deploy/i18n.sh uses), so a string added to a template or a view without a translation fails
+here. Then every page a source can see is rendered in each language and searched for text
+that is still English.
+
+Argon2id runs at its real cost (64 MiB, the minimum), so the pages are all collected once, by
+one module-scoped fixture that makes as few codename derivations as it can (nine).
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import re
+import struct
+from collections.abc import Iterable, Iterator
+from configparser import ConfigParser
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from io import BytesIO
+from typing import Final
+
+import pytest
+from babel import Locale
+from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import write_mo
+from babel.messages.plurals import get_plural
+from babel.messages.pofile import read_po
+from flask import abort
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from crypto import Algorithm, Kind, derive_source_secrets, fingerprint, seal_bytes
+from dropbox.app import DEFAULT_LANGUAGE, LANGUAGES, PACKAGE_DIR
+from dropbox.instance import load_instance
+from dropbox.sources import find_source, store_reply
+from tests.dropbox.sitetools import (
+    Site,
+    Team,
+    codename_in,
+    csrf_token,
+    login,
+    make_data_dir,
+    make_site,
+    make_team,
+    token_for,
+)
+
+REPOSITORY: Final = PACKAGE_DIR.parent
+TRANSLATIONS: Final = PACKAGE_DIR / "translations"
+TEMPLATE: Final = TRANSLATIONS / "messages.pot"
+BABEL_CFG: Final = PACKAGE_DIR / "babel.cfg"
+LOCALES: Final = tuple(code for code, _ in LANGUAGES if code != DEFAULT_LANGUAGE)
+
+#: Words that stay as they are in every language: product names, Tor Browser's own English
+#: names (kept next to their translation) and technical abbreviations. The binary size units
+#: are here because dropbox/web/api.py (the plain form's "too large" page) still prints them
+#: untranslated; dropbox.app.format_size translates them.
+KEPT_AS_IS: Final = (
+    "Postern",
+    "Tor Browser",
+    "Tor",
+    "JavaScript",
+    "Safest",
+    "Safer",
+    "Standard",
+    "New Identity",
+    "onion",
+    "IP",
+    "VPN",
+    "Wi-Fi",
+    "GiB",
+    "MiB",
+    "KiB",
+    "B",
+)
+_KEPT = re.compile(
+    "|".join(rf"(?<![\w-]){re.escape(word)}(?!\w)" for word in sorted(KEPT_AS_IS, key=len)[::-1])
+)
+#: printf-style (``%(name)s``, ``%d``) and brace (``{name}``) placeholders.
+_PLACEHOLDER = re.compile(
+    r"%\((\w+)\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]|%[diouxXeEfFgGcrsa]|\{\w*\}"
+)
+EN_DASH: Final = "\N{EN DASH}"
+_URL = re.compile(r"\b(?:https?://|[a-z2-7]{56}\.onion\b)\S*")
+
+
+# -- catalogues --------------------------------------------------------------------------------
+
+
+@functools.cache
+def extracted() -> Catalog:
+    """The strings marked in dropbox/ now, extracted as ``pybabel extract -F babel.cfg`` does."""
+    with BABEL_CFG.open(encoding="utf-8") as config:
+        method_map, options_map = parse_mapping_cfg(config, str(BABEL_CFG))  # type: ignore[no-untyped-call]
+    catalog = Catalog()
+    for filename, lineno, message, comments, context in extract_from_dir(
+        str(PACKAGE_DIR), method_map, options_map
+    ):
+        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    return catalog
+
+
+@functools.cache
+def po(locale: str) -> Catalog:
+    with (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po").open("rb") as file:
+        return read_po(file, locale=locale)
+
+
+def messages(catalog: Catalog) -> Iterator[Message]:
+    return (message for message in catalog if message.id)
+
+
+def strings(message: Message) -> tuple[str, ...]:
+    value = message.string
+    return tuple(value) if isinstance(value, (tuple, list)) else (str(value or ""),)
+
+
+def ids(message: Message) -> tuple[str, ...]:
+    value = message.id
+    return tuple(value) if isinstance(value, (tuple, list)) else (str(value),)
+
+
+def placeholders(text: str) -> set[str]:
+    return {match.group(0) for match in _PLACEHOLDER.finditer(text)}
+
+
+def test_every_interface_language_has_a_catalogue():
+    assert LOCALES, "no language besides English"
+    assert sorted(p.name for p in TRANSLATIONS.iterdir() if p.is_dir()) == sorted(LOCALES)
+    for locale in LOCALES:
+        for suffix in ("po", "mo"):
+            assert (TRANSLATIONS / locale / "LC_MESSAGES" / f"messages.{suffix}").is_file()
+
+
+def test_the_extraction_finds_templates_and_python_code():
+    found = {location[0].split("/")[0] for m in messages(extracted()) for location in m.locations}
+    assert {"templates", "web"} <= found, found
+    assert extracted().get("Send us information safely") is not None  # a template
+    assert extracted().get("That codename was not recognized.") is not None  # dropbox/web/pages.py
+    plural = extracted().get("The server is busy. Wait %(num)s minute, then try again.")
+    assert plural is not None
+    assert plural.pluralizable  # ngettext in a template
+
+
+def test_the_template_lists_every_extracted_string():
+    with TEMPLATE.open("rb") as file:
+        template = read_po(file)
+    listed = {(m.id, m.context) for m in messages(template)}
+    wanted = {(m.id, m.context) for m in messages(extracted())}
+    assert listed == wanted, (
+        "dropbox/translations/messages.pot is out of date: run deploy/i18n.sh\n"
+        f"missing: {sorted(map(str, wanted - listed))}\nstale: {sorted(map(str, listed - wanted))}"
+    )
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_extracted_string_is_translated(locale):
+    catalog = po(locale)
+    problems = []
+    for wanted in messages(extracted()):
+        message = catalog.get(wanted.id, wanted.context)
+        if message is None:
+            problems.append(f"not in the catalogue: {ids(wanted)[0]!r}")
+            continue
+        forms = strings(message)
+        if message.fuzzy:
+            problems.append(f"fuzzy: {ids(wanted)[0]!r}")
+        if not all(form.strip() for form in forms):
+            problems.append(f"untranslated: {ids(wanted)[0]!r}")
+        if wanted.pluralizable and (not message.pluralizable or len(forms) != catalog.num_plurals):
+            problems.append(f"needs {catalog.num_plurals} plural forms: {ids(wanted)[0]!r}")
+    assert not problems, (
+        f"{locale}: run deploy/i18n.sh, translate these in "
+        f"dropbox/translations/{locale}/LC_MESSAGES/messages.po, and run it again:\n  "
+        + "\n  ".join(problems)
+    )
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_translations_keep_the_placeholders(locale):
+    problems = []
+    for message in messages(po(locale)):
+        source = ids(message)
+        wanted = placeholders(source[-1])  # the plural, if any, names every placeholder
+        names = {name: 1 for text in source for name in re.findall(r"%\((\w+)\)", text)}
+        for form in strings(message):
+            if placeholders(form) != wanted:
+                problems.append(f"{source[0]!r}: {form!r} has {placeholders(form) or '{}'}")
+            try:
+                # Templates always %-format (Jinja's newstyle gettext), with or without values.
+                _ = form % names
+            except (TypeError, ValueError, KeyError) as error:
+                problems.append(f"{form!r} cannot be formatted: {error}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_plural_forms_are_the_languages_own(locale):
+    catalog = po(locale)
+    expected = get_plural(locale)
+    assert catalog.num_plurals == expected.num_plurals
+    assert catalog.plural_expr == expected.plural_expr
+    # Each gettext form is exactly one CLDR plural category of the language.
+    choose = gettext.c2py(catalog.plural_expr)
+    rule = Locale.parse(locale).plural_form
+    pairs = {(choose(n), rule(n)) for n in range(1000)}
+    assert len(pairs) == len({i for i, _ in pairs}) == len({c for _, c in pairs})
+    assert {i for i, _ in pairs} == set(range(catalog.num_plurals))
+
+
+def mo_entries(data: bytes) -> dict[bytes, bytes]:
+    """The (msgid, msgstr) pairs of a GNU .mo file."""
+    (magic,) = struct.unpack_from("<I", data)
+    order = "<" if magic == 0x950412DE else ">"
+    _revision, count, ids_at, strings_at = struct.unpack_from(order + "4I", data, 4)
+    entries = {}
+    for i in range(count):
+        id_length, id_at = struct.unpack_from(order + "2I", data, ids_at + 8 * i)
+        string_length, string_at = struct.unpack_from(order + "2I", data, strings_at + 8 * i)
+        entries[data[id_at : id_at + id_length]] = data[string_at : string_at + string_length]
+    return entries
+
+
+def mo_header(entries: dict[bytes, bytes]) -> dict[str, str]:
+    lines = entries[b""].decode("utf-8").splitlines()
+    return dict(line.split(": ", 1) for line in lines if ": " in line)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_compiled_catalogue_is_up_to_date(locale):
+    fresh = BytesIO()
+    write_mo(fresh, po(locale))
+    expected = mo_entries(fresh.getvalue())
+    shipped = mo_entries((TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo").read_bytes())
+    for field in ("Language", "Plural-Forms", "Content-Type"):
+        assert mo_header(shipped).get(field) == mo_header(expected)[field], field
+    del expected[b""], shipped[b""]
+    differing = sorted(k.decode() for k in expected.keys() ^ shipped.keys()) + sorted(
+        k.decode() for k in expected.keys() & shipped.keys() if expected[k] != shipped[k]
+    )
+    assert not differing, (
+        f"{locale}: messages.mo differs from messages.po; run deploy/i18n.sh compile: "
+        f"{differing[:5]}"
+    )
+
+
+def test_the_catalogues_are_shipped_in_the_package():
+    config = ConfigParser()
+    config.read(REPOSITORY / "setup.cfg", encoding="utf-8")
+    patterns = [
+        line.strip()
+        for line in config["options.package_data"]["*"].splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    shipped = {path for pattern in patterns for path in PACKAGE_DIR.glob(pattern)}
+    for locale in LOCALES:
+        assert TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo" in shipped, locale
+
+
+# -- the pages, in each language ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    status: int
+    html: str
+
+
+class _Visible(HTMLParser):
+    """Text a reader sees or hears: text nodes and the attributes read out or shown."""
+
+    _READ_ATTRIBUTES: Final = ("aria-label", "title", "alt", "placeholder")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lang: str | None = None
+        self.texts: list[str] = []
+        #: data-* attribute values with a space in them (strings for the page's script).
+        self.script_texts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "html":
+            self.lang = values.get("lang")
+        if tag in ("script", "style"):
+            self._hidden += 1
+        for name, value in values.items():
+            if name in self._READ_ATTRIBUTES or (
+                name == "value" and tag == "input" and values.get("type") in ("submit", "button")
+            ):
+                self._add(self.texts, value)
+            elif name.startswith("data-") and " " in value.strip():
+                self._add(self.script_texts, value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self._add(self.texts, data)
+
+    @staticmethod
+    def _add(texts: list[str], text: str) -> None:
+        # The title is "<page> <en dash> Postern": its parts are separate strings.
+        for part in " ".join(text.split()).split(f" {EN_DASH} "):
+            if part:
+                texts.append(part)
+
+
+@functools.cache
+def english_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each English msgid (and plural) as a pattern in which placeholders match anything."""
+    patterns = []
+    for message in messages(extracted()):
+        for text in ids(message):
+            if not _KEPT.sub("", text).strip(f" -{EN_DASH}"):
+                continue  # only names kept as they are ("Postern", "GiB")
+            pieces = _PLACEHOLDER.split(text)
+            # split() also returns the capture group: keep the literal pieces only.
+            literal = [re.escape(piece) for piece in pieces[::2]]
+            patterns.append((text, re.compile(".+?".join(literal), re.DOTALL)))
+    return tuple(patterns)
+
+
+def english_left(html: str, locale: str, ignored: Iterable[str] = ()) -> list[str]:
+    """What is still English on a page meant to be in ``locale`` (empty if nothing)."""
+    page = _Visible()
+    page.feed(html)
+    page.close()
+    problems = []
+    if page.lang != locale:
+        problems.append(f"<html lang={page.lang!r}>")
+    skip = {*ignored, *(name for _, name in LANGUAGES)}
+    for text in (*page.texts, *page.script_texts):
+        if text in skip:
+            continue
+        for msgid, pattern in english_patterns():
+            if pattern.fullmatch(text) or (len(msgid) >= 20 and pattern.search(text)):
+                problems.append(f"English string: {text!r}")
+                break
+    for text in page.texts:
+        if text in skip:
+            continue
+        rest = _PLACEHOLDER.sub("", _KEPT.sub("", _URL.sub("", text)))
+        if re.search(r"[A-Za-z]", rest):
+            problems.append(f"Latin-script text: {text!r}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def team() -> Team:
+    return make_team()
+
+
+def _with_error_route(site: Site) -> Site:
+    """Any error page on demand: ``GET /test/abort/<code>`` (added before the first request)."""
+
+    @site.app.get("/test/abort/<int:code>")
+    def abort_with(code: int) -> str:
+        abort(code)
+
+    return site
+
+
+class Tour:
+    """Pages collected per language, each with the status it was expected to have."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, list[Page]] = {locale: [] for locale in LOCALES}
+        self.ignored: set[str] = set()
+
+    def add(
+        self, locale: str, name: str, response: TestResponse, status: int | set[int]
+    ) -> TestResponse:
+        allowed = status if isinstance(status, set) else {status}
+        assert response.status_code in allowed, (locale, name, response.status_code)
+        assert response.mimetype == "text/html", (locale, name, response.mimetype)
+        self.pages[locale].append(Page(name, response.status_code, response.get_data(as_text=True)))
+        return response
+
+
+def _plain_form(client: FlaskClient, token: str, message: str) -> TestResponse:
+    return client.post(
+        "/submit",
+        data={"csrf_token": token, "message": message},
+        content_type="multipart/form-data",
+    )
+
+
+def _visit_as_new_source(tour: Tour, site: Site, locale: str) -> str:
+    """A new source's visit in ``locale`` (two derivations); returns its codename."""
+    browser = site.new_browser()
+    add = functools.partial(tour.add, locale)
+    add("landing", browser.get(f"/?lang={locale}"), 200)
+    add("generate form", browser.get("/generate"), 200)
+    shown = add("codename", browser.post("/generate", data={"csrf_token": token_for(browser)}), 200)
+    codename = codename_in(shown)
+    tour.ignored.add(codename)
+    add("acknowledge", browser.get("/submit"), 200)
+    assert browser.post("/acknowledge", data={"csrf_token": csrf_token(shown)}).status_code == 303
+    token = csrf_token(add("submit form", browser.get("/submit"), 200))
+    # The plain form: a handler may not be connected yet (501).
+    add("plain form, nothing in it", _plain_form(browser, token, ""), {400, 501})
+    add("plain form, too large", _plain_form(browser, token, "x" * 20_000), {413, 501})
+    assert _plain_form(browser, token, "hello").status_code == 303
+    add("submitted", browser.get("/submit/done"), 200)
+    add("replies, none yet", browser.get("/replies"), 200)
+    add("stale form", browser.post("/acknowledge", data={"csrf_token": "stale"}), 403)
+    add("no such page", browser.get("/no/such/page"), 404)
+    add("wrong method", browser.post("/"), 405)
+    too_large = {"csrf_token": token, "codename": "x" * 70_000}
+    add("form too large", browser.post("/login", data=too_large), 413)
+    for code in (400, 418, 429, 500, 501, 503):
+        add(f"error {code}", browser.get(f"/test/abort/{code}"), code)
+    add("logged out", browser.post("/logout", data={"csrf_token": token}), 200)
+
+    token = csrf_token(add("login form", browser.get(f"/login?lang={locale}"), 200))
+    malformed = {"csrf_token": token, "codename": "not a codename"}
+    add("login, not a codename", browser.post("/login", data=malformed), 400)
+    words = codename.split()
+    unknown = {"csrf_token": token, "codename": " ".join(words[1:] + words[:1])}
+    add("login, unknown codename", browser.post("/login", data=unknown), 403)
+    add("login, too many failures", browser.post("/login", data=unknown), 429)
+    return codename
+
+
+def _read_replies(tour: Tour, site: Site, team: Team, codename: str) -> None:
+    """A source with a reply and an unreadable one reads them in each language."""
+    instance = load_instance(site.data_dir)
+    secrets = derive_source_secrets(
+        codename,
+        instance.instance_salt,
+        opslimit=instance.codename_params.opslimit,
+        memlimit=instance.codename_params.memlimit,
+    )
+    recipients = [secrets.reply_public, team.journalist.public.key]
+    text = "Спасибо. Дякуємо. Дзякуй."  # the journalist's own words, not the interface's
+    tour.ignored.add(text)
+    with site.services.db() as db:
+        source = find_source(db, secrets.lookup_id)
+        assert source is not None
+        for data, kind in ((text.encode(), Kind.REPLY), (b"not a reply", Kind.MESSAGE)):
+            sealed = seal_bytes(data, recipients, kind)
+            store_reply(db, site.services.blobs, source, sealed, site.services.today())
+    browser = site.new_browser()
+    assert login(browser, codename).status_code == 303
+    for locale in LOCALES:
+        page = tour.add(locale, "replies", browser.get(f"/replies?lang={locale}"), 200)
+        assert text in page.get_data(as_text=True)
+
+
+def _when_the_server_is_busy(tour: Tour, site: Site) -> None:
+    site.services.derivations._per_minute = 0  # every derivation is now refused
+    for locale in LOCALES:
+        browser = site.new_browser()
+        browser.get(f"/generate?lang={locale}")
+        busy = browser.post("/generate", data={"csrf_token": token_for(browser)})
+        tour.add(locale, "server busy", busy, 429)
+
+
+def _before_submissions_open(tour: Tour, site: Site) -> None:
+    """No keyring installed yet (one derivation)."""
+    browser = site.new_browser()
+    for locale in LOCALES:
+        tour.add(locale, "landing, not open yet", browser.get(f"/?lang={locale}"), 200)
+    shown = browser.post("/generate", data={"csrf_token": token_for(browser, "/generate")})
+    assert shown.status_code == 200
+    tour.ignored.add(codename_in(shown))
+    assert browser.post("/acknowledge", data={"csrf_token": csrf_token(shown)}).status_code == 303
+    for locale in LOCALES:
+        page = tour.add(locale, "submit, not open yet", browser.get(f"/submit?lang={locale}"), 200)
+        refused = _plain_form(browser, csrf_token(page), "hello")
+        tour.add(locale, "plain form, not open yet", refused, 503)
+
+
+@pytest.fixture(scope="module")
+def tour(team, tmp_path_factory) -> Tour:
+    open_site = _with_error_route(
+        make_site(
+            make_data_dir(tmp_path_factory.mktemp("open") / "data", team),
+            login_failures_per_session=1,
+            max_nojs_request_bytes=16 * 1024,
+        )
+    )
+    closed_site = make_site(
+        make_data_dir(tmp_path_factory.mktemp("closed") / "data", team, keyring_serial=None)
+    )
+    tour = Tour()
+    tour.ignored.add(fingerprint(Algorithm.ED25519, team.root.public.key))
+    codenames = [_visit_as_new_source(tour, open_site, locale) for locale in LOCALES]
+    _read_replies(tour, open_site, team, codenames[0])
+    _when_the_server_is_busy(tour, open_site)
+    _before_submissions_open(tour, closed_site)
+    return tour
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_page_is_entirely_in_the_chosen_language(tour, locale):
+    pages = tour.pages[locale]
+    assert len(pages) >= 29
+    problems = [
+        f"{page.name} ({page.status}): {problem}"
+        for page in pages
+        for problem in english_left(page.html, locale, tour.ignored)
+    ]
+    assert not problems, f"{locale}:\n  " + "\n  ".join(problems)
+
+
+def test_english_is_found_where_it_is_left(team, tmp_path):
+    """The check above is not vacuous: an English page fails it, for the right reasons."""
+    site = make_site(make_data_dir(tmp_path / "data", team))
+    client = site.client
+    english = client.get("/?lang=en").get_data(as_text=True)
+    problems = english_left(english, "ru")
+    assert "<html lang='en'>" in problems
+    assert "English string: 'Send us information safely'" in problems
+    assert "Latin-script text: 'Home'" in problems
+    # English inside translated text is found too, and a translated page passes.
+    russian = client.get("/login?lang=ru").get_data(as_text=True)
+    assert english_left(russian, "ru") == []
+    planted = "<p>Ошибка 404: There is no page at this address.</p><p>Ответ 2</p></main>"
+    assert english_left(russian.replace("</main>", planted), "ru") == [
+        "English string: 'Ошибка 404: There is no page at this address.'",
+        "Latin-script text: 'Ошибка 404: There is no page at this address.'",
+    ]
+    assert english_left(russian.replace("</main>", "<p>Error 404</p></main>"), "ru") == [
+        "English string: 'Error 404'",
+        "Latin-script text: 'Error 404'",
+    ]
