@@ -342,6 +342,17 @@ class Server:
     port: int
     log: Path
     worker: int = 0
+    #: ``dropbox serve`` runs two gunicorn arbiters (source interface first, then the sync
+    #: API) in child processes; the worker measured is the source interface arbiter's.
+    nested: bool = False
+
+    def _workers(self) -> list[int] | None:
+        kids = _children(self.process.pid)
+        if not self.nested:
+            return kids
+        if len(kids) != 2:
+            return None
+        return _children(min(kids))
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -358,8 +369,8 @@ class Server:
                     f"the {self.name} server exited with status {self.process.returncode}:\n"
                     + self.log_tail()
                 )
-            kids = _children(self.process.pid)
-            if len(kids) == WORKERS and _listens(self.port):
+            kids = self._workers()
+            if kids is not None and len(kids) == WORKERS and _listens(self.port):
                 self.worker = kids[0]
                 return
             time.sleep(0.1)
@@ -367,7 +378,7 @@ class Server:
 
     def check_worker(self) -> None:
         """The worker that was measured is still the one serving (none was restarted)."""
-        kids = _children(self.process.pid)
+        kids = self._workers()
         _check(
             kids == [self.worker],
             f"the {self.name} server's worker was replaced (was {self.worker}, now {kids}):\n"
@@ -394,7 +405,9 @@ def _listens(port: int) -> bool:
         return False
 
 
-def start_server(name: str, command: Sequence[str], env: dict[str, str], log: Path) -> Server:
+def start_server(
+    name: str, command: Sequence[str], env: dict[str, str], log: Path, *, nested: bool = False
+) -> Server:
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - fixed argument lists, no shell
@@ -406,7 +419,7 @@ def start_server(name: str, command: Sequence[str], env: dict[str, str], log: Pa
             cwd=REPO_ROOT,
             start_new_session=True,
         )
-    server = Server(name, process, port, log)
+    server = Server(name, process, port, log, nested=nested)
     try:
         server.wait_ready()
     except BaseException:
@@ -1147,10 +1160,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             postern = start_server(
                 "postern",
-                [str(DROPBOX_EXE), "serve", "--data-dir", str(data_dir)],
+                [str(DROPBOX_EXE), "serve", "--data-dir", str(data_dir),
+                 "--api-port", str(free_port())],
                 env,
                 work / "postern.log",
-            )
+                nested=True,
+            )  # fmt: skip
             servers.append(postern)
             baseline = start_server(
                 "baseline",

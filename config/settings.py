@@ -98,6 +98,9 @@ class ServerSettings:
     login_failure_window_minutes: int = 10
     #: Mark the session cookie ``Secure``. Off by default: onion services are plain http.
     secure_cookie: bool = False
+    #: Purge an item (its blob and its row) as soon as a journalist's outbound bundle
+    #: acknowledges it. Off: acknowledged items stay until ``dropbox purge`` removes them.
+    purge_after_ack: bool = True
 
     def __post_init__(self) -> None:
         _check_dir(SERVER_DATA_DIR_ENV, self.data_dir)
@@ -117,10 +120,10 @@ class ServerSettings:
         _check_range("login_concurrent_derivations", self.login_concurrent_derivations, 1)
         _check_range("login_failures_per_session", self.login_failures_per_session, 1)
         _check_range("login_failure_window_minutes", self.login_failure_window_minutes, 1)
-        if not isinstance(self.secure_cookie, bool):
-            raise SettingsError(
-                f"{env_name('secure_cookie')} must be a boolean, got {self.secure_cookie!r}"
-            )
+        for name in ("secure_cookie", "purge_after_ack"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise SettingsError(f"{env_name(name)} must be a boolean, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -118,21 +118,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run the source interface on 127.0.0.1",
+        help="run the source interface and the sync API on 127.0.0.1",
         description=(
-            "Run the source interface under gunicorn on 127.0.0.1:PORT, for Tor to publish as "
-            "an onion service. Other POSTERN_* variables adjust limits and throttling."
+            "Run the source interface on 127.0.0.1:PORT and the sync API (for the transfer "
+            "machine) on 127.0.0.1:API_PORT, each under its own gunicorn, for Tor to publish as "
+            "two onion services. SIGTERM or Ctrl-C stops both. Other POSTERN_* variables adjust "
+            "limits, throttling and retention."
         ),
     )
     _add_data_dir(serve)
     serve.add_argument(
-        "--port", type=int, default=8080, help="the TCP port on 127.0.0.1 (default: 8080)"
-    )
+        "--port", type=int, default=8080,
+        help="the source interface's TCP port on 127.0.0.1 (default: 8080)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--api-port", type=int, default=8081, metavar="API_PORT",
+        help="the sync API's TCP port on 127.0.0.1 (default: 8081)",
+    )  # fmt: skip
     serve.add_argument(
         "--bind", default="127.0.0.1", metavar="ADDRESS",
         help="the address to listen on; only 127.0.0.1 is accepted",
     )  # fmt: skip
     serve.set_defaults(handler=_serve)
+
+    purge = commands.add_parser(
+        "purge",
+        help="purge every acknowledged item now",
+        description=(
+            "Delete every item that a journalist's outbound bundle acknowledged, blob and row, "
+            "with the submissions left empty. Needed only when POSTERN_PURGE_AFTER_ACK=0 keeps "
+            "acknowledged items (by default they are purged as soon as they are acknowledged)."
+        ),
+    )
+    _add_data_dir(purge)
+    purge.set_defaults(handler=_purge)
     return parser
 
 
@@ -262,9 +281,36 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be from 1 to 65535, got {args.port}")
+    if not 1 <= args.api_port <= 65535:
+        raise UsageError(f"--api-port must be from 1 to 65535, got {args.api_port}")
+    if args.port == args.api_port:
+        raise UsageError(f"--port and --api-port must differ, both are {args.port}")
     settings = _settings(args.data_dir)
     load_instance(settings.data_dir)  # a clear error now, rather than a worker that fails
-    serve(settings, port=args.port, address=address)
+    serve(settings, port=args.port, api_port=args.api_port, address=address)
+    return EXIT_OK
+
+
+def _purge(args: argparse.Namespace) -> int:
+    # Imported here: the other commands need no database.
+    from dropbox import db
+    from dropbox.storage import LocalBlobStore
+    from dropbox.sync.retention import purge_acknowledged
+
+    settings = _settings(args.data_dir)
+    instance = load_instance(settings.data_dir)
+    engine = db.make_engine(db.sqlite_url(settings.data_dir))
+    try:
+        db.upgrade(engine)
+        with db.make_sessionmaker(engine)() as session:
+            result = purge_acknowledged(session, LocalBlobStore(instance.blobs_dir))
+    finally:
+        engine.dispose()
+    print(
+        f"Purged {result.items} acknowledged item{'' if result.items == 1 else 's'} "
+        f"({result.bytes} bytes of ciphertext) and {result.submissions} "
+        f"submission{'' if result.submissions == 1 else 's'} left empty."
+    )
     return EXIT_OK
 
 

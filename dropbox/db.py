@@ -2,7 +2,9 @@
 
 Least metadata (DESIGN.md section 2): no IP addresses, no user agents, no codenames and no time
 finer than a day. What a seized database shows is that some sources exist, how many
-submissions and items each sent on which days, the ciphertext sizes, and the replies waiting.
+submissions and items each sent on which days, the ciphertext sizes, the replies waiting,
+which items the journalists acknowledged (until they are purged) and the random ids of the
+outbound bundles applied.
 
 The schema is created and changed only by the Alembic migrations in ``dropbox/migrations``,
 run from code (:func:`upgrade`) at ``dropbox init`` and when the app starts. The SQL is
@@ -28,6 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Connection,
     Date,
@@ -40,6 +43,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -115,6 +119,9 @@ class Item(Base):
     blob_id: Mapped[str] = mapped_column(String(64), index=True)
     #: The ciphertext size in bytes (the envelope's length; padded, docs/format.md 3.5).
     size: Mapped[int] = mapped_column(BigInteger)
+    #: A journalist's outbound bundle acknowledged it (docs/format.md 11.2): it is no longer
+    #: listed for transfer, and it is purged per the retention setting (``purge_after_ack``).
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Reply(Base):
@@ -128,6 +135,16 @@ class Reply(Base):
     )
     blob_id: Mapped[str] = mapped_column(String(64), index=True)
     created_day: Mapped[date] = mapped_column(Date)
+
+
+class AppliedBundle(Base):
+    """An outbound bundle applied once (docs/format.md 11.2), so that a second push of it
+    changes nothing. Only its random id is kept: no day, no signer."""
+
+    __tablename__ = "applied_bundles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bundle_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
 
 
 # -- engine and sessions -----------------------------------------------------------------------

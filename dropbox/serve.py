@@ -1,9 +1,12 @@
-"""Running the source interface under gunicorn (``dropbox serve``).
+"""Running the source interface and the sync API under gunicorn (``dropbox serve``).
 
-The server listens on 127.0.0.1 only: Tor reaches it there and publishes it as an onion
-service. It runs **one** worker process with many threads (gthread): sessions live in that
-process's memory and nowhere else (see :mod:`dropbox.web.sessions`), and Tor clients are slow,
-so many requests wait on the network at once. Timeouts are generous for the same reason.
+Both listen on 127.0.0.1 only, each on its own port: Tor reaches them there and publishes each
+as its own onion service (the sync API's with client authorization). Each runs under its own
+gunicorn arbiter, in its own process (:func:`serve` starts both and stops both), with **one**
+worker process and many threads (gthread): the source interface's sessions and the sync API's
+nonce cache live in that worker's memory and nowhere else (see :mod:`dropbox.web.sessions`,
+:mod:`dropbox.sync.auth`), and Tor clients are slow, so many requests wait on the network at
+once. Timeouts are generous for the same reason.
 
 No access log is written, gunicorn's own access logging is switched off, and its error log
 never names a request: lines that would carry a path or an address are rewritten
@@ -15,21 +18,29 @@ This module adapts gunicorn, which ships no type information (setup.cfg relaxes 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from types import FrameType
+from typing import Any, Final, NoReturn
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from config import ServerSettings, load_server_settings
+from dropbox import db
 from dropbox.app import create_app
 from dropbox.errors import DropboxError
+from dropbox.sync.app import create_sync_app
 
 LOOPBACK: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
+#: The sync API's port (docs/format.md section 9).
+DEFAULT_API_PORT: Final = 8081
 WORKERS: Final = 1
 THREADS: Final = 128
 #: Body-streaming requests admitted at once (dropbox/web/capacity.py): the rest of the
@@ -43,6 +54,11 @@ GRACEFUL_TIMEOUT: Final = 30
 #: Seconds an idle keep-alive connection is held (Tor circuits are slow to rebuild).
 KEEPALIVE: Final = 30
 PROC_NAME: Final = "postern-dropbox"
+#: The sync API serves a few transfer machines: fewer threads.
+API_THREADS: Final = 16
+API_PROC_NAME: Final = "postern-sync"
+#: The signals that stop both servers.
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
 class _ScrubRequests(logging.Filter):
@@ -116,8 +132,18 @@ def gunicorn_options(port: int, *, address: str = LOOPBACK) -> dict[str, Any]:
     }
 
 
+def api_gunicorn_options(port: int, *, address: str = LOOPBACK) -> dict[str, Any]:
+    """gunicorn's settings for the sync API: those of the source interface, fewer threads."""
+    options = gunicorn_options(port, address=address)
+    options.update(threads=API_THREADS, proc_name=API_PROC_NAME)
+    return options
+
+
 class SourceInterfaceServer(BaseApplication):
-    """gunicorn, configured in code; the app is made in the worker, where sessions live."""
+    """gunicorn, configured in code; the app is made in the worker, where its memory lives.
+
+    Serves the sync API too, with another factory and other options.
+    """
 
     def __init__(self, factory: Callable[[], Flask], options: Mapping[str, Any]) -> None:
         self._factory = factory
@@ -132,12 +158,122 @@ class SourceInterfaceServer(BaseApplication):
         return self._factory()
 
 
-def serve(settings: ServerSettings, *, port: int = DEFAULT_PORT, address: str = LOOPBACK) -> None:
-    """Run the source interface until gunicorn is told to stop (SIGTERM or SIGINT)."""
-    options = gunicorn_options(port, address=address)
-    SourceInterfaceServer(lambda: create_app(settings, upload_slots=UPLOAD_SLOTS), options).run()
+def serve(
+    settings: ServerSettings,
+    *,
+    port: int = DEFAULT_PORT,
+    api_port: int = DEFAULT_API_PORT,
+    address: str = LOOPBACK,
+) -> None:
+    """Run the source interface and the sync API until SIGTERM or SIGINT stops both.
+
+    Each runs under its own gunicorn arbiter in a child process. If one of them stops on its
+    own (it could not listen on its port, say), the other is stopped too and
+    :class:`DropboxError` says which one failed.
+    """
+    if port == api_port:
+        raise DropboxError(f"the source interface and the sync API need two ports, not {port}")
+    source_options = gunicorn_options(port, address=address)
+    api_options = api_gunicorn_options(api_port, address=address)
+    # Once, before the two apps start: they would otherwise migrate the database together.
+    engine = db.make_engine(db.sqlite_url(settings.data_dir))
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+    servers = {
+        "source interface": SourceInterfaceServer(
+            lambda: create_app(settings, upload_slots=UPLOAD_SLOTS), source_options
+        ),
+        "sync API": SourceInterfaceServer(lambda: create_sync_app(settings), api_options),
+    }
+    failed = run_together({name: server.run for name, server in servers.items()})
+    if failed:
+        raise DropboxError(
+            "; ".join(f"the {name} stopped with status {code}" for name, code in failed)
+            + ": everything was stopped"
+        )
+
+
+def run_together(runners: Mapping[str, Callable[[], object]]) -> list[tuple[str, int]]:
+    """Run each runner in its own child process until every child has ended.
+
+    SIGTERM or SIGINT to this process sends SIGTERM to every child. A child that ends on its
+    own, before any stop signal, makes the others stop too. Returns the children that failed:
+    those that ended on their own, and those that ended with a non-zero status.
+    """
+    children: dict[int, str] = {}
+    stopping = False
+
+    def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            _terminate(pid)
+
+    # Signals wait while the children start: each child must not run this process's handler.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    failed: list[tuple[str, int]] = []
+    try:
+        try:
+            for name, runner in runners.items():
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - runs in the child
+                    _run_child(runner, mask)
+                children[pid] = name
+        except BaseException:
+            stop()
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        while children:
+            pid, status = os.wait()  # retried after a signal handler ran (PEP 475)
+            if pid not in children:  # pragma: no cover - not one of ours
+                continue
+            name = children.pop(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if not stopping:
+                failed.append((name, code))
+                stop()
+            elif code != 0:
+                failed.append((name, code))
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    return failed
+
+
+def _terminate(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it ended and is not reaped yet
+        os.kill(pid, signal.SIGTERM)
+
+
+def _run_child(runner: Callable[[], object], mask: set[int | signal.Signals]) -> NoReturn:
+    """In a child: the default signal handling back, run, and leave without cleaning up the
+    parent's state (os._exit)."""
+    code = 1
+    try:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        runner()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException as exc:  # noqa: BLE001 - reported as one line, then the child ends
+        sys.stderr.write(f"dropbox: error: {type(exc).__name__}\n")
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def app_from_environment() -> Flask:
     """The WSGI app for ``gunicorn -c deploy/gunicorn.conf.py`` (settings from POSTERN_*)."""
     return create_app(load_server_settings(os.environ), upload_slots=UPLOAD_SLOTS)
+
+
+def sync_app_from_environment() -> Flask:
+    """The sync API's WSGI app, for a gunicorn of its own (settings from POSTERN_*)."""
+    return create_sync_app(load_server_settings(os.environ))

@@ -35,7 +35,7 @@ from dropbox.errors import DropboxError
 from dropbox.storage import BlobStore, StorageError
 
 #: The largest reply envelope accepted (a reply is text typed by a journalist).
-MAX_REPLY_ENVELOPE: Final = 1024 * 1024
+MAX_REPLY_ENVELOPE: Final = 16 * 1024 * 1024  # docs/format.md section 11.2
 #: Compared against when no source has the lookup id, so both outcomes do the same work.
 _NO_LOOKUP_ID: Final = bytes(32)
 

@@ -6,11 +6,13 @@ from collections.abc import Callable
 import pytest
 
 from dropbox import cli as dropbox_cli
+from dropbox import transfer as transfer_cli
 from journalist_ui import cli as journalist_cli
 
 CLIS: list[tuple[str, Callable[[list[str] | None], int]]] = [
     ("dropbox", dropbox_cli.main),
     ("journalist", journalist_cli.main),
+    ("dropbox-transfer", transfer_cli.main),
 ]
 
 
@@ -47,4 +49,5 @@ def test_console_scripts_are_declared():
     assert scripts == {
         "dropbox": "dropbox.cli:main",
         "journalist": "journalist_ui.cli:main",
+        "dropbox-transfer": "dropbox.transfer:main",
     }

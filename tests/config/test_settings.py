@@ -89,6 +89,22 @@ def test_bad_boolean_is_rejected(text: str):
     assert str(error.value) == f"POSTERN_SECURE_COOKIE must be 1, true, 0 or false, got {text!r}"
 
 
+@pytest.mark.parametrize(("text", "value"), [("1", True), ("true", True), ("0", False),
+                                             ("false", False)])  # fmt: skip
+def test_purge_after_ack_is_on_by_default_and_can_be_turned_off(text: str, value: bool):
+    assert load_server_settings(BASE_ENV).purge_after_ack is True
+    settings = load_server_settings(server_env(purge_after_ack=text))
+    assert settings.purge_after_ack is value
+
+
+def test_purge_after_ack_must_be_a_boolean():
+    with pytest.raises(SettingsError) as error:
+        load_server_settings(server_env(purge_after_ack="yes"))
+    assert str(error.value) == "POSTERN_PURGE_AFTER_ACK must be 1, true, 0 or false, got 'yes'"
+    with pytest.raises(SettingsError, match=r"^POSTERN_PURGE_AFTER_ACK must be a boolean"):
+        ServerSettings(data_dir=Path(DATA_DIR), purge_after_ack=1)  # type: ignore[arg-type]
+
+
 @given(memlimit=st.integers(min_value=64 * MiB, max_value=4398046510080))
 def test_any_memlimit_in_range_is_taken(memlimit: int):
     settings = load_server_settings(server_env(argon2_memlimit=str(memlimit)))

@@ -65,7 +65,7 @@ def blob_id() -> str:
 
 
 def test_migrations_create_the_schema_of_the_models(engine):
-    assert db.current_revision(engine) == db.head_revision() == "0001"
+    assert db.current_revision(engine) == db.head_revision() == "0002"
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.Base.metadata) == []
@@ -73,23 +73,24 @@ def test_migrations_create_the_schema_of_the_models(engine):
 
 def test_upgrading_again_changes_nothing(engine):
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0001"
+    assert db.current_revision(engine) == "0002"
 
 
 def test_the_tables_hold_the_least_metadata(engine):
     inspector = sa.inspect(engine)
     assert set(inspector.get_table_names()) == {
-        "alembic_version", "sources", "submissions", "items", "replies",
+        "alembic_version", "sources", "submissions", "items", "replies", "applied_bundles",
     }  # fmt: skip
     columns = {
         table: {c["name"]: c["type"] for c in inspector.get_columns(table)}
-        for table in ("sources", "submissions", "items", "replies")
+        for table in ("sources", "submissions", "items", "replies", "applied_bundles")
     }
     assert {t: set(c) for t, c in columns.items()} == {
         "sources": {"id", "lookup_id", "source_id", "reply_public", "created_day"},
         "submissions": {"id", "source_row_id", "received_day"},
-        "items": {"id", "submission_id", "position", "kind", "blob_id", "size"},
+        "items": {"id", "submission_id", "position", "kind", "blob_id", "size", "acknowledged"},
         "replies": {"id", "source_row_id", "blob_id", "created_day"},
+        "applied_bundles": {"id", "bundle_id"},
     }
     # No time finer than a day anywhere.
     for table, types in columns.items():

@@ -1,0 +1,269 @@
+"""Pull throughput of the transfer client against a plain HTTP download of the same bytes.
+
+Run from the repository root:
+
+    .venv/bin/python bench/transfer.py [--size-mib 1024] [--items 16] [--repeat 2]
+
+It makes a server data directory holding ``--items`` envelopes of about ``--size-mib`` MiB
+in all (sealed to a test keyring), starts the real sync API with ``dropbox serve``, and
+times, best of ``--repeat``:
+
+- **pull**: ``dropbox-transfer pull`` of everything into a fresh directory (signed
+  requests, signed manifest, download, SHA-256 checks, the bundle written atomically);
+- **baseline**: a plain HTTP download of the same blob files with ``requests`` into a fresh
+  directory on the same file system, from a static WSGI app under the same gunicorn options.
+
+It prints both throughputs and the ratio (target: pull >= 70% of the plain download). Every
+connection stays on 127.0.0.1. No assertion on absolute times: the ratio is the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from crypto import (  # noqa: E402 - after the path setup, for running as a script
+    KeyEntry,
+    KeyKind,
+    Kind,
+    Manifest,
+    PrivateKey,
+    Sealer,
+    TransferClient,
+    derive_source_secrets,
+    dump_private_key,
+    dump_public_key,
+    generate_codename,
+    sign_keyring,
+)
+
+BIN = Path(sys.executable).parent
+MIB = 1024 * 1024
+BLOCK = os.urandom(4 * MIB)
+
+
+class RepeatingSource:
+    """A readable stream of ``size`` bytes repeating one random block (no 1 GiB in memory)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.offset = 0
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        view = memoryview(buffer)
+        want = min(len(view), self.left, len(BLOCK) - self.offset)
+        view[:want] = BLOCK[self.offset : self.offset + want]
+        self.offset = (self.offset + want) % len(BLOCK)
+        self.left -= want
+        return want
+
+    def read(self, size: int = -1) -> bytes:
+        buffer = bytearray(min(size if size >= 0 else self.left, self.left))
+        return bytes(buffer[: self.readinto(buffer)])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run(*argv: str | Path) -> None:
+    done = subprocess.run(  # noqa: S603 - our own tools
+        [str(a) for a in argv], capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode:
+        raise SystemExit(f"{Path(str(argv[0])).name} failed: {done.stderr.strip()}")
+
+
+def make_server(work: Path, total: int, items: int) -> tuple[Path, Path, list[str]]:
+    """A data directory with ``items`` envelopes; return it, the transfer key and blob ids."""
+    from dropbox.db import make_engine, make_sessionmaker, sqlite_url, upgrade
+    from dropbox.instance import load_instance
+    from dropbox.sources import create_source
+    from dropbox.storage import LocalBlobStore
+    from dropbox.submissions import add_submission
+
+    root = PrivateKey.generate(KeyKind.ROOT, "bench root")
+    journalist = PrivateKey.generate(KeyKind.ENCRYPTION, "bench journalist")
+    transfer = PrivateKey.generate(KeyKind.TRANSFER, "bench transfer")
+    onion = PrivateKey.generate(KeyKind.ONION_AUTH, "bench transfer")
+    manifest = Manifest(
+        serial=1,
+        issued=datetime(2026, 11, 24, tzinfo=UTC),
+        root=root.public.key,
+        recipients=(KeyEntry(journalist.public.key, "bench journalist", "bench"),),
+        transfer_clients=(TransferClient(transfer.public.key, onion.public.key, "bench"),),
+    )
+    (work / "root.pub").write_bytes(dump_public_key(root.public))
+    (work / "keyring.json").write_bytes(sign_keyring(manifest, root))
+    key = work / "transfer.key"
+    key.write_bytes(dump_private_key(transfer, None))
+    key.chmod(0o600)
+    data = work / "data"
+    run(BIN / "dropbox", "init", "--data-dir", data, "--root", work / "root.pub")
+    run(BIN / "dropbox", "keyring", "install", "--data-dir", data, work / "keyring.json")
+
+    instance = load_instance(data)
+    store = LocalBlobStore(data / "blobs")
+    engine = make_engine(sqlite_url(data))
+    upgrade(engine)
+    blob_ids = []
+    made = []
+    for index in range(items):
+        sealer = Sealer([journalist.public.key], Kind.FILE, f"video-{index}.mp4", "video/mp4")
+        with store.writer() as writer:
+            sealer.seal_stream(RepeatingSource(total // items), writer)  # type: ignore[arg-type]
+            blob_id = writer.commit()
+        blob_ids.append(blob_id)
+        made.append(("file", blob_id, store.size(blob_id)))
+    secrets = derive_source_secrets(generate_codename(), instance.instance_salt)
+    with make_sessionmaker(engine)() as db:
+        source = create_source(db, secrets, date(2026, 11, 24))
+        add_submission(db, source.id, made, date(2026, 11, 24))
+    engine.dispose()
+    return data, key, blob_ids
+
+
+def start(argv: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
+    with log.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own tools
+            argv, stdout=out, stderr=out, env=env, start_new_session=True, cwd=REPO_ROOT
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"a server exited early; see {log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"a server did not start; see {log}") from None
+            time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def timed_pull(api_port: int, key: Path, to: Path) -> float:
+    to.mkdir(parents=True)  # the removable medium, mounted
+    began = time.perf_counter()
+    run(BIN / "dropbox-transfer", "pull", "--server", f"http://127.0.0.1:{api_port}",
+        "--key", key, "--to", to)  # fmt: skip
+    seconds = time.perf_counter() - began
+    if len(list(to.glob("*.bundle"))) != 1:
+        raise SystemExit("the pull did not write exactly one bundle")
+    return seconds
+
+
+def timed_download(port: int, blob_ids: list[str], to: Path) -> float:
+    to.mkdir(parents=True)
+    began = time.perf_counter()
+    with requests.Session() as http:
+        for blob_id in blob_ids:
+            with http.get(f"http://127.0.0.1:{port}/blob/{blob_id}", stream=True, timeout=60) as r:
+                r.raise_for_status()
+                with (to / blob_id).open("wb") as out:
+                    for piece in r.iter_content(1024 * 1024):
+                        out.write(piece)
+                    out.flush()
+                    os.fsync(out.fileno())
+    return time.perf_counter() - began
+
+
+def fresh(path: Path) -> Iterator[Path]:
+    count = 0
+    while True:
+        count += 1
+        target = path / f"run-{count}"
+        yield target
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--items", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--strict", action="store_true", help="exit 1 if the target is missed")
+    args = parser.parse_args(argv)
+    total = args.size_mib * MIB
+    shm = Path("/dev/shm")  # noqa: S108 - a private TemporaryDirectory is made inside it
+    base = shm if shm.is_dir() and shutil.disk_usage(shm).free > 4 * total else None
+    with tempfile.TemporaryDirectory(prefix="postern-bench-transfer-", dir=base) as tmp:
+        work = Path(tmp)
+        print("Postern transfer benchmark: dropbox-transfer pull vs a plain HTTP download")
+        print(f"  work dir      {work} ({'tmpfs' if base else 'disk'})")
+        print(f"  content       {args.items} envelopes, {args.size_mib} MiB of content in all")
+        data, key, blob_ids = make_server(work, total, args.items)
+        size = sum((data / "blobs" / b).stat().st_size for b in blob_ids)
+        print(f"  envelopes     {size / MIB:.1f} MiB on the server")
+        port, api_port, static_port = free_port(), free_port(), free_port()
+        server = start(
+            [str(BIN / "dropbox"), "serve", "--data-dir", str(data), "--port", str(port),
+             "--api-port", str(api_port)],
+            api_port, work / "server.log",
+        )  # fmt: skip
+        static = start(
+            [sys.executable, "-m", "bench.transfer_static", "--port", str(static_port),
+             "--blobs", str(data / "blobs")],
+            static_port, work / "static.log",
+        )  # fmt: skip
+        try:
+            pulls, downloads = [], []
+            pull_dirs, download_dirs = fresh(work / "pulls"), fresh(work / "downloads")
+            for round_ in range(args.repeat):
+                order = [("pull", True), ("download", False)]
+                for name, is_pull in order if round_ % 2 == 0 else reversed(order):
+                    if is_pull:
+                        pulls.append(timed_pull(api_port, key, next(pull_dirs)))
+                    else:
+                        downloads.append(timed_download(static_port, blob_ids, next(download_dirs)))
+                    print(f"  round {round_ + 1} {name:8} done", flush=True)
+        finally:
+            stop(server)
+            stop(static)
+        pull_rate = size / MIB / min(pulls)
+        download_rate = size / MIB / min(downloads)
+        ratio = pull_rate / download_rate
+        print()
+        rows = [
+            ("plain HTTP download of the same blobs", min(downloads), download_rate),
+            ("dropbox-transfer pull (signed, verified)", min(pulls), pull_rate),
+        ]
+        print(f"  {'measurement':44} {'best s':>8} {'MiB/s':>8}")
+        for label, seconds, rate in rows:
+            print(f"  {label:44} {seconds:8.3f} {rate:8.1f}")
+        print()
+        print(f"ratio: pull throughput / plain download throughput = {ratio:.1%}")
+        verdict = "PASS" if ratio >= 0.70 else "FAIL"
+        print(f"{verdict} pull >= 70% of a plain HTTP download of the same bytes: {ratio:.1%}")
+        return 1 if args.strict and verdict == "FAIL" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

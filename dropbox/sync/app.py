@@ -1,0 +1,114 @@
+"""The sync API's WSGI application: :func:`create_sync_app` (docs/format.md section 9).
+
+The transfer machine reaches this app over its own onion service with client authorization,
+on its own loopback port. Every request is signed by a transfer client of the installed
+keyring and checked by a ``before_request`` hook (:func:`dropbox.sync.context.authenticate`)
+before any view runs. Answers are JSON (envelopes and manifests are raw bytes); errors are
+``{"error": "<code>", "message": "..."}`` and never carry a stack trace. Nothing about a
+request is logged. Nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+from flask import Flask
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from config import ServerSettings
+from dropbox import db
+from dropbox.app import PosternFlask, utc_now
+from dropbox.instance import InstanceLoader
+from dropbox.storage import LocalBlobStore
+from dropbox.sync import views
+from dropbox.sync.auth import AuthError, NonceCache
+from dropbox.sync.context import (
+    SYNC_EXTENSION_KEY,
+    SyncServices,
+    authenticate,
+    json_error,
+    refuse_unverified,
+)
+from dropbox.web.security import add_security_headers, install_log_filters
+
+#: Short names of the HTTP errors the API answers with.
+_HTTP_ERRORS: Final = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    411: "length_required",
+    413: "too_large",
+    416: "range_not_satisfiable",
+    503: "unavailable",
+}
+
+
+def create_sync_app(
+    settings: ServerSettings, *, clock: Callable[[], datetime] | None = None
+) -> Flask:
+    """The sync API for the data directory ``settings.data_dir``.
+
+    Reads the instance (failing with :class:`dropbox.errors.DropboxError` if the directory is
+    not initialized) and brings the database to the newest schema. ``clock`` (UTC, aware)
+    replaces the system clock for request timestamps, nonces and days.
+
+    Unlike the source interface it leaves the blob store's temporary files alone: the source
+    interface, in another process, may be writing them.
+    """
+    now = clock or utc_now
+    instances = InstanceLoader(settings.data_dir)
+    instance = instances.current()
+    engine = db.make_engine(db.sqlite_url(settings.data_dir))
+    db.upgrade(engine)
+
+    app = PosternFlask("dropbox.sync", static_folder=None)
+    app.config.update(
+        DEBUG=False,
+        TESTING=False,
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+        SECRET_KEY=None,
+        PROVIDE_AUTOMATIC_OPTIONS=False,
+    )
+    app.extensions[SYNC_EXTENSION_KEY] = SyncServices(
+        settings=settings,
+        clock=now,
+        instances=instances,
+        engine=engine,
+        db=db.make_sessionmaker(engine),
+        blobs=LocalBlobStore(instance.blobs_dir),
+        nonces=NonceCache(now),
+    )
+    app.before_request(authenticate)
+    app.after_request(refuse_unverified)
+    app.after_request(add_security_headers)
+    app.register_error_handler(AuthError, _auth_refused)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(500, _server_error)
+    app.register_blueprint(views.blueprint)
+    install_log_filters()
+    return app
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def _auth_refused(error: AuthError) -> ResponseReturnValue:
+    return json_error(401, error.code, str(error), {"WWW-Authenticate": "Postern-Signature"})
+
+
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    code = error.code or 500
+    response = json_error(
+        code, _HTTP_ERRORS.get(code, f"http_{code}"), error.description or error.name
+    )
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return response
+
+
+def _server_error(_error: Exception) -> ResponseReturnValue:
+    return json_error(500, "server_error", "the server failed to handle the request")

@@ -1,0 +1,227 @@
+"""Request authentication of the sync API (docs/format.md section 9.1).
+
+Every request names a transfer client of the installed keyring and carries its Ed25519
+signature over the method, the request target, the SHA-256 of the body, a timestamp and a
+nonce. :func:`verify_request` is pure: it checks everything but replays, in the order of the
+format (headers, client, signature, timestamp). Replays are caught by a :class:`NonceCache`,
+which the app owns and which lives in memory only.
+
+Nothing here knows Flask: the app's ``before_request`` hook (dropbox/sync/app.py) gathers
+the inputs and turns an :class:`AuthError` into a 401 answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Protocol
+
+from crypto import Algorithm, SignatureError, TransferClient, key_id
+from crypto.keyring import verify_signature
+from dropbox.errors import DropboxError
+
+CLIENT_HEADER: Final = "X-Postern-Client"
+TIMESTAMP_HEADER: Final = "X-Postern-Timestamp"
+NONCE_HEADER: Final = "X-Postern-Nonce"
+SIGNATURE_HEADER: Final = "X-Postern-Signature"
+REQUEST_LABEL: Final = b"postern/v1 sync request\n"
+#: A request whose timestamp is further than this from the server's clock is stale.
+MAX_CLOCK_SKEW: Final = 300
+#: How long a nonce is remembered, in seconds.
+NONCE_LIFETIME: Final = 600
+
+# Error codes of the 401 answers (docs/format.md section 9.1).
+BAD_HEADERS: Final = "bad_signature_headers"
+UNKNOWN_CLIENT: Final = "unknown_client"
+BAD_SIGNATURE: Final = "bad_signature"
+STALE_REQUEST: Final = "stale_request"
+REPLAYED_REQUEST: Final = "replayed_request"
+
+_KEY_ID = re.compile(r"\A[0-9a-f]{32}\Z")
+_NONCE = re.compile(r"\A[0-9a-f]{32}\Z")
+# No sign, no leading zero; 20 digits are far beyond any clock this server will read.
+_TIMESTAMP = re.compile(r"\A(?:0|[1-9][0-9]{0,19})\Z")
+_BASE64_64_BYTES = re.compile(r"\A[A-Za-z0-9+/]{86}==\Z")
+
+
+class Headers(Protocol):
+    """Request headers, looked up by name without regard to case (werkzeug's ``Headers``)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+class AuthError(DropboxError):
+    """A request is refused; ``code`` is the error code of its 401 answer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SignatureHeaders:
+    """The four signature headers of a request, checked for syntax only."""
+
+    client_id: bytes
+    timestamp: int
+    timestamp_text: str
+    nonce: str
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    """A request whose signature verified: who sent it and its nonce (for the replay check)."""
+
+    client: TransferClient
+    client_id: bytes
+    nonce: str
+
+
+def _header(headers: Headers, name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        raise AuthError(BAD_HEADERS, f"the request has no {name} header")
+    return value
+
+
+def parse_signature_headers(headers: Headers) -> SignatureHeaders:
+    """The signature headers, each present and well formed (else ``bad_signature_headers``)."""
+    client = _header(headers, CLIENT_HEADER)
+    timestamp = _header(headers, TIMESTAMP_HEADER)
+    nonce = _header(headers, NONCE_HEADER)
+    signature = _header(headers, SIGNATURE_HEADER)
+    if not _KEY_ID.match(client):
+        raise AuthError(BAD_HEADERS, f"{CLIENT_HEADER} must be 32 lowercase hex digits")
+    if not _TIMESTAMP.match(timestamp):
+        raise AuthError(
+            BAD_HEADERS, f"{TIMESTAMP_HEADER} must be decimal seconds without sign or leading zero"
+        )
+    if not _NONCE.match(nonce):
+        raise AuthError(BAD_HEADERS, f"{NONCE_HEADER} must be 32 lowercase hex digits")
+    if not _BASE64_64_BYTES.match(signature):
+        raise AuthError(BAD_HEADERS, f"{SIGNATURE_HEADER} must be the base64 of 64 bytes")
+    try:
+        raw_signature = base64.b64decode(signature, validate=True)
+    except binascii.Error:  # pragma: no cover - the pattern admits only valid base64
+        raise AuthError(BAD_HEADERS, f"{SIGNATURE_HEADER} is not valid base64") from None
+    if base64.b64encode(raw_signature).decode("ascii") != signature:
+        raise AuthError(BAD_HEADERS, f"{SIGNATURE_HEADER} is not canonical base64")
+    return SignatureHeaders(
+        client_id=bytes.fromhex(client),
+        timestamp=int(timestamp),
+        timestamp_text=timestamp,
+        nonce=nonce,
+        signature=raw_signature,
+    )
+
+
+def signed_message(
+    method: str, target: str, body_sha256: bytes, timestamp: str, nonce: str
+) -> bytes:
+    """The bytes a transfer client signs (docs/format.md section 9.1)."""
+    # The target is what arrived on the wire: WSGI hands it over as latin-1 text.
+    fields = (method, target, body_sha256.hex(), timestamp, nonce)
+    return REQUEST_LABEL + b"\n".join(field.encode("latin-1") for field in fields)
+
+
+def find_client(clients: Iterable[TransferClient], client_id: bytes) -> TransferClient:
+    """The transfer client with this key id (else ``unknown_client``)."""
+    for client in clients:
+        if key_id(Algorithm.ED25519, client.public_key) == client_id:
+            return client
+    raise AuthError(UNKNOWN_CLIENT, "the client is not a transfer client of the installed keyring")
+
+
+def check_client(
+    headers: Headers, clients: Iterable[TransferClient]
+) -> tuple[SignatureHeaders, TransferClient]:
+    """The first two checks, which need no body: headers, then the client."""
+    parsed = parse_signature_headers(headers)
+    return parsed, find_client(clients, parsed.client_id)
+
+
+def verify_request(
+    *,
+    method: str,
+    target: str,
+    headers: Headers,
+    body_sha256: bytes,
+    clients: Iterable[TransferClient],
+    now: datetime,
+) -> VerifiedRequest:
+    """Check a request's signature headers, client, signature and timestamp, in that order.
+
+    ``clients`` are the installed keyring's transfer clients, ``now`` the moment the request
+    arrived. Raises :class:`AuthError`. Replays are the caller's to catch, with
+    :meth:`NonceCache.claim` on the returned nonce.
+    """
+    parsed, client = check_client(headers, clients)
+    try:
+        message = signed_message(method, target, body_sha256, parsed.timestamp_text, parsed.nonce)
+        verify_signature(client.public_key, parsed.signature, message)
+    except (SignatureError, UnicodeEncodeError):
+        raise AuthError(BAD_SIGNATURE, "the request signature does not verify") from None
+    if abs(now.timestamp() - parsed.timestamp) > MAX_CLOCK_SKEW:
+        raise AuthError(
+            STALE_REQUEST,
+            f"the request's timestamp is more than {MAX_CLOCK_SKEW} seconds away from the "
+            "server's clock",
+        )
+    return VerifiedRequest(client=client, client_id=parsed.client_id, nonce=parsed.nonce)
+
+
+def body_digest(body: bytes) -> bytes:
+    return hashlib.sha256(body).digest()
+
+
+class NonceCache:
+    """The nonces each client used in the last :data:`NONCE_LIFETIME` seconds, in memory.
+
+    Thread-safe. Entries are forgotten once they are older than the lifetime; the cache never
+    touches a disk.
+    """
+
+    def __init__(self, clock: Callable[[], datetime], *, lifetime: float = NONCE_LIFETIME) -> None:
+        self._clock = clock
+        self._lifetime = lifetime
+        self._lock = threading.Lock()
+        self._expiry: dict[tuple[bytes, str], float] = {}
+        self._order: deque[tuple[float, tuple[bytes, str]]] = deque()
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._forget(self._clock().timestamp())
+            return len(self._expiry)
+
+    def claim(self, client_id: bytes, nonce: str) -> bool:
+        """Record the nonce; False if this client used it within the lifetime (a replay)."""
+        now = self._clock().timestamp()
+        key = (client_id, nonce)
+        with self._lock:
+            self._forget(now)
+            if key in self._expiry:
+                return False
+            expires = now + self._lifetime
+            self._expiry[key] = expires
+            self._order.append((expires, key))
+            return True
+
+    def _forget(self, now: float) -> None:
+        while self._order and self._order[0][0] <= now:
+            expires, key = self._order.popleft()
+            if self._expiry.get(key) == expires:
+                del self._expiry[key]
+
+
+def claim_nonce(nonces: NonceCache, verified: VerifiedRequest) -> None:
+    """The last check of section 9.1: the nonce was not used by this client recently."""
+    if not nonces.claim(verified.client_id, verified.nonce):
+        raise AuthError(REPLAYED_REQUEST, "the request's nonce was already used")

@@ -1,0 +1,1086 @@
+"""The transfer client: moves ciphertext between the server's sync API and removable media.
+
+It runs on the online transfer machine (for example Tails) and holds one secret only: its
+Ed25519 request-signing key (a ``transfer`` key file). It never sees a decryption key.
+
+``dropbox-transfer pull`` lists the items the server holds that no journalist acknowledged
+yet, asks for a manifest of them signed by the server, downloads every envelope into a work
+directory next to the destination (resuming partial downloads), checks each one against the
+signed manifest and writes one inbound bundle (docs/format.md section 10) per manifest,
+atomically. An interrupted pull (server gone, network down, Ctrl-C) is finished by the next
+one, which reuses the work directory and its signed manifest and fetches only what is
+missing.
+
+``dropbox-transfer push`` uploads an outbound bundle (section 11) made on the station.
+
+Every request is signed as docs/format.md section 9.1 says (:func:`sign_request`). With
+``--socks HOST:PORT`` everything goes through that SOCKS5 proxy (Tor), names resolved by the
+proxy; without it, straight to ``--server``.
+
+Exit statuses: 0 success, 1 failure, 2 usage error; failures are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import struct
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, TextIO
+
+import requests
+import urllib3
+
+from crypto import CryptoError, KeyKind, PassphraseError, PrivateKey, load_private_key
+from crypto.bundle import (
+    INBOUND_MAGIC,
+    MAX_MANIFEST,
+    OUTBOUND_MAGIC,
+    SIGNATURE_LEN,
+    VERSION,
+    InboundItem,
+    InboundManifest,
+    open_bundle_file,
+    parse_signed_inbound_manifest,
+    write_inbound_bundle,
+)
+from dropbox.errors import DropboxError, describe_os_error
+from dropbox.fsutil import fsync_dir, write_atomic
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hasher
+
+PROG: Final = "dropbox-transfer"
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+REQUEST_LABEL: Final = b"postern/v1 sync request\n"
+CLIENT_HEADER: Final = "X-Postern-Client"
+TIMESTAMP_HEADER: Final = "X-Postern-Timestamp"
+NONCE_HEADER: Final = "X-Postern-Nonce"
+SIGNATURE_HEADER: Final = "X-Postern-Signature"
+
+#: Items per page of ``GET /v1/items`` (the most the API allows).
+PAGE_LIMIT: Final = 1000
+#: Items per ``POST /v1/manifests`` (the most the API allows): one bundle each.
+MANIFEST_BATCH: Final = 10_000
+#: Connect and read timeouts, in seconds: Tor circuits are slow to build.
+TIMEOUT: Final = (120.0, 300.0)
+#: Bytes read from the network or a file at a time.
+PIECE: Final = 256 * 1024
+#: The longest JSON answer accepted (a page of 1000 items is about 300 KB).
+MAX_JSON: Final = 8 * 1024 * 1024
+MAX_KEY_FILE: Final = 4096
+MAX_PASSPHRASE: Final = 4096
+
+WORK_PREFIX: Final = ".postern-pull-"
+BLOCK_NAME: Final = "manifest.block"
+PIN_NAME: Final = ".postern-server-key"
+
+_METHOD_RE = re.compile(r"\A[A-Z]+\Z")
+_TARGET_RE = re.compile(r"\A/[\x21-\x7e]*\Z")
+_ITEM_ID_RE = re.compile(r"\A(?:0|[1-9][0-9]{0,19})\Z")
+_WORK_RE = re.compile(r"\A\.postern-pull-[0-9a-f]{64}\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_SOCKS_RE = re.compile(
+    r"\A(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.\-]+)):(?P<port>[0-9]{1,5})\Z"
+)
+
+
+class TransferError(DropboxError):
+    """An expected failure of a transfer; its message is one clear line."""
+
+
+class UsageError(TransferError):
+    """The command line cannot work as given (exit status 2)."""
+
+
+class ServerRefused(TransferError):
+    """The server answered with an error status."""
+
+    def __init__(self, message: str, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+# -- request signatures (docs/format.md section 9.1) -----------------------------------------
+
+
+def request_message(
+    method: str, target: str, body_sha256: bytes, timestamp: str, nonce: str
+) -> bytes:
+    """The bytes a transfer client signs for one request."""
+    fields = (method, target, body_sha256.hex(), timestamp, nonce)
+    return REQUEST_LABEL + b"\n".join(part.encode("ascii") for part in fields)
+
+
+def sign_request_digest(
+    key: PrivateKey, method: str, target: str, body_sha256: bytes, now: int, nonce: bytes
+) -> dict[str, str]:
+    """:func:`sign_request` for a body given by its SHA-256 (a body streamed from a file)."""
+    if key.kind is not KeyKind.TRANSFER:
+        raise TransferError(f"requests are signed with a transfer key, not a {key.kind} key")
+    if not _METHOD_RE.match(method):
+        raise TransferError(f"not an upper-case HTTP method: {method!r}")
+    if not _TARGET_RE.match(target):
+        raise TransferError(f"not an ASCII request target: {target!r}")
+    if len(body_sha256) != 32:
+        raise TransferError("a body digest is 32 bytes")
+    if isinstance(now, bool) or not isinstance(now, int) or now < 0:
+        raise TransferError("the timestamp is a non-negative integer number of seconds")
+    if len(nonce) != 16:
+        raise TransferError("a nonce is 16 bytes")
+    timestamp, nonce_hex = str(now), nonce.hex()
+    signature = key.sign(request_message(method, target, body_sha256, timestamp, nonce_hex))
+    return {
+        CLIENT_HEADER: key.key_id.hex(),
+        TIMESTAMP_HEADER: timestamp,
+        NONCE_HEADER: nonce_hex,
+        SIGNATURE_HEADER: base64.b64encode(signature).decode("ascii"),
+    }
+
+
+def sign_request(
+    key: PrivateKey, method: str, target: str, body: bytes, now: int, nonce: bytes
+) -> dict[str, str]:
+    """The four signature headers of a request (docs/format.md section 9.1).
+
+    ``target`` is the request target exactly as sent (path and query), ``body`` the body as
+    sent (empty for GET), ``now`` seconds since the epoch and ``nonce`` 16 fresh random bytes.
+    """
+    return sign_request_digest(key, method, target, hashlib.sha256(body).digest(), now, nonce)
+
+
+# -- command-line values ---------------------------------------------------------------------
+
+
+def socks_proxies(spec: str) -> dict[str, str]:
+    """The ``requests`` proxies for ``--socks HOST:PORT``: SOCKS5, names resolved by the proxy.
+
+    ``socks5h`` (not ``socks5``) makes the proxy resolve host names, as Tor must for .onion
+    addresses, and keeps DNS lookups off the local network.
+    """
+    match = _SOCKS_RE.match(spec)
+    if match is None:
+        raise UsageError(f"--socks must be HOST:PORT (for example 127.0.0.1:9050), not {spec!r}")
+    port = int(match["port"])
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--socks: the port must be from 1 to 65535, not {port}")
+    host = match["host"] or f"[{match['v6']}]"
+    proxy = f"socks5h://{host}:{port}"
+    return {"http": proxy, "https": proxy}
+
+
+def server_base(url: str, *, socks: bool) -> str:
+    """Check ``--server`` (http or https, a host, nothing else) and drop a trailing slash."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--server must be an http:// or https:// URL, not {url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise UsageError("--server must not carry a query, a fragment or a user name")
+    if parts.hostname.endswith(".onion") and not socks:
+        raise UsageError(
+            "a .onion server is reachable only through Tor: add --socks 127.0.0.1:9050 "
+            "(or Tor Browser's 127.0.0.1:9150)"
+        )
+    return url.rstrip("/")
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+
+class SyncClient:
+    """Signed requests to the sync API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        key: PrivateKey,
+        *,
+        proxies: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        timeout: tuple[float, float] = TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.proxies = dict(proxies or {})
+        self.clock = clock
+        self.timeout = timeout
+        self.session = requests.Session()
+        # Never take a proxy, a .netrc or certificates from the environment: with --socks
+        # everything goes through Tor, without it straight to the server.
+        self.session.trust_env = False
+        self.session.proxies = dict(self.proxies)
+        # Byte offsets (Range) must count the envelope's own bytes, so no compression.
+        self.session.headers.update(
+            {"User-Agent": "postern-transfer", "Accept-Encoding": "identity"}
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | BinaryIO = b"",
+        body_sha256: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        ok: Sequence[int] = (200,),
+    ) -> requests.Response:
+        """Send a signed request and return the streamed response, whose status is in ``ok``."""
+        if body_sha256 is None:
+            if not isinstance(body, bytes):
+                raise TypeError("a streamed body needs its SHA-256")
+            body_sha256 = hashlib.sha256(body).digest()
+        request = requests.Request(
+            method, self.base_url + path, headers=dict(headers or {}), data=body or None
+        )
+        prepared = self.session.prepare_request(request)
+        # Sign the target exactly as requests will send it.
+        signature = sign_request_digest(
+            self.key,
+            method,
+            prepared.path_url,
+            body_sha256,
+            int(self.clock()),
+            os.urandom(16),
+        )
+        prepared.headers.update(signature)
+        response = self.session.send(
+            prepared,
+            stream=True,
+            timeout=self.timeout,
+            allow_redirects=False,
+            proxies=self.proxies,
+        )
+        if response.status_code not in ok:
+            try:
+                raise _refused(method, path, response)
+            finally:
+                response.close()
+        return response
+
+    def json(self, method: str, path: str, body: object = None) -> object:
+        data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        with self.send(method, path, body=data, headers=headers) as response:
+            raw = _read_limited(response, MAX_JSON, f"the answer to {method} {path}")
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise TransferError(f"the answer to {method} {path} is not JSON") from None
+
+    def status(self) -> ServerStatus:
+        answer = self.json("GET", "/v1/status")
+        if not isinstance(answer, dict):
+            raise TransferError("GET /v1/status: the answer is not a JSON object")
+        key = answer.get("server_key")
+        try:
+            server_key = base64.b64decode(key, validate=True) if isinstance(key, str) else b""
+        except ValueError:
+            server_key = b""
+        if len(server_key) != 32:
+            raise TransferError("GET /v1/status: server_key is not a base64 Ed25519 public key")
+        return ServerStatus(
+            server_key=server_key,
+            keyring_serial=_count(answer, "keyring_serial"),
+            pending_items=_count(answer, "pending_items"),
+            pending_bytes=_count(answer, "pending_bytes"),
+        )
+
+    def list_item_ids(self) -> list[str]:
+        """The ids of every unacknowledged item, oldest first, following the cursors."""
+        ids: list[str] = []
+        seen: set[str] = set()
+        cursors: set[str] = set()
+        after: str | None = None
+        while True:
+            query = {"limit": str(PAGE_LIMIT)}
+            if after is not None:
+                query = {"after": after, **query}
+            path = "/v1/items?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+            page = self.json("GET", path)
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise TransferError("GET /v1/items: the answer is not a list of items")
+            for item in page["items"]:
+                item_id = item.get("id") if isinstance(item, dict) else None
+                if not isinstance(item_id, str) or not _ITEM_ID_RE.match(item_id):
+                    raise TransferError("GET /v1/items: an item has no valid id")
+                if item_id in seen:
+                    raise TransferError(f"GET /v1/items: item {item_id} is listed twice")
+                seen.add(item_id)
+                ids.append(item_id)
+            after = page.get("next")
+            if after is None:
+                return ids
+            if not isinstance(after, str) or not after or after in cursors or not page["items"]:
+                raise TransferError("GET /v1/items: the server's cursor does not move on")
+            cursors.add(after)
+
+    def manifest_block(self, ids: Sequence[str]) -> bytes:
+        """``POST /v1/manifests``: the signed block for exactly these items."""
+        body = json.dumps({"items": list(ids)}, separators=(",", ":")).encode()
+        with self.send(
+            "POST", "/v1/manifests", body=body, headers={"Content-Type": "application/json"}
+        ) as response:
+            return _read_limited(response, 4 + MAX_MANIFEST + SIGNATURE_LEN, "the manifest")
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    server_key: bytes
+    keyring_serial: int
+    pending_items: int
+    pending_bytes: int
+
+
+def _count(answer: Mapping[str, Any], name: str) -> int:
+    value = answer.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TransferError(f"GET /v1/status: {name} is not a count")
+    return value
+
+
+def _clean(text: str, limit: int = 300) -> str:
+    """Text made safe for one terminal line (no control characters, bounded)."""
+    text = _CONTROL.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _refused(method: str, path: str, response: requests.Response) -> ServerRefused:
+    code, message = "", ""
+    try:
+        raw = _read_limited(response, 64 * 1024, "an error answer")
+        answer = json.loads(raw)
+        if isinstance(answer, dict):
+            code = str(answer.get("error", ""))
+            message = str(answer.get("message", ""))
+    except (TransferError, ValueError, requests.RequestException):
+        pass
+    status = response.status_code
+    what = f"{method} {path.split('?', 1)[0]}"
+    detail = _clean(f"{code}: {message}" if code and message else code or message)
+    detail = detail or _clean(response.reason or "") or "no reason given"
+    hint = ""
+    if code == "unknown_client":
+        hint = " (is this transfer key in the keyring installed on the server?)"
+    elif code == "stale_request":
+        hint = " (check this machine's clock)"
+    if status == 401:
+        message = f"the server refused the request ({what}): {detail}{hint}"
+    elif status == 422:
+        message = f"the server refused the bundle: {detail}"
+    else:
+        message = f"the server answered {status} to {what}: {detail}{hint}"
+    return ServerRefused(message, status, code)
+
+
+def _body_pieces(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives, every byte of it even when the connection breaks.
+
+    ``iter_content`` drops the piece it was filling when the connection breaks; reading
+    with ``read1`` hands over whatever arrived, so that a resumed download loses nothing.
+    """
+    raw = response.raw
+    try:
+        while chunk := raw.read1(PIECE):
+            yield chunk
+    except urllib3.exceptions.HTTPError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+
+
+def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(PIECE):
+        size += len(chunk)
+        if size > limit:
+            raise TransferError(f"{what} is larger than {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+def _size(count: float) -> str:
+    """A byte count for people: 512 B, 1.5 KiB, 3.2 GiB."""
+    if abs(count) < 1024:
+        return f"{count:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        count /= 1024
+        if abs(count) < 1024:
+            return f"{count:.1f} {unit}"
+    return f"{count / 1024:.1f} TiB"
+
+
+class Progress:
+    """A plain-text progress line on stderr: bytes done / total, items, rate.
+
+    On a terminal the line is rewritten in place; otherwise a line is written every
+    ``interval`` seconds, so that logs stay readable.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        total_bytes: int,
+        total_items: int,
+        *,
+        done_bytes: int = 0,
+        done_items: int = 0,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float | None = None,
+    ) -> None:
+        self.stream = stream
+        self.total_bytes = total_bytes
+        self.total_items = total_items
+        self.done_bytes = done_bytes
+        self.done_items = done_items
+        self.tty = stream.isatty() if tty is None else tty
+        self.clock = clock
+        self.interval = interval if interval is not None else (0.2 if self.tty else 10.0)
+        self.started = clock()
+        self.start_bytes = done_bytes
+        self.last = self.started
+        self.width = 0
+
+    @property
+    def fetched(self) -> int:
+        """Bytes received in this run."""
+        return self.done_bytes - self.start_bytes
+
+    def rate(self) -> float:
+        elapsed = self.clock() - self.started
+        return self.fetched / elapsed if elapsed > 0 else 0.0
+
+    def line(self) -> str:
+        percent = 100 * self.done_bytes // self.total_bytes if self.total_bytes else 100
+        return (
+            f"{_size(self.done_bytes)} / {_size(self.total_bytes)} ({percent}%), "
+            f"items {self.done_items}/{self.total_items}, {_size(self.rate())}/s"
+        )
+
+    def advance(self, count: int) -> None:
+        self.done_bytes += count
+        self._maybe_show()
+
+    def item_done(self) -> None:
+        self.done_items += 1
+        self._maybe_show()
+
+    def _maybe_show(self) -> None:
+        now = self.clock()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.show()
+
+    def show(self) -> None:
+        text = "pulling: " + self.line()
+        if self.tty:
+            padding = " " * max(0, self.width - len(text))
+            self.width = len(text)
+            self.stream.write("\r" + text + padding)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the line in place on a terminal (so that what follows starts afresh)."""
+        if self.tty and self.width:
+            self.show()
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0
+
+    def interrupt(self) -> None:
+        """Leave the in-place line before an error message."""
+        if self.tty and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0
+
+
+# -- pull ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """One signed manifest being turned into one bundle, with its work directory."""
+
+    work: Path
+    block: bytes
+    manifest: InboundManifest
+    digest: str
+    resumed: bool
+
+    @property
+    def bundle_name(self) -> str:
+        return f"postern-inbound-{self.manifest.made.isoformat()}-{self.digest[:8]}.bundle"
+
+
+@dataclass
+class PullResult:
+    bundles: list[Path] = field(default_factory=list)
+    items: int = 0
+    bytes: int = 0
+    fetched: int = 0
+    seconds: float = 0.0
+    resumed: int = 0
+    #: Bundles that were already complete (the same manifest was pulled before).
+    existing: int = 0
+
+
+def _manifest_digest(block: bytes) -> str:
+    (length,) = struct.unpack(">I", block[:4])
+    return hashlib.sha256(block[4 : 4 + length]).hexdigest()
+
+
+class Puller:
+    """``pull``: every unacknowledged item into inbound bundles in ``dest``."""
+
+    def __init__(
+        self,
+        client: SyncClient,
+        dest: Path,
+        *,
+        stderr: TextIO,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.dest = dest
+        self.stderr = stderr
+        self.tty = tty
+        self.clock = clock
+        self.progress = Progress(stderr, 0, 0, tty=tty, clock=clock)
+
+    def run(self) -> PullResult:
+        if not self.dest.is_dir():
+            raise TransferError(f"{self.dest} is not a directory")
+        with _locked(self.dest):
+            return self._run()
+
+    def _run(self) -> PullResult:
+        started = self.clock()
+        status = self.client.status()
+        self._check_pin(status.server_key)
+        batches = self._resumed(status.server_key)
+        covered = {item.id for batch in batches for item in batch.manifest.items}
+        fresh = [i for i in self.client.list_item_ids() if i not in covered]
+        for start in range(0, len(fresh), MANIFEST_BATCH):
+            batches.append(self._new_batch(fresh[start : start + MANIFEST_BATCH], status))
+        result = PullResult(resumed=sum(batch.resumed for batch in batches))
+        todo = [b for b in batches if not (self.dest / b.bundle_name).exists()]
+        self.progress = Progress(
+            self.stderr,
+            sum(b.manifest.total_size for b in todo),
+            sum(len(b.manifest.items) for b in todo),
+            done_bytes=sum(self._on_disk(b) for b in todo),
+            tty=self.tty,
+            clock=self.clock,
+        )
+        for batch in batches:
+            path = self.dest / batch.bundle_name
+            if not path.exists():
+                for item in batch.manifest.items:
+                    self._download(batch, item)
+                    self.progress.item_done()
+                self._assemble(batch, path)
+            else:
+                result.existing += 1
+            result.bundles.append(path)
+            result.items += len(batch.manifest.items)
+            result.bytes += batch.manifest.total_size
+        self.progress.finish()
+        for batch in batches:
+            shutil.rmtree(batch.work)
+        if batches:
+            fsync_dir(self.dest)
+        result.fetched = self.progress.fetched
+        result.seconds = self.clock() - started
+        return result
+
+    def interrupted(self) -> None:
+        self.progress.interrupt()
+
+    # -- the server key --
+
+    def _check_pin(self, server_key: bytes) -> None:
+        pin = self.dest / PIN_NAME
+        try:
+            pinned = pin.read_text("ascii").strip()
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TransferError(f"cannot read the pinned server key {pin}: {exc}") from None
+        if pinned != base64.b64encode(server_key).decode("ascii"):
+            raise TransferError(
+                f"the server's signing key is not the one pinned in {pin} by an earlier pull; "
+                "refusing to go on (if the server key really changed, remove that file)"
+            )
+
+    def _pin(self, server_key: bytes) -> None:
+        pin = self.dest / PIN_NAME
+        if not pin.exists():
+            text = base64.b64encode(server_key).decode("ascii") + "\n"
+            write_atomic(pin, text.encode("ascii"), mode=0o644, replace=False)
+
+    def _verify(self, block: bytes, server_key: bytes, what: str) -> InboundManifest:
+        try:
+            manifest = parse_signed_inbound_manifest(block, server_key)
+        except CryptoError as exc:
+            raise TransferError(
+                f"{what} does not verify under the server key the server announced: {exc}"
+            ) from None
+        self._pin(server_key)
+        return manifest
+
+    # -- batches --
+
+    def _resumed(self, server_key: bytes) -> list[Batch]:
+        batches = []
+        for entry in sorted(self.dest.iterdir()):
+            if not _WORK_RE.match(entry.name):
+                continue
+            if not stat.S_ISDIR(entry.lstat().st_mode):
+                raise TransferError(f"{entry} is not a directory; remove it")
+            block_path = entry / BLOCK_NAME
+            if not block_path.exists():
+                # Interrupted between creating the directory and saving the manifest.
+                shutil.rmtree(entry)
+                continue
+            with block_path.open("rb") as handle:
+                block = handle.read(4 + MAX_MANIFEST + SIGNATURE_LEN + 1)
+            what = f"the saved manifest of the interrupted pull in {entry}"
+            manifest = self._verify(block, server_key, what)
+            digest = _manifest_digest(block)
+            if entry.name != WORK_PREFIX + digest:
+                raise TransferError(f"{what} does not match the directory's name; remove it")
+            batches.append(Batch(entry, block, manifest, digest, resumed=True))
+        return batches
+
+    def _new_batch(self, ids: Sequence[str], status: ServerStatus) -> Batch:
+        block = self.client.manifest_block(ids)
+        manifest = self._verify(block, status.server_key, "the manifest the server sent")
+        if [item.id for item in manifest.items] != list(ids):
+            raise TransferError("the server's manifest does not list the items asked for")
+        digest = _manifest_digest(block)
+        work = self.dest / (WORK_PREFIX + digest)
+        work.mkdir(mode=0o700, exist_ok=True)
+        write_atomic(work / BLOCK_NAME, block, mode=0o600)
+        fsync_dir(self.dest)
+        return Batch(work, block, manifest, digest, resumed=False)
+
+    @staticmethod
+    def _on_disk(batch: Batch) -> int:
+        """Bytes of the batch's envelopes already downloaded (by an interrupted pull)."""
+        done = 0
+        for item in batch.manifest.items:
+            for name in (f"{item.id}.envelope", f"{item.id}.part"):
+                path = batch.work / name
+                if path.exists():
+                    done += min(item.size, path.stat().st_size)
+                    break
+        return done
+
+    # -- envelopes --
+
+    def _download(self, batch: Batch, item: InboundItem) -> None:
+        final = batch.work / f"{item.id}.envelope"
+        if final.exists():
+            if final.stat().st_size != item.size:
+                raise TransferError(f"{final} has the wrong size; remove {batch.work}")
+            return
+        part = batch.work / f"{item.id}.part"
+        matches, offset = self._fetch(batch, item, part)
+        if not matches and offset:
+            # The bytes kept from an earlier run may be what is wrong: fetch it all once more.
+            self.progress.advance(-item.size)
+            part.unlink()
+            matches, offset = self._fetch(batch, item, part)
+        if not matches:
+            part.unlink()
+            raise TransferError(
+                f"the envelope of item {item.id} does not match the server's signed manifest"
+            )
+        os.replace(part, final)
+
+    def _fetch(self, batch: Batch, item: InboundItem, part: Path) -> tuple[bool, int]:
+        """Complete ``part`` from the server, continuing what is on disk.
+
+        Returns whether its SHA-256 matches the manifest, and the offset it continued from.
+        """
+        hasher = hashlib.sha256()
+        offset = 0
+        with contextlib.suppress(FileNotFoundError), part.open("rb") as existing:
+            while offset < item.size:
+                data = existing.read(min(PIECE, item.size - offset))
+                if not data:
+                    break
+                hasher.update(data)
+                offset += len(data)
+        if offset < item.size:
+            hasher = self._receive(batch, item, part, offset, hasher)
+        else:
+            with part.open("r+b") as handle:
+                handle.truncate(item.size)
+        return hasher.digest() == item.sha256, offset
+
+    def _receive(
+        self, batch: Batch, item: InboundItem, part: Path, offset: int, hasher: Hasher
+    ) -> Hasher:
+        """Append the envelope's bytes from ``offset`` to ``part``; return the updated hash."""
+        path = f"/v1/items/{item.id}/envelope"
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        try:
+            response = self.client.send("GET", path, headers=headers, ok=(200, 206))
+        except ServerRefused as exc:
+            if batch.resumed and exc.status == 404:
+                raise TransferError(
+                    f"item {item.id} of the interrupted pull is no longer on the server; "
+                    f"remove {batch.work} to start a fresh pull"
+                ) from None
+            raise
+        with response:
+            if offset and response.status_code == 200:
+                # The server sent the whole envelope instead of the rest: start over.
+                self.progress.advance(-offset)
+                offset, hasher = 0, hashlib.sha256()
+            expected = item.size - offset
+            length = response.headers.get("Content-Length")
+            if length is not None and length != str(expected):
+                raise TransferError(
+                    f"item {item.id}: the server sends {length} bytes where the signed "
+                    f"manifest leaves {expected}"
+                )
+            received, broken = 0, False
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.truncate(offset)
+                out.seek(offset)
+                try:
+                    for chunk in _body_pieces(response):
+                        received += len(chunk)
+                        if received > expected:
+                            raise TransferError(
+                                f"item {item.id}: the server sends more bytes than the signed "
+                                "manifest lists"
+                            )
+                        out.write(chunk)
+                        hasher.update(chunk)
+                        self.progress.advance(len(chunk))
+                except requests.RequestException:
+                    broken = True  # reported below, once what arrived is safe on disk
+                finally:
+                    # Keep what arrived: the next run continues from there.
+                    out.flush()
+                    os.fsync(out.fileno())
+        if broken or received != expected:
+            raise TransferError(
+                f"the connection broke after {offset + received} of {item.size} bytes of "
+                f"item {item.id}; run the same command again to resume"
+            )
+        return hasher
+
+    # -- the bundle --
+
+    def _assemble(self, batch: Batch, path: Path) -> None:
+        temp = self.dest / f".{path.name}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write_inbound_bundle(out, batch.block, self._envelopes(batch))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        fsync_dir(self.dest)
+
+    @staticmethod
+    def _envelopes(batch: Batch) -> Iterator[BinaryIO]:
+        for item in batch.manifest.items:
+            with (batch.work / f"{item.id}.envelope").open("rb") as envelope:
+                yield envelope
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the directory itself, so that two pulls never mix."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TransferError(f"another pull is writing to {directory}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+def push(client: SyncClient, path: Path) -> dict[str, Any]:
+    """Upload an outbound bundle, streamed; return the server's JSON summary."""
+    with open_bundle_file(path) as bundle:
+        head = bundle.read(len(OUTBOUND_MAGIC) + 1)
+        if head[:8] == INBOUND_MAGIC:
+            raise TransferError(
+                f"{path} is an inbound bundle (server to station); push takes the outbound "
+                "bundle the station made"
+            )
+        if head[:8] != OUTBOUND_MAGIC:
+            raise TransferError(f"{path} is not an outbound bundle")
+        if head[8:9] != bytes([VERSION]):
+            raise TransferError(f"{path} is an outbound bundle of an unknown version")
+        bundle.seek(0)
+        hasher = hashlib.sha256()
+        while data := bundle.read(PIECE):
+            hasher.update(data)
+        bundle.seek(0)
+        with client.send(
+            "POST",
+            "/v1/outbound",
+            body=bundle,
+            body_sha256=hasher.digest(),
+            headers={"Content-Type": "application/octet-stream"},
+        ) as response:
+            raw = _read_limited(response, MAX_JSON, "the answer to POST /v1/outbound")
+    try:
+        summary = json.loads(raw)
+    except ValueError:
+        raise TransferError("the answer to POST /v1/outbound is not JSON") from None
+    if not isinstance(summary, dict):
+        raise TransferError("the answer to POST /v1/outbound is not a JSON object")
+    return summary
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Move ciphertext between the Postern server's sync API and removable media. "
+            "Holds only the transfer client's request-signing key."
+        ),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('postern')}"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    pull = commands.add_parser(
+        "pull",
+        help="fetch every unacknowledged item into inbound bundles",
+        description=(
+            "Fetch every item no journalist acknowledged yet into signed inbound bundles in "
+            "DIR (one per 10,000 items). An interrupted pull is finished by running the same "
+            "command again."
+        ),
+    )
+    _common(pull)
+    pull.add_argument(
+        "--to", required=True, type=Path, metavar="DIR", help="where to write the bundles"
+    )
+    pull.set_defaults(handler=_pull)
+    push_cmd = commands.add_parser(
+        "push",
+        help="upload an outbound bundle made on the station",
+        description="Upload an outbound bundle (replies, deletions, acknowledgements).",
+    )
+    push_cmd.add_argument("bundle", type=Path, metavar="BUNDLE", help="the outbound bundle")
+    _common(push_cmd)
+    push_cmd.set_defaults(handler=_push)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", required=True, metavar="URL", help="the sync API's URL")
+    parser.add_argument(
+        "--key", required=True, type=Path, metavar="FILE", help="the transfer key file"
+    )
+    parser.add_argument(
+        "--passphrase-fd",
+        type=_fd,
+        metavar="N",
+        help="read the key's passphrase from file descriptor N (one line) instead of asking",
+    )
+    parser.add_argument(
+        "--socks",
+        metavar="HOST:PORT",
+        help="go through this SOCKS5 proxy (Tor: 127.0.0.1:9050), names resolved by it",
+    )
+
+
+def _fd(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a file descriptor number: {text!r}")
+    return int(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except UsageError as exc:
+        return _error(str(exc), EXIT_USAGE)
+    except (TransferError, CryptoError) as exc:
+        return _error(str(exc), EXIT_FAILED)
+    except requests.RequestException as exc:
+        return _error(_describe_request_error(exc, args), EXIT_FAILED)
+    except OSError as exc:
+        return _error(describe_os_error(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        again = "; run the same command again to resume" if args.command == "pull" else ""
+        return _error("interrupted" + again, EXIT_FAILED)
+
+
+def _client(args: argparse.Namespace) -> SyncClient:
+    proxies = socks_proxies(args.socks) if args.socks is not None else None
+    base = server_base(args.server, socks=proxies is not None)
+    return SyncClient(base, _load_key(args.key, args.passphrase_fd), proxies=proxies)
+
+
+def _pull(args: argparse.Namespace) -> int:
+    client = _client(args)
+    puller = Puller(client, args.to, stderr=sys.stderr)
+    try:
+        result = puller.run()
+    except BaseException:
+        puller.interrupted()
+        raise
+    finally:
+        client.close()
+    if not result.bundles:
+        _say("Nothing to pull: the server holds no unacknowledged items.")
+        return EXIT_OK
+    rate = result.fetched / result.seconds if result.seconds > 0 else 0.0
+    resumed = f", finishing {result.resumed} interrupted pull(s)" if result.resumed else ""
+    if result.existing:
+        resumed += f", {result.existing} of them already there"
+    _say(
+        f"Pulled {result.items} items ({_size(result.bytes)}) into {len(result.bundles)} "
+        f"bundle(s){resumed}; fetched {_size(result.fetched)} in {result.seconds:.1f} s "
+        f"({_size(rate)}/s)."
+    )
+    for path in result.bundles:
+        _say(f"  {path}")
+    return EXIT_OK
+
+
+def _push(args: argparse.Namespace) -> int:
+    client = _client(args)
+    try:
+        summary = push(client, args.bundle)
+    finally:
+        client.close()
+    _say(json.dumps(summary, sort_keys=True))
+    return EXIT_OK
+
+
+def _load_key(path: Path, passphrase_fd: int | None) -> PrivateKey:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEY_FILE + 1)
+    except FileNotFoundError:
+        raise TransferError(f"key file {path} does not exist") from None
+    try:
+        try:
+            key = load_private_key(data, None)
+        except PassphraseError:
+            key = load_private_key(data, _passphrase(passphrase_fd, path))
+    except CryptoError as exc:
+        raise TransferError(f"{path}: {exc}") from None
+    if key.kind is not KeyKind.TRANSFER:
+        raise TransferError(f"{path} holds a {key.kind.value} key, not a transfer key")
+    return key
+
+
+def _passphrase(fd: int | None, path: Path) -> str:
+    if fd is None:
+        try:
+            tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        except OSError:
+            raise UsageError(
+                f"{path} is protected by a passphrase and there is no terminal to ask for it: "
+                "pass it with --passphrase-fd N"
+            ) from None
+        os.close(tty)
+        return getpass.getpass(f"Passphrase for {path}: ")
+    data = bytearray()
+    try:
+        while b"\n" not in data and len(data) <= MAX_PASSPHRASE:
+            block = os.read(fd, 512)
+            if not block:
+                break
+            data += block
+    except OSError as exc:
+        raise TransferError(
+            f"cannot read the passphrase from file descriptor {fd}: {exc}"
+        ) from None
+    line = bytes(data).split(b"\n", 1)[0]
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TransferError("the passphrase is not valid UTF-8") from None
+
+
+def _describe_request_error(exc: requests.RequestException, args: argparse.Namespace) -> str:
+    where = f"through the SOCKS proxy {args.socks}" if args.socks else args.server
+    if isinstance(exc, requests.exceptions.InvalidSchema) and "SOCKS" in str(exc):
+        return "SOCKS support is missing: install the pysocks package"
+    if isinstance(exc, requests.Timeout):
+        reason = "the server did not answer in time"
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        reason = "the connection broke during a transfer"
+    elif isinstance(exc, requests.ConnectionError):
+        reason = "cannot reach the server"
+    else:
+        reason = "the request failed"
+    resume = "; run the same command again to resume" if args.command == "pull" else ""
+    return f"{reason} ({where}): {_clean(str(exc), 160)}{resume}"
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _error(message: str, status: int) -> int:
+    sys.stdout.flush()
+    sys.stderr.write(f"{PROG}: error: {_clean(message, 2000)}\n")
+    sys.stderr.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,706 @@
+"""Tests for the transfer client, dropbox/transfer.py, against a fake sync server.
+
+The fake server (tests/transfer/fake_sync.py) runs in a thread on 127.0.0.1 and implements
+docs/format.md section 9 from the document; nothing here reaches beyond loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from crypto.bundle import (
+    Deletion,
+    InboundItem,
+    InboundManifest,
+    read_inbound_bundle,
+    write_outbound_bundle,
+)
+from crypto.envelope import Kind, seal_bytes
+from crypto.keys import KeyKind, PrivateKey, dump_private_key, x25519_public
+from dropbox import transfer
+from dropbox.transfer import (
+    Progress,
+    TransferError,
+    UsageError,
+    request_message,
+    server_base,
+    sign_request,
+    socks_proxies,
+)
+from tests.clitools import BIN, REPO_ROOT, assert_one_line_error
+from tests.transfer.fake_sync import FakeSync, ServerThread, Socks5Proxy
+
+
+def _seed(name: str) -> bytes:
+    return hashlib.sha256(b"postern test_transfer_client\n" + name.encode()).digest()
+
+
+SERVER_KEY = PrivateKey(KeyKind.SERVER, _seed("server"), "server signing key")
+OTHER_SERVER = PrivateKey(KeyKind.SERVER, _seed("other server"), "impostor")
+CLIENT_KEY = PrivateKey(KeyKind.TRANSFER, _seed("transfer"), "transfer machine")
+STRANGER = PrivateKey(KeyKind.TRANSFER, _seed("stranger"), "not in the keyring")
+JOURNALIST = PrivateKey(KeyKind.SIGNING, _seed("alice signing"), "Alice")
+OUTSIDER = PrivateKey(KeyKind.SIGNING, _seed("mallory signing"), "Mallory")
+RECIPIENT = x25519_public(_seed("recipient"))
+
+
+def _envelope(size: int, kind: Kind = Kind.MESSAGE) -> bytes:
+    return seal_bytes(os.urandom(size), [RECIPIENT], kind)
+
+
+SMALL_1, BIG, SMALL_2 = _envelope(100), _envelope(3 * 1024 * 1024, Kind.FILE), _envelope(5000)
+
+
+@pytest.fixture
+def fake() -> FakeSync:
+    fake = FakeSync(
+        server_key=SERVER_KEY,
+        clients={CLIENT_KEY.key_id: CLIENT_KEY.public.key},
+        signing_keys={JOURNALIST.key_id: JOURNALIST.public.key},
+    )
+    fake.add(SMALL_1)
+    fake.add(BIG, "file")
+    fake.add(SMALL_2)
+    return fake
+
+
+@pytest.fixture
+def server(fake: FakeSync) -> Iterator[ServerThread]:
+    thread = ServerThread(fake.app())
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "transfer.key"
+    path.write_bytes(dump_private_key(CLIENT_KEY, None))
+    return path
+
+
+class Run:
+    """Runs ``main`` in this process and captures what it printed."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], server: ServerThread, key: Path):
+        self.capsys = capsys
+        self.server = server
+        self.key = key
+
+    def __call__(self, *args: str | Path, server: str | None = None) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        argv = [str(a) for a in args]
+        argv += ["--server", server or self.server.url, "--key", str(self.key)]
+        status = transfer.main(argv)
+        out, err = self.capsys.readouterr()
+        return status, out, err
+
+    def pull(self, dest: Path, *extra: str, server: str | None = None) -> tuple[int, str, str]:
+        return self("pull", "--to", dest, *extra, server=server)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], server: ServerThread, key_file: Path) -> Run:
+    return Run(capsys, server, key_file)
+
+
+def _bundles(dest: Path) -> list[Path]:
+    return sorted(dest.glob("postern-inbound-*.bundle"))
+
+
+def _read(path: Path) -> tuple[InboundManifest, list[bytes]]:
+    envelopes: list[bytes] = []
+
+    class Sink:
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def write(self, data: bytes, /) -> None:
+            self.data += data
+
+        def commit(self) -> None:
+            envelopes.append(bytes(self.data))
+
+        def abort(self) -> None:
+            raise AssertionError("a pulled bundle did not verify")
+
+    def open_sink(item: InboundItem) -> Sink:
+        return Sink()
+
+    with path.open("rb") as src:
+        manifest = read_inbound_bundle(src, SERVER_KEY.public.key, open_sink)
+    return manifest, envelopes
+
+
+def _leftovers(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.iterdir() if p.name.startswith("."))
+
+
+def _one_line_error(status: int, err: str, expected: int = 1) -> str:
+    assert status == expected, err
+    assert err.count("\n") == 1, err
+    assert err.startswith("dropbox-transfer: error: ")
+    assert "Traceback" not in err
+    return err
+
+
+# == request signatures =====================================================================
+
+
+def test_sign_request_matches_an_independent_computation() -> None:
+    body = b'{"items":["1","2"]}'
+    nonce = bytes(range(16))
+    headers = sign_request(CLIENT_KEY, "POST", "/v1/manifests", body, 1_790_000_000, nonce)
+    assert set(headers) == {
+        "X-Postern-Client",
+        "X-Postern-Timestamp",
+        "X-Postern-Nonce",
+        "X-Postern-Signature",
+    }
+    public = Ed25519PrivateKey.from_private_bytes(_seed("transfer")).public_key()
+    raw_public = public.public_bytes_raw()
+    key_id = hashlib.sha256(b"postern/v1 key\ned25519\n" + raw_public).digest()[:16]
+    assert headers["X-Postern-Client"] == key_id.hex()
+    assert headers["X-Postern-Timestamp"] == "1790000000"
+    assert headers["X-Postern-Nonce"] == "000102030405060708090a0b0c0d0e0f"
+    expected_message = (
+        b"postern/v1 sync request\nPOST\n/v1/manifests\n"
+        + hashlib.sha256(body).hexdigest().encode()
+        + b"\n1790000000\n000102030405060708090a0b0c0d0e0f"
+    )
+    signature = base64.b64decode(headers["X-Postern-Signature"], validate=True)
+    assert len(signature) == 64
+    public.verify(signature, expected_message)  # raises if it does not verify
+    # Ed25519 is deterministic: the same inputs give the same signature.
+    expected = Ed25519PrivateKey.from_private_bytes(_seed("transfer")).sign(expected_message)
+    assert signature == expected
+    assert (
+        request_message(
+            "POST", "/v1/manifests", hashlib.sha256(body).digest(), "1790000000", nonce.hex()
+        )
+        == expected_message
+    )
+
+
+def test_sign_request_of_a_get_signs_the_empty_body() -> None:
+    headers = sign_request(CLIENT_KEY, "GET", "/v1/items?limit=1000", b"", 5, b"\xff" * 16)
+    message = (
+        b"postern/v1 sync request\nGET\n/v1/items?limit=1000\n"
+        + hashlib.sha256(b"").hexdigest().encode()
+        + b"\n5\n"
+        + b"ff" * 16
+    )
+    public = Ed25519PrivateKey.from_private_bytes(_seed("transfer")).public_key()
+    public.verify(base64.b64decode(headers["X-Postern-Signature"]), message)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"key": SERVER_KEY}, "transfer key"),
+        ({"method": "get"}, "method"),
+        ({"target": "v1/status"}, "target"),
+        ({"target": "/v1/st atus"}, "target"),
+        ({"target": "/v1/\u00e9"}, "target"),
+        ({"now": -1}, "timestamp"),
+        ({"now": 1.5}, "timestamp"),
+        ({"nonce": b"short"}, "nonce"),
+    ],
+)
+def test_sign_request_refuses_bad_input(change: dict[str, Any], match: str) -> None:
+    arguments: dict[str, Any] = {
+        "key": CLIENT_KEY,
+        "method": "GET",
+        "target": "/v1/status",
+        "body": b"",
+        "now": 1,
+        "nonce": bytes(16),
+    }
+    arguments.update(change)
+    with pytest.raises(TransferError, match=match):
+        sign_request(**arguments)
+
+
+# == command-line values ====================================================================
+
+
+@pytest.mark.parametrize(
+    ("spec", "proxy"),
+    [
+        ("127.0.0.1:9050", "socks5h://127.0.0.1:9050"),
+        ("localhost:9150", "socks5h://localhost:9150"),
+        ("[::1]:9050", "socks5h://[::1]:9050"),
+    ],
+)
+def test_socks_option_builds_socks5h_proxies(spec: str, proxy: str) -> None:
+    assert socks_proxies(spec) == {"http": proxy, "https": proxy}
+
+
+@pytest.mark.parametrize(
+    "spec", ["9050", "127.0.0.1", "127.0.0.1:", ":9050", "host:0", "host:65536", "a b:1", "[x]:1"]
+)
+def test_socks_option_refuses_nonsense(spec: str) -> None:
+    with pytest.raises(UsageError):
+        socks_proxies(spec)
+
+
+def test_server_url_checks() -> None:
+    assert server_base("http://127.0.0.1:8081/", socks=False) == "http://127.0.0.1:8081"
+    assert server_base("http://abc.onion", socks=True) == "http://abc.onion"
+    for bad in ("ftp://x", "127.0.0.1:80", "http://x/?a=1", "http://u:p@x", "http:///path"):
+        with pytest.raises(UsageError):
+            server_base(bad, socks=False)
+    with pytest.raises(UsageError, match="--socks"):
+        server_base("http://abc.onion", socks=False)
+
+
+def test_session_takes_nothing_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    client = transfer.SyncClient("http://127.0.0.1:2", CLIENT_KEY)
+    assert client.session.trust_env is False
+    assert client.proxies == {}
+    proxied = transfer.SyncClient(
+        "http://x.onion", CLIENT_KEY, proxies=socks_proxies("127.0.0.1:9050")
+    )
+    assert proxied.session.proxies == {
+        "http": "socks5h://127.0.0.1:9050",
+        "https": "socks5h://127.0.0.1:9050",
+    }
+
+
+# == pull ===================================================================================
+
+
+def test_pull_writes_one_verified_bundle(run: Run, fake: FakeSync, tmp_path: Path) -> None:
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    status, out, err = run.pull(dest)
+    assert status == 0, err
+    [bundle] = _bundles(dest)
+    manifest, envelopes = _read(bundle)
+    assert [item.id for item in manifest.items] == ["1", "2", "3"]
+    assert envelopes == [SMALL_1, BIG, SMALL_2]
+    assert manifest.made == date(2026, 11, 24)
+    digest = hashlib.sha256(manifest.canonical().encode()).hexdigest()
+    assert bundle.name == f"postern-inbound-2026-11-24-{digest[:8]}.bundle"
+    assert "Pulled 3 items" in out
+    assert str(bundle) in out
+    assert err == ""  # no progress lines in a short run off a terminal
+    assert _leftovers(dest) == [".postern-server-key"]  # the work directory is gone
+    # The listing went through all the pages, with a cursor that needs percent-encoding.
+    targets = [entry.target for entry in fake.log if entry.target.startswith("/v1/items?")]
+    assert targets == [
+        "/v1/items?limit=1000",
+        "/v1/items?after=after%20item%202%2F%2B%3D&limit=1000",
+    ]
+
+
+def test_nothing_pending(run: Run, fake: FakeSync, tmp_path: Path) -> None:
+    fake.acknowledged.update({"1", "2", "3"})
+    status, out, err = run.pull(tmp_path)
+    assert (status, err) == (0, "")
+    assert "Nothing to pull" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["transfer.key"]
+
+
+def test_interrupted_mid_envelope_resumes_to_the_same_bundle(
+    run: Run, fake: FakeSync, tmp_path: Path
+) -> None:
+    dest, reference = tmp_path / "usb", tmp_path / "reference"
+    dest.mkdir()
+    reference.mkdir()
+    fake.drop_after["2"] = 1_000_000  # the server drops the connection once, mid-envelope
+    status, out, err = run.pull(dest)
+    _one_line_error(status, err)
+    assert "run the same command again to resume" in err
+    assert _bundles(dest) == []
+    [work] = [p for p in dest.iterdir() if p.name.startswith(".postern-pull-")]
+    assert (work / "1.envelope").read_bytes() == SMALL_1
+    assert (work / "2.part").stat().st_size == 1_000_000
+    assert not (work / "3.envelope").exists()
+
+    status, out, err = run.pull(dest)
+    assert status == 0, err
+    assert "finishing 1 interrupted pull" in out
+    gets = [(e.target, e.range) for e in fake.log if e.target.endswith("/envelope")]
+    assert gets == [
+        ("/v1/items/1/envelope", None),
+        ("/v1/items/2/envelope", None),
+        ("/v1/items/2/envelope", "bytes=1000000-"),  # only the rest of it
+        ("/v1/items/3/envelope", None),
+    ]
+    assert len([e for e in fake.log if e.target == "/v1/manifests"]) == 1  # manifest reused
+
+    status, _, err = run.pull(reference)
+    assert status == 0, err
+    [resumed], [uninterrupted] = _bundles(dest), _bundles(reference)
+    assert resumed.name == uninterrupted.name
+    assert resumed.read_bytes() == uninterrupted.read_bytes()
+    manifest, envelopes = _read(resumed)
+    assert [item.id for item in manifest.items] == ["1", "2", "3"]
+    assert envelopes == [SMALL_1, BIG, SMALL_2]
+    assert _leftovers(dest) == [".postern-server-key"]
+
+
+def test_ctrl_c_then_resume(
+    run: Run, fake: FakeSync, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    advance = Progress.advance
+    calls = {"n": 0}
+
+    def interrupt_once(self: Progress, count: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        advance(self, count)
+
+    monkeypatch.setattr(Progress, "advance", interrupt_once)
+    status, _, err = run.pull(tmp_path)
+    _one_line_error(status, err)
+    assert "interrupted; run the same command again to resume" in err
+    assert _bundles(tmp_path) == []
+    status, _, err = run.pull(tmp_path)
+    assert status == 0, err
+    [bundle] = _bundles(tmp_path)
+    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+
+
+def test_resume_then_only_new_items_in_a_second_bundle(
+    run: Run, fake: FakeSync, tmp_path: Path
+) -> None:
+    fake.drop_after["2"] = 10
+    assert run.pull(tmp_path)[0] == 1
+    late = _envelope(300)
+    fake.add(late)  # arrives while the pull is interrupted
+    status, out, err = run.pull(tmp_path)
+    assert status == 0, err
+    bundles = [_read(path) for path in _bundles(tmp_path)]
+    ids = sorted([item.id for item in manifest.items] for manifest, _ in bundles)
+    assert ids == [["1", "2", "3"], ["4"]]  # every item exactly once
+    assert "Pulled 4 items" in out
+    assert "into 2 bundle(s)" in out
+
+
+def test_many_items_are_split_into_batches(
+    run: Run, fake: FakeSync, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfer, "MANIFEST_BATCH", 2)
+    for size in (10, 20, 30):
+        fake.add(_envelope(size))
+    status, _, err = run.pull(tmp_path)
+    assert status == 0, err
+    bundles = [_read(path) for path in _bundles(tmp_path)]
+    assert len(bundles) == 3
+    ids = sorted(item.id for manifest, _ in bundles for item in manifest.items)
+    assert ids == ["1", "2", "3", "4", "5", "6"]
+    posts = [e for e in fake.log if e.target == "/v1/manifests"]
+    assert len(posts) == 3
+
+
+def test_a_manifest_signed_by_another_key_is_refused(
+    run: Run, fake: FakeSync, tmp_path: Path
+) -> None:
+    fake.manifest_key = OTHER_SERVER
+    status, _, err = run.pull(tmp_path)
+    _one_line_error(status, err)
+    assert "does not verify" in err
+    assert _bundles(tmp_path) == []
+    assert _leftovers(tmp_path) == []
+    assert not any(e.target.endswith("/envelope") for e in fake.log)
+
+
+def test_a_changed_server_key_is_refused_on_later_runs(
+    run: Run, fake: FakeSync, tmp_path: Path
+) -> None:
+    fake.drop_after["2"] = 10
+    assert run.pull(tmp_path)[0] == 1
+    fake.server_key = OTHER_SERVER
+    fake.manifest_key = OTHER_SERVER
+    status, _, err = run.pull(tmp_path)
+    _one_line_error(status, err)
+    assert "pinned" in err
+    (tmp_path / ".postern-server-key").unlink()
+    status, _, err = run.pull(tmp_path)  # the saved manifest is still the old server's
+    _one_line_error(status, err)
+    assert "interrupted pull" in err
+    assert "does not verify" in err
+
+
+def test_wrong_envelope_bytes_are_refused(run: Run, fake: FakeSync, tmp_path: Path) -> None:
+    fake.wrong_bytes["3"] = bytes(len(SMALL_2))
+    status, _, err = run.pull(tmp_path)
+    _one_line_error(status, err)
+    assert "item 3 does not match" in err
+    assert _bundles(tmp_path) == []
+
+
+def test_a_resumed_item_gone_from_the_server(run: Run, fake: FakeSync, tmp_path: Path) -> None:
+    fake.drop_after["2"] = 10
+    assert run.pull(tmp_path)[0] == 1
+    fake.acknowledged.add("2")
+    status, _, err = run.pull(tmp_path)
+    _one_line_error(status, err)
+    assert "no longer on the server" in err
+
+
+def test_an_unknown_client_is_told_so(
+    capsys: pytest.CaptureFixture[str], server: ServerThread, tmp_path: Path
+) -> None:
+    key = tmp_path / "stranger.key"
+    key.write_bytes(dump_private_key(STRANGER, None))
+    status, _, err = Run(capsys, server, key).pull(tmp_path)
+    _one_line_error(status, err)
+    assert "unknown_client" in err
+    assert "keyring" in err
+
+
+def test_a_key_of_another_kind_is_refused(
+    capsys: pytest.CaptureFixture[str], server: ServerThread, tmp_path: Path
+) -> None:
+    key = tmp_path / "signing.key"
+    key.write_bytes(dump_private_key(JOURNALIST, None))
+    status, _, err = Run(capsys, server, key).pull(tmp_path)
+    _one_line_error(status, err)
+    assert "not a transfer key" in err
+
+
+def test_a_protected_key_with_passphrase_fd(
+    capsys: pytest.CaptureFixture[str], server: ServerThread, tmp_path: Path
+) -> None:
+    key = tmp_path / "protected.key"
+    key.write_bytes(dump_private_key(CLIENT_KEY, "a transfer passphrase", memlimit=2**26))
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"a transfer passphrase\n")
+    os.close(write_end)
+    try:
+        status, _, err = Run(capsys, server, key).pull(dest, "--passphrase-fd", str(read_end))
+    finally:
+        os.close(read_end)
+    assert status == 0, err
+    assert len(_bundles(dest)) == 1
+
+
+def test_a_server_that_is_not_there(run: Run, tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    status, _, err = run.pull(tmp_path, server=f"http://127.0.0.1:{port}")
+    _one_line_error(status, err)
+    assert "cannot reach the server" in err
+
+
+def test_usage_errors_exit_2(run: Run, tmp_path: Path) -> None:
+    status, _, err = run.pull(tmp_path, "--socks", "nonsense")
+    _one_line_error(status, err, expected=2)
+    status, _, err = run.pull(tmp_path, server="ftp://127.0.0.1")
+    _one_line_error(status, err, expected=2)
+    with pytest.raises(SystemExit) as raised:
+        transfer.main(["pull", "--to", str(tmp_path)])
+    assert raised.value.code == 2
+
+
+# == SOCKS ==================================================================================
+
+
+def test_pull_through_a_socks5_proxy_resolving_the_name(
+    run: Run, server: ServerThread, tmp_path: Path
+) -> None:
+    # ".invalid" never resolves locally: only the proxy can know where it goes (socks5h).
+    proxy = Socks5Proxy({"sync.postern.invalid": server.port})
+    try:
+        status, _, err = run.pull(
+            tmp_path,
+            "--socks",
+            f"127.0.0.1:{proxy.port}",
+            server=f"http://sync.postern.invalid:{server.port}",
+        )
+    finally:
+        proxy.close()
+    assert status == 0, err
+    assert set(proxy.requested) == {"sync.postern.invalid"}
+    [bundle] = _bundles(tmp_path)
+    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+
+
+# == push ===================================================================================
+
+
+def _outbound(tmp_path: Path, signer: PrivateKey = JOURNALIST, name: str = "out.bundle") -> Path:
+    path = tmp_path / name
+    with path.open("wb") as out:
+        write_outbound_bundle(
+            out,
+            signing_key=signer,
+            made=date(2026, 11, 25),
+            replies=[(b"\x5a" * 16, _envelope(200, Kind.REPLY))],
+            deletions=[Deletion("item", id="3")],
+            acknowledged=["1", "2"],
+        )
+    return path
+
+
+def test_push_uploads_and_prints_the_summary(run: Run, fake: FakeSync, tmp_path: Path) -> None:
+    bundle = _outbound(tmp_path)
+    status, out, err = run("push", bundle)
+    assert (status, err) == (0, "")
+    assert out == '{"acknowledged": 2, "applied": true, "deletions": 1, "replies": 1}\n'
+    assert fake.acknowledged == {"1", "2"}
+    assert len(fake.replies) == 1
+    status, out, err = run("push", bundle)
+    assert (status, err) == (0, "")
+    assert '"applied": false' in out
+
+
+def test_push_streams_the_file_as_signed(run: Run, fake: FakeSync, tmp_path: Path) -> None:
+    bundle = _outbound(tmp_path)
+    assert run("push", bundle)[0] == 0
+    [post] = [e for e in fake.log if e.target == "/v1/outbound"]
+    assert (post.method, post.status) == ("POST", 200)
+
+
+def test_push_of_a_bundle_the_server_refuses(run: Run, tmp_path: Path) -> None:
+    status, _, err = run("push", _outbound(tmp_path, OUTSIDER))
+    _one_line_error(status, err)
+    assert "the server refused the bundle: bad_bundle: the bundle does not verify" in err
+
+
+def test_push_refuses_what_is_not_an_outbound_bundle(run: Run, tmp_path: Path) -> None:
+    inbound = tmp_path / "in.bundle"
+    inbound.write_bytes(b"PSTRNBIN\x01rest")
+    status, _, err = run("push", inbound)
+    _one_line_error(status, err)
+    assert "inbound bundle" in err
+    other = tmp_path / "notes.txt"
+    other.write_bytes(b"hello")
+    _one_line_error(*run("push", other)[::2])
+    link = tmp_path / "link.bundle"
+    link.symlink_to(_outbound(tmp_path))
+    status, _, err = run("push", link)
+    _one_line_error(status, err)
+    assert "symbolic link" in err
+    status, _, err = run("push", tmp_path / "missing.bundle")
+    _one_line_error(status, err)
+
+
+def test_push_by_an_unknown_client(
+    capsys: pytest.CaptureFixture[str], server: ServerThread, tmp_path: Path
+) -> None:
+    key = tmp_path / "stranger.key"
+    key.write_bytes(dump_private_key(STRANGER, None))
+    status, _, err = Run(capsys, server, key)("push", _outbound(tmp_path))
+    _one_line_error(status, err)
+    assert "the server refused the request (POST /v1/outbound): unknown_client" in err
+
+
+# == progress ===============================================================================
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_in_place_on_a_terminal() -> None:
+    stream, clock = _Terminal(), _Clock()
+    progress = Progress(stream, 4 * 1024 * 1024, 2, clock=clock)
+    clock.now += 1
+    progress.advance(2 * 1024 * 1024)
+    progress.item_done()
+    clock.now += 1
+    progress.advance(2 * 1024 * 1024)
+    progress.finish()
+    text = stream.getvalue()
+    assert text.startswith("\rpulling: 2.0 MiB / 4.0 MiB (50%), items 0/2, 2.0 MiB/s")
+    assert "\rpulling: 4.0 MiB / 4.0 MiB (100%), items 1/2, 2.0 MiB/s" in text
+    assert text.endswith("\n")
+    assert text.count("\n") == 1
+
+
+def test_progress_lines_off_a_terminal() -> None:
+    stream, clock = io.StringIO(), _Clock()
+    progress = Progress(stream, 1000, 1, done_bytes=100, clock=clock)
+    progress.advance(100)
+    assert stream.getvalue() == ""  # not yet: one line every 10 seconds
+    clock.now += 10
+    progress.advance(100)
+    clock.now += 3
+    progress.advance(100)
+    progress.finish()
+    assert stream.getvalue() == "pulling: 300 B / 1000 B (30%), items 0/1, 20 B/s\n"
+
+
+# == the installed command ==================================================================
+
+
+def test_console_script_and_module_fail_in_one_line(tmp_path: Path, key_file: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    args = ["pull", "--to", str(tmp_path), "--server", f"http://127.0.0.1:{port}"]
+    args += ["--key", str(key_file)]
+    for command in ([str(BIN / "dropbox-transfer")], [sys.executable, "-m", "dropbox.transfer"]):
+        done = subprocess.run(
+            [*command, *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
+        )
+        assert_one_line_error(done, 1, "cannot reach the server")
+    assert re.fullmatch(r"\d+", str(port))
+
+
+def test_two_pulls_never_write_to_one_directory_at_once(run: Run, tmp_path: Path) -> None:
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        status, _, err = run.pull(tmp_path)
+    finally:
+        os.close(fd)
+    _one_line_error(status, err)
+    assert "another pull" in err
+    assert run.pull(tmp_path)[0] == 0
+
+
+def test_pulling_the_same_items_again_the_same_day(run: Run, tmp_path: Path) -> None:
+    assert run.pull(tmp_path)[0] == 0
+    [bundle] = _bundles(tmp_path)
+    first = bundle.read_bytes()
+    status, out, err = run.pull(tmp_path)
+    assert status == 0, err
+    assert "1 of them already there" in out
+    assert _bundles(tmp_path) == [bundle]
+    assert bundle.read_bytes() == first
+    assert _leftovers(tmp_path) == [".postern-server-key"]
+
+
+def test_no_subcommand_version_and_unknown_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    assert transfer.main([]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: dropbox-transfer ")
+    with pytest.raises(SystemExit) as raised:
+        transfer.main(["--version"])
+    assert raised.value.code == 0
+    assert capsys.readouterr().out == "dropbox-transfer 0.1.0\n"
+    with pytest.raises(SystemExit) as raised:
+        transfer.main(["fetch"])
+    assert raised.value.code == 2
+    assert "invalid choice: 'fetch'" in capsys.readouterr().err
