@@ -83,7 +83,7 @@ MANIFEST_BATCH: Final = 10_000
 #: Connect and read timeouts, in seconds: Tor circuits are slow to build.
 TIMEOUT: Final = (120.0, 300.0)
 #: Bytes read from the network or a file at a time.
-PIECE: Final = 256 * 1024
+PIECE: Final = 1024 * 1024
 #: The longest JSON answer accepted (a page of 1000 items is about 300 KB).
 MAX_JSON: Final = 8 * 1024 * 1024
 MAX_KEY_FILE: Final = 4096
