@@ -61,6 +61,7 @@ from crypto.bundle import (
 )
 from dropbox.errors import DropboxError, describe_os_error
 from dropbox.fsutil import fsync_dir, write_atomic
+from dropbox.sync.auth import signed_message
 
 if TYPE_CHECKING:
     from hashlib import _Hash as Hasher
@@ -70,7 +71,6 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 
-REQUEST_LABEL: Final = b"postern/v1 sync request\n"
 CLIENT_HEADER: Final = "X-Postern-Client"
 TIMESTAMP_HEADER: Final = "X-Postern-Timestamp"
 NONCE_HEADER: Final = "X-Postern-Nonce"
@@ -123,12 +123,8 @@ class ServerRefused(TransferError):
 # -- request signatures (docs/format.md section 9.1) -----------------------------------------
 
 
-def request_message(
-    method: str, target: str, body_sha256: bytes, timestamp: str, nonce: str
-) -> bytes:
-    """The bytes a transfer client signs for one request."""
-    fields = (method, target, body_sha256.hex(), timestamp, nonce)
-    return REQUEST_LABEL + b"\n".join(part.encode("ascii") for part in fields)
+#: The bytes a transfer client signs: the one definition, shared with the server's check.
+request_message = signed_message
 
 
 def sign_request_digest(

@@ -1,0 +1,37 @@
+"""A smoke run of bench/transfer.py: it runs end to end and prints every figure.
+
+No timing is asserted: the benchmark's output is its result (see the script's docstring).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.clitools import REPO_ROOT
+
+EXPECTED = [
+    r"Postern transfer benchmark: dropbox-transfer pull vs a plain HTTP download",
+    r"  content +4 envelopes, 8 MiB of content in all",
+    r"  envelopes +\d+\.\d MiB on the server",
+    r"  plain HTTP download of the same blobs +\d+\.\d{3} +\d+\.\d",
+    r"  dropbox-transfer pull \(signed, verified\) +\d+\.\d{3} +\d+\.\d",
+    r"ratio: pull throughput / plain download throughput = \d+\.\d%",
+    r"(PASS|FAIL) pull >= 70% of a plain HTTP download of the same bytes: \d+\.\d%",
+]
+
+
+@pytest.mark.timeout(180)
+def test_smoke_run_prints_every_figure():
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "bench/transfer.py", "--size-mib", "8", "--items", "4",
+         "--repeat", "1"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=170, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for pattern in EXPECTED:
+        assert any(re.fullmatch(pattern, line) for line in lines), (pattern, done.stdout)
