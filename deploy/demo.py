@@ -265,10 +265,15 @@ Not there yet: the journalist's web interface on the station and the Tor onion
 service come with later versions; here the source interface runs on loopback only.""")
 
 
-def serve(layout: DemoLayout, tools: Tools, port: int, seconds: float | None) -> None:
+def serve(
+    layout: DemoLayout, tools: Tools, port: int, api_port: int, seconds: float | None
+) -> None:
     """Run the source interface until Ctrl-C (or for ``seconds``), then stop it cleanly."""
     url = f"http://127.0.0.1:{port}/"
-    argv = [*tools.dropbox, "serve", "--data-dir", str(layout.dropbox_data), "--port", str(port)]
+    argv = [
+        *tools.dropbox, "serve", "--data-dir", str(layout.dropbox_data),
+        "--port", str(port), "--api-port", str(api_port),
+    ]  # fmt: skip
     print(f"$ {command_line(argv)}")
     server = subprocess.Popen(argv)  # noqa: S603 - our own tool, fixed arguments
     try:
@@ -277,6 +282,7 @@ def serve(layout: DemoLayout, tools: Tools, port: int, seconds: float | None) ->
         print(
             f"""
 The source interface is running: open {url} in a browser.
+  The sync API (for `dropbox-transfer`) listens on http://127.0.0.1:{api_port}/.
   Get a codename, send a message or files (JavaScript on: sealed in the browser; off:
   sealed on the server as it streams in). The envelopes land in
   {show(layout.dropbox_data)}/blobs/ and open with `journalist decrypt` as above.
@@ -329,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, default=8080, help="port of the source interface (default: 8080)"
     )
     parser.add_argument(
+        "--api-port", type=int, default=8081, help="port of the sync API (default: 8081)"
+    )
+    parser.add_argument(
         "--no-serve", action="store_true", help="set everything up, but do not start the server"
     )
     parser.add_argument(
@@ -340,7 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_demo(args.data_dir.absolute(), tools)
         if not args.no_serve:
-            serve(DemoLayout(args.data_dir.absolute()), tools, args.port, args.serve_seconds)
+            serve(
+                DemoLayout(args.data_dir.absolute()),
+                tools,
+                args.port,
+                args.api_port,
+                args.serve_seconds,
+            )
     except (DemoError, OSError) as exc:
         print(f"demo: FAILED: {exc}", file=sys.stderr)
         return 1

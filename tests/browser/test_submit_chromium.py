@@ -81,6 +81,8 @@ class LiveServer:
             str(self.data_dir),
             "--port",
             str(self.port),
+            "--api-port",
+            str(free_port()),
         ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

@@ -150,7 +150,8 @@ def server(team: Team) -> Iterator[tuple[int, Path, str]]:
         log = Path(base) / "server.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [str(DROPBOX), "serve", "--data-dir", str(data_dir), "--port", str(port)],
+                [str(DROPBOX), "serve", "--data-dir", str(data_dir), "--port", str(port),
+                 "--api-port", str(free_port())],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True,
             )  # fmt: skip

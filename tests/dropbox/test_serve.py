@@ -73,7 +73,16 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(team, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
     with out_path.open("wb") as out, err_path.open("wb") as err:
         process = subprocess.Popen(
-            [str(DROPBOX), "serve", "--data-dir", str(data_dir), "--port", str(port)],
+            [
+                str(DROPBOX),
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--api-port",
+                str(free_port()),
+            ],
             stdout=out,
             stderr=err,
             env=env,
