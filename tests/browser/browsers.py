@@ -41,7 +41,11 @@ with warnings.catch_warnings():
     for message in (r"distro\.linux_distribution\(\) is deprecated", r"'telnetlib' is deprecated"):
         warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
     from marionette_driver.by import By
-    from marionette_driver.errors import MarionetteException, NoSuchElementException
+    from marionette_driver.errors import (
+        MarionetteException,
+        NoSuchElementException,
+        StaleElementException,
+    )
     from marionette_driver.marionette import Marionette
 
 REPO = Path(__file__).resolve().parents[2]
@@ -493,17 +497,18 @@ class Firefox:
     def text(self, element_id: str) -> str | None:
         try:
             element = self.marionette.find_element(By.ID, element_id)
-        except NoSuchElementException:
+            # textContent, not the rendered text: it works with JavaScript off (no page
+            # script runs: Marionette reads the property from its own privileged code).
+            value = element.get_property("textContent")
+        except (NoSuchElementException, StaleElementException):
+            # Not there, or the page navigated between finding the element and reading it.
             return None
-        # textContent, not the rendered text: it works with JavaScript off (no page script
-        # runs: Marionette reads the property from its own privileged code).
-        value = element.get_property("textContent")
         return None if value is None else str(value)
 
     def displayed(self, element_id: str) -> bool:
         try:
             return bool(self.marionette.find_element(By.ID, element_id).is_displayed())
-        except NoSuchElementException:
+        except (NoSuchElementException, StaleElementException):
             return False
 
     def evaluate(self, function: str, arg: object = None, timeout: float = 60) -> Any:

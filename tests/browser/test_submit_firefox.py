@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from marionette_driver.by import By
-from marionette_driver.errors import NoSuchElementException
+from marionette_driver.errors import NoSuchElementException, StaleElementException
 
 from crypto import Kind
 from tests.browser.browsers import Firefox
@@ -74,7 +74,8 @@ def wait_until(what: str, check: Callable[[], object], timeout: float = 30) -> N
 def heading(browser: Firefox) -> str:
     try:
         return str(browser.marionette.find_element(By.TAG_NAME, "h1").get_property("textContent"))
-    except NoSuchElementException:
+    except (NoSuchElementException, StaleElementException):
+        # Not there yet, or the page navigated between finding the heading and reading it.
         return ""
 
 
