@@ -4,6 +4,7 @@ Pure and typed; it performs no I/O beyond the streams handed to it. docs/format.
 contract. The names below are the public API; other modules are implementation detail.
 """
 
+from crypto._encoding import parse_json
 from crypto.codenames import (
     SourceSecrets,
     derive_source_secrets,
@@ -109,6 +110,7 @@ __all__ = [
     "open_envelope",
     "open_file_parallel",
     "parse_header",
+    "parse_json",
     "parse_manifest",
     "payload_key",
     "read_header",

@@ -51,6 +51,7 @@ from crypto import (
     dump_public_key,
     fingerprint,
     load_private_key,
+    parse_json,
     verify_keyring,
 )
 from dropbox import db
@@ -154,15 +155,6 @@ def _instance_json(salt: bytes, params: CodenameParams, root: bytes) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise DropboxError(f"duplicate member {key!r}")
-        result[key] = value
-    return result
-
-
 def _int_member(obj: dict[str, Any], name: str, minimum: int) -> int:
     value = obj.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -170,11 +162,15 @@ def _int_member(obj: dict[str, Any], name: str, minimum: int) -> int:
     return value
 
 
+#: instance.json is a few hundred bytes; anything far larger is not ours.
+_MAX_INSTANCE_JSON = 64 * 1024
+
+
 def _parse_instance_json(data: bytes) -> tuple[bytes, CodenameParams, bytes]:
     try:
-        document = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise DropboxError("not valid JSON") from None
+        document = parse_json(data, max_bytes=_MAX_INSTANCE_JSON, what="instance.json")
+    except FormatError as exc:
+        raise DropboxError(f"not valid JSON ({exc})") from None
     members = {"type", "version", "instance_salt", "codename_argon2", "root"}
     if not isinstance(document, dict) or set(document) != members:
         raise DropboxError(f"must be an object with exactly the members {sorted(members)}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import struct
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from typing import Any, Final
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
-from crypto import PrivateKey
+from crypto import FormatError, PrivateKey, parse_json
 from crypto.bundle import InboundItem, InboundManifest, sign_inbound_manifest
 from dropbox.db import Item, Source, Submission
 from dropbox.errors import DropboxError
@@ -109,23 +108,14 @@ def parse_item_id(text: str) -> int | None:
     return value if value <= MAX_ROW_ID else None
 
 
-def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate member {key!r}")
-        result[key] = value
-    return result
-
-
 def parse_manifest_request(body: bytes) -> list[str]:
     """The item ids of ``{"items": ["<id>", ...]}``: 1 to 10,000 distinct decimal ids.
 
     ValueError, with a message fit for the client, for anything else.
     """
     try:
-        document = json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicate_members)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        document = parse_json(body, max_bytes=len(body), what="the body")
+    except FormatError:
         raise ValueError("the body is not JSON") from None
     if not isinstance(document, dict) or set(document) != {"items"}:
         raise ValueError('the body must be {"items": ["<id>", ...]}')
