@@ -13,13 +13,17 @@ A missing browser fails the test (tests.conftest.require_tool): they are never s
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.browser.browsers import CHROMIUM_ARGS, BrowserPage, ChromiumPage, Firefox, StaticServer
+from tests.browser.live import LiveServer, Relay
 from tests.conftest import require_tool
+from tests.dropbox.sitetools import Team, make_team
 
 FirefoxFactory = Callable[[str], Firefox]
 
@@ -84,3 +88,33 @@ def browser_page(request: pytest.FixtureRequest) -> BrowserPage:
         return page
     factory: FirefoxFactory = request.getfixturevalue("firefox")
     return factory(request.param.removeprefix("firefox-"))
+
+
+# -- a live source interface with a relay (tests/browser/live.py) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def team() -> Team:
+    return make_team()
+
+
+@pytest.fixture
+def server(team: Team) -> Iterator[LiveServer]:
+    with tempfile.TemporaryDirectory(prefix="postern-live-") as base:
+        live = LiveServer(Path(base), team)
+        try:
+            yield live
+        finally:
+            live.stop()
+        output = live.output()
+        assert "Traceback" not in output
+        assert "unhandled" not in output
+
+
+@pytest.fixture
+def relay(server: LiveServer) -> Iterator[Relay]:
+    relay = Relay(server.port)
+    try:
+        yield relay
+    finally:
+        relay.close()

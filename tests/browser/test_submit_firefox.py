@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from marionette_driver.errors import NoSuchElementException, StaleElementExcepti
 from crypto import Kind
 from tests.browser.browsers import Firefox
 from tests.browser.conftest import FirefoxFactory
-from tests.browser.test_submit_chromium import (
+from tests.browser.live import (
     ENCRYPTING,
     LiveServer,
     MiB,
@@ -32,35 +32,8 @@ from tests.browser.test_submit_chromium import (
     marker_forms,
     new_marker,
 )
-from tests.dropbox.sitetools import Team, make_team
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def team() -> Team:
-    return make_team()
-
-
-@pytest.fixture
-def server(team: Team) -> Iterator[LiveServer]:
-    with tempfile.TemporaryDirectory(prefix="postern-live-") as base:
-        live = LiveServer(Path(base), team)
-        try:
-            yield live
-        finally:
-            live.stop()
-        assert "Traceback" not in live.output()
-        assert "unhandled" not in live.output()
-
-
-@pytest.fixture
-def relay(server: LiveServer) -> Iterator[Relay]:
-    relay = Relay(server.port)
-    try:
-        yield relay
-    finally:
-        relay.close()
 
 
 def wait_until(what: str, check: Callable[[], object], timeout: float = 30) -> None:
