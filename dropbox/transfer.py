@@ -4,12 +4,14 @@ It runs on the online transfer machine (for example Tails) and holds one secret 
 Ed25519 request-signing key (a ``transfer`` key file). It never sees a decryption key.
 
 ``dropbox-transfer pull`` lists the items the server holds that no journalist acknowledged
-yet, asks for a manifest of them signed by the server, downloads every envelope into a work
-directory next to the destination (resuming partial downloads), checks each one against the
-signed manifest and writes one inbound bundle (docs/format.md section 10) per manifest,
-atomically. An interrupted pull (server gone, network down, Ctrl-C) is finished by the next
-one, which reuses the work directory and its signed manifest and fetches only what is
-missing.
+yet, asks for a manifest of them signed by the server, and writes one inbound bundle
+(docs/format.md section 10) per manifest. The bundle is written in place, once: its head and
+then every envelope as it arrives go into a partial file in a work directory next to the
+destination, while background threads write and hash (:class:`_Spool`); each envelope is
+checked against the signed manifest, and the complete file is synced and moved into place.
+An interrupted pull (server gone, network down, Ctrl-C) is finished by the next one, which
+reuses the work directory and its signed manifest, checks the partial bundle envelope by
+envelope and fetches only what is missing (with ``Range`` for a partial envelope).
 
 ``dropbox-transfer push`` uploads an outbound bundle (section 11) made on the station.
 
@@ -30,14 +32,17 @@ import getpass
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import stat
 import struct
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -57,7 +62,6 @@ from crypto.bundle import (
     InboundManifest,
     open_bundle_file,
     parse_signed_inbound_manifest,
-    write_inbound_bundle,
 )
 from dropbox.errors import DropboxError, describe_os_error
 from dropbox.fsutil import fsync_dir, write_atomic
@@ -91,6 +95,12 @@ MAX_PASSPHRASE: Final = 4096
 
 WORK_PREFIX: Final = ".postern-pull-"
 BLOCK_NAME: Final = "manifest.block"
+#: The bundle being written, in the work directory (moved into place when complete).
+PART_NAME: Final = "bundle.part"
+#: Pieces waiting to be written or hashed (each up to about two ``PIECE``s).
+SPOOL_DEPTH: Final = 16
+#: Bytes written between two background ``fdatasync`` calls.
+SYNC_EVERY: Final = 64 * 1024 * 1024
 PIN_NAME: Final = ".postern-server-key"
 
 _METHOD_RE = re.compile(r"\A[A-Z]+\Z")
@@ -391,17 +401,29 @@ def _refused(method: str, path: str, response: requests.Response) -> ServerRefus
 
 
 def _body_pieces(response: requests.Response) -> Iterator[bytes]:
-    """The body as it arrives, every byte of it even when the connection breaks.
+    """The body in pieces of at least ``PIECE`` bytes (but the last), every byte of it even
+    when the connection breaks.
 
     ``iter_content`` drops the piece it was filling when the connection breaks; reading
     with ``read1`` hands over whatever arrived, so that a resumed download loses nothing.
+    Small reads are joined, so that each piece costs the threads downstream one hand-over.
     """
     raw = response.raw
+    pending: list[bytes] = []
+    size = 0
     try:
         while chunk := raw.read1(PIECE):
-            yield chunk
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= PIECE:
+                yield b"".join(pending)
+                pending, size = [], 0
     except urllib3.exceptions.HTTPError as exc:
+        if pending:
+            yield b"".join(pending)
         raise requests.exceptions.ChunkedEncodingError(exc) from None
+    if pending:
+        yield b"".join(pending)
 
 
 def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
@@ -599,10 +621,7 @@ class Puller:
         for batch in batches:
             path = self.dest / batch.bundle_name
             if not path.exists():
-                for item in batch.manifest.items:
-                    self._download(batch, item)
-                    self.progress.item_done()
-                self._assemble(batch, path)
+                self._write_bundle(batch, path)
             else:
                 result.existing += 1
             result.bundles.append(path)
@@ -690,63 +709,79 @@ class Puller:
 
     @staticmethod
     def _on_disk(batch: Batch) -> int:
-        """Bytes of the batch's envelopes already downloaded (by an interrupted pull)."""
-        done = 0
-        for item in batch.manifest.items:
-            for name in (f"{item.id}.envelope", f"{item.id}.part"):
-                path = batch.work / name
-                if path.exists():
-                    done += min(item.size, path.stat().st_size)
-                    break
-        return done
+        """Bytes of the batch's envelopes already downloaded (by an interrupted pull).
 
-    # -- envelopes --
+        An estimate for the progress line only: what they hold is checked before use.
+        """
+        try:
+            size = (batch.work / PART_NAME).stat().st_size
+        except FileNotFoundError:
+            return 0
+        return max(0, min(batch.manifest.total_size, size - len(_bundle_head(batch))))
 
-    def _download(self, batch: Batch, item: InboundItem) -> None:
-        final = batch.work / f"{item.id}.envelope"
-        if final.exists():
-            if final.stat().st_size != item.size:
-                raise TransferError(f"{final} has the wrong size; remove {batch.work}")
-            return
-        part = batch.work / f"{item.id}.part"
-        matches, offset = self._fetch(batch, item, part)
-        if not matches and offset:
+    # -- the bundle --
+
+    def _write_bundle(self, batch: Batch, path: Path) -> None:
+        """Download the batch's envelopes into its partial bundle, then move it to ``path``.
+
+        The partial bundle (``PART_NAME`` in the work directory) is the bundle's own bytes:
+        the header, then the envelopes in manifest order, so each byte is written once. An
+        interrupted pull left a prefix of it; that prefix is checked envelope by envelope
+        against the signed manifest and the download continues after what matches.
+        """
+        part = batch.work / PART_NAME
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            first, have, hasher = _verified_prefix(fd, batch)
+            offset = len(_bundle_head(batch)) + sum(i.size for i in batch.manifest.items[:first])
+            spool = _Spool(fd)
+            try:
+                for index in range(first, len(batch.manifest.items)):
+                    item = batch.manifest.items[index]
+                    if index != first:
+                        have, hasher = 0, hashlib.sha256()
+                    self._download(spool, fd, batch, item, offset, have, hasher)
+                    offset += item.size
+                    self.progress.item_done()
+            except BaseException:
+                # Keep what arrived, on disk: the next run continues from there.
+                with contextlib.suppress(Exception):
+                    spool.close()
+                    os.fsync(fd)
+                raise
+            spool.close()
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(part, path)
+        fsync_dir(self.dest)
+
+    def _download(
+        self, spool: _Spool, fd: int, batch: Batch, item: InboundItem, base: int, have: int,
+        hasher: Hasher,
+    ) -> None:  # fmt: skip
+        """Complete the envelope that starts at ``base`` in the file, ``have`` bytes of which
+        are there already (``hasher`` has hashed them), and check it against the manifest."""
+        matches = self._receive(spool, batch, item, base, have, hasher)
+        if not matches and have:
             # The bytes kept from an earlier run may be what is wrong: fetch it all once more.
             self.progress.advance(-item.size)
-            part.unlink()
-            matches, offset = self._fetch(batch, item, part)
+            matches = self._receive(spool, batch, item, base, 0, hashlib.sha256())
         if not matches:
-            part.unlink()
+            spool.drain()
+            os.ftruncate(fd, base)  # the next run fetches this envelope afresh
             raise TransferError(
                 f"the envelope of item {item.id} does not match the server's signed manifest"
             )
-        os.replace(part, final)
-
-    def _fetch(self, batch: Batch, item: InboundItem, part: Path) -> tuple[bool, int]:
-        """Complete ``part`` from the server, continuing what is on disk.
-
-        Returns whether its SHA-256 matches the manifest, and the offset it continued from.
-        """
-        hasher = hashlib.sha256()
-        offset = 0
-        with contextlib.suppress(FileNotFoundError), part.open("rb") as existing:
-            while offset < item.size:
-                data = existing.read(min(PIECE, item.size - offset))
-                if not data:
-                    break
-                hasher.update(data)
-                offset += len(data)
-        if offset < item.size:
-            hasher = self._receive(batch, item, part, offset, hasher)
-        else:
-            with part.open("r+b") as handle:
-                handle.truncate(item.size)
-        return hasher.digest() == item.sha256, offset
 
     def _receive(
-        self, batch: Batch, item: InboundItem, part: Path, offset: int, hasher: Hasher
-    ) -> Hasher:
-        """Append the envelope's bytes from ``offset`` to ``part``; return the updated hash."""
+        self, spool: _Spool, batch: Batch, item: InboundItem, base: int, offset: int,
+        hasher: Hasher,
+    ) -> bool:  # fmt: skip
+        """Fetch the envelope's bytes from ``offset`` on into the file at ``base + offset``.
+
+        Returns whether the whole envelope's SHA-256 matches the manifest.
+        """
         path = f"/v1/items/{item.id}/envelope"
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         try:
@@ -758,6 +793,7 @@ class Puller:
                     f"remove {batch.work} to start a fresh pull"
                 ) from None
             raise
+        received, broken = 0, False
         with response:
             if offset and response.status_code == 200:
                 # The server sent the whole envelope instead of the rest: start over.
@@ -770,56 +806,205 @@ class Puller:
                     f"item {item.id}: the server sends {length} bytes where the signed "
                     f"manifest leaves {expected}"
                 )
-            received, broken = 0, False
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.truncate(offset)
-                out.seek(offset)
-                try:
-                    for chunk in _body_pieces(response):
-                        received += len(chunk)
-                        if received > expected:
-                            raise TransferError(
-                                f"item {item.id}: the server sends more bytes than the signed "
-                                "manifest lists"
-                            )
-                        out.write(chunk)
-                        hasher.update(chunk)
-                        self.progress.advance(len(chunk))
-                except requests.RequestException:
-                    broken = True  # reported below, once what arrived is safe on disk
-                finally:
-                    # Keep what arrived: the next run continues from there.
-                    out.flush()
-                    os.fsync(out.fileno())
+            spool.begin(hasher)
+            try:
+                for piece in _body_pieces(response):
+                    if received + len(piece) > expected:
+                        raise TransferError(
+                            f"item {item.id}: the server sends more bytes than the signed "
+                            "manifest lists"
+                        )
+                    spool.feed(base + offset + received, piece)
+                    received += len(piece)
+                    self.progress.advance(len(piece))
+            except requests.RequestException:
+                broken = True  # reported below; what arrived is kept (see _write_bundle)
         if broken or received != expected:
             raise TransferError(
                 f"the connection broke after {offset + received} of {item.size} bytes of "
                 f"item {item.id}; run the same command again to resume"
             )
-        return hasher
+        return spool.digest() == item.sha256
 
-    # -- the bundle --
 
-    def _assemble(self, batch: Batch, path: Path) -> None:
-        temp = self.dest / f".{path.name}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                write_inbound_bundle(out, batch.block, self._envelopes(batch))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        fsync_dir(self.dest)
+def _bundle_head(batch: Batch) -> bytes:
+    """The bundle's bytes before the first envelope: magic, version, the signed block."""
+    return INBOUND_MAGIC + bytes([VERSION]) + batch.block
 
-    @staticmethod
-    def _envelopes(batch: Batch) -> Iterator[BinaryIO]:
-        for item in batch.manifest.items:
-            with (batch.work / f"{item.id}.envelope").open("rb") as envelope:
-                yield envelope
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        count = os.pwrite(fd, view, offset)
+        view, offset = view[count:], offset + count
+
+
+def _verified_prefix(fd: int, batch: Batch) -> tuple[int, int, Hasher]:
+    """Check what an interrupted pull left in the partial bundle ``fd``.
+
+    Returns the index of the first envelope to fetch, how many of its bytes are there
+    already and a hasher that has hashed them. Whatever does not match the signed manifest
+    is cut off, so the file holds exactly the head and the envelopes before that one (and
+    the part of that one) afterwards.
+    """
+    head = _bundle_head(batch)
+    size = os.fstat(fd).st_size
+    if size < len(head) or os.pread(fd, len(head), 0) != head:
+        os.ftruncate(fd, 0)
+        _pwrite_all(fd, head, 0)
+        return 0, 0, hashlib.sha256()
+    offset = len(head)
+    for index, item in enumerate(batch.manifest.items):
+        present = min(item.size, size - offset)
+        if present <= 0:
+            break
+        hasher = hashlib.sha256()
+        done = 0
+        while done < present:
+            data = os.pread(fd, min(PIECE, present - done), offset + done)
+            if not data:
+                break
+            hasher.update(data)
+            done += len(data)
+        if done < item.size:
+            os.ftruncate(fd, offset + done)
+            return index, done, hasher
+        if hasher.digest() != item.sha256:
+            break
+        offset += item.size
+    else:
+        index = len(batch.manifest.items)
+    os.ftruncate(fd, offset)
+    return index, 0, hashlib.sha256()
+
+
+class _Spool:
+    """Writes received pieces into the bundle file and hashes them, off the receiving thread.
+
+    The thread that receives (the caller) hands each piece over with :meth:`feed`; one
+    background thread writes pieces at their offsets with ``pwrite`` and another hashes the
+    current envelope, so that receiving, writing and hashing overlap. Every
+    ``SYNC_EVERY`` bytes the writer asks a third thread to ``fdatasync`` what it wrote so
+    far, so that the final ``fsync`` does not have the whole bundle to flush at once.
+    A failure in a background thread is raised in the caller at its next call.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._writes: queue.Queue[tuple[int, bytes] | threading.Event | None] = queue.Queue(
+            SPOOL_DEPTH
+        )
+        self._hashes: queue.Queue[bytes | _HashMark | None] = queue.Queue(SPOOL_DEPTH)
+        self._error: BaseException | None = None
+        self._sync_wanted = threading.Event()
+        self._closing = False
+        self._threads = [
+            threading.Thread(target=self._write_loop, name="pull-writer", daemon=True),
+            threading.Thread(target=self._hash_loop, name="pull-hasher", daemon=True),
+            threading.Thread(target=self._sync_loop, name="pull-syncer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # -- the caller's side --
+
+    def begin(self, hasher: Hasher) -> None:
+        """The pieces fed from now on belong to a new envelope, hashed by ``hasher``."""
+        self._check()
+        self._hashes.put(_HashMark(hasher, None))
+
+    def feed(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` in the file and add it to the current hash."""
+        self._check()
+        self._writes.put((offset, data))
+        self._hashes.put(data)
+
+    def digest(self) -> bytes:
+        """The SHA-256 of the current envelope, once every piece fed was hashed."""
+        result: Future[bytes] = Future()
+        self._hashes.put(_HashMark(None, result))
+        digest = result.result()
+        self._check()
+        return digest
+
+    def drain(self) -> None:
+        """Return once every piece fed so far is written (not necessarily synced)."""
+        done = threading.Event()
+        self._writes.put(done)
+        done.wait()
+        self._check()
+
+    def close(self) -> None:
+        """Finish every write and stop the threads; raise what failed in them."""
+        if self._closing:
+            return
+        self._closing = True
+        self._writes.put(None)
+        self._hashes.put(None)
+        self._threads[0].join()
+        self._threads[1].join()
+        self._sync_wanted.set()
+        self._threads[2].join()
+        self._check()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- the threads --
+
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+
+    def _write_loop(self) -> None:
+        unsynced = 0
+        while (job := self._writes.get()) is not None:
+            if isinstance(job, threading.Event):
+                job.set()
+                continue
+            if self._error is not None:
+                continue  # keep taking pieces, so that the caller never blocks for ever
+            offset, data = job
+            try:
+                _pwrite_all(self._fd, data, offset)
+            except OSError as exc:
+                self._fail(exc)
+                continue
+            unsynced += len(data)
+            if unsynced >= SYNC_EVERY:
+                unsynced = 0
+                self._sync_wanted.set()
+
+    def _sync_loop(self) -> None:
+        while True:
+            self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            if self._closing and not self._threads[0].is_alive():
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self._fail(exc)
+
+    def _hash_loop(self) -> None:
+        hasher: Hasher | None = None
+        while (job := self._hashes.get()) is not None:
+            if isinstance(job, _HashMark):
+                if job.result is None:
+                    hasher = job.hasher
+                else:
+                    job.result.set_result(hasher.digest() if hasher is not None else b"")
+            elif hasher is not None:
+                hasher.update(job)
+
+
+@dataclass(frozen=True)
+class _HashMark:
+    """In the hash queue: start a new hasher, or report the current digest."""
+
+    hasher: Hasher | None
+    result: Future[bytes] | None
 
 
 @contextlib.contextmanager

@@ -18,7 +18,8 @@ EXPECTED = [
     r"  content +4 envelopes, 8 MiB of content in all",
     r"  envelopes +\d+\.\d MiB on the server",
     r"  plain HTTP download of the same blobs +\d+\.\d{3} +\d+\.\d",
-    r"  dropbox-transfer pull \(signed, verified\) +\d+\.\d{3} +\d+\.\d",
+    r"  transfer client pull \(signed, verified\) +\d+\.\d{3} +\d+\.\d",
+    r"  the same, as the dropbox-transfer command +\d+\.\d{3} +\d+\.\d   \(.*\)",
     r"ratio: pull throughput / plain download throughput = \d+\.\d%",
     r"(PASS|FAIL) pull >= 70% of a plain HTTP download of the same bytes: \d+\.\d%",
 ]

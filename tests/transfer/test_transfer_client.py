@@ -329,9 +329,13 @@ def test_interrupted_mid_envelope_resumes_to_the_same_bundle(
     assert "run the same command again to resume" in err
     assert _bundles(dest) == []
     [work] = [p for p in dest.iterdir() if p.name.startswith(".postern-pull-")]
-    assert (work / "1.envelope").read_bytes() == SMALL_1
-    assert (work / "2.part").stat().st_size == 1_000_000
-    assert not (work / "3.envelope").exists()
+    # The partial bundle holds the head, envelope 1 and the first 1,000,000 bytes of 2.
+    partial = (work / "bundle.part").read_bytes()
+    block = (work / "manifest.block").read_bytes()
+    head = b"PSTRNBIN\x01" + block
+    assert partial[: len(head)] == head
+    assert partial[len(head) : len(head) + len(SMALL_1)] == SMALL_1
+    assert len(partial) == len(head) + len(SMALL_1) + 1_000_000
 
     status, out, err = run.pull(dest)
     assert status == 0, err
@@ -354,6 +358,42 @@ def test_interrupted_mid_envelope_resumes_to_the_same_bundle(
     assert [item.id for item in manifest.items] == ["1", "2", "3"]
     assert envelopes == [SMALL_1, BIG, SMALL_2]
     assert _leftovers(dest) == [".postern-server-key"]
+
+
+@pytest.mark.parametrize("where", ["complete envelope", "partial envelope", "head"])
+def test_a_damaged_partial_bundle_is_checked_and_refetched(
+    run: Run, fake: FakeSync, tmp_path: Path, where: str
+) -> None:
+    fake.drop_after["2"] = 1_000_000
+    assert run.pull(tmp_path)[0] == 1
+    [work] = [p for p in tmp_path.iterdir() if p.name.startswith(".postern-pull-")]
+    part = work / "bundle.part"
+    data = bytearray(part.read_bytes())
+    head = len(data) - len(SMALL_1) - 1_000_000
+    flip = {"complete envelope": head + 5, "partial envelope": len(data) - 7, "head": 3}[where]
+    data[flip] ^= 0x01
+    part.write_bytes(bytes(data))
+    fake.log.clear()
+
+    status, _, err = run.pull(tmp_path)
+    assert status == 0, err
+    [bundle] = _bundles(tmp_path)
+    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    gets = [(e.target, e.range) for e in fake.log if e.target.endswith("/envelope")]
+    if where == "partial envelope":
+        # The rest of 2 is fetched, its hash fails, and all of 2 is fetched once more.
+        assert gets[:3] == [
+            ("/v1/items/2/envelope", "bytes=1000000-"),
+            ("/v1/items/2/envelope", None),
+            ("/v1/items/3/envelope", None),
+        ]
+    else:
+        # Nothing before the damage can be trusted: everything from envelope 1 on again.
+        assert gets == [
+            ("/v1/items/1/envelope", None),
+            ("/v1/items/2/envelope", None),
+            ("/v1/items/3/envelope", None),
+        ]
 
 
 def test_ctrl_c_then_resume(
