@@ -119,6 +119,7 @@ def test_revoke_moves_the_keys_aside_and_retires_the_encryption_key(home):
     bob = keys.peek_key_file(station.Layout(home).encryption_key("bob"))
     result = keys.revoke_journalist(home, "bob", ask, now=NOW)
     assert result.moved_to == home / "keys" / ".revoked" / "bob-2026-11-25"
+    assert result.moved_to is not None
     assert (result.moved_to / "encryption.key").is_file()
     assert not (home / "keys" / "bob").exists()
     record = station.load_station(home)
