@@ -32,7 +32,7 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def key_asker(passphrase: str):  # type: ignore[no-untyped-def]
+def key_asker(passphrase: str) -> station.PassphraseSource:
     return lambda what: passphrase
 
 
@@ -148,7 +148,7 @@ def _info(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.T
     return info
 
 
-HOSTILE = {
+HOSTILE: dict[str, list[tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]]] = {
     "dotdot": [(_info("../escape"), b"x")],
     "absolute": [(_info("/postern-test-escape"), b"x")],
     "inner dotdot": [(_info("keys/../../escape"), b"x")],
