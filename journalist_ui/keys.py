@@ -395,7 +395,8 @@ def revoke_journalist(
     root = load_root(layout, ask)
     opener = _store_opener(layout, ask, acting, record)
 
-    fs.make_private_dir(layout.revoked_keys) if not layout.revoked_keys.exists() else None
+    if not layout.revoked_keys.exists():
+        fs.make_private_dir(layout.revoked_keys)
     base = f"{name}-{_date(now)}"
     target = layout.revoked_keys / base
     counter = 1
