@@ -41,12 +41,12 @@ def keyring(team: Team, serial: int, recipients: list[PrivateKey]) -> bytes:
     return sign_keyring(manifest, team.root)
 
 
-def send(browser: Browser, text: str) -> None:
-    browser.log_in()
-    assert browser.path() == ENCRYPTING
-    browser.fill(text, [("a.txt", "text/plain", text.encode() * 100)])
-    browser.send()
-    browser.page.wait_for_url("**/submit/done", timeout=60_000)
+def send(page: Browser, text: str) -> None:
+    page.log_in()
+    assert page.path() == ENCRYPTING
+    page.fill(text, [("a.txt", "text/plain", text.encode() * 100)])
+    page.send()
+    page.page.wait_for_url("**/submit/done", timeout=60_000)
 
 
 def opens(envelope: bytes, key: PrivateKey) -> bool:
