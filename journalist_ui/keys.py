@@ -308,7 +308,24 @@ def _store_opener(
     if acting not in record.journalists:
         raise StationError(f"no active journalist {acting!r} on this station")
     keys = load_encryption_keys(layout, acting, ask(journalist_what(acting)))
-    return [k.secret for k in keys]
+    secrets = [k.secret for k in keys]
+    _check_opens_store_key(layout, secrets, acting)
+    return secrets
+
+
+def _check_opens_store_key(layout: Layout, secrets: Sequence[bytes], who: str) -> None:
+    """Refuse before anything changes if these keys cannot open HOME/store/key.envelope."""
+    path = layout.store_key_envelope
+    if not path.exists():
+        return
+    try:
+        with path.open("rb") as src:
+            crypto.open_envelope(src, secrets).read_all()
+    except (CryptoError, OSError):
+        raise StationError(
+            f"journalist {who}'s keys do not open the store key {path}: name another "
+            "journalist with --as (one whose keys open the store)"
+        ) from None
 
 
 # -- journalists -----------------------------------------------------------------------------
@@ -434,6 +451,7 @@ def rotate_encryption_key(
     passphrase = ask(journalist_what(name))
     old_keys = load_encryption_keys(layout, name, passphrase)
     current = old_keys[0]
+    _check_opens_store_key(layout, [k.secret for k in old_keys], name)
     root = load_root(layout, ask)
     new = PrivateKey.generate(KeyKind.ENCRYPTION, current.label)
 

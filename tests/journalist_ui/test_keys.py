@@ -331,3 +331,16 @@ def test_station_json_keeps_its_optional_members(home, tmp_path):
     raw = json.loads(station.Layout(home).station_file.read_text())
     assert set(raw) == {"type", "version", "journalists", "keyring_serial", "transfer_clients"}
     assert station.load_station(home).transfer_clients[0]["label"] == "laptop"
+
+
+def test_an_acting_journalist_who_cannot_open_the_store_key_changes_nothing(home):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    _store_key(home, [keys.peek_key_file(layout.encryption_key("alice")).key])
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    with pytest.raises(StationError, match="do not open the store key"):
+        keys.add_journalist(home, "carol", ask, ask_new, now=NOW, acting="bob", memlimit=MEM)
+    with pytest.raises(StationError, match="do not open the store key"):
+        keys.rotate_encryption_key(home, "bob", ask, now=NOW, memlimit=MEM)
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+    assert station.load_station(home).keyring_serial == 2
