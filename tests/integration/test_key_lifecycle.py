@@ -5,8 +5,10 @@ a journalist -> install -> submit -> pull -> open every envelope with each key: 
 opens with exactly the keys of the keyring installed when it was sent, and nothing sent after
 the revocation opens with the revoked journalist's key. Then: an outbound bundle signed by the
 revoked journalist is refused; a rollback and a tampered keyring are refused; a two-step root
-rotation is accepted and forged chains are refused; rewrap and destroy-retired leave every item
-readable with the current keys only; a backup restored on a new home reads everything.
+rotation is accepted and forged chains are refused; a second transfer machine (its own keys,
+passphrase-protected) pulls while the revoked first one is refused; rewrap and destroy-retired
+leave every item readable with the current keys only; a backup restored on a new home reads
+everything.
 
 The station side runs the use cases of journalist_ui.keys and journalist_ui.backup (the
 station's encrypted store is on another branch: "import" here puts the envelopes in
@@ -319,7 +321,48 @@ def test_key_lifecycle(world: World):
     landing = Source(world.server).get("/")
     assert new_fp in landing
     assert crypto.fingerprint(crypto.Algorithm.ED25519, first_root) not in landing
-    stage("5-new-root")
+    fifth = stage("5-new-root")
+
+    # -- transfer machines: a second one with a passphrase; the first one revoked -----------
+    second = world.tmp / "transfer-2"
+    keys.add_transfer_client(home, "second laptop", second, ask, "second laptop passphrase",
+                             now=NOW, memlimit=MEM)  # fmt: skip
+    keys.revoke_transfer_client(home, "transfer laptop", ask, now=NOW)
+    world.install(layout.outbox_keyring)
+    for medium in ("usb-revoked", "usb-2"):
+        (world.tmp / medium).mkdir()
+    unknown = run(
+        BIN / "dropbox-transfer", "pull", "--server", world.server.api_url,
+        "--key", world.transfer_key, "--to", world.tmp / "usb-revoked", check=False,
+    )  # fmt: skip
+    assert unknown.returncode == 1
+    assert "unknown_client" in unknown.stderr
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"second laptop passphrase\n")
+    os.close(write_end)
+    try:
+        done = subprocess.run(
+            [str(BIN / "dropbox-transfer"), "pull", "--server", world.server.api_url,
+             "--key", str(second / "transfer.key"), "--passphrase-fd", str(read_end),
+             "--to", str(world.tmp / "usb-2")],
+            capture_output=True, text=True, timeout=180, pass_fds=(read_end,), check=False,
+        )  # fmt: skip
+    finally:
+        os.close(read_end)
+    assert done.returncode == 0, done.stderr
+    (later,) = sorted((world.tmp / "usb-2").glob("*.bundle"))
+    later_items, later_envelopes = read_bundle(later, server_public_key(world.server))
+    earlier = {item.id for item in items} - {items[0].id}  # items[0] was acknowledged
+    assert earlier < {item.id for item in later_items}
+    later_contents = set()
+    for item in later_items:
+        if item.id in earlier:
+            continue
+        envelope = later_envelopes[item.id]
+        assert crypto.parse_header(envelope).key_ids == fifth.recipients
+        later_contents.add(crypto.open_bytes(envelope, [every_key["alice-2"].secret])[1])
+        assert opens(envelope, every_key["bob"]) is None
+    assert later_contents == set(fifth.contents)
 
     # -- import everything into the store, rewrap, destroy retired keys ----------------------
     layout.store.mkdir(mode=0o700)
