@@ -193,3 +193,25 @@ def test_a_sound_archive_made_elsewhere_restores(tmp_path):
     result = backup.restore_station(path, tmp_path / "r", key_file, key_asker("key passphrase 1"))
     assert (tmp_path / "r" / "keys" / "a" / "b.txt").read_bytes() == b"deep"
     assert result.files == 2
+
+
+def test_the_archive_inside_is_deterministic(home, tmp_path):
+    one = backup.backup_station(home, tmp_path / "one").path.read_bytes()
+    two = backup.backup_station(home, tmp_path / "two").path.read_bytes()
+    assert one != two  # fresh file key and stanzas every time
+    alice = station.load_encryption_keys(
+        station.Layout(home), "alice", PASSES["journalist alice's keys"]
+    )
+    secrets = [k.secret for k in alice]
+    meta, first = crypto.open_bytes(one, secrets)
+    assert crypto.open_bytes(two, secrets)[1] == first
+    assert (meta.kind, meta.filename, meta.media_type) == (
+        Kind.FILE, backup.BACKUP_FILENAME, "application/x-tar",
+    )  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        members = tar.getmembers()
+    assert all(m.mtime == 0 and m.uid == 0 and m.uname == "" for m in members)
+    assert [m.name for m in members] == sorted(
+        (m.name for m in members), key=lambda n: n.split("/")
+    )
+    assert "station.json" in [m.name for m in members]
