@@ -254,15 +254,34 @@ def _write_record(layout: Layout, record: StationRecord) -> None:
     fs.atomic_write(layout.station_file, record.to_bytes())
 
 
+def _next_root_path(layout: Layout) -> Path:
+    """Where rotate-root writes the new root key before the chain names it."""
+    return layout.keys / "root.key.next"
+
+
+def _finish_interrupted_rotation(layout: Layout, chain: Sequence[RootRotation]) -> None:
+    """If a rotation stopped after writing the chain, give the new key root.key's name."""
+    upcoming = _next_root_path(layout)
+    if not chain or peek_key_file(layout.root_key).key == chain[-1].new_root:
+        if upcoming.exists():  # written by a rotation that stopped before its chain: unused
+            _shred(upcoming)
+            fs.fsync_dir(layout.keys)
+        return
+    if upcoming.exists() and peek_key_file(upcoming).key == chain[-1].new_root:
+        os.replace(upcoming, layout.root_key)
+        fs.fsync_dir(layout.keys)
+        return
+    raise StationError(
+        f"{layout.root_key} is not the root the rotation chain {layout.rotations} ends at, "
+        f"and the new root key is not in {upcoming}: restore the station from a backup "
+        f"(the previous roots are in {layout.retired_roots})"
+    )
+
+
 def load_root(layout: Layout, ask: PassphraseSource) -> PrivateKey:
-    root = load_private_key_file(layout.root_key, ask(ROOT_WHAT), KeyKind.ROOT, ROOT_WHAT)
-    chain = load_rotations(layout)
-    if chain and chain[-1].new_root != root.public.key:
-        raise StationError(
-            f"{layout.root_key} is not the root the rotation chain ends at: a root rotation "
-            f"was interrupted; the previous roots are in {layout.retired_roots}"
-        )
-    return root
+    """The current team root key, asked for by ROOT_WHAT; finishes an interrupted rotation."""
+    _finish_interrupted_rotation(layout, load_rotations(layout))
+    return load_private_key_file(layout.root_key, ask(ROOT_WHAT), KeyKind.ROOT, ROOT_WHAT)
 
 
 def _seal(key: PrivateKey, passphrase: str | None, memlimit: int) -> bytes:
@@ -512,13 +531,17 @@ def rotate_team_root(
     if not retired.exists():
         os.link(layout.root_key, retired)
         fs.fsync_dir(layout.retired_roots)
-    # The chain first: a crash before root.key is replaced is reported by load_root, and
-    # the old root is still in .retired-roots/.
+    # The new key is written beside root.key, then the chain (the commit point), then the new
+    # key takes root.key's name. After a crash between the last two, load_root finishes the
+    # rename; before the chain is written, the unused root.key.next is simply replaced.
+    upcoming = _next_root_path(layout)
+    fs.atomic_write(upcoming, _seal(new, passphrase, memlimit))
     fs.atomic_write(
         layout.rotations,
         (json.dumps([r.to_json() for r in chain], indent=2) + "\n").encode("utf-8"),
     )
-    fs.atomic_write(layout.root_key, _seal(new, passphrase, memlimit))
+    os.replace(upcoming, layout.root_key)
+    fs.fsync_dir(layout.keys)
     issued, record = issue_keyring(layout, record, new, now, chain)
     _write_record(layout, record)
     return RootRotationResult(issued, old.public.fingerprint, new.public.fingerprint, len(chain))

@@ -14,6 +14,7 @@ import pytest
 
 import crypto
 from crypto import KeyKind, Kind, load_private_key, seal_bytes, verify_keyring
+from journalist_ui import fs as station_fs
 from journalist_ui import keys, station
 from journalist_ui.errors import StationError
 
@@ -344,3 +345,48 @@ def test_an_acting_journalist_who_cannot_open_the_store_key_changes_nothing(home
         keys.rotate_encryption_key(home, "bob", ask, now=NOW, memlimit=MEM)
     assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
     assert station.load_station(home).keyring_serial == 2
+
+
+@pytest.mark.parametrize("stop_at", ["before the chain", "after the chain"])
+def test_an_interrupted_root_rotation_is_finished_or_forgotten(home, monkeypatch, stop_at):
+    layout = station.Layout(home)
+    first = keys.peek_key_file(layout.root_key)
+    real_replace, real_write = os.replace, station_fs.atomic_write
+
+    def crash_write(path: Path, content: bytes) -> None:
+        if path == layout.rotations:
+            raise OSError("power cut")
+        real_write(path, content)
+
+    def crash_replace(src: object, dst: object) -> None:
+        if Path(str(dst)) == layout.root_key:
+            raise OSError("power cut")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    if stop_at == "before the chain":
+        monkeypatch.setattr(station_fs, "atomic_write", crash_write)
+    else:
+        monkeypatch.setattr(os, "replace", crash_replace)
+    with pytest.raises(OSError, match="power cut"):
+        keys.rotate_team_root(home, ask, ask_new, now=NOW, memlimit=MEM)
+    monkeypatch.undo()
+    assert keys.peek_key_file(layout.root_key) == first
+    after_chain = stop_at == "after the chain"
+    assert layout.rotations.exists() == after_chain
+
+    # The next command finishes the rotation (or never knew of it) and signs with the root
+    # the chain ends at.
+    expected = ask_new("the new team root key") if after_chain else PASSES[keys.ROOT_WHAT]
+
+    def next_ask(what: str) -> str:
+        return expected if what == keys.ROOT_WHAT else PASSES[what]
+
+    keys.add_journalist(home, "bob", next_ask, ask_new, now=NOW, memlimit=MEM)
+    assert not (layout.keys / "root.key.next").exists()
+    signed = verify_keyring(layout.outbox_keyring.read_bytes(), first.key)
+    assert (signed.root != first.key) == after_chain
+    assert len(signed.rotations) == (1 if after_chain else 0)
+    if not after_chain:  # a later rotation replaces the unused key left behind
+        keys.rotate_team_root(home, ask, ask_new, now=NOW, memlimit=MEM)
+        assert verify_keyring(layout.outbox_keyring.read_bytes(), first.key).serial == 3
+    assert not (layout.keys / "root.key.next").exists()
