@@ -250,6 +250,13 @@ def issue_keyring(
     return issued, replace(record, keyring_serial=serial)
 
 
+def _load_record(home: Path) -> StationRecord:
+    """station.json, after finishing what an interrupted command left half done."""
+    record = load_station(home)
+    _finish_interrupted_revocations(Layout(home), record)
+    return record
+
+
 def _write_record(layout: Layout, record: StationRecord) -> None:
     fs.atomic_write(layout.station_file, record.to_bytes())
 
@@ -276,6 +283,20 @@ def _finish_interrupted_rotation(layout: Layout, chain: Sequence[RootRotation]) 
         f"and the new root key is not in {upcoming}: restore the station from a backup "
         f"(the previous roots are in {layout.retired_roots})"
     )
+
+
+def _finish_interrupted_revocations(layout: Layout, record: StationRecord) -> None:
+    """Move a revoked journalist's keys aside if the record says so and they are not yet."""
+    for entry in record.revoked:
+        target = layout.home / entry["keys"]
+        source = layout.keys / entry["name"]
+        if target.exists() or entry["name"] in record.journalists or not source.is_dir():
+            continue
+        if not layout.revoked_keys.exists():
+            fs.make_private_dir(layout.revoked_keys)
+        os.rename(source, target)
+        fs.fsync_dir(layout.keys)
+        fs.fsync_dir(layout.revoked_keys)
 
 
 def load_root(layout: Layout, ask: PassphraseSource) -> PrivateKey:
@@ -373,11 +394,16 @@ def add_journalist(
 ) -> JournalistResult:
     """Give a new journalist their own encryption and signing keys and passphrase."""
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     check_journalist_name(name)
     label = name if label is None else label
-    if name in record.journalists or layout.journalist_keys(name).exists():
+    if name in record.journalists:
         raise StationError(f"journalist {name!r} already has keys on this station")
+    if layout.journalist_keys(name).exists():
+        raise StationError(
+            f"{layout.journalist_keys(name)} exists but {name} is not in station.json: an "
+            "earlier add-journalist was interrupted; move that directory away and try again"
+        )
     if len(record.journalists) >= 32:
         raise StationError("a keyring has at most 32 recipients: revoke a journalist first")
     try:
@@ -421,7 +447,7 @@ def revoke_journalist(
 ) -> JournalistResult:
     """Take a journalist out of the keyring; keep their keys aside for old material."""
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     if name not in record.journalists:
         raise StationError(f"no active journalist {name!r} on this station")
     if len(record.journalists) == 1:
@@ -434,22 +460,23 @@ def revoke_journalist(
     if not layout.revoked_keys.exists():
         fs.make_private_dir(layout.revoked_keys)
     base = f"{name}-{_date(now)}"
+    taken = {r["keys"] for r in record.revoked}
     target = layout.revoked_keys / base
     counter = 1
-    while target.exists():
+    while target.exists() or str(target.relative_to(home)) in taken:
         counter += 1
         target = layout.revoked_keys / f"{base}-{counter}"
-    os.rename(layout.journalist_keys(name), target)
-    fs.fsync_dir(layout.keys)
-    fs.fsync_dir(layout.revoked_keys)
     entry = {"name": name, "keys": str(target.relative_to(home)), "revoked": _date(now)}
     record = replace(
         record,
         journalists=tuple(n for n in record.journalists if n != name),
         revoked=(*record.revoked, entry),
     )
+    # The keyring and the record first (neither reads the revoked keys), then the move:
+    # after a crash before it, _finish_interrupted_revocations makes it.
     issued, record = issue_keyring(layout, record, root, now)
     _write_record(layout, record)
+    _finish_interrupted_revocations(layout, record)
     resealed = reseal_store_key(layout, opener, _active_recipients(layout, record.journalists))
     return JournalistResult(issued, name, store_key_resealed=resealed is not None, moved_to=target)
 
@@ -464,7 +491,7 @@ def rotate_encryption_key(
 ) -> JournalistResult:
     """A new encryption key for a journalist; the old one moves to keys/<name>/retired/."""
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     if name not in record.journalists:
         raise StationError(f"no active journalist {name!r} on this station")
     passphrase = ask(journalist_what(name))
@@ -515,7 +542,7 @@ def rotate_team_root(
 ) -> RootRotationResult:
     """A new team root, vouched for by the old one (format section 4.3)."""
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     old = load_root(layout, ask)
     chain = load_rotations(layout)
     if len(chain) >= MAX_ROTATIONS:
@@ -594,7 +621,7 @@ def add_transfer_client(
     file permissions); the public halves go into a new keyring.
     """
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     if any(c["label"] == label for c in record.transfer_clients):
         raise StationError(f"a transfer client named {label!r} already exists")
     if len(record.transfer_clients) >= MAX_TRANSFER_CLIENTS:
@@ -647,7 +674,7 @@ def revoke_transfer_client(
 ) -> Issued:
     """Take a transfer client out of the keyring: the server stops accepting it."""
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     remaining = tuple(c for c in record.transfer_clients if c["label"] != label)
     if len(remaining) == len(record.transfer_clients):
         known = ", ".join(c["label"] for c in record.transfer_clients) or "none"
@@ -674,7 +701,7 @@ class KeyRow:
 def list_keys(home: Path) -> list[KeyRow]:
     """Every key of the station, with fingerprints in the grouped form of section 2.2."""
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     rows: list[KeyRow] = []
 
     def add(role: str, owner: str, pub: PublicKey, where: str) -> None:
@@ -786,7 +813,7 @@ def rewrap_store(
     """
     # ledger: the lead records each (path, sha256, key_ids) in the store DB after merging.
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     if not journalists:
         raise StationError("name at least one journalist whose keys open the stored envelopes")
     keys: list[bytes] = []
@@ -809,7 +836,7 @@ def rewrap_store(
 def retired_key_files(home: Path) -> list[Path]:
     """Every retired or revoked private key file still on the station."""
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     found: list[Path] = []
     for name in record.journalists:
         found += _retired_files(layout, name)
@@ -823,7 +850,7 @@ def retired_key_files(home: Path) -> list[Path]:
 def stranded_envelopes(home: Path) -> list[Path]:
     """Stored envelopes that no current journalist's encryption key is a recipient of."""
     layout = Layout(home)
-    record = load_station(home)
+    record = _load_record(home)
     active = {peek_key_file(layout.encryption_key(n)).key_id for n in record.journalists}
     candidates = (
         sorted(p for p in layout.store_envelopes.iterdir() if p.is_file())
@@ -882,7 +909,7 @@ def destroy_retired(home: Path, confirmation: str) -> list[Path]:
             for sub in sorted(directory.rglob("*"), reverse=True):
                 if sub.is_dir():
                     sub.rmdir()
-    record = load_station(home)
+    record = _load_record(home)
     for name in record.journalists:
         retired = layout.retired_keys(name)
         if retired.is_dir() and not any(retired.iterdir()):

@@ -390,3 +390,25 @@ def test_an_interrupted_root_rotation_is_finished_or_forgotten(home, monkeypatch
         keys.rotate_team_root(home, ask, ask_new, now=NOW, memlimit=MEM)
         assert verify_keyring(layout.outbox_keyring.read_bytes(), first.key).serial == 3
     assert not (layout.keys / "root.key.next").exists()
+
+
+def test_an_interrupted_revocation_is_finished_by_the_next_command(home, monkeypatch):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    real_rename = os.rename
+
+    def crash(src: object, dst: object) -> None:
+        if Path(str(src)) == layout.journalist_keys("bob"):
+            raise OSError("power cut")
+        real_rename(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(OSError, match="power cut"):
+        keys.revoke_journalist(home, "bob", ask, now=NOW)
+    monkeypatch.undo()
+    assert station.load_station(home).journalists == ("alice",)
+    assert layout.journalist_keys("bob").is_dir()  # not moved yet
+    rows = keys.list_keys(home)
+    assert not layout.journalist_keys("bob").exists()
+    assert (layout.revoked_keys / "bob-2026-11-25" / "encryption.key").is_file()
+    assert {r.owner for r in rows if r.role.startswith("revoked")} == {"bob"}
