@@ -343,11 +343,19 @@ def _add_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
     rewrap = command(
         "rewrap", "re-seal the stored envelopes to the current journalists' keys",
-        "each --journalist's, in the order given",
+        "each --journalist's, in the order given; then each --revoked one's",
     )  # fmt: skip
     rewrap.add_argument("--journalist", dest="journalists", action="append", default=[],
                         type=_journalist_name, metavar="NAME", required=True,
                         help="whose keys open the envelopes (repeat for several)")  # fmt: skip
+    rewrap.add_argument(
+        "--revoked",
+        action="append",
+        default=[],
+        type=_journalist_name,
+        metavar="NAME",
+        help="also use a revoked journalist's kept keys (their passphrase)",
+    )
     rewrap.set_defaults(handler=_keys_rewrap)
 
     destroy = command("destroy-retired", "destroy retired and revoked private keys for good")
@@ -570,7 +578,7 @@ def _keys_revoke_transfer_client(args: argparse.Namespace) -> int:
 def _keys_rewrap(args: argparse.Namespace) -> int:
     home = _home(args)
     ask, _ = _askers(args)
-    done, failed = keys.rewrap_store(home, args.journalists, ask)
+    done, failed = keys.rewrap_store(home, args.journalists, ask, args.revoked)
     changed = sum(1 for r in done if r.changed)
     print(f"Rewrapped {changed} envelope(s); {len(done) - changed} already sealed to exactly the")
     print("current journalists' keys.")

@@ -805,22 +805,29 @@ def rewrap_envelope_files(
 
 
 def rewrap_store(
-    home: Path, journalists: Sequence[str], ask: PassphraseSource
+    home: Path,
+    journalists: Sequence[str],
+    ask: PassphraseSource,
+    revoked: Sequence[str] = (),
 ) -> tuple[list[RewrapResult], list[tuple[Path, str]]]:
     """``journalist keys rewrap``: HOME/store/envelopes/* to the current journalists' keys.
 
-    The named journalists' keys (current and retired) open the envelopes.
+    The named journalists' keys (current and retired) open the envelopes, and the kept keys
+    of the named revoked journalists (asked as "journalist NAME's revoked keys"), for
+    material that was sealed to them alone.
     """
     # ledger: the lead records each (path, sha256, key_ids) in the store DB after merging.
     layout = Layout(home)
     record = _load_record(home)
-    if not journalists:
+    if not journalists and not revoked:
         raise StationError("name at least one journalist whose keys open the stored envelopes")
     keys: list[bytes] = []
     for name in journalists:
         if name not in record.journalists:
             raise StationError(f"no active journalist {name!r} on this station")
         keys += [k.secret for k in load_encryption_keys(layout, name, ask(journalist_what(name)))]
+    for name in revoked:
+        keys += _revoked_encryption_keys(layout, record, name, ask)
     recipients = _active_recipients(layout, record.journalists)
     directory = layout.store_envelopes
     paths = (
@@ -831,6 +838,24 @@ def rewrap_store(
     if layout.store_key_envelope.exists():
         paths.append(layout.store_key_envelope)
     return rewrap_envelope_files(paths, keys, recipients)
+
+
+def _revoked_encryption_keys(
+    layout: Layout, record: StationRecord, name: str, ask: PassphraseSource
+) -> list[bytes]:
+    directories = [layout.home / r["keys"] for r in record.revoked if r["name"] == name]
+    paths = [
+        p
+        for d in directories
+        if d.is_dir()
+        for p in sorted(d.rglob("*.key"))
+        if peek_key_file(p).kind is KeyKind.ENCRYPTION
+    ]
+    if not paths:
+        raise StationError(f"no kept keys of a revoked journalist {name!r} on this station")
+    what = f"journalist {name}'s revoked keys"
+    passphrase = ask(what)
+    return [load_private_key_file(p, passphrase, KeyKind.ENCRYPTION, what).secret for p in paths]
 
 
 def retired_key_files(home: Path) -> list[Path]:

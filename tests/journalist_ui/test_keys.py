@@ -412,3 +412,33 @@ def test_an_interrupted_revocation_is_finished_by_the_next_command(home, monkeyp
     assert not layout.journalist_keys("bob").exists()
     assert (layout.revoked_keys / "bob-2026-11-25" / "encryption.key").is_file()
     assert {r.owner for r in rows if r.role.startswith("revoked")} == {"bob"}
+
+
+def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_kept_keys(home):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    bob = keys.peek_key_file(layout.encryption_key("bob")).key
+    layout.store.mkdir(mode=0o700)
+    layout.store_envelopes.mkdir(mode=0o700)
+    only_bob = layout.store_envelopes / "only-bob"
+    only_bob.write_bytes(seal_bytes(b"bob's alone", [bob], Kind.MESSAGE))
+    keys.revoke_journalist(home, "bob", ask, now=NOW)
+    done, failed = keys.rewrap_store(home, ["alice"], ask)
+    assert [p for p, _ in failed] == [only_bob]
+    with pytest.raises(StationError, match="rewrap"):
+        keys.destroy_retired(home, "destroy")
+
+    def with_bob(what: str) -> str:
+        return (
+            PASSES["journalist bob's keys"]
+            if what == "journalist bob's revoked keys"
+            else ask(what)
+        )
+
+    done, failed = keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"])
+    assert failed == []
+    assert [r.path for r in done if r.changed] == [only_bob]
+    keys.destroy_retired(home, "destroy")
+    assert crypto.open_bytes(only_bob.read_bytes(), secrets(home, "alice"))[1] == b"bob's alone"
+    with pytest.raises(StationError, match="no kept keys"):
+        keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"])
