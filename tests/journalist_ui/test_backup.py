@@ -215,3 +215,11 @@ def test_the_archive_inside_is_deterministic(home, tmp_path):
         (m.name for m in members), key=lambda n: n.split("/")
     )
     assert "station.json" in [m.name for m in members]
+
+
+def test_a_home_with_a_link_in_it_is_not_backed_up(home, tmp_path):
+    (home / "store" / "link").symlink_to("/etc/passwd")
+    with pytest.raises(StationError, match="not a regular file or directory"):
+        backup.backup_station(home, tmp_path / "b")
+    assert list(tmp_path.glob("b*")) == []
+    assert list(tmp_path.glob(".b.*")) == []
