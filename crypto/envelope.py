@@ -744,6 +744,56 @@ def open_file_parallel(
     return opened.metadata
 
 
+def rewrap_header(
+    header: Header,
+    private_keys: Iterable[bytes],
+    recipients: Sequence[bytes],
+    ephemeral_keys: Sequence[bytes] | None = None,
+) -> bytes:
+    """A new header for the same file key and payload salt, sealed to recipients (section 3.7).
+
+    The file key is recovered with private_keys and the old header MAC verified first
+    (``DecryptionError`` otherwise). The payload that followed the old header follows the new
+    one unchanged. This checks the header only: see :func:`rewrap` for a whole envelope.
+    ephemeral_keys only for test vectors.
+    """
+    file_key = unwrap_file_key(header, private_keys)
+    return build_header(recipients, file_key, header.payload_salt, ephemeral_keys)
+
+
+def rewrap(
+    src: BinaryIO, dst: BinaryIO, private_keys: Iterable[bytes], recipients: Sequence[bytes]
+) -> Header:
+    """Copy the envelope in src to dst with a new header for recipients (section 3.7).
+
+    The whole envelope in src (seekable) is opened and verified with private_keys before
+    anything is written to dst (``DecryptionError``/``FormatError`` otherwise); then the new
+    header and the unchanged payload bytes are written. Returns the new header.
+    """
+    keys = list(private_keys)
+    opened = open_envelope(src, keys)
+    for _ in opened.iter_content():
+        pass
+    new = rewrap_header(opened.header, keys, recipients)
+    dst.write(new)
+    src.seek(opened.header.length)
+    while True:
+        block = src.read(_BATCH * CT_CHUNK)
+        if not block:
+            break
+        dst.write(block)
+    return parse_header(new)
+
+
+def rewrap_bytes(data: bytes, private_keys: Iterable[bytes], recipients: Sequence[bytes]) -> bytes:
+    """:func:`rewrap` for an envelope held in memory."""
+    import io
+
+    out = io.BytesIO()
+    rewrap(io.BytesIO(data), out, private_keys, recipients)
+    return out.getvalue()
+
+
 def sealed_to(header: Header, recipients: Iterable[bytes]) -> bool:
     """True when the header names exactly these X25519 public keys (order ignored)."""
     return header.key_ids == frozenset(key_id(Algorithm.X25519, pk) for pk in recipients)
@@ -768,6 +818,9 @@ __all__ = [
     "parse_header",
     "payload_key",
     "read_header",
+    "rewrap",
+    "rewrap_bytes",
+    "rewrap_header",
     "seal_bytes",
     "seal_piece",
     "seal_stream",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from config import SettingsError, load_station_settings
 from crypto import CryptoError, Kind
-from journalist_ui import passphrase, station
+from journalist_ui import backup, keys, passphrase, station
 from journalist_ui.errors import StationError
 from journalist_ui.filenames import printable
 
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_passphrase_fd(decrypt)
     decrypt.set_defaults(handler=_decrypt)
+    _add_key_commands(commands)
     return parser
 
 
@@ -254,6 +255,385 @@ def _describe_os_error(exc: OSError) -> str:
 def _error(message: str, status: int) -> int:
     print(f"journalist: error: {message}", file=sys.stderr)
     return status
+
+
+# -- journalist keys / backup / restore ------------------------------------------------------
+#
+# Several passphrases may be needed by one command. With --passphrase-fd N each is read as one
+# line from N, in the order the command's help gives; at a terminal each is asked for by name.
+
+
+def _add_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = commands.add_parser(
+        "keys",
+        help="manage the team's keys: journalists, rotations, transfer clients, recovery",
+        description=(
+            "Every action that changes the keyring writes a new signed keyring (serial + 1) "
+            "to HOME/outbox/keyring.json: carry it to the server and install it there with "
+            "`dropbox keyring install`."
+        ),
+    )
+    sub = group.add_subparsers(dest="keys_command", metavar="COMMAND", title="commands")
+    group.set_defaults(handler=lambda args: _usage_help(group))
+
+    def command(name: str, help_text: str, order: str | None = None) -> argparse.ArgumentParser:
+        description = help_text[0].upper() + help_text[1:] + "."
+        if order:
+            description += f" Passphrases, in this order: {order}."
+        parser = sub.add_parser(name, help=help_text, description=description)
+        _add_home(parser)
+        return parser
+
+    listing = command("list", "print every key of the station with its fingerprint")
+    listing.set_defaults(handler=_keys_list)
+
+    add = command(
+        "add-journalist", "give a new journalist their own keys and passphrase",
+        "the team root key; the acting journalist's (with --as); the new journalist's",
+    )  # fmt: skip
+    add.add_argument("name", type=_journalist_name, metavar="NAME")
+    add.add_argument("--label", metavar="TEXT", help="how the keys are named (default: NAME)")
+    _add_acting(add)
+    _add_memlimit(add)
+    add.set_defaults(handler=_keys_add_journalist)
+
+    revoke = command(
+        "revoke-journalist", "take a journalist out of the keyring (their keys are kept aside)",
+        "the team root key; the acting journalist's (with --as)",
+    )  # fmt: skip
+    revoke.add_argument("name", type=_journalist_name, metavar="NAME")
+    _add_acting(revoke)
+    revoke.set_defaults(handler=_keys_revoke_journalist)
+
+    rotate = command(
+        "rotate-key", "give a journalist a new encryption key (the old one is retired)",
+        "the journalist's; the team root key",
+    )  # fmt: skip
+    rotate.add_argument("name", type=_journalist_name, metavar="NAME")
+    _add_memlimit(rotate)
+    rotate.set_defaults(handler=_keys_rotate_key)
+
+    root = command(
+        "rotate-root", "make a new team root key, vouched for by the old one",
+        "the team root key; the new team root key's (new)",
+    )  # fmt: skip
+    _add_memlimit(root)
+    root.set_defaults(handler=_keys_rotate_root)
+
+    client = command(
+        "add-transfer-client", "make the keys of a new transfer machine",
+        "the transfer machine's key files' (new, unless --no-passphrase); the team root key",
+    )  # fmt: skip
+    client.add_argument("label", metavar="LABEL", help="a name for the machine")
+    client.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="new directory for the machine's key files")  # fmt: skip
+    client.add_argument(
+        "--no-passphrase",
+        action="store_true",
+        help="write the key files without a passphrase, for unattended use",
+    )
+    _add_memlimit(client)
+    client.set_defaults(handler=_keys_add_transfer_client)
+
+    unclient = command(
+        "revoke-transfer-client", "take a transfer machine out of the keyring", "the team root key"
+    )
+    unclient.add_argument("label", metavar="LABEL")
+    unclient.set_defaults(handler=_keys_revoke_transfer_client)
+
+    rewrap = command(
+        "rewrap", "re-seal the stored envelopes to the current journalists' keys",
+        "each --journalist's, in the order given; then each --revoked one's",
+    )  # fmt: skip
+    rewrap.add_argument("--journalist", dest="journalists", action="append", default=[],
+                        type=_journalist_name, metavar="NAME", required=True,
+                        help="whose keys open the envelopes (repeat for several)")  # fmt: skip
+    rewrap.add_argument(
+        "--revoked",
+        action="append",
+        default=[],
+        type=_journalist_name,
+        metavar="NAME",
+        help="also use a revoked journalist's kept keys (their passphrase)",
+    )
+    rewrap.set_defaults(handler=_keys_rewrap)
+
+    destroy = command("destroy-retired", "destroy retired and revoked private keys for good")
+    destroy.add_argument(
+        "--confirm",
+        metavar="WORD",
+        help=f'type "{keys.DESTROY_CONFIRMATION}" here instead of at the prompt',
+    )
+    destroy.set_defaults(handler=_keys_destroy_retired)
+
+    kit = command("recovery-kit", "write a printable recovery kit (HTML)")
+    kit.add_argument("--out", required=True, type=Path, metavar="FILE", help="new file")
+    kit.set_defaults(handler=_keys_recovery_kit)
+
+    make_backup = commands.add_parser(
+        "backup",
+        help="write the whole station as one encrypted file",
+        description=(
+            "Write the whole station home as one envelope sealed to every encryption key on "
+            "the station (current, retired and revoked). Any of them restores it."
+        ),
+    )
+    _add_home(make_backup)
+    make_backup.add_argument("--to", required=True, type=Path, metavar="FILE", help="new file")
+    make_backup.set_defaults(handler=_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="restore a station backup into a new home",
+        description=(
+            "Restore a backup made by `journalist backup` into a new (or empty) directory, "
+            "with one journalist's encryption key file (for example typed from the recovery "
+            "kit) and its passphrase."
+        ),
+    )
+    restore.add_argument("backup", type=Path, metavar="BACKUP")
+    restore.add_argument("--to", required=True, type=Path, metavar="NEWHOME")
+    restore.add_argument("--key-file", required=True, type=Path, metavar="FILE")
+    _add_passphrase_fd(restore)
+    restore.set_defaults(handler=_restore)
+
+
+def _add_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--home", type=Path, metavar="DIR",
+        help="the station home (default: $POSTERN_STATION_HOME)",
+    )  # fmt: skip
+    _add_passphrase_fd(parser)
+
+
+def _add_acting(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as", dest="acting", type=_journalist_name, metavar="NAME",
+        help="the journalist doing this, whose keys re-seal the store key (needed once the "
+        "station has an encrypted store)",
+    )  # fmt: skip
+
+
+def _add_memlimit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--argon2-memlimit", type=_memlimit, default=station.DEFAULT_MEMLIMIT, metavar="BYTES",
+        help="Argon2id memory for sealing new keys (default 268435456)",
+    )  # fmt: skip
+
+
+def _usage_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def _read_line_fd(fd: int) -> str:
+    """One line from fd, read byte by byte so that the next line stays for the next ask."""
+    data = bytearray()
+    try:
+        while len(data) <= passphrase.MAX_BYTES:
+            byte = os.read(fd, 1)
+            if not byte or byte == b"\n":
+                break
+            data += byte
+    except OSError as exc:
+        raise passphrase.PassphraseInputError(
+            f"cannot read the passphrase from file descriptor {fd}: {exc.strerror}"
+        ) from None
+    if len(data) > passphrase.MAX_BYTES:
+        raise passphrase.PassphraseInputError(
+            f"the passphrase is longer than {passphrase.MAX_BYTES} bytes"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise passphrase.PassphraseInputError("the passphrase is not valid UTF-8") from None
+    if not text:
+        raise passphrase.PassphraseInputError(f"file descriptor {fd} gave no passphrase")
+    return text
+
+
+def _askers(args: argparse.Namespace) -> tuple[station.PassphraseSource, station.PassphraseSource]:
+    def ask(what: str) -> str:
+        if args.passphrase_fd is not None:
+            return _read_line_fd(args.passphrase_fd)
+        return passphrase.ask_existing(_prompt(), what)
+
+    def ask_new(what: str) -> str:
+        if args.passphrase_fd is not None:
+            return passphrase.check_new(_read_line_fd(args.passphrase_fd))
+        return passphrase.ask_new(_prompt(), what)
+
+    return ask, ask_new
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return args.home if args.home is not None else _station_home_from_env()
+
+
+def _print_issued(issued: keys.Issued, home: Path) -> None:
+    manifest = issued.manifest
+    print(f"Issued keyring serial {issued.serial}: {issued.keyring.relative_to(home)}")
+    print(f"  recipients:       {', '.join(sorted(e.journalist for e in manifest.recipients))}")
+    print(f"  retired keys:     {len(manifest.retired)}")
+    print(f"  signing keys:     {', '.join(sorted(e.journalist for e in manifest.signing_keys))}")
+    print(f"  transfer clients: {', '.join(c.label for c in manifest.transfer_clients) or 'none'}")
+    print(f"  team root:        {issued.root_fingerprint}")
+    print()
+    print(f"Next: carry {issued.outbox.parent}/ (keyring.json and root.pub) to the server and")
+    print("run there: dropbox keyring install --data-dir DIR keyring.json")
+    print("Until it is installed, new submissions are still sealed to the previous keyring.")
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    rows = keys.list_keys(_home(args))
+    for row in rows:
+        print(f"{row.role} ({printable(row.owner)}): {printable(row.label)}")
+        print(f"    fingerprint  {row.fingerprint}")
+        print(f"    key id       {row.key_id}")
+        print(f"    file         {printable(row.where)}")
+    return EXIT_OK
+
+
+def _keys_add_journalist(args: argparse.Namespace) -> int:
+    home = _home(args)
+    ask, ask_new = _askers(args)
+    result = keys.add_journalist(
+        home, args.name, ask, ask_new, now=datetime.now(UTC), label=args.label,
+        acting=args.acting, memlimit=args.argon2_memlimit,
+    )  # fmt: skip
+    print(f"Added journalist {result.journalist}:")
+    print(f"  encryption key  {result.encryption_fingerprint}")
+    print(f"  signing key     {result.signing_fingerprint}")
+    if result.store_key_resealed:
+        print("  the store key is now sealed to them too")
+    _print_issued(result.issued, home)
+    return EXIT_OK
+
+
+def _keys_revoke_journalist(args: argparse.Namespace) -> int:
+    home = _home(args)
+    ask, _ = _askers(args)
+    result = keys.revoke_journalist(home, args.name, ask, now=datetime.now(UTC), acting=args.acting)
+    print(f"Revoked journalist {result.journalist}; their keys were moved to {result.moved_to}")
+    print("(kept to read old material: `journalist keys rewrap`, then `destroy-retired`).")
+    if result.store_key_resealed:
+        print("The store key is no longer sealed to them.")
+    _print_issued(result.issued, home)
+    return EXIT_OK
+
+
+def _keys_rotate_key(args: argparse.Namespace) -> int:
+    home = _home(args)
+    ask, _ = _askers(args)
+    result = keys.rotate_encryption_key(
+        home, args.name, ask, now=datetime.now(UTC), memlimit=args.argon2_memlimit
+    )
+    print(f"New encryption key for {result.journalist}: {result.encryption_fingerprint}")
+    print("The old key is kept in keys/<name>/retired/ for old material.")
+    _print_issued(result.issued, home)
+    return EXIT_OK
+
+
+def _keys_rotate_root(args: argparse.Namespace) -> int:
+    home = _home(args)
+    ask, ask_new = _askers(args)
+    result = keys.rotate_team_root(
+        home, ask, ask_new, now=datetime.now(UTC), memlimit=args.argon2_memlimit
+    )
+    print("Rotated the team root:")
+    print(f"  old root  {result.old_fingerprint}")
+    print(f"  new root  {result.new_fingerprint}")
+    print(f"  the keyring carries the chain of {result.chain_length} rotation(s)")
+    print("Publish the new fingerprint where the old one was published.")
+    _print_issued(result.issued, home)
+    return EXIT_OK
+
+
+def _keys_add_transfer_client(args: argparse.Namespace) -> int:
+    home = _home(args)
+    ask, ask_new = _askers(args)
+    client_passphrase = None if args.no_passphrase else ask_new(f"transfer client {args.label}")
+    result = keys.add_transfer_client(
+        home, args.label, args.out, ask, client_passphrase, now=datetime.now(UTC),
+        memlimit=args.argon2_memlimit,
+    )  # fmt: skip
+    print(f"Made the keys of transfer client {printable(result.label)}:")
+    for path, what in result.files:
+        print(f"  {printable(str(path))}  {what}")
+    print(f"  request-signing key  {result.signing_fingerprint}")
+    print(f"  onion client auth    {result.onion_auth_fingerprint}")
+    _print_issued(result.issued, home)
+    return EXIT_OK
+
+
+def _keys_revoke_transfer_client(args: argparse.Namespace) -> int:
+    home = _home(args)
+    ask, _ = _askers(args)
+    issued = keys.revoke_transfer_client(home, args.label, ask, now=datetime.now(UTC))
+    print(f"Revoked transfer client {printable(args.label)}.")
+    _print_issued(issued, home)
+    return EXIT_OK
+
+
+def _keys_rewrap(args: argparse.Namespace) -> int:
+    home = _home(args)
+    ask, _ = _askers(args)
+    done, failed = keys.rewrap_store(home, args.journalists, ask, args.revoked)
+    changed = sum(1 for r in done if r.changed)
+    print(f"Rewrapped {changed} envelope(s); {len(done) - changed} already sealed to exactly the")
+    print("current journalists' keys.")
+    for result in done:
+        if result.changed:
+            print(f"  {printable(result.path.name)}  sha256 {result.sha256}")
+    for path, why in failed:
+        print(f"  NOT rewrapped: {printable(str(path))}: {why}", file=sys.stderr)
+    if failed:
+        return _error(f"{len(failed)} envelope(s) could not be rewrapped (see above)", EXIT_FAILED)
+    return EXIT_OK
+
+
+def _keys_destroy_retired(args: argparse.Namespace) -> int:
+    home = _home(args)
+    files = keys.retired_key_files(home)
+    if not files:
+        print("There are no retired or revoked private keys on this station.")
+        return EXIT_OK
+    print("These private keys will be overwritten and deleted:")
+    for path in files:
+        print(f"  {path.relative_to(home)}  {keys.peek_key_file(path).fingerprint}")
+    word = args.confirm
+    if word is None:
+        if not passphrase.terminal_available():
+            raise UsageError(
+                f"no terminal to confirm on: pass --confirm {keys.DESTROY_CONFIRMATION}"
+            )
+        word = input(f'Type "{keys.DESTROY_CONFIRMATION}" to destroy them: ')
+    destroyed = keys.destroy_retired(home, word.strip())
+    print(f"Destroyed {len(destroyed)} key file(s).")
+    return EXIT_OK
+
+
+def _keys_recovery_kit(args: argparse.Namespace) -> int:
+    path = keys.recovery_kit(_home(args), args.out, now=datetime.now(UTC))
+    print(f"Wrote the recovery kit to {path}. Print it, check it, and delete the file.")
+    return EXIT_OK
+
+
+def _backup(args: argparse.Namespace) -> int:
+    result = backup.backup_station(_home(args), args.to)
+    print(f"Wrote {result.path} ({result.size} bytes, {result.files} files), sealed to:")
+    for fp in result.recipients:
+        print(f"  {fp}")
+    return EXIT_OK
+
+
+def _restore(args: argparse.Namespace) -> int:
+    ask, _ = _askers(args)
+    result = backup.restore_station(args.backup, args.to, args.key_file, ask)
+    print(f"Restored {result.files} files into {result.home}")
+    print(f"  journalists: {', '.join(result.journalists)}")
+    print("Check the team root fingerprint with `journalist keys list --home NEWHOME`.")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

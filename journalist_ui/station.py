@@ -144,6 +144,42 @@ class Layout:
     def outbox_root(self) -> Path:
         return self.outbox / "root.pub"
 
+    # -- added for `journalist keys` (journalist_ui/keys.py) --
+
+    def retired_keys(self, name: str) -> Path:
+        """Where a journalist's rotated encryption keys are kept (same passphrase)."""
+        return self.journalist_keys(name) / "retired"
+
+    def retired_encryption_key(self, name: str, key_id_hex: str) -> Path:
+        return self.retired_keys(name) / f"encryption-{key_id_hex}.key"
+
+    @property
+    def revoked_keys(self) -> Path:
+        """Key directories of revoked journalists: keys/.revoked/<name>-<date>/."""
+        return self.keys / ".revoked"
+
+    @property
+    def retired_roots(self) -> Path:
+        """Team root keys replaced by `journalist keys rotate-root`."""
+        return self.keys / ".retired-roots"
+
+    @property
+    def rotations(self) -> Path:
+        """The root rotation chain, oldest first (a JSON list of section 4.3 objects)."""
+        return self.keyrings / "rotations.json"
+
+    @property
+    def store(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def store_envelopes(self) -> Path:
+        return self.store / "envelopes"
+
+    @property
+    def store_key_envelope(self) -> Path:
+        return self.store / "key.envelope"
+
 
 @dataclass(frozen=True)
 class StationRecord:
@@ -151,14 +187,23 @@ class StationRecord:
 
     journalists: tuple[str, ...]
     keyring_serial: int
+    #: Revoked journalists: {"name", "keys" (directory relative to HOME), "revoked" (date)}.
+    revoked: tuple[dict[str, str], ...] = ()
+    #: Transfer clients: {"label", "public_key", "onion_auth_key" (base64), "added" (date)}.
+    transfer_clients: tuple[dict[str, str], ...] = ()
 
     def to_bytes(self) -> bytes:
-        record = {
+        record: dict[str, object] = {
             "type": STATION_TYPE,
             "version": STATION_VERSION,
             "journalists": list(self.journalists),
             "keyring_serial": self.keyring_serial,
         }
+        # Optional members, written only when not empty (journalist_ui/keys.py).
+        if self.revoked:
+            record["revoked"] = [dict(r) for r in self.revoked]
+        if self.transfer_clients:
+            record["transfer_clients"] = [dict(c) for c in self.transfer_clients]
         return (json.dumps(record, indent=2) + "\n").encode("utf-8")
 
     @classmethod
@@ -178,8 +223,13 @@ class StationRecord:
                 f"{STATION_VERSION} only"
             )
         journalists, serial = obj.get("journalists"), obj.get("keyring_serial")
-        if set(obj) != {"type", "version", "journalists", "keyring_serial"}:
+        required = {"type", "version", "journalists", "keyring_serial"}
+        if not required <= set(obj) <= required | set(_OPTIONAL_MEMBERS):
             raise StationError(f"{problem}: unexpected or missing members")
+        optional = {
+            name: _string_records(obj.get(name, []), members, f"{problem}: bad {name} list")
+            for name, members in _OPTIONAL_MEMBERS.items()
+        }
         if (
             not isinstance(journalists, list)
             or not all(isinstance(n, str) and _JOURNALIST_RE.fullmatch(n) for n in journalists)
@@ -188,7 +238,28 @@ class StationRecord:
             raise StationError(f"{problem}: bad journalist list")
         if isinstance(serial, bool) or not isinstance(serial, int) or serial < 1:
             raise StationError(f"{problem}: bad keyring serial")
-        return cls(tuple(journalists), serial)
+        return cls(tuple(journalists), serial, optional["revoked"], optional["transfer_clients"])
+
+
+_OPTIONAL_MEMBERS = {
+    "revoked": ("name", "keys", "revoked"),
+    "transfer_clients": ("label", "public_key", "onion_auth_key", "added"),
+}
+
+
+def _string_records(
+    value: object, members: tuple[str, ...], problem: str
+) -> tuple[dict[str, str], ...]:
+    if not isinstance(value, list) or len(value) > 1024:
+        raise StationError(problem)
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or set(item) != set(members)
+            or not all(isinstance(v, str) and 0 < len(v) <= 256 for v in item.values())
+        ):
+            raise StationError(problem)
+    return tuple(dict(item) for item in value)
 
 
 # -- journalist init -------------------------------------------------------------------------
@@ -367,10 +438,17 @@ def load_private_key_file(path: Path, passphrase: str, kind: KeyKind, whose: str
 
 
 def load_encryption_keys(layout: Layout, journalist: str, passphrase: str) -> list[PrivateKey]:
-    """Every encryption private key of a journalist (one, until keys are rotated)."""
+    """Every encryption private key of a journalist: the current one, then the retired ones.
+
+    Retired keys (``keys/<name>/retired/encryption-<key id>.key``, left by
+    ``journalist keys rotate-key``) share the journalist's passphrase.
+    """
     whose = f"journalist {journalist}'s keys"
-    path = layout.encryption_key(journalist)
-    return [load_private_key_file(path, passphrase, KeyKind.ENCRYPTION, whose)]
+    paths = [layout.encryption_key(journalist)]
+    retired = layout.retired_keys(journalist)
+    if retired.is_dir():
+        paths += sorted(retired.glob("encryption-*.key"))
+    return [load_private_key_file(p, passphrase, KeyKind.ENCRYPTION, whose) for p in paths]
 
 
 # -- journalist decrypt ----------------------------------------------------------------------

@@ -1,0 +1,452 @@
+"""The key lifecycle end to end: a real station home, real gunicorn, the real transfer client.
+
+submit -> add a journalist -> install -> submit -> rotate a key -> install -> submit -> revoke
+a journalist -> install -> submit -> pull -> open every envelope with each key: each item
+opens with exactly the keys of the keyring installed when it was sent, and nothing sent after
+the revocation opens with the revoked journalist's key. Then: an outbound bundle signed by the
+revoked journalist is refused; a rollback and a tampered keyring are refused; a two-step root
+rotation is accepted and forged chains are refused; a second transfer machine (its own keys,
+passphrase-protected) pulls while the revoked first one is refused; rewrap and destroy-retired
+leave every item readable with the current keys only; a backup restored on a new home reads
+everything.
+
+The station side runs the use cases of journalist_ui.keys and journalist_ui.backup (the
+station's encrypted store is on another branch: "import" here puts the envelopes in
+HOME/store/envelopes/ and opens them with the crypto core).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+import crypto
+from crypto import Kind, PrivateKey, RootRotation, seal_bytes, verify_keyring
+from crypto.bundle import write_outbound_bundle
+from journalist_ui import backup, keys, station
+from tests.integration.test_transfer_loop import (
+    BIN,
+    Server,
+    Source,
+    free_port,
+    pull,
+    read_bundle,
+    run,
+    server_public_key,
+)
+
+NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+MEM = station.MIN_MEMLIMIT
+PASSES = {
+    "the team root key and journalist alice's keys": "alice passphrase 1",
+    keys.ROOT_WHAT: "alice passphrase 1",
+    "journalist alice's keys": "alice passphrase 1",
+    "journalist bob's keys": "bob passphrase 22",
+    "the new team root key": "second root passphrase",
+}
+_META = re.compile(r'<meta name="(postern-root|postern-keyring-serial)" content="([^"]*)">')
+
+
+def ask(what: str) -> str:
+    return PASSES[what]
+
+
+@dataclass
+class Stage:
+    name: str
+    recipients: frozenset[bytes]  # key ids of the keyring installed when the items were sent
+    contents: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    home: Path
+    server: Server
+    transfer_key: Path
+    tmp: Path
+
+    def install(self, keyring: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(
+            BIN / "dropbox",
+            "keyring",
+            "install",
+            "--data-dir",
+            self.server.data_dir,
+            keyring,
+            check=check,
+        )
+
+    def active_ids(self) -> frozenset[bytes]:
+        layout = station.Layout(self.home)
+        record = station.load_station(self.home)
+        return frozenset(
+            keys.peek_key_file(layout.encryption_key(n)).key_id for n in record.journalists
+        )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    home = tmp_path / "station"
+    station.init_station(home, "alice", ask, now=NOW, memlimit=MEM)
+    # The transfer machine's keys are made on the station (keyring serial 2).
+    keys.add_transfer_client(home, "transfer laptop", tmp_path / "transfer", ask, None, now=NOW)
+    layout = station.Layout(home)
+    data_dir = tmp_path / "data"
+    run(BIN / "dropbox", "init", "--data-dir", data_dir, "--root", layout.outbox_root)
+    run(BIN / "dropbox", "keyring", "install", "--data-dir", data_dir, layout.outbox_keyring)
+    server = Server(data_dir, free_port(), free_port(), tmp_path / "server.log")
+    server.start()
+    try:
+        yield World(home, server, tmp_path / "transfer" / "transfer.key", tmp_path)
+    finally:
+        server.stop()
+
+
+def submit_both_paths(world: World, stage: Stage) -> None:
+    """One source sends through the plain form and through the script path."""
+    source = Source(world.server)
+    form_message = f"{stage.name}: sent without scripts".encode()
+    form_file = os.urandom(70_000)
+    source.plain_form(form_message.decode(), f"{stage.name}.bin", form_file)
+    # What postern.js does: the keyring the page announces, verified against the page's root.
+    page = source.get("/submit")
+    meta = dict(_META.findall(page))
+    served = source.http.get(world.server.url + "/keyring.json", timeout=60).content
+    keyring = verify_keyring(served, base64.b64decode(meta["postern-root"]))
+    assert keyring.serial == int(meta["postern-keyring-serial"])
+    script_message = f"{stage.name}: sealed in the browser".encode()
+    source.script_path(
+        [("message", seal_bytes(script_message, keyring.manifest.recipient_keys, Kind.MESSAGE))]
+    )
+    stage.contents += [form_message, form_file, script_message]
+
+
+def stale_upload_is_refused(world: World, stale_recipients: list[bytes]) -> None:
+    """An envelope sealed to an earlier keyring's recipients is refused by the server.
+
+    With another number of recipients its length is already wrong at creation (400
+    ``invalid_length``); with the same number its header's key ids are (409 ``stale_keyring``).
+    """
+    current = len(world.active_ids())
+    source = Source(world.server)
+    token = source.token(source.get("/submit"))
+    envelope = seal_bytes(b"to the old keys", stale_recipients, Kind.MESSAGE)
+    headers = {"Tus-Resumable": "1.0.0", "X-Postern-CSRF": token}
+    created = source.http.post(
+        world.server.url + "/api/uploads",
+        timeout=60,
+        headers={**headers, "Upload-Length": str(len(envelope))},
+    )
+    if len(stale_recipients) != current:
+        assert created.status_code == 400, created.text
+        assert created.json()["error"] == "invalid_length"
+        return
+    assert created.status_code == 201, created.text
+    patched = source.http.patch(
+        world.server.url + created.headers["Location"],
+        data=envelope,
+        timeout=60,
+        headers={
+            **headers,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert patched.status_code == 409, patched.text
+    assert patched.json()["error"] == "stale_keyring"
+
+
+def load_key(path: Path, passphrase: str) -> PrivateKey:
+    return crypto.load_private_key(path.read_bytes(), passphrase)
+
+
+def opens(envelope: bytes, key: PrivateKey) -> bytes | None:
+    try:
+        return crypto.open_bytes(envelope, [key.secret])[1]
+    except crypto.DecryptionError:
+        return None
+
+
+@pytest.mark.timeout(600)
+def test_key_lifecycle(world: World):
+    home, layout = world.home, station.Layout(world.home)
+    stages: list[Stage] = []
+
+    def stage(name: str) -> Stage:
+        manifest = verify_keyring(
+            layout.outbox_keyring.read_bytes(), keys.peek_key_file(layout.root_key).key
+        ).manifest
+        ids = frozenset(crypto.key_id(crypto.Algorithm.X25519, k) for k in manifest.recipient_keys)
+        assert ids == world.active_ids()
+        made = Stage(name, ids)
+        submit_both_paths(world, made)
+        stages.append(made)
+        return made
+
+    first_recipients = [keys.peek_key_file(layout.encryption_key("alice")).key]
+    stage("1-alice")
+
+    keys.add_journalist(home, "bob", ask, ask, now=NOW, memlimit=MEM)
+    world.install(layout.outbox_keyring)
+    stale_upload_is_refused(world, first_recipients)
+    stage("2-alice-bob")
+
+    second_recipients = [keys.peek_key_file(layout.encryption_key(n)).key for n in ("alice", "bob")]
+    keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
+    world.install(layout.outbox_keyring)
+    stale_upload_is_refused(world, second_recipients)
+    stage("3-rotated")
+
+    bob_signing = load_key(layout.signing_key("bob"), PASSES["journalist bob's keys"])
+    revoked = keys.revoke_journalist(home, "bob", ask, now=NOW)
+    world.install(layout.outbox_keyring)
+    stage("4-bob-revoked")
+    assert [s.recipients for s in stages[1:]] != [stages[0].recipients] * 3
+
+    # -- pull and "import": every item opens with exactly the keys it should ----------------
+    bundles = pull(world.server, world.transfer_key, world.tmp / "usb")
+    assert len(bundles) == 1
+    items, envelopes = read_bundle(bundles[0], server_public_key(world.server))
+    assert len(items) == 12
+    assert revoked.moved_to is not None
+    alice_pass, bob_pass = PASSES["journalist alice's keys"], PASSES["journalist bob's keys"]
+    every_key = {
+        "alice-1": load_key(next(layout.retired_keys("alice").glob("*.key")), alice_pass),
+        "alice-2": load_key(layout.encryption_key("alice"), alice_pass),
+        "bob": load_key(revoked.moved_to / "encryption.key", bob_pass),
+    }
+    expected_openers = {
+        "1-alice": {"alice-1"},
+        "2-alice-bob": {"alice-1", "bob"},
+        "3-rotated": {"alice-2", "bob"},
+        "4-bob-revoked": {"alice-2"},
+    }
+    by_content = {c: s for s in stages for c in s.contents}
+    originals: dict[str, bytes] = {}
+    for item in items:
+        envelope = envelopes[item.id]
+        opened = {name: opens(envelope, key) for name, key in every_key.items()}
+        content = next(c for c in opened.values() if c is not None)
+        which = by_content[content]
+        assert crypto.parse_header(envelope).key_ids == which.recipients
+        assert {n for n, c in opened.items() if c is not None} == expected_openers[which.name]
+        assert all(c in (None, content) for c in opened.values())
+        originals[item.id] = content
+    assert sorted(originals.values()) == sorted(by_content)
+    assert all(
+        opens(envelopes[i.id], every_key["bob"]) is None
+        for i in items
+        if by_content[originals[i.id]].name == "4-bob-revoked"
+    )
+
+    # -- the revoked journalist's signature is refused on outbound bundles -------------------
+    alice_signing = load_key(layout.signing_key("alice"), alice_pass)
+    for signer, refused in ((bob_signing, True), (alice_signing, False)):
+        outbound = world.tmp / f"outbound-{signer.public.key_id.hex()}.bundle"
+        with outbound.open("wb") as handle:
+            write_outbound_bundle(
+                handle,
+                signing_key=signer,
+                made=date(2026, 11, 25),
+                replies=[],
+                deletions=[],
+                acknowledged=[items[0].id],
+            )
+        done = run(
+            BIN / "dropbox-transfer",
+            "push",
+            outbound,
+            "--server",
+            world.server.api_url,
+            "--key",
+            world.transfer_key,
+            check=False,
+        )
+        if refused:
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert "the server refused the bundle: signature" in done.stderr
+        else:
+            assert done.returncode == 0, done.stdout + done.stderr
+
+    # -- rollback, replay and tampering are refused -----------------------------------------
+    installed = station.load_station(home).keyring_serial
+    for old in (layout.keyring(installed - 2), layout.keyring(installed)):
+        done = world.install(old, check=False)
+        assert done.returncode == 1
+        assert "refusing" in done.stderr
+    first_root = keys.peek_key_file(layout.root_key).key
+
+    # -- root rotation: two steps, installed at once -----------------------------------------
+    keys.rotate_team_root(home, ask, ask, now=NOW, memlimit=MEM)
+    PASSES[keys.ROOT_WHAT] = PASSES["the new team root key"]
+    PASSES["the new team root key"] = "third root passphrase"
+    keys.rotate_team_root(home, ask, ask, now=NOW, memlimit=MEM)
+    PASSES[keys.ROOT_WHAT] = PASSES["the new team root key"]
+    two_step = layout.outbox_keyring.read_bytes()
+    assert len(verify_keyring(two_step, first_root).rotations) == 2
+
+    tampered = json.loads(two_step)
+    tampered["manifest"] = tampered["manifest"].replace("transfer laptop", "transfer laptoq")
+    tampered_path = world.tmp / "tampered.json"
+    tampered_path.write_text(json.dumps(tampered))
+    done = world.install(tampered_path, check=False)
+    assert done.returncode == 1
+    assert "signature" in done.stderr
+
+    current_root = PrivateKey(crypto.KeyKind.ROOT, _root_secret(layout), "Postern team root")
+    forged = _forged_keyrings(two_step, current_root, installed + 3)
+    for name, data in forged.items():
+        path = world.tmp / f"forged-{name}.json"
+        path.write_bytes(data)
+        done = world.install(path, check=False)
+        assert done.returncode == 1, name
+        expected = {
+            "signature-forged-link": "does not verify",
+            "foreign-chain": "not issued by the pinned team root",
+        }[name]
+        assert expected in done.stderr, done.stderr
+
+    world.install(layout.outbox_keyring)
+    new_fp = keys.peek_key_file(layout.root_key).fingerprint
+    landing = Source(world.server).get("/")
+    assert new_fp in landing
+    assert crypto.fingerprint(crypto.Algorithm.ED25519, first_root) not in landing
+    fifth = stage("5-new-root")
+
+    # -- transfer machines: a second one with a passphrase; the first one revoked -----------
+    second = world.tmp / "transfer-2"
+    keys.add_transfer_client(home, "second laptop", second, ask, "second laptop passphrase",
+                             now=NOW, memlimit=MEM)  # fmt: skip
+    keys.revoke_transfer_client(home, "transfer laptop", ask, now=NOW)
+    world.install(layout.outbox_keyring)
+    for medium in ("usb-revoked", "usb-2"):
+        (world.tmp / medium).mkdir()
+    unknown = run(
+        BIN / "dropbox-transfer", "pull", "--server", world.server.api_url,
+        "--key", world.transfer_key, "--to", world.tmp / "usb-revoked", check=False,
+    )  # fmt: skip
+    assert unknown.returncode == 1
+    assert "unknown_client" in unknown.stderr
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"second laptop passphrase\n")
+    os.close(write_end)
+    try:
+        done = subprocess.run(
+            [str(BIN / "dropbox-transfer"), "pull", "--server", world.server.api_url,
+             "--key", str(second / "transfer.key"), "--passphrase-fd", str(read_end),
+             "--to", str(world.tmp / "usb-2")],
+            capture_output=True, text=True, timeout=180, pass_fds=(read_end,), check=False,
+        )  # fmt: skip
+    finally:
+        os.close(read_end)
+    assert done.returncode == 0, done.stderr
+    (later,) = sorted((world.tmp / "usb-2").glob("*.bundle"))
+    later_items, later_envelopes = read_bundle(later, server_public_key(world.server))
+    earlier = {item.id for item in items} - {items[0].id}  # items[0] was acknowledged
+    assert earlier < {item.id for item in later_items}
+    later_contents = set()
+    for item in later_items:
+        if item.id in earlier:
+            continue
+        envelope = later_envelopes[item.id]
+        assert crypto.parse_header(envelope).key_ids == fifth.recipients
+        later_contents.add(crypto.open_bytes(envelope, [every_key["alice-2"].secret])[1])
+        assert opens(envelope, every_key["bob"]) is None
+    assert later_contents == set(fifth.contents)
+
+    # -- import everything into the store, rewrap, destroy retired keys ----------------------
+    layout.store.mkdir(mode=0o700)
+    layout.store_envelopes.mkdir(mode=0o700)
+    for item in items:
+        (layout.store_envelopes / secrets.token_hex(16)).write_bytes(envelopes[item.id])
+    assert len(keys.stranded_envelopes(home)) == 6  # stages 1-2: no current key can open them
+    done_, failed = keys.rewrap_store(home, ["alice"], ask)
+    assert failed == []
+    assert sum(r.changed for r in done_) == 9
+    destroyed = keys.destroy_retired(home, keys.DESTROY_CONFIRMATION)
+    assert {p.name for p in destroyed} >= {"encryption.key", "signing.key"}
+    assert keys.retired_key_files(home) == []
+    current = station.load_encryption_keys(layout, "alice", PASSES["journalist alice's keys"])
+    assert len(current) == 1
+    stored = sorted(layout.store_envelopes.iterdir())
+    readable = sorted(crypto.open_bytes(p.read_bytes(), [current[0].secret])[1] for p in stored)
+    assert readable == sorted(originals.values())
+
+    # -- backup, restore on a new home, read everything --------------------------------------
+    made = backup.backup_station(home, world.tmp / "station.backup")
+    key_file = world.tmp / "typed-from-the-kit.key"
+    key_file.write_bytes(layout.encryption_key("alice").read_bytes())
+    new_home = world.tmp / "new-station"
+    restored = backup.restore_station(
+        made.path, new_home, key_file, lambda what: PASSES["journalist alice's keys"]
+    )
+    assert restored.journalists == ("alice",)
+    new_layout = station.Layout(new_home)
+    restored_keys = station.load_encryption_keys(
+        new_layout, "alice", PASSES["journalist alice's keys"]
+    )
+    readable = sorted(
+        crypto.open_bytes(p.read_bytes(), [k.secret for k in restored_keys])[1]
+        for p in new_layout.store_envelopes.iterdir()
+    )
+    assert readable == sorted(originals.values())
+
+
+def _root_secret(layout: station.Layout) -> bytes:
+    return crypto.load_private_key(layout.root_key.read_bytes(), PASSES[keys.ROOT_WHAT]).secret
+
+
+def _forged_keyrings(genuine: bytes, current_root: PrivateKey, serial: int) -> dict[str, bytes]:
+    """Keyrings with a higher serial whose rotation chains do not hold."""
+    outer = json.loads(genuine)
+    chain = outer["rotations"]
+    attacker = PrivateKey.generate(crypto.KeyKind.ROOT, "attacker")
+    manifest = json.loads(outer["manifest"])
+
+    def signed(rotations: list[dict[str, object]], root: PrivateKey) -> bytes:
+        body = dict(manifest, serial=serial, root=base64.b64encode(root.public.key).decode())
+        text = crypto._encoding.canonical_json(body)
+        signature = root.sign(b"postern/v1 keyring\n" + text.encode())
+        return json.dumps(
+            {
+                "type": "postern-signed-keyring",
+                "version": 1,
+                "manifest": text,
+                "signature": base64.b64encode(signature).decode(),
+                "rotations": rotations,
+            }
+        ).encode()
+
+    # 1. A third link from the current root to the attacker, "signed" by the attacker alone.
+    link = crypto.rotate_root(attacker, PrivateKey.generate(crypto.KeyKind.ROOT, "x"), NOW)
+    statement = json.loads(link.statement)
+    statement.update(
+        old_root=base64.b64encode(current_root.public.key).decode(),
+        new_root=base64.b64encode(attacker.public.key).decode(),
+    )
+    text = crypto._encoding.canonical_json(statement)
+    message = b"postern/v1 root rotation\n" + text.encode()
+    forged_link = RootRotation(
+        text,
+        current_root.public.key,
+        attacker.public.key,
+        attacker.sign(message),
+        attacker.sign(message),
+    ).to_json()
+    # 2. A chain of the attacker's own roots, not starting at any root the server knows.
+    own_new = PrivateKey.generate(crypto.KeyKind.ROOT, "z")
+    own = crypto.rotate_root(attacker, own_new, NOW)
+    return {
+        "signature-forged-link": signed([*chain, forged_link], attacker),
+        "foreign-chain": signed([own.to_json()], own_new),
+    }

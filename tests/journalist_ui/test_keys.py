@@ -1,0 +1,444 @@
+"""journalist_ui.keys: journalists, key rotation, root rotation, transfer clients, rewrap."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import crypto
+from crypto import KeyKind, Kind, load_private_key, seal_bytes, verify_keyring
+from journalist_ui import fs as station_fs
+from journalist_ui import keys, station
+from journalist_ui.errors import StationError
+
+NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+MEM = station.MIN_MEMLIMIT
+PASSES = {
+    keys.ROOT_WHAT: "alice passphrase 1",  # at init, alice's passphrase protects the root
+    "journalist alice's keys": "alice passphrase 1",
+    "the team root key and journalist alice's keys": "alice passphrase 1",
+    "journalist bob's keys": "bob passphrase 22",
+    "journalist carol's keys": "carol passphrase 333",
+    "the new team root key": "new root passphrase 4444",
+}
+
+
+def ask(what: str) -> str:
+    return PASSES[what]
+
+
+def ask_new(what: str) -> str:
+    return PASSES[what]
+
+
+def ask_after_root_rotation(what: str) -> str:
+    return PASSES["the new team root key"] if what == keys.ROOT_WHAT else PASSES[what]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "station"
+    station.init_station(home, "alice", ask, now=NOW, memlimit=MEM)
+    return home
+
+
+def root_public(home: Path) -> bytes:
+    return keys.peek_key_file(station.Layout(home).root_key).key
+
+
+def outbox_manifest(home: Path, pinned: bytes) -> crypto.Manifest:
+    return verify_keyring(station.Layout(home).outbox_keyring.read_bytes(), pinned).manifest
+
+
+def secrets(home: Path, name: str) -> list[bytes]:
+    layout = station.Layout(home)
+    return [
+        k.secret
+        for k in station.load_encryption_keys(layout, name, PASSES[f"journalist {name}'s keys"])
+    ]
+
+
+def test_add_journalist_gives_them_their_own_keys_and_a_new_keyring(home):
+    root = root_public(home)
+    result = keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    layout = station.Layout(home)
+    assert result.issued.serial == 2
+    assert layout.keyring(2).read_bytes() == layout.outbox_keyring.read_bytes()
+    manifest = outbox_manifest(home, root)
+    assert sorted(e.journalist for e in manifest.recipients) == ["alice", "bob"]
+    assert sorted(e.journalist for e in manifest.signing_keys) == ["alice", "bob"]
+    assert station.load_station(home).journalists == ("alice", "bob")
+    # Bob's keys open with Bob's passphrase, not Alice's.
+    data = layout.encryption_key("bob").read_bytes()
+    assert load_private_key(data, "bob passphrase 22").kind is KeyKind.ENCRYPTION
+    with pytest.raises(crypto.PassphraseError):
+        load_private_key(data, "alice passphrase 1")
+    assert stat.S_IMODE(layout.journalist_keys("bob").stat().st_mode) == 0o700
+    assert stat.S_IMODE(layout.encryption_key("bob").stat().st_mode) == 0o600
+    with pytest.raises(StationError, match="already has keys"):
+        keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+
+
+def test_a_wrong_root_passphrase_changes_nothing(home):
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+
+    def wrong(what: str) -> str:
+        return "not the passphrase" if what == keys.ROOT_WHAT else PASSES[what]
+
+    with pytest.raises(StationError, match="wrong passphrase"):
+        keys.add_journalist(home, "bob", wrong, ask_new, now=NOW, memlimit=MEM)
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+
+
+def test_rotate_key_keeps_the_old_one_retired_and_lists_it(home):
+    root = root_public(home)
+    old = keys.peek_key_file(station.Layout(home).encryption_key("alice"))
+    old_item = seal_bytes(b"before the rotation", [old.key], Kind.MESSAGE)
+    result = keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
+    layout = station.Layout(home)
+    retired = layout.retired_encryption_key("alice", old.key_id.hex())
+    assert keys.peek_key_file(retired) == old
+    manifest = outbox_manifest(home, root)
+    assert [e.public_key for e in manifest.retired] == [old.key]
+    new = keys.peek_key_file(layout.encryption_key("alice"))
+    assert manifest.recipient_keys == [new.key] != [old.key]
+    assert result.encryption_fingerprint == new.fingerprint
+    # Old material is still readable with the journalist's keys (current + retired).
+    assert crypto.open_bytes(old_item, secrets(home, "alice"))[1] == b"before the rotation"
+
+
+def test_revoke_moves_the_keys_aside_and_retires_the_encryption_key(home):
+    root = root_public(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    bob = keys.peek_key_file(station.Layout(home).encryption_key("bob"))
+    result = keys.revoke_journalist(home, "bob", ask, now=NOW)
+    assert result.moved_to == home / "keys" / ".revoked" / "bob-2026-11-25"
+    assert result.moved_to is not None
+    assert (result.moved_to / "encryption.key").is_file()
+    assert not (home / "keys" / "bob").exists()
+    record = station.load_station(home)
+    assert record.journalists == ("alice",)
+    assert record.revoked == ({"name": "bob", "keys": "keys/.revoked/bob-2026-11-25",
+                               "revoked": "2026-11-25"},)  # fmt: skip
+    manifest = outbox_manifest(home, root)
+    assert [e.journalist for e in manifest.recipients] == ["alice"]
+    assert [e.journalist for e in manifest.signing_keys] == ["alice"]
+    assert [e.public_key for e in manifest.retired] == [bob.key]
+    with pytest.raises(StationError, match="only journalist"):
+        keys.revoke_journalist(home, "alice", ask, now=NOW)
+    # The name can be given to a new journalist later; the next revocation gets its own dir.
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    again = keys.revoke_journalist(home, "bob", ask, now=NOW)
+    assert again.moved_to == home / "keys" / ".revoked" / "bob-2026-11-25-2"
+
+
+def test_root_rotation_twice_gives_a_chain_the_first_pin_accepts(home):
+    first = root_public(home)
+    one = keys.rotate_team_root(home, ask, ask_new, now=NOW, memlimit=MEM)
+    assert one.chain_length == 1
+    two = keys.rotate_team_root(home, ask_after_root_rotation, ask_new, now=NOW, memlimit=MEM)
+    assert two.chain_length == 2
+    layout = station.Layout(home)
+    signed = verify_keyring(layout.outbox_keyring.read_bytes(), first)
+    assert signed.serial == 3
+    assert signed.root == root_public(home) != first
+    assert len(signed.rotations) == 2
+    assert crypto.load_public_key(layout.outbox_root.read_bytes()).key == signed.root
+    assert len(list(layout.retired_roots.glob("root-*.key"))) == 2
+    assert len(keys.load_rotations(layout)) == 2
+    # The next action is signed by the new root, with the whole chain.
+    keys.add_journalist(home, "bob", ask_after_root_rotation, ask_new, now=NOW, memlimit=MEM)
+    assert verify_keyring(layout.outbox_keyring.read_bytes(), first).serial == 4
+
+
+def test_transfer_clients_each_get_their_own_keys(home, tmp_path):
+    root = root_public(home)
+    one = keys.add_transfer_client(home, "laptop 1", tmp_path / "t1", ask, None, now=NOW)
+    two = keys.add_transfer_client(
+        home, "laptop 2", tmp_path / "t2", ask, "transfer passphrase", now=NOW, memlimit=MEM
+    )
+    manifest = outbox_manifest(home, root)
+    assert len(manifest.transfer_clients) == 2
+    assert len({c.onion_auth_key for c in manifest.transfer_clients}) == 2
+    assert len({c.public_key for c in manifest.transfer_clients}) == 2
+    t1 = load_private_key((tmp_path / "t1" / "transfer.key").read_bytes(), None)
+    assert t1.kind is KeyKind.TRANSFER
+    o1 = load_private_key((tmp_path / "t1" / "onion-auth.key").read_bytes(), None)
+    assert o1.kind is KeyKind.ONION_AUTH
+    t2 = load_private_key((tmp_path / "t2" / "transfer.key").read_bytes(), "transfer passphrase")
+    assert {c.public_key for c in manifest.transfer_clients} == {t1.public.key, t2.public.key}
+    line = (tmp_path / "t1" / "postern-api.auth_private").read_text().strip()
+    onion, descriptor, x25519, encoded = line.split(":")
+    assert (onion, descriptor, x25519) == (keys.ONION_PLACEHOLDER, "descriptor", "x25519")
+    scalar = base64.b32decode(encoded + "=" * (-len(encoded) % 8))
+    assert crypto.keys.x25519_public(scalar) == o1.public.key
+    assert [p.name for p, _ in one.files] == ["transfer.key", "onion-auth.key",
+                                              "postern-api.auth_private"]  # fmt: skip
+    assert two.signing_fingerprint != one.signing_fingerprint
+    with pytest.raises(StationError, match="already exists"):
+        keys.add_transfer_client(home, "laptop 1", tmp_path / "t3", ask, None, now=NOW)
+    keys.revoke_transfer_client(home, "laptop 1", ask, now=NOW)
+    manifest = outbox_manifest(home, root)
+    assert [c.public_key for c in manifest.transfer_clients] == [t2.public.key]
+    with pytest.raises(StationError, match="no transfer client"):
+        keys.revoke_transfer_client(home, "laptop 1", ask, now=NOW)
+
+
+def test_list_shows_every_key_with_grouped_fingerprints(home, tmp_path):
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    keys.rotate_encryption_key(home, "bob", ask, now=NOW, memlimit=MEM)
+    keys.add_transfer_client(home, "laptop", tmp_path / "t", ask, None, now=NOW)
+    rows = keys.list_keys(home)
+    roles = sorted((r.role, r.owner) for r in rows)
+    assert roles == sorted([
+        ("team root", "team"), ("encryption", "alice"), ("signing", "alice"),
+        ("encryption", "bob"), ("signing", "bob"), ("retired encryption", "bob"),
+        ("transfer client transfer", "transfer machine"),
+        ("transfer client onion-auth", "transfer machine"),
+    ])  # fmt: skip
+    for row in rows:
+        groups = row.fingerprint.split(" ")
+        assert len(groups) == 10
+        assert all(len(g) == 4 and g == g.upper() for g in groups)
+
+
+def _store_key(home: Path, recipients: list[bytes]) -> bytes:
+    layout = station.Layout(home)
+    db_key = os.urandom(32)
+    layout.store.mkdir(mode=0o700)
+    layout.store_key_envelope.write_bytes(seal_bytes(db_key, recipients, Kind.FILE))
+    return db_key
+
+
+def test_the_store_key_follows_the_journalists(home):
+    layout = station.Layout(home)
+    alice = keys.peek_key_file(layout.encryption_key("alice")).key
+    db_key = _store_key(home, [alice])
+    with pytest.raises(StationError, match="--as"):
+        keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    result = keys.add_journalist(home, "bob", ask, ask_new, now=NOW, acting="alice", memlimit=MEM)
+    assert result.store_key_resealed
+    sealed = layout.store_key_envelope.read_bytes()
+    assert crypto.open_bytes(sealed, secrets(home, "bob"))[1] == db_key
+    keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
+    header = crypto.parse_header(layout.store_key_envelope.read_bytes())
+    assert crypto.sealed_to(header, [keys.peek_key_file(layout.encryption_key(n)).key
+                                     for n in ("alice", "bob")])  # fmt: skip
+    bob_keys = secrets(home, "bob")
+    keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
+    sealed = layout.store_key_envelope.read_bytes()
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_bytes(sealed, bob_keys)
+    current_alice = keys.peek_key_file(layout.encryption_key("alice")).key
+    assert crypto.sealed_to(crypto.parse_header(sealed), [current_alice])
+    assert crypto.open_bytes(sealed, secrets(home, "alice"))[1] == db_key
+
+
+def test_reseal_store_key_directly(home):
+    layout = station.Layout(home)
+    alice = station.load_encryption_keys(layout, "alice", PASSES["journalist alice's keys"])[0]
+    assert keys.reseal_store_key(layout, [alice.secret], [alice.public.key]) is None
+    db_key = _store_key(home, [alice.public.key])
+    other = crypto.PrivateKey.generate(KeyKind.ENCRYPTION, "other")
+    result = keys.reseal_store_key(layout, [alice.secret], [other.public.key, alice.public.key])
+    assert result is not None
+    assert result.key_ids == tuple(sorted([other.key_id.hex(), alice.key_id.hex()]))
+    assert crypto.open_bytes(layout.store_key_envelope.read_bytes(), [other.secret])[1] == db_key
+    with pytest.raises(StationError, match="cannot re-seal"):
+        keys.reseal_store_key(layout, [os.urandom(32)], [alice.public.key])
+
+
+def test_rewrap_then_destroy_retired_keeps_everything_readable(home):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    old_alice = keys.peek_key_file(layout.encryption_key("alice")).key
+    bob = keys.peek_key_file(layout.encryption_key("bob")).key
+    layout.store.mkdir(mode=0o700)
+    layout.store_envelopes.mkdir(mode=0o700)
+    items = {
+        "a": seal_bytes(b"to old alice only", [old_alice], Kind.MESSAGE),
+        "b": seal_bytes(b"to old alice and bob", [old_alice, bob], Kind.MESSAGE),
+    }
+    for name, data in items.items():
+        (layout.store_envelopes / name).write_bytes(data)
+    keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
+    keys.revoke_journalist(home, "bob", ask, now=NOW)
+    assert keys.stranded_envelopes(home) == sorted(layout.store_envelopes.iterdir())
+    with pytest.raises(StationError, match="rewrap"):
+        keys.destroy_retired(home, "destroy")
+    with pytest.raises(StationError, match="not confirmed"):
+        keys.destroy_retired(home, "yes")
+
+    done, failed = keys.rewrap_store(home, ["alice"], ask)
+    assert failed == []
+    assert {r.path.name for r in done} == {"a", "b"}
+    new_alice = keys.peek_key_file(layout.encryption_key("alice"))
+    for result in done:
+        assert result.changed
+        assert result.key_ids == (new_alice.key_id.hex(),)
+        assert hashlib.sha256(result.path.read_bytes()).hexdigest() == result.sha256
+    assert keys.stranded_envelopes(home) == []
+
+    destroyed = keys.destroy_retired(home, "destroy")
+    assert len(destroyed) == 3  # alice's retired key, bob's two revoked key files
+    assert all(not p.exists() for p in destroyed)
+    assert keys.retired_key_files(home) == []
+    current = secrets(home, "alice")
+    assert len(current) == 1
+    for name, content in (("a", b"to old alice only"), ("b", b"to old alice and bob")):
+        assert (
+            crypto.open_bytes((layout.store_envelopes / name).read_bytes(), current)[1] == content
+        )
+
+
+def test_rewrap_reports_what_it_cannot_open_and_leaves_it(home, tmp_path):
+    layout = station.Layout(home)
+    alice = keys.peek_key_file(layout.encryption_key("alice")).key
+    stranger = crypto.PrivateKey.generate(KeyKind.ENCRYPTION, "x")
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.write_bytes(seal_bytes(b"x", [stranger.public.key], Kind.MESSAGE))
+    two.write_bytes(b"not an envelope" * 10)
+    before = one.read_bytes()
+    done, failed = keys.rewrap_envelope_files([one, two], secrets(home, "alice"), [alice])
+    assert done == []
+    assert [p for p, _ in failed] == [one, two]
+    assert one.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".rewrap")] == []
+
+
+def test_recovery_kit_has_fingerprints_and_key_files(home, tmp_path):
+    kit = keys.recovery_kit(home, tmp_path / "kit.html", now=NOW)
+    text = kit.read_text()
+    layout = station.Layout(home)
+    assert keys.peek_key_file(layout.root_key).fingerprint in text
+    assert keys.peek_key_file(layout.encryption_key("alice")).fingerprint in text
+    for path in (layout.root_key, layout.encryption_key("alice"), layout.signing_key("alice")):
+        for line in path.read_text().splitlines():
+            assert line in text
+    assert stat.S_IMODE(kit.stat().st_mode) == 0o600
+    with pytest.raises(StationError, match="exists"):
+        keys.recovery_kit(home, kit, now=NOW)
+
+
+def test_station_json_keeps_its_optional_members(home, tmp_path):
+    keys.add_transfer_client(home, "laptop", tmp_path / "t", ask, None, now=NOW)
+    raw = json.loads(station.Layout(home).station_file.read_text())
+    assert set(raw) == {"type", "version", "journalists", "keyring_serial", "transfer_clients"}
+    assert station.load_station(home).transfer_clients[0]["label"] == "laptop"
+
+
+def test_an_acting_journalist_who_cannot_open_the_store_key_changes_nothing(home):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    _store_key(home, [keys.peek_key_file(layout.encryption_key("alice")).key])
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    with pytest.raises(StationError, match="do not open the store key"):
+        keys.add_journalist(home, "carol", ask, ask_new, now=NOW, acting="bob", memlimit=MEM)
+    with pytest.raises(StationError, match="do not open the store key"):
+        keys.rotate_encryption_key(home, "bob", ask, now=NOW, memlimit=MEM)
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+    assert station.load_station(home).keyring_serial == 2
+
+
+@pytest.mark.parametrize("stop_at", ["before the chain", "after the chain"])
+def test_an_interrupted_root_rotation_is_finished_or_forgotten(home, monkeypatch, stop_at):
+    layout = station.Layout(home)
+    first = keys.peek_key_file(layout.root_key)
+    real_replace, real_write = os.replace, station_fs.atomic_write
+
+    def crash_write(path: Path, content: bytes) -> None:
+        if path == layout.rotations:
+            raise OSError("power cut")
+        real_write(path, content)
+
+    def crash_replace(src: object, dst: object) -> None:
+        if Path(str(dst)) == layout.root_key:
+            raise OSError("power cut")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    if stop_at == "before the chain":
+        monkeypatch.setattr(station_fs, "atomic_write", crash_write)
+    else:
+        monkeypatch.setattr(os, "replace", crash_replace)
+    with pytest.raises(OSError, match="power cut"):
+        keys.rotate_team_root(home, ask, ask_new, now=NOW, memlimit=MEM)
+    monkeypatch.undo()
+    assert keys.peek_key_file(layout.root_key) == first
+    after_chain = stop_at == "after the chain"
+    assert layout.rotations.exists() == after_chain
+
+    # The next command finishes the rotation (or never knew of it) and signs with the root
+    # the chain ends at.
+    expected = ask_new("the new team root key") if after_chain else PASSES[keys.ROOT_WHAT]
+
+    def next_ask(what: str) -> str:
+        return expected if what == keys.ROOT_WHAT else PASSES[what]
+
+    keys.add_journalist(home, "bob", next_ask, ask_new, now=NOW, memlimit=MEM)
+    assert not (layout.keys / "root.key.next").exists()
+    signed = verify_keyring(layout.outbox_keyring.read_bytes(), first.key)
+    assert (signed.root != first.key) == after_chain
+    assert len(signed.rotations) == (1 if after_chain else 0)
+    if not after_chain:  # a later rotation replaces the unused key left behind
+        keys.rotate_team_root(home, ask, ask_new, now=NOW, memlimit=MEM)
+        assert verify_keyring(layout.outbox_keyring.read_bytes(), first.key).serial == 3
+    assert not (layout.keys / "root.key.next").exists()
+
+
+def test_an_interrupted_revocation_is_finished_by_the_next_command(home, monkeypatch):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    real_rename = os.rename
+
+    def crash(src: object, dst: object) -> None:
+        if Path(str(src)) == layout.journalist_keys("bob"):
+            raise OSError("power cut")
+        real_rename(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(OSError, match="power cut"):
+        keys.revoke_journalist(home, "bob", ask, now=NOW)
+    monkeypatch.undo()
+    assert station.load_station(home).journalists == ("alice",)
+    assert layout.journalist_keys("bob").is_dir()  # not moved yet
+    rows = keys.list_keys(home)
+    assert not layout.journalist_keys("bob").exists()
+    assert (layout.revoked_keys / "bob-2026-11-25" / "encryption.key").is_file()
+    assert {r.owner for r in rows if r.role.startswith("revoked")} == {"bob"}
+
+
+def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_kept_keys(home):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    bob = keys.peek_key_file(layout.encryption_key("bob")).key
+    layout.store.mkdir(mode=0o700)
+    layout.store_envelopes.mkdir(mode=0o700)
+    only_bob = layout.store_envelopes / "only-bob"
+    only_bob.write_bytes(seal_bytes(b"bob's alone", [bob], Kind.MESSAGE))
+    keys.revoke_journalist(home, "bob", ask, now=NOW)
+    done, failed = keys.rewrap_store(home, ["alice"], ask)
+    assert [p for p, _ in failed] == [only_bob]
+    with pytest.raises(StationError, match="rewrap"):
+        keys.destroy_retired(home, "destroy")
+
+    def with_bob(what: str) -> str:
+        return (
+            PASSES["journalist bob's keys"]
+            if what == "journalist bob's revoked keys"
+            else ask(what)
+        )
+
+    done, failed = keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"])
+    assert failed == []
+    assert [r.path for r in done if r.changed] == [only_bob]
+    keys.destroy_retired(home, "destroy")
+    assert crypto.open_bytes(only_bob.read_bytes(), secrets(home, "alice"))[1] == b"bob's alone"
+    with pytest.raises(StationError, match="no kept keys"):
+        keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"])
