@@ -291,7 +291,7 @@ def rotate_root(old_root: PrivateKey, new_root: PrivateKey, issued: datetime) ->
     )
 
 
-def _parse_rotation(raw: object) -> RootRotation:
+def parse_rotation(raw: object) -> RootRotation:
     what = "root rotation"
     if not isinstance(raw, dict):
         raise FormatError(f"{what}: must be an object")
@@ -392,7 +392,7 @@ def verify_keyring(data: bytes, pinned_root: bytes) -> SignedKeyring:
         raise FormatError(f"{what}: the manifest is not valid Unicode text") from None
     signature = b64decode(get_str(obj, "signature", what), length=64, what=f"{what} signature")
     rotations = tuple(
-        _parse_rotation(r) for r in get_list(obj, "rotations", what, 0, MAX_ROTATIONS)
+        parse_rotation(r) for r in get_list(obj, "rotations", what, 0, MAX_ROTATIONS)
     )
     roots = verify_rotation_chain(rotations)
     if not roots:

@@ -41,7 +41,6 @@ from datetime import datetime
 from pathlib import Path
 
 import crypto
-import crypto.keyring as _crypto_keyring
 from crypto import (
     CryptoError,
     DecryptionError,
@@ -55,7 +54,9 @@ from crypto import (
     TransferClient,
     dump_private_key,
     dump_public_key,
+    parse_json,
     parse_manifest,
+    parse_rotation,
     rotate_root,
     sign_keyring,
 )
@@ -79,6 +80,8 @@ from journalist_ui.station import (
 #: The word a person types to confirm destroy-retired.
 DESTROY_CONFIRMATION = "destroy"
 MAX_ROTATIONS = 16
+#: rotations.json holds at most MAX_ROTATIONS statements of about 1 KB each.
+MAX_ROTATIONS_FILE = 64 * 1024
 MAX_TRANSFER_CLIENTS = 16
 ROOT_WHAT = "the team root key"
 
@@ -133,19 +136,14 @@ def load_rotations(layout: Layout) -> list[RootRotation]:
         return []
     data = layout.rotations.read_bytes()
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = parse_json(data, max_bytes=MAX_ROTATIONS_FILE, what=str(layout.rotations))
         if not isinstance(raw, list):
             raise ValueError("not a JSON list")
-        chain = [_parse_rotation(item) for item in raw]
+        chain = [parse_rotation(item) for item in raw]
         verify_rotation_chain(chain)
     except (ValueError, UnicodeDecodeError, CryptoError) as exc:
         raise StationError(f"{layout.rotations} is damaged: {exc}") from None
     return chain
-
-
-def _parse_rotation(raw: object) -> RootRotation:
-    # The crypto core parses rotation objects (section 4.3) but exports no name for it yet.
-    return _crypto_keyring._parse_rotation(raw)
 
 
 def _previous_manifest(layout: Layout, record: StationRecord) -> Manifest | None:
