@@ -11,6 +11,13 @@ and every file 0600:
     HOME/keyrings/keyring-<serial>.json   every signed keyring issued (kept, never replaced)
     HOME/outbox/keyring.json              the latest signed keyring  } to carry to
     HOME/outbox/root.pub                  the team root public key   } the server
+    HOME/store/key.envelope               the database key, sealed to every journalist
+    HOME/store/station.db                 the SQLCipher database (journalist_ui.store)
+    HOME/store/envelopes/<name>           imported and written envelopes, as received
+    HOME/server.pub                       the pinned server signing key (server pin)
+    HOME/ledger.head                      seq and hash of the newest ledger record
+
+(docs/format.md section 12 describes the store.)
 
 Private keys are key files of docs/format.md section 2.4, sealed under a passphrase with
 Argon2id; in this version one passphrase protects the root key and the journalist's keys.
@@ -64,6 +71,8 @@ from crypto import (
 from journalist_ui import filenames, fs
 from journalist_ui.errors import StationError
 from journalist_ui.passphrase import check_new
+from journalist_ui.store import open_store
+from journalist_ui.store.keyfile import create_store_key
 
 STATION_TYPE = "postern-station"
 STATION_VERSION = 1
@@ -143,6 +152,36 @@ class Layout:
     @property
     def outbox_root(self) -> Path:
         return self.outbox / "root.pub"
+
+    def retired_keys(self, name: str) -> Path:
+        """Where key rotation keeps a journalist's retired encryption keys."""
+        return self.journalist_keys(name) / "retired"
+
+    @property
+    def store(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def store_key(self) -> Path:
+        """The database key, sealed to every journalist's encryption key (format 12.1)."""
+        return self.store / "key.envelope"
+
+    @property
+    def store_db(self) -> Path:
+        return self.store / "station.db"
+
+    @property
+    def envelopes(self) -> Path:
+        return self.store / "envelopes"
+
+    @property
+    def server_pub(self) -> Path:
+        """The pinned server signing public key."""
+        return self.home / "server.pub"
+
+    @property
+    def ledger_head(self) -> Path:
+        return self.home / "ledger.head"
 
 
 @dataclass(frozen=True)
@@ -281,11 +320,23 @@ def init_station(
         for path, content, what in (
             (layout.outbox_keyring, signed_keyring, "signed keyring to carry to the server"),
             (layout.outbox_root, dump_public_key(root.public), "team root public key"),
-            (layout.station_file, record.to_bytes(), "station record"),
         ):
             made.append(path)
             fs.atomic_write(path, content)
             written.append((path, what))
+        for directory in (layout.store, layout.envelopes):
+            fs.make_private_dir(directory)
+            made.append(directory)
+        made.append(layout.store_key)
+        store_key = create_store_key(layout.store_key, [encryption.public.key])
+        written.append((layout.store_key, "the store's database key, sealed to your key"))
+        made.append(layout.store_db)
+        open_store(layout.store_db, store_key).close()
+        written.append((layout.store_db, "the encrypted station database"))
+        # Last: a home without station.json is not a station, whatever else it holds.
+        made.append(layout.station_file)
+        fs.atomic_write(layout.station_file, record.to_bytes())
+        written.append((layout.station_file, "station record"))
     return InitResult(layout, journalist, root.public.fingerprint, serial, tuple(written))
 
 
@@ -367,10 +418,16 @@ def load_private_key_file(path: Path, passphrase: str, kind: KeyKind, whose: str
 
 
 def load_encryption_keys(layout: Layout, journalist: str, passphrase: str) -> list[PrivateKey]:
-    """Every encryption private key of a journalist (one, until keys are rotated)."""
+    """Every encryption private key of a journalist: the current one first, then every
+    retired one (HOME/keys/<name>/retired/encryption-<key id hex>.key, same passphrase)."""
     whose = f"journalist {journalist}'s keys"
     path = layout.encryption_key(journalist)
-    return [load_private_key_file(path, passphrase, KeyKind.ENCRYPTION, whose)]
+    keys = [load_private_key_file(path, passphrase, KeyKind.ENCRYPTION, whose)]
+    retired = layout.retired_keys(journalist)
+    if retired.is_dir():
+        for old in sorted(retired.glob("encryption-*.key")):
+            keys.append(load_private_key_file(old, passphrase, KeyKind.ENCRYPTION, whose))
+    return keys
 
 
 # -- journalist decrypt ----------------------------------------------------------------------
