@@ -1,0 +1,97 @@
+"""Helpers for the station UI and triage tests: sources and items put straight into the store.
+
+Items are real envelopes sealed to the unlocked journalist's key and stored under
+HOME/store/envelopes/ the way an import stores them, so that decrypting on demand works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from crypto import Kind, seal_bytes
+from journalist_ui.store.models import Item, Source
+from journalist_ui.unlock import Unlocked
+
+DAY = date(2026, 11, 20)
+
+
+def add_source(
+    session: Session,
+    designation: str,
+    *,
+    day: date = DAY,
+    status: str = "new",
+    starred: bool = False,
+    assigned_to: str | None = None,
+) -> Source:
+    source = Source(
+        source_id=secrets.token_hex(16),
+        reply_public_key=secrets.token_bytes(32),
+        designation=designation,
+        status=status,
+        starred=starred,
+        assigned_to=assigned_to,
+        first_day=day,
+        last_day=day,
+        deleted=False,
+    )
+    session.add(source)
+    session.flush()
+    return source
+
+
+_KINDS = {"message": Kind.MESSAGE, "file": Kind.FILE, "reply": Kind.REPLY}
+
+
+def add_item(
+    unlocked: Unlocked,
+    session: Session,
+    source: Source,
+    kind: str,
+    content: bytes,
+    *,
+    filename: str | None = None,
+    media_type: str | None = None,
+    day: date = DAY,
+) -> Item:
+    """A sealed envelope in the store, its row, and (for text) its search index entry."""
+    public_key = unlocked.encryption_keys[0].public
+    public = public_key.key
+    envelope = seal_bytes(content, [public], _KINDS[kind], filename or "", media_type or "")
+    name = secrets.token_hex(16)
+    path = unlocked.layout.envelopes / name
+    path.write_bytes(envelope)
+    path.chmod(0o600)
+    direction = "out" if kind == "reply" else "in"
+    item = Item(
+        source_pk=source.id,
+        server_id=None if direction == "out" else str(secrets.randbelow(10**12)),
+        direction=direction,
+        kind=kind,
+        day=day,
+        envelope_name=name,
+        envelope_size=len(envelope),
+        envelope_sha256=hashlib.sha256(envelope).hexdigest(),
+        filename=filename,
+        media_type=media_type,
+        plaintext_size=len(content),
+        plaintext_sha256=hashlib.sha256(content).hexdigest(),
+        key_ids=public_key.key_id.hex(),
+        author=unlocked.journalist if direction == "out" else None,
+        decryptable=True,
+    )
+    session.add(item)
+    session.flush()
+    if kind != "file":
+        session.execute(
+            text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"),
+            {"id": item.id, "body": content.decode("utf-8")},
+        )
+    source.last_day = max(source.last_day, day)
+    source.first_day = min(source.first_day, day)
+    return item
