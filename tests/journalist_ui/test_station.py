@@ -243,7 +243,8 @@ def test_printed_fingerprint_matches_root_pub(tmp_path, capsys):
         assert name in out
     assert "outbox" in out
     assert "dropbox seal" in out
-    assert "journalist decrypt" in out
+    assert "journalist server pin" in out
+    assert "journalist import" in out
 
 
 def test_keys_open_with_the_passphrase_and_not_another(tmp_path):
