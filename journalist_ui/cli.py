@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_unlock_arguments(outbound)
     outbound.set_defaults(handler=_export_outbound)
+    _add_ui_command(commands)  # helper "web": the `ui` command, defined at the end of this file
     return parser
 
 
@@ -484,6 +485,68 @@ def _describe_os_error(exc: OSError) -> str:
 def _error(message: str, status: int) -> int:
     print(f"journalist: error: {message}", file=sys.stderr)
     return status
+
+
+# -- journalist ui (the station's web interface; helper "web" owns this section) -------------
+
+
+def _add_ui_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ui = commands.add_parser(
+        "ui",
+        help="run the station's web interface on 127.0.0.1",
+        description=(
+            "Serve the station's web interface to the browser on this machine only "
+            "(127.0.0.1). Unlock it with a journalist's passphrase; it locks itself when idle "
+            "and when stopped (Ctrl+C)."
+        ),
+    )
+    ui.add_argument(
+        "--home", type=Path, metavar="DIR",
+        help="the station home (default: $POSTERN_STATION_HOME)",
+    )  # fmt: skip
+    ui.add_argument(
+        "--host", default="127.0.0.1", metavar="ADDRESS",
+        help="must be 127.0.0.1 (any other address is refused)",
+    )  # fmt: skip
+    ui.add_argument("--port", type=_ui_port, default=8090, metavar="PORT", help="default 8090")
+    ui.add_argument(
+        "--idle-minutes", type=_ui_minutes, default=10, metavar="N",
+        help="lock a session after N minutes without a request (default 10)",
+    )  # fmt: skip
+    ui.set_defaults(handler=_ui)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from journalist_ui.web.app import UISettings
+    from journalist_ui.web.serve import check_host, serve
+
+    check_host(args.host)
+    home: Path = args.home if args.home is not None else _station_home_from_env()
+    station.load_station(home)  # a clear error now rather than on the unlock page
+    settings = UISettings(
+        home=home, port=args.port, idle_timeout=timedelta(minutes=args.idle_minutes)
+    )
+
+    def ready(url: str) -> None:
+        print(f"The station UI is at {url} (only this machine can reach it).", flush=True)
+        print("Stop it with Ctrl+C; stopping locks every session.", flush=True)
+
+    serve(settings, lambda: datetime.now(UTC), host=args.host, ready=ready)
+    return EXIT_OK
+
+
+def _ui_port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number from 1 to 65535: {text!r}")
+    return int(text)
+
+
+def _ui_minutes(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 24 * 60:
+        raise argparse.ArgumentTypeError(f"not a number of minutes from 1 to 1440: {text!r}")
+    return int(text)
 
 
 if __name__ == "__main__":

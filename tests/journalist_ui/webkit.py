@@ -7,15 +7,23 @@ HOME/store/envelopes/ the way an import stores them, so that decrypting on deman
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, cast
 
+from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from crypto import Kind, seal_bytes
 from journalist_ui.store.models import Item, Source
 from journalist_ui.unlock import Unlocked
+from journalist_ui.web import UISettings, create_app
+from journalist_ui.web.context import STATE_KEY, StationState
+from tests.clitools import PASSPHRASE
 
 DAY = date(2026, 11, 20)
 
@@ -95,3 +103,66 @@ def add_item(
     source.last_day = max(source.last_day, day)
     source.first_day = min(source.first_day, day)
     return item
+
+
+# -- the web app under Flask's test client -------------------------------------------------------
+
+BASE_URL = "http://127.0.0.1:8090"
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Clock:
+    """A clock the test moves forward."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class WebClient:
+    """Flask's test client on the loopback base URL, carrying the page's CSRF token."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.client = app.test_client()
+        self.csrf = ""
+
+    def get(self, path: str, **kwargs: Any) -> TestResponse:
+        response = self.client.get(path, base_url=BASE_URL, **kwargs)
+        self._remember(response)
+        return response
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> TestResponse:
+        form = {"csrf_token": self.csrf, **(data or {})}
+        response = self.client.post(path, data=form, base_url=BASE_URL, **kwargs)
+        self._remember(response)
+        return response
+
+    def _remember(self, response: TestResponse) -> None:
+        response.get_data()  # read the whole body (streamed ones too), then close it
+        response.close()
+        if response.mimetype == "text/html":
+            match = _CSRF_RE.search(response.get_data(as_text=True))
+            if match:
+                self.csrf = match.group(1)
+
+    def unlock(self, journalist: str = "alice", passphrase: str = PASSPHRASE) -> TestResponse:
+        self.get("/unlock")
+        return self.post("/unlock", {"journalist": journalist, "passphrase": passphrase})
+
+    def state(self) -> StationState:
+        return cast(StationState, self.app.extensions[STATE_KEY])
+
+    def unlocked(self) -> Unlocked:
+        sessions = self.state().sessions
+        token = self.client.get_cookie("postern_station", domain="127.0.0.1")
+        assert token is not None
+        found = sessions.get(token.value).unlocked
+        assert found is not None
+        return cast(Unlocked, found)
+
+
+def make_app(home: Path, clock: Clock, **settings: Any) -> Flask:
+    return create_app(UISettings(home=home, port=8090, **settings), clock)
