@@ -44,9 +44,7 @@ def _inline(item: Item) -> bool:
 
 def content_disposition(kind: str, name: str) -> str:
     """``attachment``/``inline`` with an ASCII fallback name and the RFC 8187 UTF-8 name."""
-    fallback = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\%;' else "_" for c in name
-    )
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in " ._-()+,") else "_" for c in name)
     encoded = "".join(
         chr(b) if chr(b).isalnum() or chr(b) in "-._~" else f"%{b:02X}"
         for b in name.encode("utf-8")

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from crypto import Kind, seal_bytes
+from crypto import FormatError, Kind, seal_bytes
 from journalist_ui.store.models import Item, Source
 from journalist_ui.unlock import Unlocked
 from journalist_ui.web import UISettings, create_app
@@ -70,7 +70,10 @@ def add_item(
     """A sealed envelope in the store, its row, and (for text) its search index entry."""
     public_key = unlocked.encryption_keys[0].public
     public = public_key.key
-    envelope = seal_bytes(content, [public], _KINDS[kind], filename or "", media_type or "")
+    try:
+        envelope = seal_bytes(content, [public], _KINDS[kind], filename or "", media_type or "")
+    except FormatError:  # a hostile name the format itself forbids: only the row carries it
+        envelope = seal_bytes(content, [public], _KINDS[kind])
     name = secrets.token_hex(16)
     path = unlocked.layout.envelopes / name
     path.write_bytes(envelope)
