@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from crypto import (
@@ -105,9 +105,8 @@ class _TempSink:
         return self._file.write(data)
 
     def commit(self) -> None:
+        # Made durable all at once (os.sync) before the files get their names.
         if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
 
@@ -304,6 +303,8 @@ def _record(
             if _already_present(session, manifest) != present:
                 raise StationError("the store changed during the import: import again")
             result = _write(session, unlocked, manifest, bundle_sha256, opened, today, now)
+            # One sync for every new envelope file, rather than an fsync per file.
+            os.sync()
             for entry in opened:
                 final = layout.envelopes / entry.final_name
                 os.rename(entry.temp, final)
@@ -370,6 +371,8 @@ def _write(
     today: date,
     now: datetime,
 ) -> _Written:
+    """Insert everything in bulk: ids are assigned here, under the transaction's write lock
+    (BEGIN IMMEDIATE), so rows need no flush one by one."""
     record = Import(
         bundle_sha256=bundle_sha256,
         made=manifest.made,
@@ -381,76 +384,91 @@ def _write(
     )
     session.add(record)
     session.flush()
-    wanted = {entry.item.source_id.hex() for entry in opened}
+    wanted = sorted({entry.item.source_id.hex() for entry in opened})
     sources: dict[str, Source] = {}
     for start in range(0, len(wanted), 500):
-        chunk = sorted(wanted)[start : start + 500]
+        chunk = wanted[start : start + 500]
         for found in session.scalars(select(Source).where(Source.source_id.in_(chunk))):
             sources[found.source_id] = found
     taken: set[str] | None = None
-    sources_new = 0
-    item_ids = []
+    next_source = (session.scalar(select(func.max(Source.id))) or 0) + 1
+    next_item = (session.scalar(select(func.max(Item.id))) or 0) + 1
+    new_sources: dict[str, dict[str, object]] = {}
+    item_rows: list[dict[str, object]] = []
+    fts_rows: list[dict[str, object]] = []
+    appender = ledger.Appender(session)
     for entry in opened:
         item = entry.item
         source_hex = item.source_id.hex()
-        source = sources.get(source_hex)
-        if source is None:
+        existing = sources.get(source_hex)
+        if existing is not None:
+            if existing.reply_public_key != item.reply_public_key:
+                raise StationError(
+                    f"item {item.id} names source {existing.designation} with another reply "
+                    "key than before: the bundle is refused"
+                )
+            existing.first_day = min(existing.first_day, item.day)
+            existing.last_day = max(existing.last_day, item.day)
+            existing.deleted = False
+            source_pk, designation = existing.id, existing.designation
+        elif source_hex in new_sources:
+            row = new_sources[source_hex]
+            if row["reply_public_key"] != item.reply_public_key:
+                raise StationError(
+                    f"item {item.id} names source {row['designation']} with another reply "
+                    "key than another item of the bundle: the bundle is refused"
+                )
+            row["first_day"] = min(cast(date, row["first_day"]), item.day)
+            row["last_day"] = max(cast(date, row["last_day"]), item.day)
+            source_pk, designation = cast(int, row["id"]), cast(str, row["designation"])
+        else:
             if taken is None:
                 taken = set(session.scalars(select(Source.designation)))
             designation = designation_for(source_hex, taken)
             taken.add(designation)
-            source = Source(
-                source_id=source_hex,
-                reply_public_key=item.reply_public_key,
-                designation=designation,
-                status="new",
-                starred=False,
-                first_day=item.day,
-                last_day=item.day,
-                deleted=False,
-            )
-            session.add(source)
-            session.flush()
-            sources[source_hex] = source
-            sources_new += 1
-        else:
-            if source.reply_public_key != item.reply_public_key:
-                raise StationError(
-                    f"item {item.id} names source {source.designation} with another reply "
-                    "key than before: the bundle is refused"
-                )
-            source.first_day = min(source.first_day, item.day)
-            source.last_day = max(source.last_day, item.day)
-            source.deleted = False
-        row = Item(
-            source_pk=source.id,
-            server_id=item.id,
-            direction="in",
-            kind=entry.kind,
-            day=item.day,
-            envelope_name=entry.final_name,
-            envelope_size=item.size,
-            envelope_sha256=item.sha256.hex(),
-            filename=entry.filename,
-            media_type=entry.media_type,
-            plaintext_size=entry.plaintext_size,
-            plaintext_sha256=entry.plaintext_sha256,
-            key_ids=entry.key_ids,
-            import_id=record.id,
-            decryptable=entry.decryptable,
+            source_pk = next_source
+            next_source += 1
+            new_sources[source_hex] = {
+                "id": source_pk,
+                "source_id": source_hex,
+                "reply_public_key": item.reply_public_key,
+                "designation": designation,
+                "status": "new",
+                "starred": False,
+                "assigned_to": None,
+                "first_day": item.day,
+                "last_day": item.day,
+                "deleted": False,
+            }
+        item_pk = next_item
+        next_item += 1
+        item_rows.append(
+            {
+                "id": item_pk,
+                "source_pk": source_pk,
+                "server_id": item.id,
+                "direction": "in",
+                "kind": entry.kind,
+                "day": item.day,
+                "envelope_name": entry.final_name,
+                "envelope_size": item.size,
+                "envelope_sha256": item.sha256.hex(),
+                "filename": entry.filename,
+                "media_type": entry.media_type,
+                "plaintext_size": entry.plaintext_size,
+                "plaintext_sha256": entry.plaintext_sha256,
+                "key_ids": entry.key_ids,
+                "import_id": record.id,
+                "author": None,
+                "decryptable": entry.decryptable,
+            }
         )
-        session.add(row)
-        session.flush()
-        item_ids.append(row.id)
         if entry.body is not None:
-            session.execute(
-                text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"),
-                {"id": row.id, "body": entry.body},
-            )
+            fts_rows.append({"id": item_pk, "body": entry.body})
         detail: dict[str, str | int] = {
             "bundle": bundle_sha256,
             "server_id": item.id,
-            "source": source.designation,
+            "source": designation,
             "kind": entry.kind,
             "envelope_size": item.size,
         }
@@ -461,18 +479,16 @@ def _write(
                 detail["filename"] = entry.filename
         else:
             detail["undecryptable"] = 1
-        ledger.record(
-            session,
+        appender.add(
             event="import",
             journalist=unlocked.journalist,
-            item_ref=str(row.id),
+            item_ref=str(item_pk),
             sha256=item.sha256.hex(),
             detail=detail,
             now=now,
         )
     if not opened:
-        ledger.record(
-            session,
+        appender.add(
             event="import",
             journalist=unlocked.journalist,
             item_ref=None,
@@ -480,7 +496,22 @@ def _write(
             detail={"bundle": bundle_sha256, "items": 0},
             now=now,
         )
-    return _Written(len(opened), sources_new, record.undecryptable, tuple(item_ids))
+    if new_sources:
+        session.execute(insert(Source), list(new_sources.values()))
+    if item_rows:
+        session.execute(insert(Item), item_rows)
+    if fts_rows:
+        session.execute(
+            text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"), fts_rows
+        )
+    appender.flush()
+    session.flush()
+    return _Written(
+        len(opened),
+        len(new_sources),
+        record.undecryptable,
+        tuple(cast(int, row["id"]) for row in item_rows),
+    )
 
 
 __all__ = ["ImportResult", "import_bundle"]

@@ -151,19 +151,13 @@ def test_a_failure_while_recording_leaves_nothing(home, server, tmp_path, monkey
     unlocked = open_home(home)
     try:
         before = counts(unlocked)
-        real = ledger.record
-        calls = []
+        def failing(self: ledger.Appender) -> None:
+            raise OSError("disk gone")
 
-        def failing(*args, **kwargs):
-            calls.append(1)
-            if len(calls) == 3:
-                raise OSError("disk gone")
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(ledger, "record", failing)
+        monkeypatch.setattr(ledger.Appender, "flush", failing)
         with pytest.raises(OSError, match="disk gone"):
             import_bundle(unlocked, bundle, today=TODAY, now=NOW)
-        monkeypatch.setattr(ledger, "record", real)
+        monkeypatch.undo()
         assert counts(unlocked) == before
         assert list(unlocked.layout.envelopes.iterdir()) == []
         assert not unlocked.layout.ledger_head.exists()
