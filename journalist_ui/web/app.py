@@ -12,7 +12,16 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response
 
-from journalist_ui.web import security
+from journalist_ui.web import (
+    auth,
+    imports,
+    items,
+    ledger,
+    outgoing,
+    search,
+    security,
+    sources,
+)
 from journalist_ui.web.context import STATE_KEY, StationState
 from journalist_ui.web.jobs import ImportJobs
 from journalist_ui.web.sessions import SessionTable
@@ -55,8 +64,6 @@ def create_app(settings: UISettings, clock: Callable[[], datetime]) -> Flask:
     app.extensions[STATE_KEY] = state
     security.install_log_filters()
     security.register_error_pages(app)
-
-    from journalist_ui.web import auth, imports, items, ledger, outgoing, search, sources
 
     for module in (auth, sources, items, search, imports, outgoing, ledger):
         app.register_blueprint(module.blueprint)

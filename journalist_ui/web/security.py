@@ -4,8 +4,8 @@ Applied to every request, before any view runs:
 
 - the Host header must name this server on loopback (``127.0.0.1:<port>`` or
   ``localhost:<port>``), which defeats DNS rebinding: a hostile page whose name resolves to
-  127.0.0.1 still sends its own name as Host; an ``Origin`` header, when present, must name
-  it too;
+  127.0.0.1 still sends its own name as Host; an ``Origin`` header, when present and not
+  ``null``, must name it too;
 - every state-changing request (not GET or HEAD) carries the browser session's CSRF token in
   the form field ``csrf_token`` (compared in constant time);
 
@@ -62,7 +62,9 @@ def check_host(port: int) -> None:
     if request.host not in hosts:
         raise BadRequest("unexpected Host")
     origin = request.headers.get("Origin")
-    if origin is not None and origin not in {f"http://{h}" for h in hosts}:
+    # Under Referrer-Policy no-referrer, browsers send "Origin: null" with form posts; the
+    # CSRF token and the SameSite=Strict cookie still guard those.
+    if origin not in (None, "null") and origin not in {f"http://{h}" for h in hosts}:
         raise Forbidden("cross-origin request")
 
 

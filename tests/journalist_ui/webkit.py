@@ -111,7 +111,7 @@ def add_item(
 # -- the web app under Flask's test client -------------------------------------------------------
 
 BASE_URL = "http://127.0.0.1:8090"
-_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
 class Clock:
@@ -147,7 +147,13 @@ class WebClient:
         response.get_data()  # read the whole body (streamed ones too), then close it
         response.close()
         if response.mimetype == "text/html":
-            match = _CSRF_RE.search(response.get_data(as_text=True))
+            page = response.get_data(as_text=True)
+            # Every form of every page carries the session's token (the test client posts
+            # the remembered one, so a form rendered without it would go unnoticed).
+            tokens = set(_CSRF_RE.findall(page))
+            assert "" not in tokens, "a form without the CSRF token"
+            assert len(tokens) <= 1, tokens
+            match = _CSRF_RE.search(page)
             if match:
                 self.csrf = match.group(1)
 
