@@ -207,21 +207,25 @@ def _receive(
         total = os.fstat(raw.fileno()).st_size
         reader = _Reader(raw, total, progress)
 
+        envelopes = layout.envelopes
+
         def open_sink(item: InboundItem) -> _TempSink:
-            reader.in_prefix = False
+            if reader.in_prefix:
+                # The rest of the file bounds what the envelopes need on disk.
+                reader.in_prefix = False
+                free = shutil.disk_usage(envelopes).free
+                if total - reader.position + FREE_SPACE_MARGIN > free:
+                    raise StationError(
+                        f"not enough free space in {envelopes} for the "
+                        f"{total - reader.position} bytes of envelopes in {bundle}"
+                    )
             remaining = total - reader.position
             if item.size > remaining:
                 raise FormatError(
                     f"item {item.id} claims {item.size} bytes but only {remaining} bytes "
                     "remain in the bundle"
                 )
-            free = shutil.disk_usage(layout.envelopes).free
-            if item.size + FREE_SPACE_MARGIN > free:
-                raise StationError(
-                    f"not enough free space in {layout.envelopes} for item {item.id} "
-                    f"({item.size} bytes)"
-                )
-            sink = _TempSink(layout.envelopes, item)
+            sink = _TempSink(envelopes, item)
             sinks.append(sink)
             return sink
 
@@ -305,8 +309,9 @@ def _record(
             result = _write(session, unlocked, manifest, bundle_sha256, opened, today, now)
             # One sync for every new envelope file, rather than an fsync per file.
             os.sync()
+            envelopes = layout.envelopes
             for entry in opened:
-                final = layout.envelopes / entry.final_name
+                final = envelopes / entry.final_name
                 os.rename(entry.temp, final)
                 renamed.append(final)
             fs.fsync_dir(layout.envelopes)

@@ -20,6 +20,7 @@ EXPECTED = [
     rf"  bundle +{NUMBER} MiB, built in {NUMBER} s",
     rf"  baseline: bare crypto core decrypts every envelope +{NUMBER} +{NUMBER}",
     rf"  import: verify, store, decrypt once, record +{NUMBER} +{NUMBER}",
+    rf"  info: copy of the bundle file on the same disk, synced +{NUMBER}",
     rf"  source list GET / \(200 sources\) +{NUMBER}",
     rf"  search GET /search\?q=\w+ +{NUMBER}",
     rf"ratio: import time / bare decryption time = {NUMBER}x",
