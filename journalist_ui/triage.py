@@ -177,23 +177,24 @@ def list_sources(
     page_size: int = 100,
 ) -> SourcePage:
     """One page of the source list, with counts, filtered and sorted in SQL."""
-    query = _source_rows_query(journalist)
+    conditions: list[ColumnElement[bool]] = [Source.deleted.is_(False)]
     if filters.status:
-        query = query.where(Source.status == filters.status)
+        conditions.append(Source.status == filters.status)
     if filters.starred:
-        query = query.where(Source.starred.is_(True))
+        conditions.append(Source.starred.is_(True))
     if filters.assigned_to == "":
-        query = query.where(Source.assigned_to.is_(None))
+        conditions.append(Source.assigned_to.is_(None))
     elif filters.assigned_to is not None:
-        query = query.where(Source.assigned_to == filters.assigned_to)
+        conditions.append(Source.assigned_to == filters.assigned_to)
     if filters.designation.strip():
         pattern = "%" + _escape_like(filters.designation.strip().lower()) + "%"
-        query = query.where(Source.designation.like(pattern, escape="\\"))
+        conditions.append(Source.designation.like(pattern, escape="\\"))
+    query = _source_rows_query(journalist).where(*conditions)
     if filters.unread:
-        query = query.having(
-            func.count(case((and_(Item.direction == "in", Read.item_id.is_(None)), 1))) > 0
-        )
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        query = query.having(_unread_count() > 0)
+        total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    else:  # the other filters are on the sources table alone: count without the joins
+        total = session.execute(select(func.count(Source.id)).where(*conditions)).scalar_one()
     unread = _unread_count()
     order = {
         Sort.LAST_ACTIVITY: (Source.last_day.desc(), Source.id.desc()),
@@ -207,9 +208,15 @@ def list_sources(
         ),
     }[sort]
     page = max(1, page)
-    rows = session.execute(
-        query.order_by(*order).limit(page_size).offset((page - 1) * page_size)
-    ).all()
+    offset = (page - 1) * page_size
+    if filters.unread or sort is Sort.UNREAD:
+        rows = session.execute(query.order_by(*order).limit(page_size).offset(offset)).all()
+    else:
+        # Pick the page on the sources table alone, then count items for those sources only.
+        chosen = (
+            select(Source.id).where(*conditions).order_by(*order).limit(page_size).offset(offset)
+        )
+        rows = session.execute(query.where(Source.id.in_(chosen)).order_by(*order)).all()
     return SourcePage([_row(r) for r in rows], total, page, page_size)
 
 
