@@ -45,7 +45,7 @@ from journalist_ui.errors import StationError
 from journalist_ui.filenames import safe_filename
 from journalist_ui.station import Layout, load_server_key
 from journalist_ui.store.designations import designation_for
-from journalist_ui.store.models import Import, Item, Source
+from journalist_ui.store.models import Import, Item, Outgoing, Source
 from journalist_ui.unlock import Unlocked
 
 #: Longest message text indexed for search (the whole message is always decrypted on demand).
@@ -307,6 +307,16 @@ def _record(
             if _already_present(session, manifest) != present:
                 raise StationError("the store changed during the import: import again")
             result = _write(session, unlocked, manifest, bundle_sha256, opened, today, now)
+            # Items the server sent again are acknowledged again: the bundle that
+            # acknowledged them first may never have reached the server.
+            if present:
+                session.execute(
+                    insert(Outgoing),
+                    [
+                        {"kind": "ack", "server_id": server_id, "created_day": today}
+                        for server_id in sorted(present, key=int)
+                    ],
+                )
             # One sync for every new envelope file, rather than an fsync per file.
             os.sync()
             envelopes = layout.envelopes

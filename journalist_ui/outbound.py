@@ -289,7 +289,19 @@ def export_outbound(
                 break
             acked_imports.append(record)
             acknowledged.extend(ids)
-        if not reply_rows and not deletion_rows and not acked_imports:
+        # Items a later bundle repeated (their first acknowledgement may be lost).
+        ack_rows = []
+        seen = set(acknowledged)
+        for row in pending:
+            if row.kind != "ack" or row.server_id is None:
+                continue
+            if row.server_id not in seen:
+                if len(acknowledged) >= MAX_ACKNOWLEDGED:
+                    break
+                acknowledged.append(row.server_id)
+                seen.add(row.server_id)
+            ack_rows.append(row)
+        if not reply_rows and not deletion_rows and not acked_imports and not ack_rows:
             return None
         replies: list[tuple[bytes, bytes]] = []
         for row in reply_rows:
@@ -313,7 +325,7 @@ def export_outbound(
         bundle_id = os.urandom(16)
         path = _write_bundle(unlocked, out_dir, bundle_id, today, replies, deletions, acknowledged)
         try:
-            for row in [*reply_rows, *deletion_rows]:
+            for row in [*reply_rows, *deletion_rows, *ack_rows]:
                 row.bundle_id = bundle_id.hex()
             for record in acked_imports:
                 record.acknowledged_bundle_id = bundle_id.hex()

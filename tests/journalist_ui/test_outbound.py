@@ -181,3 +181,29 @@ def test_bad_requests_are_refused(station):
         queue_deletion(unlocked, scope="item", source_pk=pk, today=TODAY)
     with pytest.raises(StationError, match="has no item 999"):
         queue_deletion(unlocked, scope="item", source_pk=pk, item_id=999, today=TODAY)
+
+
+def test_items_a_later_bundle_repeats_are_acknowledged_again(tmp_path):
+    home = make_home(tmp_path / "home")
+    key = server_key()
+    pin(home, key)
+    source = FakeSource()
+    first = Entry("20", source, "message", message(home, "first"))
+    unlocked = open_home(home)
+    try:
+        import_bundle(unlocked, write_bundle(tmp_path / "a", key, [first]), today=TODAY, now=NOW)
+        result = export_outbound(unlocked, tmp_path / "usb", today=TODAY)
+        assert result is not None
+        assert result.acknowledged == 1
+        # That bundle never reached the server, which sends item 20 again with a new one.
+        second = Entry("21", source, "message", message(home, "second"))
+        again = write_bundle(tmp_path / "b", key, [first, second], made=date(2026, 11, 22))
+        imported = import_bundle(unlocked, again, today=TODAY, now=NOW)
+        assert (imported.imported, imported.already_present) == (1, 1)
+        result = export_outbound(unlocked, tmp_path / "usb", today=TODAY)
+        assert result is not None
+        manifest, _ = read_outbound(result.path, unlocked)
+        assert sorted(manifest.acknowledged) == ["20", "21"]
+        assert export_outbound(unlocked, tmp_path / "usb", today=TODAY) is None
+    finally:
+        unlocked.lock()
