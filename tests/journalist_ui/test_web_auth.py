@@ -146,3 +146,16 @@ def test_errors_show_no_internals(web):
     body = response.get_data(as_text=True)
     assert "Traceback" not in body
     assert "no source" not in body
+
+
+def test_two_browsers_have_separate_sessions(home, clock):
+    app = make_app(home, clock)
+    first, second = WebClient(app), WebClient(app)
+    first.unlock()
+    assert second.get("/").status_code == 302  # unlocking one browser unlocks only it
+    second.unlock()
+    assert first.unlocked() is not second.unlocked()
+    assert first.post("/lock").status_code == 302
+    assert first.get("/").status_code == 302
+    assert second.get("/").status_code == 200
+    assert second.unlocked().encryption_keys

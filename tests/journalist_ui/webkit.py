@@ -159,7 +159,10 @@ class WebClient:
 
     def unlock(self, journalist: str = "alice", passphrase: str = PASSPHRASE) -> TestResponse:
         self.get("/unlock")
-        return self.post("/unlock", {"journalist": journalist, "passphrase": passphrase})
+        response = self.post("/unlock", {"journalist": journalist, "passphrase": passphrase})
+        if response.status_code == 302:
+            self.get("/")  # the unlocked session's CSRF token
+        return response
 
     def state(self) -> StationState:
         return cast(StationState, self.app.extensions[STATE_KEY])
