@@ -213,3 +213,31 @@ def delete_note(note_id: int) -> ResponseReturnValue:
     if not source_pk:
         return redirect(url_for("sources.index"), 303)
     return _back(source_pk[0])
+
+
+@blueprint.get("/statuses")
+def statuses() -> ResponseReturnValue:
+    with store_session() as session:
+        rows = triage.status_counts(session)
+    return render_template("statuses.html", rows=rows)
+
+
+@blueprint.post("/statuses")
+def change_statuses() -> ResponseReturnValue:
+    action = request.form.get("action", "")
+    name = request.form.get("name", "")
+    try:
+        with store_session() as session:
+            if action == "add":
+                added = triage.add_status(session, name)
+                notice(f"Status {added!r} added.")
+            elif action == "remove":
+                triage.remove_status(session, name)
+                notice(f"Status {name!r} removed.")
+            elif action in ("up", "down"):
+                triage.move_status(session, name, -1 if action == "up" else 1)
+            else:
+                raise BadRequest("unknown action")
+    except StationError as exc:
+        notice(str(exc), "error")
+    return redirect(url_for("sources.statuses"), 303)

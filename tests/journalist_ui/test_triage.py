@@ -214,3 +214,26 @@ def test_deleted_sources_are_hidden(unlocked):
         with pytest.raises(StationError):
             triage.get_source(session, "alice", heron)
         session.rollback()
+
+
+def test_statuses_are_configurable(unlocked):
+    with unlocked.store.session() as session:
+        assert triage.statuses(session)[:2] == ["new", "in review"]
+        assert triage.add_status(session, "  Needs   Lawyer ") == "needs lawyer"
+        assert triage.statuses(session)[-1] == "needs lawyer"
+        with pytest.raises(StationError, match="exists already"):
+            triage.add_status(session, "needs lawyer")
+        with pytest.raises(StationError, match="1 to 40 printable"):
+            triage.add_status(session, "x" * 41)
+        triage.move_status(session, "needs lawyer", -1)
+        assert triage.statuses(session)[-2:] == ["needs lawyer", "closed"]
+        (amber,) = pks(session, "amber otter")
+        triage.set_status(session, [amber], "needs lawyer")
+        with pytest.raises(StationError, match="1 source has the status 'needs lawyer'"):
+            triage.remove_status(session, "needs lawyer")
+        assert ("needs lawyer", 1) in triage.status_counts(session)
+        triage.set_status(session, [amber], "new")
+        triage.remove_status(session, "needs lawyer")
+        assert "needs lawyer" not in triage.statuses(session)
+        with pytest.raises(StationError, match="no status"):
+            triage.remove_status(session, "needs lawyer")

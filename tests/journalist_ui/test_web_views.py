@@ -447,3 +447,18 @@ def test_ledger_page_verifies(web, seeded):
     web.get(f"/sources/{seeded['otter']}")
     page = body(web.get("/ledger"))
     assert "The ledger verifies" in page
+
+
+def test_statuses_page(web, seeded):
+    web.get("/statuses")
+    page = body(
+        web.post("/statuses", {"action": "add", "name": "<b>legal</b>"}, follow_redirects=True)
+    )
+    assert "&lt;b&gt;legal&lt;/b&gt;" in page
+    web.post(f"/sources/{seeded['otter']}/status", {"status": "<b>legal</b>"})
+    refused = web.post(
+        "/statuses", {"action": "remove", "name": "<b>legal</b>"}, follow_redirects=True
+    )
+    assert "give them another status first" in body(refused)
+    assert "<b>legal</b>" not in body(refused)
+    assert web.post("/statuses", {"action": "fly", "name": "new"}).status_code == 400
