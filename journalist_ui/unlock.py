@@ -9,6 +9,7 @@ journalist and to every recipient of the station's newest keyring).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,10 +46,11 @@ class Unlocked:
         return [key.secret for key in self.encryption_keys]
 
     def lock(self) -> None:
-        """Close the store and drop the references to the keys."""
+        """Close the store and drop the references to the keys (twice is harmless)."""
         self.store.close()
         self.encryption_keys = []
-        del self.signing_key
+        with contextlib.suppress(AttributeError):
+            del self.signing_key
 
 
 def latest_keyring_recipients(layout: Layout) -> list[bytes]:

@@ -94,6 +94,8 @@ def test_init_makes_the_store_and_unlock_opens_it(tmp_path):
     finally:
         unlocked.lock()
     assert unlocked.encryption_keys == []
+    assert not hasattr(unlocked, "signing_key")
+    unlocked.lock()  # a second lock changes nothing
 
 
 def test_unlock_refuses_a_wrong_passphrase_and_an_unknown_journalist(tmp_path):
