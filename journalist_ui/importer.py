@@ -245,7 +245,10 @@ def _receive(
 
 def _decrypt(item: InboundItem, temp: Path, secrets_: list[bytes]) -> _Opened:
     with temp.open("rb") as src:
-        header = read_header(src)
+        try:
+            header = read_header(src)
+        except FormatError:  # not even an envelope header: kept all the same
+            return _Opened(item, temp, "", False, item.kind)
         key_ids = ",".join(sorted(k.hex() for k in header.key_ids))
         try:
             opened = open_envelope(src, secrets_)

@@ -177,3 +177,21 @@ def test_temporaries_of_a_killed_import_are_swept(home, server, tmp_path):
         assert not leftover.exists()
     finally:
         unlocked.lock()
+
+
+def test_an_envelope_that_is_not_one_is_kept_as_undecryptable(home, server, tmp_path):
+    real = message(home, "a real one")
+    garbage = os.urandom(len(real))  # a valid envelope length, but no envelope
+    entries = [Entry("1", FakeSource(), "message", garbage)]
+    unlocked = open_home(home)
+    try:
+        result = import_bundle(
+            unlocked, write_bundle(tmp_path / "b", server, entries), today=TODAY, now=NOW
+        )
+        assert (result.imported, result.undecryptable) == (1, 1)
+        with unlocked.store.session() as session:
+            item = session.scalars(select(Item)).one()
+        assert (item.decryptable, item.key_ids) == (False, "")
+        assert (unlocked.layout.envelopes / item.envelope_name).read_bytes() == garbage
+    finally:
+        unlocked.lock()
