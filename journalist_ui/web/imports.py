@@ -58,8 +58,15 @@ def start() -> ResponseReturnValue:
     current = unlocked()
     day, moment = today(), now()
 
+    sessions = state().sessions
+
     def work(progress: Callable[[int, int], None]) -> importer.ImportResult:
-        return importer.import_bundle(current, bundle, today=day, progress=progress, now=moment)
+        try:
+            return importer.import_bundle(current, bundle, today=day, progress=progress, now=moment)
+        finally:
+            sessions.release(current)  # locks it now if its session locked meanwhile
+
+    sessions.hold(current)
 
     job = state().jobs.start(current.journalist, bundle.name, work, _describe)
     return redirect(url_for("imports.progress", job_id=job.id), 303)

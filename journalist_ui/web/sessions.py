@@ -4,10 +4,13 @@ A browser is known by a random cookie (256 bits, HttpOnly, SameSite=Strict). Eac
 has a CSRF token and, once the journalist has unlocked, the :class:`~journalist_ui.unlock.
 Unlocked` object (keys and the open store). Nothing about a session is written to disk.
 
-Locking a session (the Lock button, idle time, or the process ending) calls
-``Unlocked.lock()`` and drops every reference the table holds to it and to messages waiting
-to be shown, so the keys and decrypted text can be garbage-collected. Python gives no
-stronger guarantee than that (immutable ``bytes``/``str`` cannot be wiped in place).
+Locking a session (the Lock button, idle time, or the process ending) removes it from the
+table at once and calls ``Unlocked.lock()``, which drops the keys and closes the store, so
+they and any decrypted text can be garbage-collected. Python gives no stronger guarantee
+(immutable ``bytes``/``str`` cannot be wiped in place). An import running in the background
+holds the ``Unlocked`` it started with (:meth:`SessionTable.hold`): if its session locks
+meanwhile, ``lock()`` runs as soon as the import ends, so that the import never loses its
+keys half-way (it would record the rest of the bundle as undecryptable).
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class SessionTable:
         self._clock = clock
         self._sessions: dict[str, BrowserSession] = {}
         self._lock = threading.Lock()
+        #: Unlocked objects in use by background work (an import), by id, with a count;
+        #: locking one of them waits until the work releases it.
+        self._holds: dict[int, int] = {}
+        self._deferred: dict[int, Lockable] = {}
 
     def get(self, token: str | None) -> BrowserSession:
         """The live session named by ``token``, or a new anonymous one.
@@ -76,13 +83,13 @@ class SessionTable:
             previous = self._sessions.pop(session.token, None)
             self._sessions[fresh.token] = fresh
         if previous is not None and previous.unlocked is not None:
-            previous.unlocked.lock()
+            self._lock_or_defer(previous.unlocked)
         return fresh
 
     def lock(self, session: BrowserSession) -> None:
         with self._lock:
             self._sessions.pop(session.token, None)
-        _drop(session)
+        self._drop(session)
 
     def expire(self) -> int:
         """Lock every unlocked session idle for longer than the timeout; how many."""
@@ -93,7 +100,7 @@ class SessionTable:
                 del self._sessions[s.token]
         count = sum(1 for s in stale if s.unlocked is not None)
         for s in stale:
-            _drop(s)
+            self._drop(s)
         return count
 
     def lock_all(self) -> None:
@@ -101,7 +108,30 @@ class SessionTable:
             every = list(self._sessions.values())
             self._sessions.clear()
         for s in every:
-            _drop(s)
+            self._drop(s)
+
+    def hold(self, unlocked: Lockable) -> None:
+        """Keep ``unlocked`` open for background work even if its session locks meanwhile."""
+        with self._lock:
+            self._holds[id(unlocked)] = self._holds.get(id(unlocked), 0) + 1
+
+    def release(self, unlocked: Lockable) -> None:
+        """End a :meth:`hold`; lock now if the session locked while it was held."""
+        with self._lock:
+            count = self._holds.pop(id(unlocked), 1) - 1
+            if count:
+                self._holds[id(unlocked)] = count
+                return
+            deferred = self._deferred.pop(id(unlocked), None)
+        if deferred is not None:
+            deferred.lock()
+
+    def _lock_or_defer(self, unlocked: Lockable) -> None:
+        with self._lock:
+            if id(unlocked) in self._holds:
+                self._deferred[id(unlocked)] = unlocked
+                return
+        unlocked.lock()
 
     def unlocked_count(self) -> int:
         with self._lock:
@@ -114,9 +144,8 @@ class SessionTable:
             for s in anonymous[: len(anonymous) - MAX_ANONYMOUS]:
                 del self._sessions[s.token]
 
-
-def _drop(session: BrowserSession) -> None:
-    unlocked, session.unlocked = session.unlocked, None
-    session.notices.clear()
-    if unlocked is not None:
-        unlocked.lock()
+    def _drop(self, session: BrowserSession) -> None:
+        unlocked, session.unlocked = session.unlocked, None
+        session.notices.clear()
+        if unlocked is not None:
+            self._lock_or_defer(unlocked)

@@ -8,6 +8,7 @@ import pytest
 from werkzeug.test import TestResponse
 
 from journalist_ui.web import security
+from journalist_ui.web.sessions import SessionTable
 from tests.journalist_ui.storekit import make_home
 from tests.journalist_ui.webkit import BASE_URL, Clock, WebClient, make_app
 
@@ -159,3 +160,31 @@ def test_two_browsers_have_separate_sessions(home, clock):
     assert first.get("/").status_code == 302
     assert second.get("/").status_code == 200
     assert second.unlocked().encryption_keys
+
+
+class FakeUnlocked:
+    journalist = "alice"
+
+    def __init__(self) -> None:
+        self.locked = 0
+
+    def lock(self) -> None:
+        self.locked += 1
+
+
+def test_a_held_unlocked_locks_when_released(clock):
+    table = SessionTable(timedelta(minutes=5), clock)
+    held = FakeUnlocked()
+    session = table.unlock(table.get(None), held)
+    table.hold(held)
+    table.hold(held)
+    table.lock(session)
+    assert table.unlocked_count() == 0  # the browser is locked out at once
+    assert held.locked == 0
+    table.release(held)
+    assert held.locked == 0
+    table.release(held)
+    assert held.locked == 1
+    free = FakeUnlocked()
+    table.lock(table.unlock(table.get(None), free))
+    assert free.locked == 1
