@@ -93,6 +93,7 @@ def download(item_id: int) -> ResponseReturnValue:
             sha256=plaintext.sha256,
             detail={"to": "download", "name": name},
         )
+        triage.mark_read(session, unlocked().journalist, [item.id])
     response = Response(_stream(plaintext), mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = content_disposition("attachment", name)
     response.headers["Content-Length"] = str(plaintext.size)
@@ -105,6 +106,8 @@ def show(item_id: int) -> ResponseReturnValue:
     if not _inline(item):
         raise NotFound()
     plaintext = _open(item, view=True)
+    with store_session() as session:
+        triage.mark_read(session, unlocked().journalist, [item.id])
     media_type = (item.media_type or "").split(";")[0].strip().lower()
     if media_type == "text/plain":
         media_type = "text/plain; charset=utf-8"

@@ -239,6 +239,7 @@ def test_download_is_an_attachment_and_byte_identical(web, seeded):
     assert response.mimetype == "application/octet-stream"
     assert response.headers["Content-Disposition"].startswith('attachment; filename="ledger.pdf"')
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert counts(body(web.get("/")), "amber otter")[-1] == "3"  # the file is read now
     exports = events(web, "export")
     assert [(e.item_ref, e.sha256) for e in exports] == [
         (str(seeded["pdf"]), hashlib.sha256(PDF).hexdigest())
