@@ -8,8 +8,8 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from journalist_ui import content, station, triage
 from journalist_ui.errors import StationError
-from journalist_ui.web.context import notice, now, state, today, unlocked
-from journalist_ui.web.views import form_ids, store_session
+from journalist_ui.web.context import notice, state, today, unlocked
+from journalist_ui.web.views import form_ids, record, store_session
 
 blueprint = Blueprint("sources", __name__)
 
@@ -106,14 +106,25 @@ def source(source_pk: int) -> ResponseReturnValue:
         if item.kind == "file" or not item.decryptable:
             continue
         try:
-            # Each message shown is a "view" event of the evidence ledger.
-            texts[item.id] = content.read_message(unlocked(), item.id, now=now())
+            texts[item.id] = content.read_message(unlocked(), item.id, log_view=False)
         except StationError as exc:
             problems[item.id] = str(exc)
-    shown = [i.id for i in convo.items if i.id in texts and i.direction == "in"]
-    if shown:
+    if texts:
+        # Every message shown is a "view" of the evidence ledger: one transaction for all
+        # (and one update of HOME/ledger.head), with the read marks.
         with store_session() as session:
-            triage.mark_read(session, me, shown)
+            for item in convo.items:
+                if item.id in texts:
+                    record(
+                        session,
+                        "view",
+                        item_ref=str(item.id),
+                        sha256=item.sha256,
+                        detail={"kind": item.kind, "source": convo.source.designation},
+                    )
+            triage.mark_read(
+                session, me, [i.id for i in convo.items if i.id in texts and i.direction == "in"]
+            )
     return render_template(
         "source.html",
         convo=convo,
