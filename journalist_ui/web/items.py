@@ -46,7 +46,7 @@ def content_disposition(kind: str, name: str) -> str:
     """``attachment``/``inline`` with an ASCII fallback name and the RFC 8187 UTF-8 name."""
     fallback = "".join(c if c.isascii() and (c.isalnum() or c in " ._-()+,") else "_" for c in name)
     encoded = "".join(
-        chr(b) if chr(b).isalnum() or chr(b) in "-._~" else f"%{b:02X}"
+        chr(b) if b < 0x80 and (chr(b).isalnum() or chr(b) in "-._~") else f"%{b:02X}"
         for b in name.encode("utf-8")
     )
     return f"{kind}; filename=\"{fallback or 'file'}\"; filename*=UTF-8''{encoded}"

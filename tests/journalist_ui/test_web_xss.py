@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from journalist_ui.web.items import content_disposition
 from tests.journalist_ui.storekit import make_home
 from tests.journalist_ui.webkit import Clock, WebClient, add_item, add_source, make_app
 
@@ -108,3 +109,24 @@ def test_downloads_of_hostile_files_are_attachments_with_safe_names(web, corpus)
         assert "<" not in disposition
         assert "\n" not in disposition
         assert web.get(f"/files/{item}/show").status_code == 404  # never inline
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("report.pdf", "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"),
+        (
+            "résumé é.pdf",
+            "attachment; filename=\"r_sum_ _.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%C3%A9.pdf",
+        ),
+        (
+            'a"b;c\\d.txt',
+            "attachment; filename=\"a_b_c_d.txt\"; filename*=UTF-8''a%22b%3Bc%5Cd.txt",
+        ),
+        ("\u202e", "attachment; filename=\"_\"; filename*=UTF-8''%E2%80%AE"),
+    ],
+)
+def test_content_disposition_is_ascii_and_quoted(name, expected):
+    header = content_disposition("attachment", name)
+    assert header == expected
+    assert header.isascii()
