@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -59,6 +60,8 @@ class ImportJobs:
                 result = work(job.progress)
             except BaseException as exc:
                 message = describe_error(exc)
+                if message is None:  # a bug, not bad input: its traceback goes to stderr
+                    logging.getLogger(__name__).exception("import %s failed", job.id[:8])
                 with job.lock:
                     job.error = message or "the import failed unexpectedly; nothing was kept"
                     job.finished = True
