@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from crypto import CryptoError
 from journalist_ui import station
 from journalist_ui.errors import StationError
 from journalist_ui.unlock import unlock as unlock_station
@@ -43,8 +44,10 @@ def unlock_post() -> ResponseReturnValue:
     else:
         try:
             unlocked = unlock_station(state().settings.home, name, passphrase)
-        except StationError as exc:
+        except (StationError, CryptoError) as exc:
             error = str(exc)
+        except OSError as exc:
+            error = f"cannot read the station's files: {exc.strerror or exc}"
         else:
             g.browser = state().sessions.unlock(browser(), unlocked)
             notice(
