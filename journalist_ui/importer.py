@@ -329,12 +329,13 @@ def _record(
                 renamed.append(final)
             fs.fsync_dir(layout.envelopes)
             # The session commits as the block ends; the files already have their names.
-        ledger.update_head(unlocked.store, layout.ledger_head)
     except BaseException:
         for path in renamed:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         raise
+    # Committed: from here on nothing may remove the files.
+    ledger.update_head(unlocked.store, layout.ledger_head)
     return ImportResult(
         result.imported,
         len(manifest.items) - result.imported,

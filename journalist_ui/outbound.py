@@ -55,17 +55,19 @@ def queue_reply(
         raise StationError(f"a reply is at most {MAX_REPLY_TEXT} bytes of text")
     layout = unlocked.layout
     team = latest_keyring_recipients(layout)
-    with unlocked.store.session() as session:
-        source = session.get(Source, source_pk)
-        if source is None or source.deleted:
-            raise StationError(f"no source {source_pk}")
-        recipients = list(dict.fromkeys([source.reply_public_key, *team]))
-        envelope = seal_bytes(body, recipients, Kind.REPLY)
-        header = parse_header(envelope)
-        name = secrets.token_hex(16)
-        path = layout.envelopes / name
-        fs.create_private_file(path, envelope)
-        try:
+    created: Path | None = None
+    try:
+        with unlocked.store.session() as session:
+            source = session.get(Source, source_pk)
+            if source is None or source.deleted:
+                raise StationError(f"no source {source_pk}")
+            recipients = list(dict.fromkeys([source.reply_public_key, *team]))
+            envelope = seal_bytes(body, recipients, Kind.REPLY)
+            header = parse_header(envelope)
+            name = secrets.token_hex(16)
+            path = layout.envelopes / name
+            fs.create_private_file(path, envelope)
+            created = path
             sha256 = hashlib.sha256(body).hexdigest()
             item = Item(
                 source_pk=source.id,
@@ -108,9 +110,11 @@ def queue_reply(
                 now=_now(now),
             )
             session.flush()
-        except BaseException:
-            _destroy(path)
-            raise
+    except BaseException:
+        # Not recorded (nothing was committed): the file must not stay behind.
+        if created is not None:
+            _destroy(created)
+        raise
     ledger.update_head(unlocked.store, layout.ledger_head)
     return item
 
@@ -343,7 +347,9 @@ def export_outbound(
                 },
                 now=_now(now),
             )
-            session.flush()
+            # Committed here, so that a bundle file exists only for a committed export
+            # (a second bundle with the same replies would deliver them twice).
+            session.commit()
         except BaseException:
             path.unlink()
             raise

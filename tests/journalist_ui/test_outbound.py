@@ -207,3 +207,21 @@ def test_items_a_later_bundle_repeats_are_acknowledged_again(tmp_path):
         assert export_outbound(unlocked, tmp_path / "usb", today=TODAY) is None
     finally:
         unlocked.lock()
+
+
+def test_a_failed_export_leaves_no_bundle_and_everything_pending(station, tmp_path, monkeypatch):
+    unlocked, alpha, _ = station
+    queue_reply(unlocked, source_pk(unlocked, alpha), "pending", today=TODAY)
+    real = ledger.record
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ledger, "record", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export_outbound(unlocked, tmp_path / "usb", today=TODAY)
+    monkeypatch.setattr(ledger, "record", real)
+    assert list((tmp_path / "usb").iterdir()) == []
+    result = export_outbound(unlocked, tmp_path / "usb", today=TODAY)
+    assert result is not None
+    assert (result.replies, result.acknowledged) == (1, 3)
