@@ -243,26 +243,40 @@ def _receive(
     return manifest, reader.prefix.hexdigest(), total
 
 
+class _Digest:
+    """Where decrypted content goes during an import: hashed and counted, never stored;
+    the text of a message (up to MAX_INDEXED_TEXT bytes) is kept for the search index."""
+
+    def __init__(self, keep_text: bool) -> None:
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.text = bytearray() if keep_text else None
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        if self.text is not None and len(self.text) < MAX_INDEXED_TEXT:
+            self.text += data[: MAX_INDEXED_TEXT - len(self.text)]
+        return len(data)
+
+
 def _decrypt(item: InboundItem, temp: Path, secrets_: list[bytes]) -> _Opened:
     with temp.open("rb") as src:
         try:
-            header = read_header(src)
-        except FormatError:  # not even an envelope header: kept all the same
-            return _Opened(item, temp, "", False, item.kind)
-        key_ids = ",".join(sorted(k.hex() for k in header.key_ids))
-        try:
             opened = open_envelope(src, secrets_)
             metadata = opened.metadata
-            digest = hashlib.sha256()
-            size = 0
-            body = bytearray() if metadata.kind is Kind.MESSAGE else None
-            for part in opened.iter_content():
-                digest.update(part)
-                size += len(part)
-                if body is not None and len(body) < MAX_INDEXED_TEXT:
-                    body += part[: MAX_INDEXED_TEXT - len(body)]
+            digest = _Digest(keep_text=metadata.kind is Kind.MESSAGE)
+            opened.write_to(cast(BinaryIO, digest))
         except (DecryptionError, FormatError):
+            # Kept all the same, with the key ids its header names (if it has one).
+            src.seek(0)
+            try:
+                header = read_header(src)
+            except FormatError:
+                return _Opened(item, temp, "", False, item.kind)
+            key_ids = ",".join(sorted(k.hex() for k in header.key_ids))
             return _Opened(item, temp, key_ids, False, item.kind)
+    key_ids = ",".join(sorted(k.hex() for k in opened.header.key_ids))
     kind = {Kind.MESSAGE: "message", Kind.FILE: "file"}.get(metadata.kind, item.kind)
     return _Opened(
         item,
@@ -272,9 +286,9 @@ def _decrypt(item: InboundItem, temp: Path, secrets_: list[bytes]) -> _Opened:
         kind,
         filename=(safe_filename(metadata.filename) or None) if kind == "file" else None,
         media_type=metadata.media_type or None,
-        plaintext_size=size,
-        plaintext_sha256=digest.hexdigest(),
-        body=None if body is None else bytes(body).decode("utf-8", "replace"),
+        plaintext_size=digest.size,
+        plaintext_sha256=digest.sha256.hexdigest(),
+        body=None if digest.text is None else bytes(digest.text).decode("utf-8", "replace"),
     )
 
 
