@@ -151,6 +151,7 @@ def test_a_failure_while_recording_leaves_nothing(home, server, tmp_path, monkey
     unlocked = open_home(home)
     try:
         before = counts(unlocked)
+
         def failing(self: ledger.Appender) -> None:
             raise OSError("disk gone")
 
