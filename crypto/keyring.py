@@ -391,9 +391,7 @@ def verify_keyring(data: bytes, pinned_root: bytes) -> SignedKeyring:
     except UnicodeEncodeError:  # a lone surrogate, written as a \uD8xx escape in the file
         raise FormatError(f"{what}: the manifest is not valid Unicode text") from None
     signature = b64decode(get_str(obj, "signature", what), length=64, what=f"{what} signature")
-    rotations = tuple(
-        parse_rotation(r) for r in get_list(obj, "rotations", what, 0, MAX_ROTATIONS)
-    )
+    rotations = tuple(parse_rotation(r) for r in get_list(obj, "rotations", what, 0, MAX_ROTATIONS))
     roots = verify_rotation_chain(rotations)
     if not roots:
         # Without rotations the chain names only the manifest's root (section 4.2, step 2).

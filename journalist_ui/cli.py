@@ -3,7 +3,9 @@
 Subcommands are added in :func:`build_parser`; each one sets ``handler`` to a
 function that takes the parsed arguments and returns the exit status. Handlers
 only gather their inputs (paths, passphrases, the clock, the environment),
-call a use case of :mod:`journalist_ui.station` and report its result.
+call a use case (:mod:`journalist_ui.station`, ``importer``, ``ledger``, ``outbound``)
+and report its result. Commands that need the store unlock it with the journalist's
+passphrase and lock it again before they return.
 
 Exit statuses: 0 success, 1 the operation failed, 2 usage error. Expected
 failures are reported as one line on stderr, never as a traceback.
@@ -12,19 +14,24 @@ failures are reported as one line on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config import SettingsError, load_station_settings
 from crypto import CryptoError, Kind
 from journalist_ui import backup, keys, passphrase, station
 from journalist_ui.errors import StationError
 from journalist_ui.filenames import printable
+
+if TYPE_CHECKING:
+    from journalist_ui.unlock import Unlocked
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -101,6 +108,84 @@ def build_parser() -> argparse.ArgumentParser:
     _add_passphrase_fd(decrypt)
     decrypt.set_defaults(handler=_decrypt)
     _add_key_commands(commands)
+
+    server = commands.add_parser(
+        "server", help="the server this station trusts",
+        description="Manage the server signing key that inbound bundles must be signed with.",
+    )  # fmt: skip
+    server_commands = server.add_subparsers(
+        dest="server_command", metavar="COMMAND", title="commands", required=True
+    )
+    pin = server_commands.add_parser(
+        "pin",
+        help="pin the server signing key (server.pub from `dropbox init`)",
+        description=(
+            "Pin the server's signing public key: inbound bundles are accepted only when signed "
+            "by it. Compare the fingerprint printed here with the one `dropbox init` printed."
+        ),
+    )
+    pin.add_argument("key_file", type=Path, metavar="FILE", help="the server.pub file")
+    _add_home(pin)
+    pin.add_argument(
+        "--replace", action="store_true",
+        help="replace a different key pinned before (only when the server really changed)",
+    )  # fmt: skip
+    pin.set_defaults(handler=_server_pin)
+
+    import_ = commands.add_parser(
+        "import",
+        help="import an inbound bundle into the station store",
+        description=(
+            "Verify an inbound bundle against the pinned server key and import its envelopes "
+            "into the encrypted store. Nothing is imported unless the whole bundle verifies; "
+            "importing the same bundle again adds nothing."
+        ),
+    )
+    import_.add_argument("bundle", type=Path, metavar="BUNDLE", help="the inbound bundle file")
+    _add_unlock_arguments(import_)
+    import_.set_defaults(handler=_import)
+
+    ledger_ = commands.add_parser(
+        "ledger", help="the evidence ledger",
+        description="Check the evidence ledger or write it out as a report.",
+    )  # fmt: skip
+    ledger_commands = ledger_.add_subparsers(
+        dest="ledger_command", metavar="COMMAND", title="commands", required=True
+    )
+    verify = ledger_commands.add_parser(
+        "verify",
+        help="check that no ledger record was changed, removed or reordered",
+        description="Walk the hash chain of the evidence ledger and compare it with ledger.head.",
+    )
+    _add_unlock_arguments(verify)
+    verify.set_defaults(handler=_ledger_verify)
+    report = ledger_commands.add_parser(
+        "report",
+        help="write the ledger as a readable report for a legal team",
+        description="Write the whole evidence ledger as plain text to a new file.",
+    )
+    report.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="the report file (must not exist)"
+    )
+    _add_unlock_arguments(report)
+    report.set_defaults(handler=_ledger_report)
+
+    outbound = commands.add_parser(
+        "export-outbound",
+        help="write pending replies, deletions and acknowledgements into an outbound bundle",
+        description=(
+            "Write everything waiting for the server (replies, deletions, acknowledgements of "
+            "imported items) into one outbound bundle signed with the journalist's signing key, "
+            "as DIR/outbound-<bundle id>.bundle. Nothing is written when nothing is pending."
+        ),
+    )
+    outbound.add_argument(
+        "--to", required=True, type=Path, metavar="DIR",
+        help="where to write the bundle (the removable medium; created if missing)",
+    )  # fmt: skip
+    _add_unlock_arguments(outbound)
+    outbound.set_defaults(handler=_export_outbound)
+    _add_ui_command(commands)  # helper "web": the `ui` command, defined at the end of this file
     return parser
 
 
@@ -160,6 +245,129 @@ def _decrypt(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _server_pin(args: argparse.Namespace) -> int:
+    home = _home(args)
+    result = station.pin_server_key(home, args.key_file, replace=args.replace)
+    if result.unchanged:
+        print(f"This server key is already pinned: {result.fingerprint}")
+        return EXIT_OK
+    if result.replaced is not None:
+        print(
+            f"journalist: warning: replaced the pinned server key {result.replaced}; "
+            "bundles signed by it are refused from now on",
+            file=sys.stderr,
+        )
+    print("Pinned the server signing key. Its fingerprint:")
+    print(f"  {result.fingerprint}")
+    print("It must be the fingerprint `dropbox init` printed on the server.")
+    return EXIT_OK
+
+
+def _import(args: argparse.Namespace) -> int:
+    from journalist_ui.importer import import_bundle
+
+    bar = _ProgressBar()
+    with _unlocked(args) as unlocked:
+        try:
+            result = import_bundle(
+                unlocked, args.bundle, today=datetime.now(UTC).date(), progress=bar
+            )
+        finally:
+            bar.close()
+    print(f"Imported {args.bundle}:")
+    print(f"  new items:        {result.imported}")
+    print(f"  already present:  {result.already_present}")
+    print(f"  new sources:      {result.sources_new}")
+    if result.undecryptable:
+        print(
+            f"  undecryptable:    {result.undecryptable} (kept, but not sealed to this "
+            "station's keys: check the server's keyring)"
+        )
+    print(f"  bundle sha256:    {result.bundle_sha256}")
+    return EXIT_OK
+
+
+def _ledger_verify(args: argparse.Namespace) -> int:
+    from journalist_ui import ledger
+
+    with _unlocked(args) as unlocked, unlocked.store.session() as session:
+        report = ledger.verify(session, unlocked.layout.ledger_head)
+    if not report.ok:
+        problem = f"the evidence ledger does not verify: {report.problem}"
+        return _error(f"{problem} ({report.count} records read)", EXIT_FAILED)
+    print(f"The evidence ledger verifies: {report.count} records, hash chain intact.")
+    if report.note:
+        print(f"Note: {report.note}")
+    return EXIT_OK
+
+
+def _ledger_report(args: argparse.Namespace) -> int:
+    from journalist_ui import fs, ledger
+
+    out: Path = args.out
+    if out.exists() or out.is_symlink():
+        raise UsageError(f"{out} exists: choose a new file for the report")
+    with _unlocked(args) as unlocked, unlocked.store.session() as session:
+        text = ledger.report(session)
+    fs.create_private_file(out, text.encode("utf-8"))
+    print(f"Wrote the evidence ledger report to {printable(str(out))}")
+    return EXIT_OK
+
+
+def _export_outbound(args: argparse.Namespace) -> int:
+    from journalist_ui.outbound import export_outbound
+
+    with _unlocked(args) as unlocked:
+        result = export_outbound(unlocked, args.to, today=datetime.now(UTC).date())
+    if result is None:
+        print("Nothing to send: no reply, deletion or acknowledgement is pending.")
+        return EXIT_OK
+    print(f"Wrote {printable(str(result.path))}:")
+    print(f"  replies:          {result.replies}")
+    print(f"  deletions:        {result.deletions}")
+    print(f"  acknowledged:     {result.acknowledged}")
+    print("Carry it to the transfer machine and send it with `dropbox-transfer push`.")
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _unlocked(args: argparse.Namespace) -> Iterator[Unlocked]:
+    """Ask for the journalist's passphrase and unlock the station; lock it afterwards."""
+    from journalist_ui.unlock import unlock
+
+    home = _home(args)
+    name = station.choose_journalist(station.load_station(home), args.journalist)
+    if args.passphrase_fd is not None:
+        secret = passphrase.read_from_fd(args.passphrase_fd)
+    else:
+        secret = passphrase.ask_existing(_prompt(), f"journalist {name}'s keys")
+    unlocked = unlock(home, name, secret)
+    try:
+        yield unlocked
+    finally:
+        unlocked.lock()
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr, redrawn when the percentage changes."""
+
+    def __init__(self) -> None:
+        self._shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        if percent != self._shown:
+            self._shown = percent
+            filled = percent // 4
+            sys.stderr.write(f"\rimporting [{'#' * filled}{'.' * (25 - filled)}] {percent:3d}%")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._shown >= 0:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
 # -- output ----------------------------------------------------------------------------------
 
 
@@ -184,8 +392,10 @@ def _print_init(result: station.InitResult) -> None:
         f"--root {layout.outbox_root.name} IN OUT"
     )
     print("     (installing the keyring on the server comes with a later version.)")
-    print("  3. Bring the envelopes back here and decrypt them with:")
-    print(f"       journalist decrypt ENVELOPE --out DIR --home {layout.home}")
+    print("  3. Pin the server's signing key (the server.pub `dropbox init` wrote) with:")
+    print(f"       journalist server pin server.pub --home {layout.home}")
+    print("  4. Import the bundles `dropbox-transfer pull` brings with:")
+    print(f"       journalist import BUNDLE --home {layout.home}")
 
 
 def _print_decrypt(result: station.DecryptResult) -> None:
@@ -200,6 +410,27 @@ def _print_decrypt(result: station.DecryptResult) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _add_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--home", type=Path, metavar="DIR",
+        help="the station home (default: $POSTERN_STATION_HOME)",
+    )  # fmt: skip
+
+
+def _add_unlock_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_home(parser)
+    parser.add_argument(
+        "--journalist", type=_journalist_name, metavar="NAME",
+        help="who unlocks the station (default: the station's only journalist)",
+    )  # fmt: skip
+    _add_passphrase_fd(parser)
+
+
+def _home(args: argparse.Namespace) -> Path:
+    home: Path = args.home if args.home is not None else _station_home_from_env()
+    return home
 
 
 def _add_passphrase_fd(parser: argparse.ArgumentParser) -> None:
@@ -281,7 +512,7 @@ def _add_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         if order:
             description += f" Passphrases, in this order: {order}."
         parser = sub.add_parser(name, help=help_text, description=description)
-        _add_home(parser)
+        _add_home_and_passphrase(parser)
         return parser
 
     listing = command("list", "print every key of the station with its fingerprint")
@@ -378,7 +609,7 @@ def _add_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
             "the station (current, retired and revoked). Any of them restores it."
         ),
     )
-    _add_home(make_backup)
+    _add_home_and_passphrase(make_backup)
     make_backup.add_argument("--to", required=True, type=Path, metavar="FILE", help="new file")
     make_backup.set_defaults(handler=_backup)
 
@@ -398,11 +629,8 @@ def _add_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     restore.set_defaults(handler=_restore)
 
 
-def _add_home(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--home", type=Path, metavar="DIR",
-        help="the station home (default: $POSTERN_STATION_HOME)",
-    )  # fmt: skip
+def _add_home_and_passphrase(parser: argparse.ArgumentParser) -> None:
+    _add_home(parser)
     _add_passphrase_fd(parser)
 
 
@@ -464,10 +692,6 @@ def _askers(args: argparse.Namespace) -> tuple[station.PassphraseSource, station
         return passphrase.ask_new(_prompt(), what)
 
     return ask, ask_new
-
-
-def _home(args: argparse.Namespace) -> Path:
-    return args.home if args.home is not None else _station_home_from_env()
 
 
 def _print_issued(issued: keys.Issued, home: Path) -> None:
@@ -634,6 +858,68 @@ def _restore(args: argparse.Namespace) -> int:
     print(f"  journalists: {', '.join(result.journalists)}")
     print("Check the team root fingerprint with `journalist keys list --home NEWHOME`.")
     return EXIT_OK
+
+
+# -- journalist ui (the station's web interface; helper "web" owns this section) -------------
+
+
+def _add_ui_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ui = commands.add_parser(
+        "ui",
+        help="run the station's web interface on 127.0.0.1",
+        description=(
+            "Serve the station's web interface to the browser on this machine only "
+            "(127.0.0.1). Unlock it with a journalist's passphrase; it locks itself when idle "
+            "and when stopped (Ctrl+C)."
+        ),
+    )
+    ui.add_argument(
+        "--home", type=Path, metavar="DIR",
+        help="the station home (default: $POSTERN_STATION_HOME)",
+    )  # fmt: skip
+    ui.add_argument(
+        "--host", default="127.0.0.1", metavar="ADDRESS",
+        help="must be 127.0.0.1 (any other address is refused)",
+    )  # fmt: skip
+    ui.add_argument("--port", type=_ui_port, default=8090, metavar="PORT", help="default 8090")
+    ui.add_argument(
+        "--idle-minutes", type=_ui_minutes, default=10, metavar="N",
+        help="lock a session after N minutes without a request (default 10)",
+    )  # fmt: skip
+    ui.set_defaults(handler=_ui)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from journalist_ui.web.app import UISettings
+    from journalist_ui.web.serve import check_host, serve
+
+    check_host(args.host)
+    home: Path = args.home if args.home is not None else _station_home_from_env()
+    station.load_station(home)  # a clear error now rather than on the unlock page
+    settings = UISettings(
+        home=home, port=args.port, idle_timeout=timedelta(minutes=args.idle_minutes)
+    )
+
+    def ready(url: str) -> None:
+        print(f"The station UI is at {url} (only this machine can reach it).", flush=True)
+        print("Stop it with Ctrl+C; stopping locks every session.", flush=True)
+
+    serve(settings, lambda: datetime.now(UTC), host=args.host, ready=ready)
+    return EXIT_OK
+
+
+def _ui_port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number from 1 to 65535: {text!r}")
+    return int(text)
+
+
+def _ui_minutes(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 24 * 60:
+        raise argparse.ArgumentTypeError(f"not a number of minutes from 1 to 1440: {text!r}")
+    return int(text)
 
 
 if __name__ == "__main__":

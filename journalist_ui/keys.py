@@ -323,7 +323,7 @@ def reseal_store_key(
 
     ``opener`` are X25519 private keys of which one opens the current key.envelope.
     """
-    path = layout.store_key_envelope
+    path = layout.store_key
     if not path.exists():
         return None
     results, failed = rewrap_envelope_files([path], opener, recipients)
@@ -336,8 +336,10 @@ def _store_opener(
     layout: Layout, ask: PassphraseSource, acting: str | None, record: StationRecord
 ) -> list[bytes]:
     """The acting journalist's keys, asked for only when there is a store key to re-seal."""
-    if not layout.store_key_envelope.exists():
+    if not layout.store_key.exists():
         return []
+    if acting is None and len(record.journalists) == 1:
+        acting = record.journalists[0]  # the station's only journalist acts
     if acting is None:
         raise StationError(
             "this station has an encrypted store: name the journalist doing this with "
@@ -353,7 +355,7 @@ def _store_opener(
 
 def _check_opens_store_key(layout: Layout, secrets: Sequence[bytes], who: str) -> None:
     """Refuse before anything changes if these keys cannot open HOME/store/key.envelope."""
-    path = layout.store_key_envelope
+    path = layout.store_key
     if not path.exists():
         return
     try:
@@ -827,14 +829,14 @@ def rewrap_store(
     for name in revoked:
         keys += _revoked_encryption_keys(layout, record, name, ask)
     recipients = _active_recipients(layout, record.journalists)
-    directory = layout.store_envelopes
+    directory = layout.envelopes
     paths = (
         sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
         if directory.is_dir()
         else []
     )
-    if layout.store_key_envelope.exists():
-        paths.append(layout.store_key_envelope)
+    if layout.store_key.exists():
+        paths.append(layout.store_key)
     return rewrap_envelope_files(paths, keys, recipients)
 
 
@@ -876,12 +878,12 @@ def stranded_envelopes(home: Path) -> list[Path]:
     record = _load_record(home)
     active = {peek_key_file(layout.encryption_key(n)).key_id for n in record.journalists}
     candidates = (
-        sorted(p for p in layout.store_envelopes.iterdir() if p.is_file())
-        if layout.store_envelopes.is_dir()
+        sorted(p for p in layout.envelopes.iterdir() if p.is_file())
+        if layout.envelopes.is_dir()
         else []
     )
-    if layout.store_key_envelope.exists():
-        candidates.append(layout.store_key_envelope)
+    if layout.store_key.exists():
+        candidates.append(layout.store_key)
     stranded = []
     for path in candidates:
         with path.open("rb") as src:

@@ -11,6 +11,13 @@ and every file 0600:
     HOME/keyrings/keyring-<serial>.json   every signed keyring issued (kept, never replaced)
     HOME/outbox/keyring.json              the latest signed keyring  } to carry to
     HOME/outbox/root.pub                  the team root public key   } the server
+    HOME/store/key.envelope               the database key, sealed to every journalist
+    HOME/store/station.db                 the SQLCipher database (journalist_ui.store)
+    HOME/store/envelopes/<name>           imported and written envelopes, as received
+    HOME/server.pub                       the pinned server signing key (server pin)
+    HOME/ledger.head                      seq and hash of the newest ledger record
+
+(docs/format.md section 13 describes the store.)
 
 Private keys are key files of docs/format.md section 2.4, sealed under a passphrase with
 Argon2id; in this version one passphrase protects the root key and the journalist's keys.
@@ -53,10 +60,12 @@ from crypto import (
     Manifest,
     PassphraseError,
     PrivateKey,
+    PublicKey,
     UnsupportedVersion,
     dump_private_key,
     dump_public_key,
     load_private_key,
+    load_public_key,
     open_envelope,
     read_header,
     sign_keyring,
@@ -64,6 +73,8 @@ from crypto import (
 from journalist_ui import filenames, fs
 from journalist_ui.errors import StationError
 from journalist_ui.passphrase import check_new
+from journalist_ui.store import open_store
+from journalist_ui.store.keyfile import create_store_key
 
 STATION_TYPE = "postern-station"
 STATION_VERSION = 1
@@ -173,12 +184,26 @@ class Layout:
         return self.home / "store"
 
     @property
-    def store_envelopes(self) -> Path:
+    def store_key(self) -> Path:
+        """The database key, sealed to every journalist's encryption key (format 13.1)."""
+        return self.store / "key.envelope"
+
+    @property
+    def store_db(self) -> Path:
+        return self.store / "station.db"
+
+    @property
+    def envelopes(self) -> Path:
         return self.store / "envelopes"
 
     @property
-    def store_key_envelope(self) -> Path:
-        return self.store / "key.envelope"
+    def server_pub(self) -> Path:
+        """The pinned server signing public key."""
+        return self.home / "server.pub"
+
+    @property
+    def ledger_head(self) -> Path:
+        return self.home / "ledger.head"
 
 
 @dataclass(frozen=True)
@@ -352,11 +377,23 @@ def init_station(
         for path, content, what in (
             (layout.outbox_keyring, signed_keyring, "signed keyring to carry to the server"),
             (layout.outbox_root, dump_public_key(root.public), "team root public key"),
-            (layout.station_file, record.to_bytes(), "station record"),
         ):
             made.append(path)
             fs.atomic_write(path, content)
             written.append((path, what))
+        for directory in (layout.store, layout.envelopes):
+            fs.make_private_dir(directory)
+            made.append(directory)
+        made.append(layout.store_key)
+        store_key = create_store_key(layout.store_key, [encryption.public.key])
+        written.append((layout.store_key, "the store's database key, sealed to your key"))
+        made.append(layout.store_db)
+        open_store(layout.store_db, store_key).close()
+        written.append((layout.store_db, "the encrypted station database"))
+        # Last: a home without station.json is not a station, whatever else it holds.
+        made.append(layout.station_file)
+        fs.atomic_write(layout.station_file, record.to_bytes())
+        written.append((layout.station_file, "station record"))
     return InitResult(layout, journalist, root.public.fingerprint, serial, tuple(written))
 
 
@@ -556,10 +593,79 @@ def _output_dir(out_dir: Path) -> Iterator[None]:
         raise
 
 
+# -- journalist server pin -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PinResult:
+    fingerprint: str
+    #: The fingerprint of the key this one replaced, if any.
+    replaced: str | None
+    #: True when this very key was already pinned (nothing changed).
+    unchanged: bool
+
+
+MAX_PUBLIC_KEY_FILE = 64 * 1024
+
+
+def load_server_key(layout: Layout) -> PublicKey:
+    """The pinned server signing key; a clear error when none is pinned."""
+    try:
+        data = layout.server_pub.read_bytes()
+    except FileNotFoundError:
+        raise StationError(
+            f"no server key is pinned on this station ({layout.server_pub} is missing): "
+            "pin it with `journalist server pin FILE`"
+        ) from None
+    try:
+        key = load_public_key(data)
+    except (FormatError, KeyFileError) as exc:
+        raise StationError(f"the pinned server key {layout.server_pub} is damaged: {exc}") from None
+    if key.kind is not KeyKind.SERVER:
+        raise StationError(f"{layout.server_pub} holds a {key.kind.value} key, not a server key")
+    return key
+
+
+def pin_server_key(home: Path, key_file: Path, *, replace: bool = False) -> PinResult:
+    """Pin the server signing public key in key_file (format 2.3, kind server)."""
+    layout = Layout(home)
+    load_station(home)
+    try:
+        with key_file.open("rb") as handle:
+            data = handle.read(MAX_PUBLIC_KEY_FILE + 1)
+    except FileNotFoundError:
+        raise StationError(f"no such key file: {key_file}") from None
+    try:
+        if len(data) > MAX_PUBLIC_KEY_FILE:
+            raise FormatError("too large")
+        key = load_public_key(data)
+    except (FormatError, KeyFileError) as exc:
+        raise StationError(f"{key_file} is not a public key file: {exc}") from None
+    if key.kind is not KeyKind.SERVER:
+        raise StationError(
+            f"{key_file} holds a {key.kind.value} key, not the server signing key "
+            "(pin the server.pub that `dropbox init` wrote)"
+        )
+    replaced = None
+    if layout.server_pub.exists():
+        old = load_server_key(layout)
+        if old.key == key.key:
+            return PinResult(key.fingerprint, None, True)
+        if not replace:
+            raise StationError(
+                f"a different server key is already pinned (fingerprint {old.fingerprint}); "
+                "pass --replace to pin this one instead"
+            )
+        replaced = old.fingerprint
+    fs.atomic_write(layout.server_pub, dump_public_key(key))
+    return PinResult(key.fingerprint, replaced, False)
+
+
 __all__ = [
     "DecryptResult",
     "InitResult",
     "Layout",
+    "PinResult",
     "StationError",
     "StationRecord",
     "check_journalist_name",
@@ -569,5 +675,7 @@ __all__ = [
     "init_station",
     "load_encryption_keys",
     "load_private_key_file",
+    "load_server_key",
     "load_station",
+    "pin_server_key",
 ]

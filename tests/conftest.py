@@ -19,6 +19,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "gpg": "gnupg",
     "gpg-agent": "gnupg",
     "gpgconf": "gnupg",
+    "mat2": "mat2",
 }
 
 

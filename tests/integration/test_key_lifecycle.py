@@ -366,9 +366,9 @@ def test_key_lifecycle(world: World):
 
     # -- import everything into the store, rewrap, destroy retired keys ----------------------
     layout.store.mkdir(mode=0o700)
-    layout.store_envelopes.mkdir(mode=0o700)
+    layout.envelopes.mkdir(mode=0o700)
     for item in items:
-        (layout.store_envelopes / secrets.token_hex(16)).write_bytes(envelopes[item.id])
+        (layout.envelopes / secrets.token_hex(16)).write_bytes(envelopes[item.id])
     assert len(keys.stranded_envelopes(home)) == 6  # stages 1-2: no current key can open them
     done_, failed = keys.rewrap_store(home, ["alice"], ask)
     assert failed == []
@@ -378,7 +378,7 @@ def test_key_lifecycle(world: World):
     assert keys.retired_key_files(home) == []
     current = station.load_encryption_keys(layout, "alice", PASSES["journalist alice's keys"])
     assert len(current) == 1
-    stored = sorted(layout.store_envelopes.iterdir())
+    stored = sorted(layout.envelopes.iterdir())
     readable = sorted(crypto.open_bytes(p.read_bytes(), [current[0].secret])[1] for p in stored)
     assert readable == sorted(originals.values())
 
@@ -397,7 +397,7 @@ def test_key_lifecycle(world: World):
     )
     readable = sorted(
         crypto.open_bytes(p.read_bytes(), [k.secret for k in restored_keys])[1]
-        for p in new_layout.store_envelopes.iterdir()
+        for p in new_layout.envelopes.iterdir()
     )
     assert readable == sorted(originals.values())
 

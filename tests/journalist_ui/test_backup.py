@@ -24,8 +24,8 @@ def home(tmp_path: Path) -> Path:
     keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
     layout = station.Layout(home)
     layout.store.mkdir(mode=0o700)
-    layout.store_envelopes.mkdir(mode=0o700)
-    (layout.store_envelopes / "x1").write_bytes(
+    layout.envelopes.mkdir(mode=0o700)
+    (layout.envelopes / "x1").write_bytes(
         seal_bytes(b"stored item", [keys.peek_key_file(layout.encryption_key("bob")).key],
                    Kind.MESSAGE)
     )  # fmt: skip
@@ -83,7 +83,7 @@ def test_restore_with_any_key_gives_the_same_home(home, tmp_path, who):
     bob = station.load_encryption_keys(
         station.Layout(new_home), "bob", PASSES["journalist bob's keys"]
     )
-    item = (station.Layout(new_home).store_envelopes / "x1").read_bytes()
+    item = (station.Layout(new_home).envelopes / "x1").read_bytes()
     assert crypto.open_bytes(item, [k.secret for k in bob])[1] == b"stored item"
 
 

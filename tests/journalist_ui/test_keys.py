@@ -213,7 +213,7 @@ def _store_key(home: Path, recipients: list[bytes]) -> bytes:
     layout = station.Layout(home)
     db_key = os.urandom(32)
     layout.store.mkdir(mode=0o700)
-    layout.store_key_envelope.write_bytes(seal_bytes(db_key, recipients, Kind.FILE))
+    layout.store_key.write_bytes(seal_bytes(db_key, recipients, Kind.FILE))
     return db_key
 
 
@@ -225,15 +225,15 @@ def test_the_store_key_follows_the_journalists(home):
         keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
     result = keys.add_journalist(home, "bob", ask, ask_new, now=NOW, acting="alice", memlimit=MEM)
     assert result.store_key_resealed
-    sealed = layout.store_key_envelope.read_bytes()
+    sealed = layout.store_key.read_bytes()
     assert crypto.open_bytes(sealed, secrets(home, "bob"))[1] == db_key
     keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
-    header = crypto.parse_header(layout.store_key_envelope.read_bytes())
+    header = crypto.parse_header(layout.store_key.read_bytes())
     assert crypto.sealed_to(header, [keys.peek_key_file(layout.encryption_key(n)).key
                                      for n in ("alice", "bob")])  # fmt: skip
     bob_keys = secrets(home, "bob")
     keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
-    sealed = layout.store_key_envelope.read_bytes()
+    sealed = layout.store_key.read_bytes()
     with pytest.raises(crypto.DecryptionError):
         crypto.open_bytes(sealed, bob_keys)
     current_alice = keys.peek_key_file(layout.encryption_key("alice")).key
@@ -250,7 +250,7 @@ def test_reseal_store_key_directly(home):
     result = keys.reseal_store_key(layout, [alice.secret], [other.public.key, alice.public.key])
     assert result is not None
     assert result.key_ids == tuple(sorted([other.key_id.hex(), alice.key_id.hex()]))
-    assert crypto.open_bytes(layout.store_key_envelope.read_bytes(), [other.secret])[1] == db_key
+    assert crypto.open_bytes(layout.store_key.read_bytes(), [other.secret])[1] == db_key
     with pytest.raises(StationError, match="cannot re-seal"):
         keys.reseal_store_key(layout, [os.urandom(32)], [alice.public.key])
 
@@ -261,16 +261,16 @@ def test_rewrap_then_destroy_retired_keeps_everything_readable(home):
     old_alice = keys.peek_key_file(layout.encryption_key("alice")).key
     bob = keys.peek_key_file(layout.encryption_key("bob")).key
     layout.store.mkdir(mode=0o700)
-    layout.store_envelopes.mkdir(mode=0o700)
+    layout.envelopes.mkdir(mode=0o700)
     items = {
         "a": seal_bytes(b"to old alice only", [old_alice], Kind.MESSAGE),
         "b": seal_bytes(b"to old alice and bob", [old_alice, bob], Kind.MESSAGE),
     }
     for name, data in items.items():
-        (layout.store_envelopes / name).write_bytes(data)
+        (layout.envelopes / name).write_bytes(data)
     keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
     keys.revoke_journalist(home, "bob", ask, now=NOW)
-    assert keys.stranded_envelopes(home) == sorted(layout.store_envelopes.iterdir())
+    assert keys.stranded_envelopes(home) == sorted(layout.envelopes.iterdir())
     with pytest.raises(StationError, match="rewrap"):
         keys.destroy_retired(home, "destroy")
     with pytest.raises(StationError, match="not confirmed"):
@@ -293,9 +293,7 @@ def test_rewrap_then_destroy_retired_keeps_everything_readable(home):
     current = secrets(home, "alice")
     assert len(current) == 1
     for name, content in (("a", b"to old alice only"), ("b", b"to old alice and bob")):
-        assert (
-            crypto.open_bytes((layout.store_envelopes / name).read_bytes(), current)[1] == content
-        )
+        assert crypto.open_bytes((layout.envelopes / name).read_bytes(), current)[1] == content
 
 
 def test_rewrap_reports_what_it_cannot_open_and_leaves_it(home, tmp_path):
@@ -419,8 +417,8 @@ def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_k
     keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
     bob = keys.peek_key_file(layout.encryption_key("bob")).key
     layout.store.mkdir(mode=0o700)
-    layout.store_envelopes.mkdir(mode=0o700)
-    only_bob = layout.store_envelopes / "only-bob"
+    layout.envelopes.mkdir(mode=0o700)
+    only_bob = layout.envelopes / "only-bob"
     only_bob.write_bytes(seal_bytes(b"bob's alone", [bob], Kind.MESSAGE))
     keys.revoke_journalist(home, "bob", ask, now=NOW)
     done, failed = keys.rewrap_store(home, ["alice"], ask)

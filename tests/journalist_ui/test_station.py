@@ -23,7 +23,7 @@ from tests.clitools import MEMLIMIT, PASSPHRASE
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
-EXPECTED_DIRS = {"", "keys", "keys/alice", "keyrings", "outbox"}
+EXPECTED_DIRS = {"", "keys", "keys/alice", "keyrings", "outbox", "store", "store/envelopes"}
 EXPECTED_FILES = {
     "station.json",
     "keys/root.key",
@@ -32,6 +32,8 @@ EXPECTED_FILES = {
     "keyrings/keyring-1.json",
     "outbox/keyring.json",
     "outbox/root.pub",
+    "store/key.envelope",
+    "store/station.db",
 }
 
 
@@ -241,7 +243,8 @@ def test_printed_fingerprint_matches_root_pub(tmp_path, capsys):
         assert name in out
     assert "outbox" in out
     assert "dropbox seal" in out
-    assert "journalist decrypt" in out
+    assert "journalist server pin" in out
+    assert "journalist import" in out
 
 
 def test_keys_open_with_the_passphrase_and_not_another(tmp_path):

@@ -1,0 +1,371 @@
+"""The station's import and triage speed.
+
+Run from the repository root:
+
+    .venv/bin/python bench/station.py [--messages 10000] [--files 100] [--size-mib 1024]
+                                      [--sources 10000] [--repeat 3] [--strict]
+
+Import: it makes a station home (Argon2 at its 64 MiB minimum), pins a server key, seals
+``--messages`` messages and ``--files`` files of ``--size-mib`` MiB in all to the station's
+journalist, writes them into one signed inbound bundle and measures, each in a fresh
+interpreter so that time and peak RSS (VmHWM) are the operation's own:
+
+- **import**: ``journalist_ui.importer.import_bundle`` of the bundle (verify, store the
+  envelopes, decrypt each once, record everything in the encrypted database and the ledger);
+- **baseline**: the bare crypto core decrypting the same envelopes (``open_envelope`` and
+  reading all content), from files on the same file system, in the same run.
+
+Target: import time <= 2x the baseline. Time counts from after the keys are unlocked. For
+information it also times a plain copy of the bundle file on the same file system (synced):
+the part of an import that is the disk's, not the station's.
+
+Triage: a second station home gets ``--sources`` sources with one message each (rows and
+search index as an import leaves them), and the station web interface
+(``journalist_ui.web.create_app``) is driven through Flask's test client, unlocked like a
+browser would: the time of ``GET /`` (the source list) and of ``GET /search?q=...`` is the
+server's time for the request, best of ``--repeat``. Targets: list < 300 ms, search < 100 ms.
+
+No assertion on absolute times in the test suite: the numbers and ratios are the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from crypto import (  # noqa: E402 - after the path setup, for running as a script
+    KeyKind,
+    Kind,
+    PrivateKey,
+    Sealer,
+    dump_public_key,
+    open_envelope,
+    seal_bytes,
+)
+from crypto.bundle import (  # noqa: E402
+    InboundItem,
+    InboundManifest,
+    sign_inbound_manifest,
+    write_inbound_bundle,
+)
+
+MIB = 1024 * 1024
+MEMLIMIT = 64 * MIB
+PASSPHRASE = "benchmark station passphrase"  # noqa: S105 - a throwaway bench station
+WORDS = (
+    "budget", "contract", "minister", "harbour", "invoice", "meeting", "memo", "payment",
+    "report", "shipment", "tender", "transfer", "warehouse", "witness",
+)  # fmt: skip
+
+
+def peak_rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+# -- building the bundle ---------------------------------------------------------------------
+
+
+def make_station(home: Path) -> PrivateKey:
+    """A station home with a pinned server key; return the server key."""
+    from journalist_ui import station
+
+    station.init_station(
+        home, "alice", lambda _what: PASSPHRASE, now=datetime.now(UTC), memlimit=MEMLIMIT
+    )
+    server = PrivateKey.generate(KeyKind.SERVER, "bench server")
+    pub = home.parent / "server.pub"
+    pub.write_bytes(dump_public_key(server.public))
+    station.pin_server_key(home, pub)
+    return server
+
+
+def seal_file(path: Path, size: int, recipients: list[bytes], index: int) -> None:
+    sealer = Sealer(recipients, Kind.FILE, f"document-{index}.bin", "application/octet-stream")
+    block = os.urandom(MIB)
+    with path.open("wb") as out:
+        out.write(sealer.header)
+        left = size
+        while left:
+            piece = block[: min(left, MIB)]
+            out.write(sealer.update(piece))
+            left -= len(piece)
+        for chunk in sealer.finish():
+            out.write(chunk)
+
+
+def build_bundle(work: Path, home: Path, server: PrivateKey, args: argparse.Namespace) -> Path:
+    from journalist_ui.station import Layout
+    from journalist_ui.unlock import latest_keyring_recipients
+
+    recipients = latest_keyring_recipients(Layout(home))
+    envelopes = work / "envelopes"
+    envelopes.mkdir()
+    message_bytes = 600
+    file_size = max(1, (args.size_mib * MIB - args.messages * message_bytes) // max(1, args.files))
+    sources = [(os.urandom(16), os.urandom(32)) for _ in range(max(1, args.messages // 10))]
+    items = []
+    paths = []
+    for n in range(args.messages + args.files):
+        path = envelopes / f"{n:06d}"
+        if n < args.messages:
+            text = " ".join(secrets.choice(WORDS) for _ in range(message_bytes // 8))
+            path.write_bytes(seal_bytes(text.encode()[:message_bytes], recipients, Kind.MESSAGE))
+            kind = "message"
+        else:
+            seal_file(path, file_size, recipients, n)
+            kind = "file"
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(MIB):
+                digest.update(block)
+        source_id, reply = sources[n % len(sources)]
+        items.append(
+            InboundItem(
+                id=str(n + 1),
+                source_id=source_id,
+                reply_public_key=reply,
+                kind=kind,
+                size=path.stat().st_size,
+                sha256=digest.digest(),
+                day=date(2026, 11, 20),
+            )
+        )
+        paths.append(path)
+    manifest = InboundManifest(
+        server_key=server.public.key, keyring_serial=1, made=date(2026, 11, 21), items=tuple(items)
+    )
+    bundle = work / "in.bundle"
+    with bundle.open("wb") as out:
+        handles = [p.open("rb") for p in paths]
+        try:
+            write_inbound_bundle(out, sign_inbound_manifest(manifest, server), handles)
+        finally:
+            for handle in handles:
+                handle.close()
+    (work / "envelopes.txt").write_text("\n".join(str(p) for p in paths))
+    return bundle
+
+
+# -- the children ----------------------------------------------------------------------------
+
+
+def child_import(home: Path, bundle: Path) -> dict[str, float]:
+    from journalist_ui.importer import import_bundle
+    from journalist_ui.unlock import unlock
+
+    unlocked = unlock(home, "alice", PASSPHRASE)
+    began = time.perf_counter()
+    result = import_bundle(unlocked, bundle, today=date(2026, 11, 24))
+    seconds = time.perf_counter() - began
+    unlocked.lock()
+    return {"seconds": seconds, "peak_kib": peak_rss_kib(), "items": result.imported}
+
+
+def child_decrypt(home: Path, listing: Path) -> dict[str, float]:
+    from journalist_ui.station import Layout, load_encryption_keys
+
+    keys = [k.secret for k in load_encryption_keys(Layout(home), "alice", PASSPHRASE)]
+    paths = listing.read_text().split("\n")
+    began = time.perf_counter()
+    total = 0
+    for path in paths:
+        with open(path, "rb") as src:
+            for part in open_envelope(src, keys).iter_content():
+                total += len(part)
+    seconds = time.perf_counter() - began
+    return {"seconds": seconds, "peak_kib": peak_rss_kib(), "items": len(paths)}
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_mib: float
+    items: int
+
+
+def run_child(*args: str | Path) -> Measured:
+    command = [sys.executable, str(Path(__file__)), "--child", *map(str, args)]
+    done = subprocess.run(  # noqa: S603 - this interpreter and script
+        command, capture_output=True, text=True, timeout=3600, check=False
+    )
+    if done.returncode:
+        raise SystemExit(f"child {args[0]} failed: {done.stderr.strip()[-2000:]}")
+    values = json.loads(done.stdout.strip().splitlines()[-1])
+    return Measured(values["seconds"], values["peak_kib"] / 1024, int(values["items"]))
+
+
+# -- triage through the web interface --------------------------------------------------------
+
+
+def fill_sources(home: Path, count: int) -> str:
+    """Put ``count`` sources with one message each into the store; return a search word."""
+    from sqlalchemy import insert, text
+
+    from journalist_ui.store.designations import designation_for
+    from journalist_ui.store.models import Item, Source
+    from journalist_ui.unlock import unlock
+
+    unlocked = unlock(home, "alice", PASSPHRASE)
+    taken: set[str] = set()
+    sources, items, bodies = [], [], []
+    for n in range(count):
+        source_id = secrets.token_hex(16)
+        name = designation_for(source_id, taken)
+        taken.add(name)
+        day = date(2026, 1 + n % 12, 1 + n % 28)
+        sources.append(
+            {"id": n + 1, "source_id": source_id, "reply_public_key": os.urandom(32),
+             "designation": name, "status": "new", "starred": n % 7 == 0,
+             "assigned_to": None, "first_day": day, "last_day": day, "deleted": False}
+        )  # fmt: skip
+        items.append(
+            {"id": n + 1, "source_pk": n + 1, "server_id": str(n + 1), "direction": "in",
+             "kind": "message", "day": day, "envelope_name": secrets.token_hex(16),
+             "envelope_size": 2048, "envelope_sha256": secrets.token_hex(32),
+             "plaintext_size": 600, "plaintext_sha256": secrets.token_hex(32),
+             "key_ids": unlocked.encryption_keys[0].key_id.hex(), "decryptable": True}
+        )  # fmt: skip
+        words = " ".join(secrets.choice(WORDS) for _ in range(60))
+        rare = f" dossier{n}" if n % 1000 == 0 else ""
+        bodies.append({"id": n + 1, "body": words + rare})
+    with unlocked.store.session() as session:
+        session.execute(insert(Source), sources)
+        session.execute(insert(Item), items)
+        session.execute(text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"), bodies)
+    unlocked.lock()
+    return "minister"
+
+
+def time_pages(home: Path, word: str, repeat: int) -> dict[str, float]:
+    from journalist_ui.web import UISettings, create_app
+
+    app = create_app(UISettings(home=home, port=8090), lambda: datetime.now(UTC))
+    client = app.test_client()
+    base = "http://127.0.0.1:8090"
+    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+    def token(response: object) -> str:
+        match = csrf.search(response.get_data(as_text=True))  # type: ignore[attr-defined]
+        if match is None:
+            raise SystemExit("the unlock page has no CSRF token")
+        return match.group(1)
+
+    page = client.get("/unlock", base_url=base)
+    done = client.post(
+        "/unlock",
+        data={"csrf_token": token(page), "journalist": "alice", "passphrase": PASSPHRASE},
+        base_url=base,
+    )
+    if done.status_code not in (200, 302, 303):
+        raise SystemExit(f"unlocking the web interface failed: {done.status_code}")
+    results = {}
+    for label, path in (("list", "/"), ("search", f"/search?q={word}")):
+        best = float("inf")
+        for _ in range(repeat):
+            began = time.perf_counter()
+            response = client.get(path, base_url=base)
+            response.get_data()
+            best = min(best, time.perf_counter() - began)
+            if response.status_code != 200:
+                raise SystemExit(f"GET {path} answered {response.status_code}")
+        results[label] = best
+    return results
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        mode, first, second = argv[1:4]
+        values = (child_import if mode == "import" else child_decrypt)(Path(first), Path(second))
+        print(json.dumps(values))
+        return 0
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--size-mib", type=int, default=1024, help="all envelopes, in MiB")
+    parser.add_argument("--sources", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="postern-bench-station-"))
+    try:
+        print("Postern station benchmark")
+        print(f"  work dir      {work}")
+        print(f"  content       {args.messages} messages and {args.files} files, "
+              f"{args.size_mib} MiB in all")  # fmt: skip
+        home = work / "import" / "home"
+        home.parent.mkdir()
+        server = make_station(home)
+        began = time.perf_counter()
+        bundle = build_bundle(work / "import", home, server, args)
+        print(f"  bundle        {bundle.stat().st_size / MIB:.1f} MiB, "
+              f"built in {time.perf_counter() - began:.1f} s", flush=True)  # fmt: skip
+        baseline = run_child("decrypt", home, work / "import" / "envelopes.txt")
+        shutil.rmtree(work / "import" / "envelopes")
+        began = time.perf_counter()
+        shutil.copyfile(bundle, work / "import" / "copy.bundle")
+        os.sync()
+        copy_seconds = time.perf_counter() - began
+        (work / "import" / "copy.bundle").unlink()
+        imported = run_child("import", home, bundle)
+        if imported.items != args.messages + args.files:
+            raise SystemExit(f"the import added {imported.items} items")
+
+        triage_home = work / "triage" / "home"
+        triage_home.parent.mkdir()
+        make_station(triage_home)
+        word = fill_sources(triage_home, args.sources)
+        pages = time_pages(triage_home, word, args.repeat)
+
+        print()
+        print(f"  {'measurement':52} {'s':>9} {'peak MiB':>9}")
+        print(f"  {'baseline: bare crypto core decrypts every envelope':52} "
+              f"{baseline.seconds:9.3f} {baseline.peak_mib:9.1f}")  # fmt: skip
+        print(f"  {'import: verify, store, decrypt once, record':52} "
+              f"{imported.seconds:9.3f} {imported.peak_mib:9.1f}")  # fmt: skip
+        print(
+            f"  {'info: copy of the bundle file on the same disk, synced':52} {copy_seconds:9.3f}"
+        )
+        print(f"  {f'source list GET / ({args.sources} sources)':52} {pages['list']:9.3f}")
+        print(f"  {f'search GET /search?q={word}':52} {pages['search']:9.3f}")
+        print()
+        ratio = imported.seconds / baseline.seconds if baseline.seconds else float("inf")
+        print(f"ratio: import time / bare decryption time = {ratio:.2f}x")
+        checks = [
+            (ratio <= 2.0, f"import <= 2x the bare decryption of the same envelopes: {ratio:.2f}x"),
+            (pages["list"] < 0.300, f"source list < 300 ms: {pages['list'] * 1000:.0f} ms"),
+            (pages["search"] < 0.100, f"search < 100 ms: {pages['search'] * 1000:.0f} ms"),
+        ]
+        failed = False
+        for passed, text in checks:
+            print(f"{'PASS' if passed else 'FAIL'} {text}")
+            failed = failed or not passed
+        return 1 if args.strict and failed else 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

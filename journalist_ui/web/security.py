@@ -1,0 +1,139 @@
+"""The station UI's request and response policy.
+
+Applied to every request, before any view runs:
+
+- the Host header must name this server on loopback (``127.0.0.1:<port>`` or
+  ``localhost:<port>``), which defeats DNS rebinding: a hostile page whose name resolves to
+  127.0.0.1 still sends its own name as Host; an ``Origin`` header, when present and not
+  ``null``, must name it too;
+- every state-changing request (not GET or HEAD) carries the browser session's CSRF token in
+  the form field ``csrf_token`` (compared in constant time);
+
+and to every response: the strict header set (no inline script or style, nothing cached, no
+referrer, no framing, same-origin isolation, no type sniffing). Error pages never show an
+exception's text, and the werkzeug and gunicorn access loggers are silenced.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Final
+
+from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException
+from werkzeug.wrappers import Response
+
+CSRF_FIELD: Final = "csrf_token"
+
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+#: For a decrypted image or text file shown in the browser: nothing may run or load, and the
+#: document is sandboxed (a unique origin, no scripts, no forms, no navigation).
+SANDBOX_POLICY: Final = "default-src 'none'; img-src 'self'; style-src 'none'; sandbox"
+
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+ACCESS_LOGGERS: Final = ("werkzeug", "gunicorn.access")
+
+
+def allowed_hosts(port: int) -> frozenset[str]:
+    return frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
+
+
+def check_host(port: int) -> None:
+    """Refuse a request whose Host (or Origin) is not this loopback server."""
+    hosts = allowed_hosts(port)
+    if request.host not in hosts:
+        raise BadRequest("unexpected Host")
+    origin = request.headers.get("Origin")
+    # Under Referrer-Policy no-referrer, browsers send "Origin: null" with form posts; the
+    # CSRF token and the SameSite=Strict cookie still guard those.
+    if origin not in (None, "null") and origin not in {f"http://{h}" for h in hosts}:
+        raise Forbidden("cross-origin request")
+
+
+def check_csrf(expected: str) -> None:
+    """Refuse a state-changing request unless its form carries ``expected``."""
+    if request.method in SAFE_METHODS:
+        return
+    token = request.form.get(CSRF_FIELD, "")
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Forbidden("missing or wrong CSRF token")
+
+
+def add_security_headers(response: Response) -> Response:
+    """Set the strict headers; a view may only have set a stricter (sandbox) CSP itself."""
+    for name, value in SECURITY_HEADERS.items():
+        if name == "Content-Security-Policy" and response.headers.get(name) == SANDBOX_POLICY:
+            continue
+        response.headers[name] = value
+    return response
+
+
+_TEXTS: Final = {
+    400: ("Bad request", "The request could not be understood."),
+    403: (
+        "Refused",
+        (
+            "This request was refused. If you were filling in a form, reload the page and "
+            "try again (forms expire when the station locks)."
+        ),
+    ),
+    404: ("Not found", "There is nothing at this address (it may have been deleted)."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    413: ("Too large", "What was sent is larger than this page accepts."),
+}
+
+
+def render_error(code: int, message: str | None = None) -> tuple[str, int]:
+    title, text = _TEXTS.get(code, ("Error", "Something went wrong; nothing was changed."))
+    if code >= 500:
+        title, text = "Station error", "Something went wrong inside the station. Try again."
+    return (
+        render_template("error.html", code=code, title=title, message=message or text),
+        code,
+    )
+
+
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    code = error.code or 500
+    return render_error(code if 400 <= code < 600 else 500)
+
+
+def _server_error(_error: Exception) -> ResponseReturnValue:
+    return render_error(500)
+
+
+def register_error_pages(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(500, _server_error)
+
+
+class DropAccessLogs(logging.Filter):
+    """Drops access log records: no request (URL, time, client) is written anywhere."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(record.name == n or record.name.startswith(n + ".") for n in ACCESS_LOGGERS)
+
+
+def install_log_filters() -> None:
+    for name in ACCESS_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropAccessLogs) for f in logger.filters):
+            logger.addFilter(DropAccessLogs())
