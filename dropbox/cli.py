@@ -24,6 +24,7 @@ from config import ServerSettings, SettingsError, load_server_settings
 from crypto import Algorithm, CryptoError, Kind, fingerprint
 from dropbox.errors import DropboxError
 from dropbox.instance import init_instance, install_keyring, load_instance
+from dropbox.onion import ControlAddress, TorChoice
 from dropbox.sealing import MAX_KEYRING_FILE, SealError, load_keyring, load_root, seal_to_keyring
 
 Handler = Callable[[argparse.Namespace], int]
@@ -118,12 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run the source interface and the sync API on 127.0.0.1",
+        help="run the source interface and the sync API, and publish them as onion services",
         description=(
             "Run the source interface on 127.0.0.1:PORT and the sync API (for the transfer "
-            "machine) on 127.0.0.1:API_PORT, each under its own gunicorn, for Tor to publish as "
-            "two onion services. SIGTERM or Ctrl-C stops both. Other POSTERN_* variables adjust "
-            "limits, throttling and retention."
+            "machine) on 127.0.0.1:API_PORT, each under its own gunicorn, and publish them "
+            "through Tor as two onion services: the source onion, and the API onion with "
+            "client authorization for the keyring's transfer clients (--tor system or --tor "
+            "launch; with --tor none, the default, nothing is published). SIGTERM or Ctrl-C "
+            "stops both and removes the onion services from tor. Other POSTERN_* variables "
+            "adjust limits, throttling and retention."
         ),
     )
     _add_data_dir(serve)
@@ -138,6 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--bind", default="127.0.0.1", metavar="ADDRESS",
         help="the address to listen on; only 127.0.0.1 is accepted",
+    )  # fmt: skip
+    serve.add_argument(
+        "--tor", choices=("none", "system", "launch"), default=None,
+        help="none: serve on 127.0.0.1 only (the default); system: publish through a running "
+        "tor (--tor-control); launch: start a private tor with its data in DIR/tor",
+    )  # fmt: skip
+    serve.add_argument(
+        "--tor-control", metavar="SOCKET_OR_PORT",
+        help="the running tor's control socket (/run/tor/control, the default) or loopback "
+        "port (9051, 127.0.0.1:9051), cookie authentication; implies --tor system",
+    )  # fmt: skip
+    serve.add_argument(
+        "--publish-timeout", type=float, default=180.0, metavar="SECONDS",
+        help="how long to wait for each onion's descriptor to be published (default: 180; "
+        "0: do not wait)",
     )  # fmt: skip
     serve.set_defaults(handler=_serve)
 
@@ -285,10 +304,50 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--api-port must be from 1 to 65535, got {args.api_port}")
     if args.port == args.api_port:
         raise UsageError(f"--port and --api-port must differ, both are {args.port}")
+    tor = _tor_choice(args)
     settings = _settings(args.data_dir)
-    load_instance(settings.data_dir)  # a clear error now, rather than a worker that fails
-    serve(settings, port=args.port, api_port=args.api_port, address=address)
+    # A clear error now, rather than a worker that fails.
+    instance = load_instance(settings.data_dir)
+    print(f"team root fingerprint: {fingerprint(Algorithm.ED25519, instance.pinned_root)}")
+    print(f"source interface:      http://{address}:{args.port}")
+    print(f"sync API:              http://{address}:{args.api_port}")
+    if tor.mode == "none":
+        print(
+            "Tor: none: nothing is published as an onion service, the servers are reachable "
+            "on 127.0.0.1 only (--tor system or --tor launch publishes them)"
+        )
+    sys.stdout.flush()
+    serve(
+        settings,
+        port=args.port,
+        api_port=args.api_port,
+        address=address,
+        tor=tor,
+        report=_report,
+    )
     return EXIT_OK
+
+
+def _report(line: str) -> None:
+    print(line, flush=True)
+
+
+def _tor_choice(args: argparse.Namespace) -> TorChoice:
+    mode = args.tor
+    if args.tor_control is not None:
+        if mode not in (None, "system"):
+            raise UsageError("--tor-control goes with --tor system only")
+        mode = "system"
+    if not 0 <= args.publish_timeout <= 3600:
+        raise UsageError(
+            f"--publish-timeout must be from 0 to 3600 seconds, not {args.publish_timeout}"
+        )
+    timeout = args.publish_timeout or None
+    try:
+        control = ControlAddress.parse(args.tor_control) if args.tor_control else None
+        return TorChoice(mode or "none", control, publish_timeout=timeout)
+    except DropboxError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _purge(args: argparse.Namespace) -> int:

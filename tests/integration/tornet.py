@@ -241,11 +241,10 @@ class TorNetwork:
         while True:
             if node.process is not None and node.process.poll() is not None:
                 raise TorNetworkError(f"tor {node.name} exited:\n{node.tail()}")
-            with contextlib.suppress(stem.SocketError, OSError):
-                with node.controller() as controller:
-                    phase = controller.get_info("status/bootstrap-phase")
-                    if "PROGRESS=100" in phase:
-                        return
+            with contextlib.suppress(stem.SocketError, OSError), node.controller() as controller:
+                phase = controller.get_info("status/bootstrap-phase")
+                if "PROGRESS=100" in phase:
+                    return
             if time.monotonic() > deadline:
                 raise TorNetworkError(
                     f"tor {node.name} did not bootstrap in time:\n{node.tail()}\n"
