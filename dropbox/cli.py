@@ -143,22 +143,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--bind", default="127.0.0.1", metavar="ADDRESS",
         help="the address to listen on; only 127.0.0.1 is accepted",
     )  # fmt: skip
-    serve.add_argument(
-        "--tor", choices=("none", "system", "launch"), default=None,
-        help="none: serve on 127.0.0.1 only (the default); system: publish through a running "
-        "tor (--tor-control); launch: start a private tor with its data in DIR/tor",
-    )  # fmt: skip
-    serve.add_argument(
-        "--tor-control", metavar="SOCKET_OR_PORT",
-        help="the running tor's control socket (/run/tor/control, the default) or loopback "
-        "port (9051, 127.0.0.1:9051), cookie authentication; implies --tor system",
-    )  # fmt: skip
-    serve.add_argument(
-        "--publish-timeout", type=float, default=180.0, metavar="SECONDS",
-        help="how long to wait for each onion's descriptor to be published (default: 180; "
-        "0: do not wait)",
-    )  # fmt: skip
+    _add_tor_options(serve, default="none")
     serve.set_defaults(handler=_serve)
+
+    onions = commands.add_parser(
+        "onions",
+        help="publish the onion services for servers run by systemd",
+        description=(
+            "Publish the source onion (for 127.0.0.1:PORT) and the API onion (for "
+            "127.0.0.1:API_PORT, client authorization for the keyring's transfer clients) "
+            "through a running tor, keep the API onion in step with the installed keyring, "
+            "and remove both from tor on SIGTERM or Ctrl-C (postern-onion.service). The "
+            "servers themselves run elsewhere (postern-source.service, postern-api.service)."
+        ),
+    )
+    _add_data_dir(onions)
+    _add_tor_options(onions, default="system")
+    onions.add_argument("--port", type=int, default=8080, help="the source interface's port")
+    onions.add_argument(
+        "--api-port", type=int, default=8081, metavar="API_PORT", help="the sync API's port"
+    )
+    onions.set_defaults(handler=_onions)
 
     purge = commands.add_parser(
         "purge",
@@ -172,6 +177,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(purge)
     purge.set_defaults(handler=_purge)
     return parser
+
+
+def _add_tor_options(parser: argparse.ArgumentParser, *, default: str) -> None:
+    parser.add_argument(
+        "--tor", choices=("none", "system", "launch"), default=None,
+        help="none: publish nothing, serve on 127.0.0.1 only; system: publish through a "
+        "running tor (--tor-control); launch: start a private tor with its data in DIR/tor "
+        f"(default: {default})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tor-control", metavar="SOCKET_OR_PORT",
+        help="the running tor's control socket (default /run/tor/control) or loopback "
+        "port (9051, 127.0.0.1:9051), cookie authentication; implies --tor system",
+    )  # fmt: skip
+    parser.add_argument(
+        "--publish-timeout", type=float, default=180.0, metavar="SECONDS",
+        help="how long to wait for each onion's descriptor to be published (default: 180; "
+        "0: do not wait)",
+    )  # fmt: skip
+    parser.set_defaults(tor_default=default)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -328,6 +353,24 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _onions(args: argparse.Namespace) -> int:
+    from dropbox.serve import run_onions
+
+    for option, port in (("--port", args.port), ("--api-port", args.api_port)):
+        if not 1 <= port <= 65535:
+            raise UsageError(f"{option} must be from 1 to 65535, got {port}")
+    tor = _tor_choice(args)
+    if tor.mode == "none":
+        raise UsageError("dropbox onions needs a tor: --tor system or --tor launch")
+    settings = _settings(args.data_dir)
+    instance = load_instance(settings.data_dir)
+    print(f"team root fingerprint: {fingerprint(Algorithm.ED25519, instance.pinned_root)}")
+    run_onions(
+        tor, settings.data_dir, source_port=args.port, api_port=args.api_port, report=_report
+    )
+    return EXIT_OK
+
+
 def _report(line: str) -> None:
     print(line, flush=True)
 
@@ -345,7 +388,7 @@ def _tor_choice(args: argparse.Namespace) -> TorChoice:
     timeout = args.publish_timeout or None
     try:
         control = ControlAddress.parse(args.tor_control) if args.tor_control else None
-        return TorChoice(mode or "none", control, publish_timeout=timeout)
+        return TorChoice(mode or args.tor_default, control, publish_timeout=timeout)
     except DropboxError as exc:
         raise UsageError(str(exc)) from None
 

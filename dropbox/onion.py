@@ -530,9 +530,9 @@ class _UploadWatch:
 
     def __call__(self, event: stem.response.events.HSDescEvent) -> None:
         with self._changed:
-            if event.action == stem.control.HSDescAction.UPLOADED:
+            if event.action == stem.HSDescAction.UPLOADED:
                 self._uploaded.add(str(event.address))
-            elif event.action == stem.control.HSDescAction.FAILED and event.reason:
+            elif event.action == stem.HSDescAction.FAILED and event.reason:
                 self._failures.append(str(event.reason))
             self._changed.notify_all()
 

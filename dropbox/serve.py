@@ -258,6 +258,27 @@ def published_onions(
         report("removing the onion services from tor")
 
 
+def run_onions(
+    choice: TorChoice,
+    data_dir: Path,
+    *,
+    source_port: int = DEFAULT_PORT,
+    api_port: int = DEFAULT_API_PORT,
+    report: Callable[[str], None] = print,
+) -> None:
+    """Publish both onions for servers run elsewhere (systemd) until SIGTERM or SIGINT."""
+    # Blocked before any thread starts, so that every thread inherits the mask and the
+    # signal waits for sigwait below.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        with published_onions(
+            choice, data_dir, source_port=source_port, api_port=api_port, report=report
+        ):
+            signal.sigwait(STOP_SIGNALS)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def run_together(
     runners: Mapping[str, Callable[[], object]],
     *,

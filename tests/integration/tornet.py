@@ -24,8 +24,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import stem.control
-
 #: Nodes of the network: the authorities are relays too.
 AUTHORITIES = 3
 RELAYS = 4
@@ -65,10 +63,35 @@ class Node:
         path.write_text("\n".join(self.torrc) + "\n")
         return path
 
-    def controller(self) -> stem.control.Controller:
-        controller = stem.control.Controller.from_port(address="127.0.0.1", port=self.control_port)
-        controller.authenticate()
-        return controller
+    def control(self, *commands: str, timeout: float = 30.0) -> list[str]:
+        """Send control commands (cookie authentication first); the reply lines of each.
+
+        A plain socket, not stem: a test harness should not depend on what it helps to test.
+        """
+        cookie = (self.data_dir / "control_auth_cookie").read_bytes().hex()
+        replies: list[str] = []
+        with socket.create_connection(("127.0.0.1", self.control_port), timeout=timeout) as conn:
+            reader = conn.makefile("rb")
+            try:
+                for command in (f"AUTHENTICATE {cookie}", *commands):
+                    conn.sendall(command.encode("ascii") + b"\r\n")
+                    lines = []
+                    while True:
+                        line = reader.readline().decode("utf-8", "replace").rstrip("\r\n")
+                        if not line:
+                            raise TorNetworkError(f"tor {self.name} closed the control connection")
+                        lines.append(line)
+                        if len(line) >= 4 and line[3] == " ":
+                            break
+                    if command.startswith("AUTHENTICATE"):
+                        if not lines[-1].startswith("250"):
+                            raise TorNetworkError(f"tor {self.name} refused the cookie: {lines}")
+                        continue
+                    replies.append("\n".join(lines))
+                conn.sendall(b"QUIT\r\n")
+            finally:
+                reader.close()
+        return replies
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -241,8 +264,8 @@ class TorNetwork:
         while True:
             if node.process is not None and node.process.poll() is not None:
                 raise TorNetworkError(f"tor {node.name} exited:\n{node.tail()}")
-            with contextlib.suppress(stem.SocketError, OSError), node.controller() as controller:
-                phase = controller.get_info("status/bootstrap-phase")
+            with contextlib.suppress(OSError, TorNetworkError):
+                (phase,) = node.control("GETINFO status/bootstrap-phase")
                 if "PROGRESS=100" in phase:
                     return
             if time.monotonic() > deadline:
