@@ -335,11 +335,11 @@ def _serve(args: argparse.Namespace) -> int:
     instance = load_instance(settings.data_dir)
     print(f"team root fingerprint: {fingerprint(Algorithm.ED25519, instance.pinned_root)}")
     print(f"source interface:      http://{address}:{args.port}")
-    print(f"sync API:              http://{address}:{args.api_port}")
+    print(f"sync API:              port {args.api_port}, on the same address")
     if tor.mode == "none":
         print(
             "Tor: none: nothing is published as an onion service, the servers are reachable "
-            "on 127.0.0.1 only (--tor system or --tor launch publishes them)"
+            "on this machine only (--tor system or --tor launch publishes them)"
         )
     sys.stdout.flush()
     serve(
