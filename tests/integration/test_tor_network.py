@@ -197,11 +197,21 @@ def test_submission_through_the_source_onion_then_pull_through_the_api_onion(
 
     # The transfer machine: its tor holds the API onion's client-authorization key.
     transfer = client(tor_network, "transfer")
-    auth_file = tor_network.base / "transfer-auth" / "postern.auth_private"
-    auth_file.write_text(
+    # As docs/operations.md tells the operator: `dropbox onion-auth`, then reload tor.
+    onion_key = tmp_path / "onion-auth.key"
+    onion_key.write_bytes(dump_private_key(served.team.onion_auth, None))
+    onion_key.chmod(0o600)
+    auth_dir = tor_network.base / "transfer-auth"
+    configured = subprocess.run(
+        [str(BIN / "dropbox"), "onion-auth", "--key", str(onion_key),
+         "--onion", f"{served.api_id}.onion", "--to", str(auth_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert configured.returncode == 0, configured.stderr
+    auth_file = auth_dir / "postern-api.auth_private"
+    assert auth_file.read_text() == (
         client_auth_private_line(served.api_id, served.team.onion_auth.secret) + "\n"
     )
-    auth_file.chmod(0o600)
     assert transfer.process is not None
     transfer.process.send_signal(signal.SIGHUP)  # tor reads its configuration again
     key = tmp_path / "transfer.key"
