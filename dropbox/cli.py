@@ -210,6 +210,11 @@ def _add_tor_options(parser: argparse.ArgumentParser, *, default: str) -> None:
         "port (9051, 127.0.0.1:9051), cookie authentication; implies --tor system",
     )  # fmt: skip
     parser.add_argument(
+        "--tor-config", action="append", default=[], metavar="LINE",
+        help="with --tor launch: one more torrc line for the private tor (repeatable; for "
+        "example 'UseBridges 1' and 'Bridge ...' where Tor is blocked)",
+    )  # fmt: skip
+    parser.add_argument(
         "--publish-timeout", type=float, default=180.0, metavar="SECONDS",
         help="how long to wait for each onion's descriptor to be published (default: 180; "
         "0: do not wait)",
@@ -430,9 +435,19 @@ def _tor_choice(args: argparse.Namespace) -> TorChoice:
             f"--publish-timeout must be from 0 to 3600 seconds, not {args.publish_timeout}"
         )
     timeout = args.publish_timeout or None
+    if args.tor_config and (mode or args.tor_default) != "launch":
+        raise UsageError("--tor-config goes with --tor launch only")
+    for line in args.tor_config:
+        if not line.strip() or "\n" in line or "\r" in line:
+            raise UsageError(f"--tor-config takes one torrc line, not {line!r}")
     try:
         control = ControlAddress.parse(args.tor_control) if args.tor_control else None
-        return TorChoice(mode or args.tor_default, control, publish_timeout=timeout)
+        return TorChoice(
+            mode or args.tor_default,
+            control,
+            options=tuple(args.tor_config),
+            publish_timeout=timeout,
+        )
     except DropboxError as exc:
         raise UsageError(str(exc)) from None
 

@@ -390,6 +390,10 @@ class Tor:
             return False
         return "HiddenServicePoWDefensesEnabled" in names
 
+    def alive(self) -> bool:
+        """Whether the control connection is still open (tor still runs)."""
+        return bool(self.controller.is_alive())
+
     def network_enabled(self) -> bool:
         return self.controller.get_conf("DisableNetwork", "0") != "1"
 
@@ -664,6 +668,12 @@ class ServerOnions:
 
         def loop() -> None:
             while not stop.wait(interval):
+                if not self.tor.alive():
+                    self.report(
+                        f"lost the connection to {self.tor.where}: tor dropped both onion "
+                        "services; restart this server once tor runs again"
+                    )
+                    return
                 try:
                     if self.refresh():
                         self.report("the keyring's transfer clients changed: API onion updated")

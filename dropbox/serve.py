@@ -38,7 +38,7 @@ from dropbox import db
 from dropbox.app import create_app
 from dropbox.errors import DropboxError
 from dropbox.instance import load_instance
-from dropbox.onion import ServerOnions, TorChoice
+from dropbox.onion import ServerOnions, TorChoice, TorUnreachable
 from dropbox.sync.app import create_sync_app
 
 LOOPBACK: Final = "127.0.0.1"
@@ -243,6 +243,9 @@ def published_onions(
         return
     with tor:
         report(f"tor:           {tor.where}, version {tor.version}")
+        if choice.mode == "launch" and choice.publish_timeout and tor.network_enabled():
+            report("tor:           connecting to the Tor network...")
+            tor.wait_bootstrapped(choice.publish_timeout)
         onions = ServerOnions(
             tor,
             data_dir,
@@ -266,15 +269,24 @@ def run_onions(
     api_port: int = DEFAULT_API_PORT,
     report: Callable[[str], None] = print,
 ) -> None:
-    """Publish both onions for servers run elsewhere (systemd) until SIGTERM or SIGINT."""
+    """Publish both onions for servers run elsewhere (systemd) until SIGTERM or SIGINT.
+
+    If tor goes away (its services with it), :class:`dropbox.onion.TorUnreachable` ends the
+    run with an error, so that systemd starts it again once tor is back.
+    """
     # Blocked before any thread starts, so that every thread inherits the mask and the
-    # signal waits for sigwait below.
+    # signal waits for sigtimedwait below.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         with published_onions(
             choice, data_dir, source_port=source_port, api_port=api_port, report=report
-        ):
-            signal.sigwait(STOP_SIGNALS)
+        ) as onions:
+            while signal.sigtimedwait(STOP_SIGNALS, 2.0) is None:
+                if onions is not None and not onions.tor.alive():
+                    raise TorUnreachable(
+                        f"lost the connection to {onions.tor.where}: the onion services are "
+                        "gone with it"
+                    )
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 

@@ -276,6 +276,65 @@ def test_stopping_the_server_removes_its_onions(served: Served, tor_network: Tor
     assert "removing the onion services from tor" in rest
 
 
+def tor_processes_using(directory: Path) -> list[int]:
+    """The pids of tor processes whose command line names ``directory`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"tor") and any(str(directory).encode() in a for a in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def test_serve_launches_a_private_tor_that_publishes_and_goes_away(
+    tor_network: TorNetwork, tmp_path: Path
+):
+    """`dropbox serve --tor launch` (the demo's mode), its tor a client of the private network."""
+    from tests.dropbox.test_serve import free_port
+
+    data_dir = make_data_dir(tmp_path / "data", Team())
+    config = [arg for line in tor_network.client_options() for arg in ("--tor-config", line)]
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(BIN / "dropbox"), "serve", "--data-dir", str(data_dir), "--port",
+             str(free_port()), "--api-port", str(free_port()), "--tor", "launch", *config,
+             "--publish-timeout", str(PUBLISH_TIMEOUT)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 2 * PUBLISH_TIMEOUT + 30
+        while not all(f"\n{name} onion:" in log.read_text() for name in ("source", "API")):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        source_lines = [m for m in map(_ONION_LINE.match, log.read_text().splitlines()) if m]
+        source_id = next(m.group(2) for m in source_lines if m.group(1) == "source")
+        assert tor_processes_using(data_dir / "tor")
+        page = requests.get(
+            f"http://{source_id}.onion/",
+            proxies=proxies(client(tor_network, "stranger")),
+            timeout=HTTP_TIMEOUT,
+        )
+        assert page.status_code == 200
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        status = process.wait(timeout=90)
+    assert status == 0, log.read_text()
+    assert "removing the onion services from tor" in log.read_text()
+    deadline = time.monotonic() + 30
+    while tor_processes_using(data_dir / "tor"):
+        assert time.monotonic() < deadline, "the launched tor outlived dropbox serve"
+        time.sleep(0.2)
+
+
 class _MemorySink:
     def __init__(self, into: dict[str, bytes], item: InboundItem) -> None:
         self.into, self.item, self.buffer = into, item, io.BytesIO()

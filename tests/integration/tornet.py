@@ -228,6 +228,15 @@ class TorNetwork:
         self.clients.append(node)
         return node
 
+    def client_options(self) -> list[str]:
+        """The torrc lines a tor started elsewhere needs to be a client of this network."""
+        return [
+            "TestingTorNetwork 1",
+            "PathsNeededToBuildCircuits 0.67",
+            "ClientUseIPv6 0",
+            *self._dir_authority_lines,
+        ]
+
     # -- processes ---------------------------------------------------------------------------
 
     def _launch(self, node: Node) -> None:

@@ -21,7 +21,7 @@ from crypto import Algorithm, fingerprint
 from dropbox.onion import Tor
 from tests.clitools import DROPBOX
 from tests.conftest import require_tool
-from tests.dropbox.test_serve import free_port
+from tests.dropbox.test_serve import free_port, wait_for_port
 from tests.onion.oniontools import Team, make_data_dir, offline_tor
 
 _SOURCE = re.compile(r"^source onion: +http://([a-z2-7]{56})\.onion$", re.MULTILINE)
@@ -69,15 +69,18 @@ def test_serve_publishes_both_onions_and_removes_them_on_stop(tor: Tor, tmp_path
     data_dir = make_data_dir(tmp_path / "data", team)
     assert tor.address is not None
     log = tmp_path / "serve.log"
+    port, api_port = free_port(), free_port()
     process = start(
-        ["serve", "--data-dir", str(data_dir), "--port", str(free_port()),
-         "--api-port", str(free_port()), "--tor-control", str(tor.address),
+        ["serve", "--data-dir", str(data_dir), "--port", str(port),
+         "--api-port", str(api_port), "--tor-control", str(tor.address),
          "--publish-timeout", "0"],
         log,
     )  # fmt: skip
     try:
         source = wait_for(log, _SOURCE, process)
         api = wait_for(log, _API, process)
+        wait_for_port(port, process)
+        wait_for_port(api_port, process)
         # onions/current lists only this connection's services: dropbox serve's are not here.
         assert tor.current_onions() == []
         text = log.read_text()
@@ -121,13 +124,16 @@ def test_serve_reports_a_publication_timeout_and_stops(tor: Tor, tmp_path: Path)
 def test_serve_without_tor_says_so(tmp_path: Path):
     data_dir = make_data_dir(tmp_path / "data", Team())
     log = tmp_path / "serve.log"
+    port, api_port = free_port(), free_port()
     process = start(
-        ["serve", "--data-dir", str(data_dir), "--port", str(free_port()),
-         "--api-port", str(free_port())],
+        ["serve", "--data-dir", str(data_dir), "--port", str(port),
+         "--api-port", str(api_port)],
         log,
     )  # fmt: skip
     try:
         wait_for(log, re.compile(r"^(Tor: none): nothing is published", re.M), process)
+        wait_for_port(port, process)
+        wait_for_port(api_port, process)
     finally:
         assert stop(process) == 0
     assert not (data_dir / "onion").exists()
@@ -180,3 +186,25 @@ def test_bad_tor_options_are_usage_errors(tmp_path: Path, args: list[str], messa
     )  # fmt: skip
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_onions_command_ends_with_an_error_when_tor_goes_away(tor: Tor, tmp_path: Path):
+    """So that systemd (Restart=on-failure) publishes again once tor is back."""
+    data_dir = make_data_dir(tmp_path / "data", Team())
+    assert tor.address is not None
+    assert tor.process is not None
+    log = tmp_path / "onions.log"
+    process = start(
+        ["onions", "--data-dir", str(data_dir), "--tor-control", str(tor.address),
+         "--publish-timeout", "0"],
+        log,
+    )  # fmt: skip
+    try:
+        wait_for(log, _API, process)
+        tor.process.kill()
+        status = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            stop(process)
+    assert status == 1
+    assert "dropbox: error: lost the connection to tor at" in log.read_text()
