@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -241,6 +242,9 @@ def _probe(address: ControlAddress) -> None:
 
 
 def _connect(address: ControlAddress) -> stem.control.Controller:
+    # stem traces every command it sends, ADD_ONION's private key included: never below
+    # warnings, whatever the process's logging says.
+    logging.getLogger("stem").setLevel(logging.WARNING)
     try:
         if address.path is not None:
             if len(str(address.path)) > _MAX_SOCKET_PATH:
@@ -446,6 +450,26 @@ class Tor:
         if pow_on:
             words.append("PoWDefensesEnabled=1")
         words += [f"ClientAuthV3={a}" for a in auth]
+        try:
+            return self._add(name, key_file, key, words, target_port, len(auth), pow_on, wait)
+        except TorRefused as exc:
+            if not pow_on or "PoW" not in str(exc):
+                raise
+        # A tor that knows the option's name but was built without the defence.
+        words.remove("PoWDefensesEnabled=1")
+        return self._add(name, key_file, key, words, target_port, len(auth), False, wait)
+
+    def _add(
+        self,
+        name: str,
+        key_file: Path,
+        key: str | None,
+        words: list[str],
+        target_port: int,
+        clients: int,
+        pow_on: bool,
+        wait: float | None,
+    ) -> OnionService:
         uploads = _UploadWatch()
         if wait is not None:
             self.controller.add_event_listener(uploads, stem.control.EventType.HS_DESC)
@@ -457,10 +481,16 @@ class Tor:
                 service_id = str(response.service_id)
                 if key is None:
                     self._store_new_key(name, key_file, service_id, response)
-                service = OnionService(name, service_id, target_port, len(auth), pow_on)
+                service = OnionService(name, service_id, target_port, clients, pow_on)
                 self.services[service_id] = service
             if wait is not None:
-                uploads.wait(self, service, wait)
+                try:
+                    uploads.wait(self, service, wait)
+                except PublicationTimeout:
+                    # Not left half-published: the caller may try again with the same key.
+                    with contextlib.suppress(OnionError):
+                        self.remove(service)
+                    raise
         finally:
             if wait is not None:
                 with contextlib.suppress(stem.ControllerError):

@@ -128,6 +128,11 @@ def test_pow_defence_is_on_where_tor_supports_it(tor, tmp_path, monkeypatch):
 def test_publication_timeout_names_the_reason(tor, tmp_path):
     with pytest.raises(onion.PublicationTimeout, match="DisableNetwork"):
         tor.publish("source", tmp_path / "onion" / "source.key", 8080, wait=1)
+    # Not left half-published: the same key can be published again at once.
+    assert tor.current_onions() == []
+    assert tor.services == {}
+    again = tor.publish("source", tmp_path / "onion" / "source.key", 8080, wait=None)
+    assert tor.current_onions() == [again.service_id]
 
 
 def test_a_key_file_others_can_read_is_refused(tor, tmp_path):
