@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from crypto import Algorithm, fingerprint
+from dropbox.instance import install_keyring
 from dropbox.onion import Tor
 from tests.clitools import DROPBOX
 from tests.conftest import require_tool
@@ -208,3 +209,25 @@ def test_onions_command_ends_with_an_error_when_tor_goes_away(tor: Tor, tmp_path
             stop(process)
     assert status == 1
     assert "dropbox: error: lost the connection to tor at" in log.read_text()
+
+
+def test_a_new_keyring_re_publishes_the_api_onion_while_serving(tor: Tor, tmp_path: Path):
+    team = Team()
+    data_dir = make_data_dir(tmp_path / "data", team, with_clients=False)
+    assert tor.address is not None
+    log = tmp_path / "onions.log"
+    process = start(
+        ["onions", "--data-dir", str(data_dir), "--tor-control", str(tor.address),
+         "--publish-timeout", "0"],
+        log,
+    )  # fmt: skip
+    try:
+        wait_for(log, re.compile(r"^(API onion: +not published)", re.M), process)
+        assert not (data_dir / "onion" / "api.key").exists()
+        install_keyring(data_dir, team.keyring(2))
+        api = wait_for(log, _API, process)  # within the watcher's 5-second period
+        assert "API onion updated" in log.read_text()
+    finally:
+        assert stop(process) == 0, log.read_text()
+    key = data_dir / "onion" / "api.key"
+    assert tor.publish("API", key, 9, clients=[b"k" * 32], wait=None).service_id == api
