@@ -329,14 +329,22 @@ class Tor:
             )
         _ensure_private_dir(data_dir)
         control = data_dir / "control.sock"
-        if len(str(control)) > _MAX_SOCKET_PATH:
-            raise OnionError(f"the data directory path {data_dir} is too long for a socket")
-        with contextlib.suppress(FileNotFoundError):
-            control.unlink()
+        port_file = data_dir / "control.port"
+        # A Unix socket where the path fits in one; else a loopback port tor picks (the cookie,
+        # in the 0700 directory, still guards it).
+        use_socket = len(str(control)) <= _MAX_SOCKET_PATH
+        for stale in (control, port_file):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
         torrc = data_dir / "torrc"
+        listen = (
+            [f"ControlSocket {control}"]
+            if use_socket
+            else ["ControlPort auto", f"ControlPortWriteToFile {port_file}"]
+        )
         lines = [
             f"DataDirectory {data_dir}",
-            f"ControlSocket {control}",
+            *listen,
             "CookieAuthentication 1",
             f"CookieAuthFile {data_dir / 'control.cookie'}",
             "SocksPort 0",
@@ -356,8 +364,9 @@ class Tor:
             start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
+        ready = control if use_socket else port_file
         try:
-            while not control.exists():
+            while not ready.exists():
                 if process.poll() is not None:
                     out = process.stderr.read() if process.stderr else b""
                     err = out.decode(errors="replace")
@@ -371,7 +380,7 @@ class Tor:
                         f"(see {data_dir / 'notice.log'})"
                     )
                 time.sleep(0.05)
-            address = ControlAddress(path=control)
+            address = ControlAddress(path=control) if use_socket else _read_port_file(port_file)
             controller = _connect(address)
         except BaseException:
             _kill(process)
@@ -587,6 +596,17 @@ class _UploadWatch:
             f"the {service.name} onion {service.address} was not published within "
             f"{timeout:.0f} s{network}{failures}: is {tor.where} connected to the Tor network?"
         )
+
+
+def _read_port_file(path: Path) -> ControlAddress:
+    """The address in tor's ControlPortWriteToFile file (``PORT=127.0.0.1:NNNN``)."""
+    for _ in range(100):  # tor writes the file once; wait until the line is complete
+        text = path.read_text(encoding="ascii", errors="replace")
+        match = re.match(r"^PORT=127\.0\.0\.1:(\d+)\n", text)
+        if match:
+            return ControlAddress(port=int(match.group(1)))
+        time.sleep(0.05)
+    raise TorUnreachable(f"the private tor wrote no control port to {path}")
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

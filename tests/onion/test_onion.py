@@ -71,6 +71,16 @@ def test_the_same_key_gives_the_same_address_across_restarts(tmp_path):
     assert key_file.read_bytes() == stored
 
 
+def test_a_data_directory_too_deep_for_a_socket_gets_a_loopback_control_port(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    with offline_tor(deep / "tor") as tor:
+        assert tor.address is not None
+        assert tor.address.port is not None
+        service = tor.publish("source", deep / "onion" / "source.key", 8080, wait=None)
+        assert tor.current_onions() == [service.service_id]
+
+
 def test_close_removes_what_it_added(tor, tmp_path):
     key_file = tmp_path / "onion" / "source.key"
     assert tor.address is not None
