@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages that the tests and the demo use. tests/conftest.py
 # (DEBIAN_PACKAGES) names the package of each tool; keep the two in step.
-DEBIAN_PACKAGES=(tor chromium firefox-esr gnupg python3-venv mat2)
+DEBIAN_PACKAGES=(tor chromium firefox-esr gnupg python3-venv mat2 systemd)
 
 VENV=.venv
 STAMP="$VENV/.postern-stamp"

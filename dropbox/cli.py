@@ -24,6 +24,7 @@ from config import ServerSettings, SettingsError, load_server_settings
 from crypto import Algorithm, CryptoError, Kind, fingerprint
 from dropbox.errors import DropboxError
 from dropbox.instance import init_instance, install_keyring, load_instance
+from dropbox.onion import ControlAddress, TorChoice
 from dropbox.sealing import MAX_KEYRING_FILE, SealError, load_keyring, load_root, seal_to_keyring
 
 Handler = Callable[[argparse.Namespace], int]
@@ -118,12 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run the source interface and the sync API on 127.0.0.1",
+        help="run the source interface and the sync API, and publish them as onion services",
         description=(
             "Run the source interface on 127.0.0.1:PORT and the sync API (for the transfer "
-            "machine) on 127.0.0.1:API_PORT, each under its own gunicorn, for Tor to publish as "
-            "two onion services. SIGTERM or Ctrl-C stops both. Other POSTERN_* variables adjust "
-            "limits, throttling and retention."
+            "machine) on 127.0.0.1:API_PORT, each under its own gunicorn, and publish them "
+            "through Tor as two onion services: the source onion, and the API onion with "
+            "client authorization for the keyring's transfer clients (--tor system or --tor "
+            "launch; with --tor none, the default, nothing is published). SIGTERM or Ctrl-C "
+            "stops both and removes the onion services from tor. Other POSTERN_* variables "
+            "adjust limits, throttling and retention."
         ),
     )
     _add_data_dir(serve)
@@ -139,7 +143,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--bind", default="127.0.0.1", metavar="ADDRESS",
         help="the address to listen on; only 127.0.0.1 is accepted",
     )  # fmt: skip
+    _add_tor_options(serve, default="none")
     serve.set_defaults(handler=_serve)
+
+    onions = commands.add_parser(
+        "onions",
+        help="publish the onion services for servers run by systemd",
+        description=(
+            "Publish the source onion (for 127.0.0.1:PORT) and the API onion (for "
+            "127.0.0.1:API_PORT, client authorization for the keyring's transfer clients) "
+            "through a running tor, keep the API onion in step with the installed keyring, "
+            "and remove both from tor on SIGTERM or Ctrl-C (postern-onion.service). The "
+            "servers themselves run elsewhere (postern-source.service, postern-api.service)."
+        ),
+    )
+    _add_data_dir(onions)
+    _add_tor_options(onions, default="system")
+    onions.add_argument("--port", type=int, default=8080, help="the source interface's port")
+    onions.add_argument(
+        "--api-port", type=int, default=8081, metavar="API_PORT", help="the sync API's port"
+    )
+    onions.set_defaults(handler=_onions)
+
+    auth = commands.add_parser(
+        "onion-auth",
+        help="configure a transfer machine's tor to reach the client-authorized API onion",
+        description=(
+            "Write the client-authorization file for the API onion ONION (its address, from "
+            "`dropbox serve` or postern-onion's log) from the transfer client's onion-auth "
+            "private key KEY, as DIR/postern-api.auth_private (0600), for a tor whose torrc "
+            "has `ClientOnionAuthDir DIR`. Then reload that tor (systemctl reload tor)."
+        ),
+    )
+    auth.add_argument("--key", required=True, type=Path, metavar="KEY",
+                      help="the onion-auth private key file (kind onion-auth)")  # fmt: skip
+    auth.add_argument("--onion", required=True, metavar="ONION",
+                      help="the API onion address (56 characters, .onion optional)")  # fmt: skip
+    auth.add_argument("--to", required=True, type=Path, metavar="DIR",
+                      help="tor's ClientOnionAuthDir (e.g. /var/lib/tor/onion_auth)")  # fmt: skip
+    auth.set_defaults(handler=_onion_auth)
 
     purge = commands.add_parser(
         "purge",
@@ -153,6 +195,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(purge)
     purge.set_defaults(handler=_purge)
     return parser
+
+
+def _add_tor_options(parser: argparse.ArgumentParser, *, default: str) -> None:
+    parser.add_argument(
+        "--tor", choices=("none", "system", "launch"), default=None,
+        help="none: publish nothing, serve on 127.0.0.1 only; system: publish through a "
+        "running tor (--tor-control); launch: start a private tor with its data in DIR/tor "
+        f"(default: {default})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tor-control", metavar="SOCKET_OR_PORT",
+        help="the running tor's control socket (default /run/tor/control) or loopback "
+        "port (9051, 127.0.0.1:9051), cookie authentication; implies --tor system",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tor-config", action="append", default=[], metavar="LINE",
+        help="with --tor launch: one more torrc line for the private tor (repeatable; for "
+        "example 'UseBridges 1' and 'Bridge ...' where Tor is blocked)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--publish-timeout", type=float, default=180.0, metavar="SECONDS",
+        help="how long to wait for each onion's descriptor to be published (default: 180; "
+        "0: do not wait)",
+    )  # fmt: skip
+    parser.set_defaults(tor_default=default)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -285,10 +352,104 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--api-port must be from 1 to 65535, got {args.api_port}")
     if args.port == args.api_port:
         raise UsageError(f"--port and --api-port must differ, both are {args.port}")
+    tor = _tor_choice(args)
     settings = _settings(args.data_dir)
-    load_instance(settings.data_dir)  # a clear error now, rather than a worker that fails
-    serve(settings, port=args.port, api_port=args.api_port, address=address)
+    # A clear error now, rather than a worker that fails.
+    instance = load_instance(settings.data_dir)
+    print(f"team root fingerprint: {fingerprint(Algorithm.ED25519, instance.pinned_root)}")
+    print(f"source interface:      http://{address}:{args.port}")
+    print(f"sync API:              port {args.api_port}, on the same address")
+    if tor.mode == "none":
+        print(
+            "Tor: none: nothing is published as an onion service, the servers are reachable "
+            "on this machine only (--tor system or --tor launch publishes them)"
+        )
+    sys.stdout.flush()
+    serve(
+        settings,
+        port=args.port,
+        api_port=args.api_port,
+        address=address,
+        tor=tor,
+        report=_report,
+    )
     return EXIT_OK
+
+
+def _onions(args: argparse.Namespace) -> int:
+    from dropbox.serve import run_onions
+
+    for option, port in (("--port", args.port), ("--api-port", args.api_port)):
+        if not 1 <= port <= 65535:
+            raise UsageError(f"{option} must be from 1 to 65535, got {port}")
+    tor = _tor_choice(args)
+    if tor.mode == "none":
+        raise UsageError("dropbox onions needs a tor: --tor system or --tor launch")
+    settings = _settings(args.data_dir)
+    instance = load_instance(settings.data_dir)
+    print(f"team root fingerprint: {fingerprint(Algorithm.ED25519, instance.pinned_root)}")
+    run_onions(
+        tor, settings.data_dir, source_port=args.port, api_port=args.api_port, report=_report
+    )
+    return EXIT_OK
+
+
+def _onion_auth(args: argparse.Namespace) -> int:
+    import getpass
+
+    from crypto import KeyKind, load_private_key
+    from dropbox.fsutil import write_atomic
+    from dropbox.onion import client_auth_private_line
+
+    data = args.key.read_bytes()[:4096]
+    passphrase = None
+    if b"protection: argon2id" in data:
+        passphrase = getpass.getpass(f"Passphrase for {args.key}: ")
+    key = load_private_key(data, passphrase)
+    if key.kind is not KeyKind.ONION_AUTH:
+        raise UsageError(f"{args.key} is a {key.kind.value} key, not an onion-auth key")
+    service_id = args.onion.strip().lower().removeprefix("http://").removesuffix("/")
+    line = client_auth_private_line(service_id.removesuffix(".onion"), key.secret)
+    target = args.to / "postern-api.auth_private"
+    if not args.to.is_dir():
+        raise DropboxError(f"{args.to} is not a directory (tor's ClientOnionAuthDir)")
+    write_atomic(target, (line + "\n").encode("ascii"))
+    print(f"Wrote {target} (0600) for {service_id.removesuffix('.onion')}.onion")
+    print("Next: make sure tor's torrc has `ClientOnionAuthDir " + str(args.to) + "`, and "
+          "that the file belongs to tor's user, then reload tor.")  # fmt: skip
+    return EXIT_OK
+
+
+def _report(line: str) -> None:
+    print(line, flush=True)
+
+
+def _tor_choice(args: argparse.Namespace) -> TorChoice:
+    mode = args.tor
+    if args.tor_control is not None:
+        if mode not in (None, "system"):
+            raise UsageError("--tor-control goes with --tor system only")
+        mode = "system"
+    if not 0 <= args.publish_timeout <= 3600:
+        raise UsageError(
+            f"--publish-timeout must be from 0 to 3600 seconds, not {args.publish_timeout}"
+        )
+    timeout = args.publish_timeout or None
+    if args.tor_config and (mode or args.tor_default) != "launch":
+        raise UsageError("--tor-config goes with --tor launch only")
+    for line in args.tor_config:
+        if not line.strip() or "\n" in line or "\r" in line:
+            raise UsageError(f"--tor-config takes one torrc line, not {line!r}")
+    try:
+        control = ControlAddress.parse(args.tor_control) if args.tor_control else None
+        return TorChoice(
+            mode or args.tor_default,
+            control,
+            options=tuple(args.tor_config),
+            publish_timeout=timeout,
+        )
+    except DropboxError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _purge(args: argparse.Namespace) -> int:

@@ -23,7 +23,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
 from types import FrameType
 from typing import Any, Final, NoReturn
 
@@ -35,6 +37,8 @@ from config import ServerSettings, load_server_settings
 from dropbox import db
 from dropbox.app import create_app
 from dropbox.errors import DropboxError
+from dropbox.instance import load_instance
+from dropbox.onion import ServerOnions, TorChoice, TorUnreachable
 from dropbox.sync.app import create_sync_app
 
 LOOPBACK: Final = "127.0.0.1"
@@ -164,12 +168,20 @@ def serve(
     port: int = DEFAULT_PORT,
     api_port: int = DEFAULT_API_PORT,
     address: str = LOOPBACK,
+    tor: TorChoice | None = None,
+    report: Callable[[str], None] = print,
 ) -> None:
     """Run the source interface and the sync API until SIGTERM or SIGINT stops both.
 
     Each runs under its own gunicorn arbiter in a child process. If one of them stops on its
     own (it could not listen on its port, say), the other is stopped too and
     :class:`DropboxError` says which one failed.
+
+    With ``tor`` (other than ``none``), once both are started, the source onion and the API
+    onion are published (:class:`dropbox.onion.ServerOnions`), their addresses go to
+    ``report``, the API onion follows the installed keyring's transfer clients, and both are
+    removed from tor when the servers stop. If tor fails, the servers are stopped and the
+    :class:`dropbox.onion.OnionError` says why.
     """
     if port == api_port:
         raise DropboxError(f"the source interface and the sync API need two ports, not {port}")
@@ -187,7 +199,18 @@ def serve(
         ),
         "sync API": SourceInterfaceServer(lambda: create_sync_app(settings), api_options),
     }
-    failed = run_together({name: server.run for name, server in servers.items()})
+    choice = tor or TorChoice()
+    alongside = None
+    if choice.mode != "none":
+
+        def alongside() -> AbstractContextManager[object]:
+            return published_onions(
+                choice, settings.data_dir, source_port=port, api_port=api_port, report=report
+            )
+
+    failed = run_together(
+        {name: server.run for name, server in servers.items()}, alongside=alongside
+    )
     if failed:
         raise DropboxError(
             "; ".join(f"the {name} stopped with status {code}" for name, code in failed)
@@ -195,12 +218,93 @@ def serve(
         )
 
 
-def run_together(runners: Mapping[str, Callable[[], object]]) -> list[tuple[str, int]]:
+def transfer_client_keys(data_dir: Path) -> frozenset[bytes]:
+    """The X25519 onion client-authorization keys of the installed keyring's transfer clients."""
+    keyring = load_instance(data_dir).keyring
+    if keyring is None:
+        return frozenset()
+    return frozenset(client.onion_auth_key for client in keyring.manifest.transfer_clients)
+
+
+@contextlib.contextmanager
+def published_onions(
+    choice: TorChoice,
+    data_dir: Path,
+    *,
+    source_port: int,
+    api_port: int,
+    report: Callable[[str], None] = print,
+    watch_interval: float = 5.0,
+) -> Iterator[ServerOnions | None]:
+    """Both onions published while inside (None with ``--tor none``), removed on the way out."""
+    tor = choice.open(data_dir)
+    if tor is None:
+        yield None
+        return
+    with tor:
+        report(f"tor:           {tor.where}, version {tor.version}")
+        if choice.mode == "launch" and choice.publish_timeout and tor.network_enabled():
+            report("tor:           connecting to the Tor network...")
+            tor.wait_bootstrapped(choice.publish_timeout)
+        onions = ServerOnions(
+            tor,
+            data_dir,
+            source_port,
+            api_port,
+            clients_of=lambda: transfer_client_keys(data_dir),
+            report=report,
+            publish_timeout=choice.publish_timeout,
+        )
+        onions.publish()
+        with onions.watching(watch_interval):
+            yield onions
+        report("removing the onion services from tor")
+
+
+def run_onions(
+    choice: TorChoice,
+    data_dir: Path,
+    *,
+    source_port: int = DEFAULT_PORT,
+    api_port: int = DEFAULT_API_PORT,
+    report: Callable[[str], None] = print,
+) -> None:
+    """Publish both onions for servers run elsewhere (systemd) until SIGTERM or SIGINT.
+
+    If tor goes away (its services with it), :class:`dropbox.onion.TorUnreachable` ends the
+    run with an error, so that systemd starts it again once tor is back.
+    """
+    # Blocked before any thread starts, so that every thread inherits the mask and the
+    # signal waits for sigtimedwait below.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        with published_onions(
+            choice, data_dir, source_port=source_port, api_port=api_port, report=report
+        ) as onions:
+            while signal.sigtimedwait(STOP_SIGNALS, 2.0) is None:
+                if onions is not None and not onions.tor.alive():
+                    raise TorUnreachable(
+                        f"lost the connection to {onions.tor.where}: the onion services are "
+                        "gone with it"
+                    )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def run_together(
+    runners: Mapping[str, Callable[[], object]],
+    *,
+    alongside: Callable[[], AbstractContextManager[object]] | None = None,
+) -> list[tuple[str, int]]:
     """Run each runner in its own child process until every child has ended.
 
     SIGTERM or SIGINT to this process sends SIGTERM to every child. A child that ends on its
     own, before any stop signal, makes the others stop too. Returns the children that failed:
     those that ended on their own, and those that ended with a non-zero status.
+
+    ``alongside`` makes a context that this process enters once every child is started and
+    leaves once every child has ended (the onion services); if entering it fails, the children
+    are stopped and reaped and the error goes on.
     """
     children: dict[int, str] = {}
     stopping = False
@@ -215,6 +319,7 @@ def run_together(runners: Mapping[str, Callable[[], object]]) -> list[tuple[str,
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     failed: list[tuple[str, int]] = []
+    context = contextlib.ExitStack()
     try:
         try:
             for name, runner in runners.items():
@@ -227,6 +332,13 @@ def run_together(runners: Mapping[str, Callable[[], object]]) -> list[tuple[str,
             raise
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if alongside is not None:
+            try:
+                context.enter_context(alongside())
+            except BaseException:
+                stop()
+                _reap(children)
+                raise
         while children:
             pid, status = os.wait()  # retried after a signal handler ran (PEP 475)
             if pid not in children:  # pragma: no cover - not one of ours
@@ -239,9 +351,19 @@ def run_together(runners: Mapping[str, Callable[[], object]]) -> list[tuple[str,
             elif code != 0:
                 failed.append((name, code))
     finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+        try:
+            context.close()
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
     return failed
+
+
+def _reap(children: dict[int, str]) -> None:
+    for pid in list(children):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    children.clear()
 
 
 def _terminate(pid: int) -> None:

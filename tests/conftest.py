@@ -14,6 +14,8 @@ import pytest
 #: package named here is in DEBIAN_PACKAGES in deploy/bootstrap-dev.sh.
 DEBIAN_PACKAGES: dict[str, str] = {
     "tor": "tor",
+    "tor-gencert": "tor",
+    "systemd-analyze": "systemd",
     "chromium": "chromium",
     "firefox-esr": "firefox-esr",
     "gpg": "gnupg",
