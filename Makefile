@@ -14,7 +14,7 @@ MYPY_PATHS = $(wildcard crypto config dropbox journalist_ui tests bench deploy)
 .PHONY: help bootstrap lint test demo clean
 
 help:
-	@echo "make demo       set up everything and run the local demo (deploy/demo.py)"
+	@echo "make demo       set up everything and run the whole system locally (deploy/demo.py)"
 	@echo "make test       set up everything, then lint, type-check, check import contracts and test"
 	@echo "make bootstrap  install missing Debian packages and create/refresh $(VENV)"
 	@echo "make lint       ruff, mypy and import-linter only"
