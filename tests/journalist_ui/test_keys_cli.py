@@ -32,7 +32,8 @@ def keys(home: Path, *args: str | Path, passphrases: list[str] | None = None):
 def test_a_key_lifecycle_through_the_command(home, tmp_path):
     root = load_public_key((home / "outbox" / "root.pub").read_bytes()).key
     mem = ["--argon2-memlimit", str(MEMLIMIT)]
-    done = keys(home, "add-journalist", "bob", *mem, passphrases=[PASSPHRASE, BOB])
+    # The root's passphrase, then alice's (the only journalist re-seals the store key), then bob's.
+    done = keys(home, "add-journalist", "bob", *mem, passphrases=[PASSPHRASE, PASSPHRASE, BOB])
     assert done.returncode == 0, done.stderr
     assert "Issued keyring serial 2" in done.stdout
     assert "recipients:       alice, bob" in done.stdout
@@ -56,8 +57,12 @@ def test_a_key_lifecycle_through_the_command(home, tmp_path):
     assert len(signed.rotations) == 1
     assert [c.label for c in signed.manifest.transfer_clients] == ["laptop"]
 
-    done = keys(home, "revoke-journalist", "bob", passphrases=[NEW_ROOT])
+    refused = keys(home, "revoke-journalist", "bob", passphrases=[NEW_ROOT])
+    assert_one_line_error(refused, 1, "--as NAME")
+    done = keys(home, "revoke-journalist", "bob", "--as", "alice",
+                passphrases=[NEW_ROOT, PASSPHRASE])  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "The store key is no longer sealed to them." in done.stdout
     assert "recipients:       alice\n" in done.stdout
 
     listing = keys(home, "list")
@@ -82,9 +87,18 @@ def test_a_key_lifecycle_through_the_command(home, tmp_path):
 
     refused = keys(home, "destroy-retired", "--confirm", "yes")
     assert_one_line_error(refused, 1, "not confirmed")
-    done = keys(home, "destroy-retired", "--confirm", "destroy")
+    done = keys(home, "destroy-retired", "--confirm", "destroy", passphrases=[PASSPHRASE])
     assert done.returncode == 0, done.stderr
     assert "Destroyed 4 key file(s)." in done.stdout  # bob's 3, the old root
+    assert "key-destroy" in done.stdout
+    verified = run_tool(JOURNALIST, "ledger", "verify", "--home", home, passphrase=PASSPHRASE)
+    assert verified.returncode == 0, verified.stderr
+    assert "The evidence ledger verifies: 1 records" in verified.stdout
+    report = tmp_path / "ledger.txt"
+    done = run_tool(JOURNALIST, "ledger", "report", "--home", home, "--out", report,
+                    passphrase=PASSPHRASE)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "key-destroy  by alice" in report.read_text()
     assert keys(home, "list").stdout.count("fingerprint  ") == 5
 
 
