@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from crypto import load_public_key, verify_keyring
-from tests.clitools import JOURNALIST, MEMLIMIT, PASSPHRASE, assert_one_line_error, run_tool
+from tests.clitools import (
+    DROPBOX,
+    JOURNALIST,
+    MEMLIMIT,
+    PASSPHRASE,
+    assert_one_line_error,
+    run_tool,
+)
 
 BOB = "bob's own passphrase"
 NEW_ROOT = "the new root passphrase"
@@ -110,3 +117,35 @@ def test_errors_are_one_line(home):
         keys(home, "add-journalist", "bob", passphrases=["wrong passphrase"]), 1, "wrong passphrase"
     )
     assert_one_line_error(keys(home, "rewrap", "--journalist", "zed", passphrases=["x"]), 1, "zed")
+
+
+def test_init_prints_next_steps_that_exist(tmp_path):
+    home = tmp_path / "fresh"
+    done = run_tool(
+        JOURNALIST, "init", "--home", home, "--journalist", "alice",
+        "--argon2-memlimit", str(MEMLIMIT), passphrase=PASSPHRASE,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "later version" not in out
+    steps = out[out.index("Next steps:") :]
+    expected = [
+        "dropbox init --data-dir DIR --root root.pub",
+        "dropbox keyring install --data-dir DIR keyring.json",
+        f"journalist server pin server.pub --home {home}",
+        f"journalist import BUNDLE --home {home}",
+        f"journalist ui --home {home}",
+    ]
+    at = [steps.index(command) for command in expected]
+    assert at == sorted(at)
+    # Each command named exists with the options the step gives it.
+    for tool, argv, options in (
+        (DROPBOX, ("init",), ("--data-dir", "--root")),
+        (DROPBOX, ("keyring", "install"), ("--data-dir",)),
+        (JOURNALIST, ("server", "pin"), ("--home",)),
+        (JOURNALIST, ("import",), ("--home",)),
+        (JOURNALIST, ("ui",), ("--home",)),
+    ):
+        helped = run_tool(tool, *argv, "--help")
+        assert helped.returncode == 0, helped.stderr
+        assert all(option in helped.stdout for option in options), (argv, helped.stdout)
