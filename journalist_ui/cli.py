@@ -396,6 +396,11 @@ def _print_init(result: station.InitResult) -> None:
     print(f"       journalist import BUNDLE --home {layout.home}")
     print("  4. Read them in the station UI (this machine only):")
     print(f"       journalist ui --home {layout.home}")
+    print("To try the keys without a server, seal a file to the team with:")
+    print(
+        f"  dropbox seal --keyring {layout.outbox_keyring.name} "
+        f"--root {layout.outbox_root.name} IN OUT"
+    )
 
 
 def _print_decrypt(result: station.DecryptResult) -> None:
