@@ -843,10 +843,10 @@ def rewrap_store(
     recipients = _active_recipients(layout, record.journalists)
     if layout.store_key.exists():
         actor = journalists[0] if journalists else f"{revoked[0]} (revoked)"
+        held = _held_encryption_key_ids(home)
+        when = datetime.now(UTC) if now is None else now
         with _open_store(layout, keys, actor) as store:
-            done, failed = _rewrap_items(
-                layout, store, keys, recipients, actor, datetime.now(UTC) if now is None else now
-            )
+            done, failed = _rewrap_items(layout, store, keys, recipients, held, actor, when)
         more, failed_key = rewrap_envelope_files([layout.store_key], keys, recipients)
         return done + more, failed + failed_key
     directory = layout.envelopes
@@ -860,6 +860,8 @@ def rewrap_store(
 
 # -- rewrapping the store's items (format section 13.5) --------------------------------------
 
+#: Why an envelope sealed to none of the station's keys is not rewrapped.
+UNDECRYPTABLE = "sealed to no key of this station (imported as not decryptable)"
 #: Items rewrapped per database transaction (and per journal file).
 REWRAP_BATCH = 64
 MAX_JOURNAL_FILE = 1024 * 1024
@@ -938,6 +940,7 @@ def _rewrap_items(
     store: Store,
     keys: Sequence[bytes],
     team: Sequence[bytes],
+    held: set[bytes],
     actor: str,
     now: datetime,
 ) -> tuple[list[RewrapResult], list[tuple[Path, str]]]:
@@ -962,7 +965,7 @@ def _rewrap_items(
                 failed.append((path, "no item of the station database names it: left as it is"))
     for start in range(0, len(rows), REWRAP_BATCH):
         batch_done, batch_failed = _rewrap_batch(
-            layout, store, rows[start : start + REWRAP_BATCH], keys, team, actor, now
+            layout, store, rows[start : start + REWRAP_BATCH], keys, team, held, actor, now
         )
         done += batch_done
         failed += batch_failed
@@ -975,6 +978,7 @@ def _rewrap_batch(
     rows: Sequence[_Row],
     keys: Sequence[bytes],
     team: Sequence[bytes],
+    held: set[bytes],
     actor: str,
     now: datetime,
 ) -> tuple[list[RewrapResult], list[tuple[Path, str]]]:
@@ -997,6 +1001,9 @@ def _rewrap_batch(
         if crypto.sealed_to(header, recipients):
             ids = tuple(sorted(k.hex() for k in header.key_ids))
             done.append(RewrapResult(path, row.sha256, ids, False, row.id))
+            continue
+        if not header.key_ids & held:
+            failed.append((path, f"{UNDECRYPTABLE}: left as it is"))
             continue
         todo.append((row, token_hex(16), recipients))
     if not todo:
@@ -1042,7 +1049,8 @@ def _rewrap_batch(
                     key_ids=",".join(ids),
                 )
             )  # fmt: skip
-            if changed.rowcount != 1:  # type: ignore[attr-defined]  # deleted meanwhile: its new file is not needed
+            # Deleted meanwhile: its new file is not needed.
+            if changed.rowcount != 1:  # type: ignore[attr-defined]
                 gone.append((row, new))
                 continue
             appender.add(
@@ -1102,10 +1110,16 @@ def retired_key_files(home: Path) -> list[Path]:
 
 
 def stranded_envelopes(home: Path) -> list[Path]:
-    """Stored envelopes that no current journalist's encryption key is a recipient of."""
+    """Stored envelopes that destroying the retired keys would make unreadable.
+
+    That is those sealed to no active journalist's current encryption key but to a retired or
+    revoked key still on the station (or that cannot be parsed). An envelope sealed to none of
+    the station's keys (imported as not decryptable) loses nothing and is not counted.
+    """
     layout = Layout(home)
     record = _load_record(home)
     active = {peek_key_file(layout.encryption_key(n)).key_id for n in record.journalists}
+    held = _held_encryption_key_ids(home)
     candidates = (
         sorted(p for p in layout.envelopes.iterdir() if p.is_file())
         if layout.envelopes.is_dir()
@@ -1121,9 +1135,23 @@ def stranded_envelopes(home: Path) -> list[Path]:
             except CryptoError:
                 stranded.append(path)
                 continue
-        if not header.key_ids & active:
+        if not header.key_ids & active and header.key_ids & held:
             stranded.append(path)
     return stranded
+
+
+def _held_encryption_key_ids(home: Path) -> set[bytes]:
+    """The key ids of every encryption private key file on the station (any state)."""
+    layout = Layout(home)
+    record = _load_record(home)
+    paths = [layout.encryption_key(n) for n in record.journalists] + retired_key_files(home)
+    held = set()
+    for path in paths:
+        with contextlib.suppress(StationError):
+            public = peek_key_file(path)
+            if public.kind is KeyKind.ENCRYPTION:
+                held.add(public.key_id)
+    return held
 
 
 def _shred(path: Path) -> None:

@@ -616,3 +616,32 @@ def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_k
     assert crypto.open_bytes(stored, secrets(home, "alice"))[1] == b"bob's alone"
     with pytest.raises(StationError, match="no kept keys"):
         keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"])
+
+
+def test_an_item_sealed_to_no_key_of_the_station_does_not_block_destroying(home, tmp_path):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    stranger = crypto.PrivateKey.generate(KeyKind.ENCRYPTION, "someone else")
+    bob = keys.peek_key_file(layout.encryption_key("bob")).key
+    import_items(home, tmp_path, [
+        ("message", seal_bytes(b"not for us", [stranger.public.key], Kind.MESSAGE)),
+        ("message", seal_bytes(b"bob's alone", [bob], Kind.MESSAGE)),
+    ])  # fmt: skip
+    found = rows(home)
+    assert [found[i].decryptable for i in ("1", "2")] == [False, False]  # alice imported them
+    foreign = layout.envelopes / found["1"].envelope_name
+    before = foreign.read_bytes()
+    keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
+    # Bob's item would be lost with his kept keys; the stranger's is unreadable anyway.
+    assert keys.stranded_envelopes(home) == [layout.envelopes / found["2"].envelope_name]
+
+    def with_bob(what: str) -> str:
+        return PASSES["journalist bob's keys"] if "revoked" in what else ask(what)
+
+    done, failed = keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"], now=NOW)
+    assert failed == [(foreign, f"{keys.UNDECRYPTABLE}: left as it is")]
+    assert [r.item_id for r in done if r.changed] == [found["2"].id]
+    assert foreign.read_bytes() == before
+    assert keys.stranded_envelopes(home) == []
+    assert len(keys.destroy_retired(home, "destroy", ask, now=NOW)) == 2
+    assert assert_rows_match_files(home)["1"].envelope_sha256 == found["1"].envelope_sha256
