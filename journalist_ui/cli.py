@@ -385,17 +385,22 @@ def _print_init(result: station.InitResult) -> None:
     print("recovered: keep it safe.")
     print()
     print("Next steps:")
-    print(f"  1. Carry the files in {layout.outbox}/ to the server on removable media.")
-    print("  2. On the server, seal submissions to this keyring with:")
+    print(f"  1. Carry the files in {layout.outbox}/ (keyring.json, root.pub) to the server on")
+    print("     removable media, and set up its data directory there with:")
+    print(f"       dropbox init --data-dir DIR --root {layout.outbox_root.name}")
+    print(f"       dropbox keyring install --data-dir DIR {layout.outbox_keyring.name}")
+    print("     (compare the root fingerprint `dropbox init` prints with the one above).")
+    print("  2. Carry back the server.pub that `dropbox init` wrote and pin it here with:")
+    print(f"       journalist server pin server.pub --home {layout.home}")
+    print("  3. Import the bundles `dropbox-transfer pull` brings with:")
+    print(f"       journalist import BUNDLE --home {layout.home}")
+    print("  4. Read them in the station UI (this machine only):")
+    print(f"       journalist ui --home {layout.home}")
+    print("To try the keys without a server, seal a file to the team with:")
     print(
-        f"       dropbox seal --keyring {layout.outbox_keyring.name} "
+        f"  dropbox seal --keyring {layout.outbox_keyring.name} "
         f"--root {layout.outbox_root.name} IN OUT"
     )
-    print("     (installing the keyring on the server comes with a later version.)")
-    print("  3. Pin the server's signing key (the server.pub `dropbox init` wrote) with:")
-    print(f"       journalist server pin server.pub --home {layout.home}")
-    print("  4. Import the bundles `dropbox-transfer pull` brings with:")
-    print(f"       journalist import BUNDLE --home {layout.home}")
 
 
 def _print_decrypt(result: station.DecryptResult) -> None:
@@ -589,7 +594,12 @@ def _add_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     rewrap.set_defaults(handler=_keys_rewrap)
 
-    destroy = command("destroy-retired", "destroy retired and revoked private keys for good")
+    destroy = command(
+        "destroy-retired", "destroy retired and revoked private keys for good",
+        "the acting journalist's (with --as, or the only journalist's), who opens the store "
+        "to record the destruction in the evidence ledger",
+    )  # fmt: skip
+    _add_acting(destroy)
     destroy.add_argument(
         "--confirm",
         metavar="WORD",
@@ -808,7 +818,8 @@ def _keys_rewrap(args: argparse.Namespace) -> int:
     print("current journalists' keys.")
     for result in done:
         if result.changed:
-            print(f"  {printable(result.path.name)}  sha256 {result.sha256}")
+            item = "" if result.item_id is None else f"item {result.item_id}: "
+            print(f"  {item}{printable(result.path.name)}  sha256 {result.sha256}")
     for path, why in failed:
         print(f"  NOT rewrapped: {printable(str(path))}: {why}", file=sys.stderr)
     if failed:
@@ -832,8 +843,13 @@ def _keys_destroy_retired(args: argparse.Namespace) -> int:
                 f"no terminal to confirm on: pass --confirm {keys.DESTROY_CONFIRMATION}"
             )
         word = input(f'Type "{keys.DESTROY_CONFIRMATION}" to destroy them: ')
-    destroyed = keys.destroy_retired(home, word.strip())
+    ask, _ = _askers(args)
+    destroyed = keys.destroy_retired(
+        home, word.strip(), ask, acting=args.acting, now=datetime.now(UTC)
+    )
     print(f"Destroyed {len(destroyed)} key file(s).")
+    if station.Layout(home).store_key.exists():
+        print("The evidence ledger records it (event key-destroy, with the key ids).")
     return EXIT_OK
 
 

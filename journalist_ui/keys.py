@@ -35,10 +35,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from secrets import token_hex
+
+from sqlalchemy import select, update
 
 import crypto
 from crypto import (
@@ -61,7 +64,7 @@ from crypto import (
     sign_keyring,
 )
 from crypto.keyring import verify_rotation_chain
-from journalist_ui import fs
+from journalist_ui import fs, ledger
 from journalist_ui.errors import StationError
 from journalist_ui.passphrase import check_new
 from journalist_ui.station import (
@@ -76,6 +79,9 @@ from journalist_ui.station import (
     load_private_key_file,
     load_station,
 )
+from journalist_ui.store import Store, open_store
+from journalist_ui.store.keyfile import open_store_key
+from journalist_ui.store.models import Item, Source
 
 #: The word a person types to confirm destroy-retired.
 DESTROY_CONFIRMATION = "destroy"
@@ -749,6 +755,8 @@ class RewrapResult:
     sha256: str
     key_ids: tuple[str, ...]
     changed: bool
+    #: The store item whose envelope this is (None for files outside the database).
+    item_id: int | None = None
 
 
 def _sha256_file(path: Path) -> str:
@@ -809,14 +817,18 @@ def rewrap_store(
     journalists: Sequence[str],
     ask: PassphraseSource,
     revoked: Sequence[str] = (),
+    *,
+    now: datetime | None = None,
 ) -> tuple[list[RewrapResult], list[tuple[Path, str]]]:
     """``journalist keys rewrap``: HOME/store/envelopes/* to the current journalists' keys.
 
     The named journalists' keys (current and retired) open the envelopes, and the kept keys
     of the named revoked journalists (asked as "journalist NAME's revoked keys"), for
-    material that was sealed to them alone.
+    material that was sealed to them alone. On a station with a store, the envelopes are
+    those of the database's items (a reply stays sealed to its source's reply key too), and
+    each item's row follows its new file in the same run (format section 13.5); the first
+    named journalist records the ``rewrap`` events in the ledger.
     """
-    # ledger: the lead records each (path, sha256, key_ids) in the store DB after merging.
     layout = Layout(home)
     record = _load_record(home)
     if not journalists and not revoked:
@@ -829,15 +841,240 @@ def rewrap_store(
     for name in revoked:
         keys += _revoked_encryption_keys(layout, record, name, ask)
     recipients = _active_recipients(layout, record.journalists)
+    if layout.store_key.exists():
+        actor = journalists[0] if journalists else f"{revoked[0]} (revoked)"
+        held = _held_encryption_key_ids(home)
+        when = datetime.now(UTC) if now is None else now
+        with _open_store(layout, keys, actor) as store:
+            done, failed = _rewrap_items(layout, store, keys, recipients, held, actor, when)
+        more, failed_key = rewrap_envelope_files([layout.store_key], keys, recipients)
+        return done + more, failed + failed_key
     directory = layout.envelopes
     paths = (
         sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
         if directory.is_dir()
         else []
     )
-    if layout.store_key.exists():
-        paths.append(layout.store_key)
     return rewrap_envelope_files(paths, keys, recipients)
+
+
+# -- rewrapping the store's items (format section 13.5) --------------------------------------
+
+#: Why an envelope sealed to none of the station's keys is not rewrapped.
+UNDECRYPTABLE = "sealed to no key of this station (imported as not decryptable)"
+#: Items rewrapped per database transaction (and per journal file).
+REWRAP_BATCH = 64
+MAX_JOURNAL_FILE = 1024 * 1024
+
+
+def _journal_path(layout: Layout) -> Path:
+    return layout.store / REWRAP_JOURNAL
+
+
+REWRAP_JOURNAL = "rewrap.journal"
+
+
+@contextlib.contextmanager
+def _open_store(layout: Layout, secrets: Sequence[bytes], who: str) -> Iterator[Store]:
+    """The station database, opened with the database key that secrets open."""
+    db_key = open_store_key(layout.store_key, secrets, who)
+    store = open_store(layout.store_db, db_key)
+    try:
+        finish_interrupted_rewrap(layout, store)
+        yield store
+    finally:
+        store.close()
+
+
+def finish_interrupted_rewrap(layout: Layout, store: Store) -> None:
+    """Remove the files a rewrap that stopped left behind (format section 13.5).
+
+    The journal lists (item id, old name, new name) of one batch. The row names the file
+    that is kept: if it names the new file, the old one goes; otherwise the new one goes.
+    """
+    path = _journal_path(layout)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_JOURNAL_FILE + 1)
+    except FileNotFoundError:
+        return
+    try:
+        entries = json.loads(data.decode("utf-8"))["items"]
+        triples = [(int(i), _envelope_name(old), _envelope_name(new)) for i, old, new in entries]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise StationError(f"{path} is damaged: remove it only after checking the store") from None
+    with store.session() as session:
+        found = session.execute(
+            select(Item.id, Item.envelope_name).where(Item.id.in_([t[0] for t in triples]))
+        ).all()
+        names: dict[int, str] = dict(found)
+    for item_id, old, new in triples:
+        kept = names.get(item_id)
+        leftover = old if kept == new else new
+        if leftover != kept:
+            with contextlib.suppress(FileNotFoundError):
+                (layout.envelopes / leftover).unlink()
+    fs.fsync_dir(layout.envelopes)
+    path.unlink()
+    fs.fsync_dir(layout.store)
+
+
+def _envelope_name(text: object) -> str:
+    hexdigits = "0123456789abcdef"
+    if not isinstance(text, str) or len(text) != 32 or not all(c in hexdigits for c in text):
+        raise ValueError("not an envelope name")
+    return text
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    name: str
+    sha256: str
+    plaintext_sha256: str | None
+    reply_key: bytes | None
+
+
+def _rewrap_items(
+    layout: Layout,
+    store: Store,
+    keys: Sequence[bytes],
+    team: Sequence[bytes],
+    held: set[bytes],
+    actor: str,
+    now: datetime,
+) -> tuple[list[RewrapResult], list[tuple[Path, str]]]:
+    with store.session() as session:
+        rows = [
+            _Row(i, name, sha, plain, reply if direction == "out" else None)
+            for i, name, sha, plain, direction, reply in session.execute(
+                select(
+                    Item.id, Item.envelope_name, Item.envelope_sha256, Item.plaintext_sha256,
+                    Item.direction, Source.reply_public_key,
+                )
+                .join(Source, Source.id == Item.source_pk)
+                .order_by(Item.id)
+            ).all()
+        ]  # fmt: skip
+    known = {row.name for row in rows}
+    done: list[RewrapResult] = []
+    failed: list[tuple[Path, str]] = []
+    if layout.envelopes.is_dir():
+        for path in sorted(layout.envelopes.iterdir()):
+            if path.is_file() and not path.name.startswith(".") and path.name not in known:
+                failed.append((path, "no item of the station database names it: left as it is"))
+    for start in range(0, len(rows), REWRAP_BATCH):
+        batch_done, batch_failed = _rewrap_batch(
+            layout, store, rows[start : start + REWRAP_BATCH], keys, team, held, actor, now
+        )
+        done += batch_done
+        failed += batch_failed
+    return done, failed
+
+
+def _rewrap_batch(
+    layout: Layout,
+    store: Store,
+    rows: Sequence[_Row],
+    keys: Sequence[bytes],
+    team: Sequence[bytes],
+    held: set[bytes],
+    actor: str,
+    now: datetime,
+) -> tuple[list[RewrapResult], list[tuple[Path, str]]]:
+    """One batch: new files under new names, the rows in one transaction, old files removed."""
+    done: list[RewrapResult] = []
+    failed: list[tuple[Path, str]] = []
+    todo: list[tuple[_Row, str, list[bytes]]] = []
+    for row in rows:
+        path = layout.envelopes / row.name
+        recipients = list(dict.fromkeys([row.reply_key, *team] if row.reply_key else team))
+        try:
+            with path.open("rb") as src:
+                header = crypto.read_header(src)
+        except (FormatError, CryptoError) as exc:
+            failed.append((path, f"not a valid envelope: {exc}"))
+            continue
+        except OSError as exc:
+            failed.append((path, f"cannot read it: {exc.strerror or exc}"))
+            continue
+        if crypto.sealed_to(header, recipients):
+            ids = tuple(sorted(k.hex() for k in header.key_ids))
+            done.append(RewrapResult(path, row.sha256, ids, False, row.id))
+            continue
+        if not header.key_ids & held:
+            failed.append((path, f"{UNDECRYPTABLE}: left as it is"))
+            continue
+        todo.append((row, token_hex(16), recipients))
+    if not todo:
+        return done, failed
+    journal = {"items": [[row.id, row.name, new] for row, new, _ in todo]}
+    fs.atomic_write(_journal_path(layout), (json.dumps(journal) + "\n").encode("ascii"))
+    written: list[tuple[_Row, str, str, int, tuple[str, ...]]] = []
+    for row, new, recipients in todo:
+        old_path, new_path = layout.envelopes / row.name, layout.envelopes / new
+        try:
+            with old_path.open("rb") as src:
+                fd = os.open(new_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, fs.FILE_MODE)
+                try:
+                    with os.fdopen(fd, "wb") as dst:
+                        header = crypto.rewrap(src, dst, keys, recipients)
+                        dst.flush()
+                        os.fsync(dst.fileno())
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        new_path.unlink()
+                    raise
+        except DecryptionError:
+            failed.append((old_path, "none of the keys given opens it, or it is damaged"))
+            continue
+        except (FormatError, CryptoError) as exc:
+            failed.append((old_path, f"not a valid envelope: {exc}"))
+            continue
+        except OSError as exc:
+            failed.append((old_path, f"cannot rewrite it: {exc.strerror or exc}"))
+            continue
+        ids = tuple(sorted(k.hex() for k in header.key_ids))
+        written.append((row, new, _sha256_file(new_path), new_path.stat().st_size, ids))
+    fs.fsync_dir(layout.envelopes)
+    gone: list[tuple[_Row, str]] = []
+    with store.session() as session:
+        appender = ledger.Appender(session)
+        for row, new, sha, size, ids in written:
+            changed = session.execute(
+                update(Item)
+                .where(Item.id == row.id, Item.envelope_name == row.name)
+                .values(
+                    envelope_name=new, envelope_sha256=sha, envelope_size=size,
+                    key_ids=",".join(ids),
+                )
+            )  # fmt: skip
+            # Deleted meanwhile: its new file is not needed.
+            if changed.rowcount != 1:  # type: ignore[attr-defined]
+                gone.append((row, new))
+                continue
+            appender.add(
+                event="rewrap", journalist=actor, item_ref=str(row.id),
+                sha256=row.plaintext_sha256,
+                detail={"envelope_before": row.sha256, "envelope_after": sha,
+                        "key_ids": ",".join(ids)},
+                now=now,
+            )  # fmt: skip
+        appender.flush()
+    ledger.update_head(store, layout.ledger_head)
+    for row, new in gone:
+        (layout.envelopes / new).unlink()
+        failed.append((layout.envelopes / row.name, "its item was deleted meanwhile"))
+    for row, new, sha, _, ids in written:
+        if (row, new) in gone:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            (layout.envelopes / row.name).unlink()
+        done.append(RewrapResult(layout.envelopes / new, sha, ids, True, row.id))
+    fs.fsync_dir(layout.envelopes)
+    _journal_path(layout).unlink()
+    fs.fsync_dir(layout.store)
+    return done, failed
 
 
 def _revoked_encryption_keys(
@@ -873,10 +1110,16 @@ def retired_key_files(home: Path) -> list[Path]:
 
 
 def stranded_envelopes(home: Path) -> list[Path]:
-    """Stored envelopes that no current journalist's encryption key is a recipient of."""
+    """Stored envelopes that destroying the retired keys would make unreadable.
+
+    That is those sealed to no active journalist's current encryption key but to a retired or
+    revoked key still on the station (or that cannot be parsed). An envelope sealed to none of
+    the station's keys (imported as not decryptable) loses nothing and is not counted.
+    """
     layout = Layout(home)
     record = _load_record(home)
     active = {peek_key_file(layout.encryption_key(n)).key_id for n in record.journalists}
+    held = _held_encryption_key_ids(home)
     candidates = (
         sorted(p for p in layout.envelopes.iterdir() if p.is_file())
         if layout.envelopes.is_dir()
@@ -892,9 +1135,23 @@ def stranded_envelopes(home: Path) -> list[Path]:
             except CryptoError:
                 stranded.append(path)
                 continue
-        if not header.key_ids & active:
+        if not header.key_ids & active and header.key_ids & held:
             stranded.append(path)
     return stranded
+
+
+def _held_encryption_key_ids(home: Path) -> set[bytes]:
+    """The key ids of every encryption private key file on the station (any state)."""
+    layout = Layout(home)
+    record = _load_record(home)
+    paths = [layout.encryption_key(n) for n in record.journalists] + retired_key_files(home)
+    held = set()
+    for path in paths:
+        with contextlib.suppress(StationError):
+            public = peek_key_file(path)
+            if public.kind is KeyKind.ENCRYPTION:
+                held.add(public.key_id)
+    return held
 
 
 def _shred(path: Path) -> None:
@@ -909,37 +1166,85 @@ def _shred(path: Path) -> None:
     path.unlink()
 
 
-def destroy_retired(home: Path, confirmation: str) -> list[Path]:
+def destroy_retired(
+    home: Path,
+    confirmation: str,
+    ask: PassphraseSource,
+    *,
+    acting: str | None = None,
+    now: datetime | None = None,
+) -> list[Path]:
     """Destroy retired and revoked private keys (overwrite, sync, unlink).
 
     Refused unless ``confirmation`` is exactly "destroy", and while any stored envelope is
-    sealed to no current journalist (rewrap first). Returns the files destroyed.
+    sealed to no current journalist (rewrap first). On a station with a store, the acting
+    journalist (``acting``, or the only journalist) opens it and a ``key-destroy`` ledger
+    event listing the key ids is committed before the first file is overwritten. Returns
+    the files destroyed.
     """
     if confirmation != DESTROY_CONFIRMATION:
         raise StationError(f'not confirmed: type "{DESTROY_CONFIRMATION}" to destroy retired keys')
+    layout = Layout(home)
+    record = _load_record(home)
+    if not layout.store_key.exists():
+        _check_nothing_stranded(home)
+        return _destroy_files(layout, retired_key_files(home))
+    opener = _store_opener(layout, ask, acting, record)
+    actor = acting if acting is not None else record.journalists[0]
+    with _open_store(layout, opener, actor) as store:
+        _check_nothing_stranded(home)
+        files = retired_key_files(home)
+        if not files:
+            return []
+        ids = sorted({_key_id_of(path) for path in files})
+        when = datetime.now(UTC) if now is None else now
+        with store.session() as session:
+            for start in range(0, len(ids), KEY_IDS_PER_RECORD):
+                part = ids[start : start + KEY_IDS_PER_RECORD]
+                ledger.record(
+                    session, event="key-destroy", journalist=actor, item_ref=None, sha256=None,
+                    detail={"key_ids": ",".join(part), "count": len(part), "files": len(files)},
+                    now=when,
+                )  # fmt: skip
+        ledger.update_head(store, layout.ledger_head)
+    return _destroy_files(layout, files)
+
+
+#: A key-destroy ledger record lists at most this many key ids (its detail stays short).
+KEY_IDS_PER_RECORD = 64
+
+
+def _key_id_of(path: Path) -> str:
+    try:
+        return peek_key_file(path).key_id.hex()
+    except StationError:
+        return f"file {path.name}"
+
+
+def _check_nothing_stranded(home: Path) -> None:
     stranded = stranded_envelopes(home)
     if stranded:
         raise StationError(
             f"{len(stranded)} stored envelope(s) can be opened only with retired keys, for "
             f"example {stranded[0]}: run `journalist keys rewrap` first"
         )
-    layout = Layout(home)
-    files = retired_key_files(home)
+
+
+def _destroy_files(layout: Layout, files: Sequence[Path]) -> list[Path]:
     for path in files:
         _shred(path)
         fs.fsync_dir(path.parent)
-    # ledger: the lead adds a ledger entry here listing the key ids destroyed.
     for directory in (layout.revoked_keys, layout.retired_roots):
         if directory.is_dir():
             for sub in sorted(directory.rglob("*"), reverse=True):
                 if sub.is_dir():
                     sub.rmdir()
-    record = _load_record(home)
+    record = _load_record(layout.home)
     for name in record.journalists:
         retired = layout.retired_keys(name)
         if retired.is_dir() and not any(retired.iterdir()):
             retired.rmdir()
-    return files
+    return list(files)
 
 
 # -- recovery kit ----------------------------------------------------------------------------

@@ -10,9 +10,10 @@ passphrase-protected) pulls while the revoked first one is refused; rewrap and d
 leave every item readable with the current keys only; a backup restored on a new home reads
 everything.
 
-The station side runs the use cases of journalist_ui.keys and journalist_ui.backup (the
-station's encrypted store is on another branch: "import" here puts the envelopes in
-HOME/store/envelopes/ and opens them with the crypto core).
+The station side runs the use cases of journalist_ui.keys and journalist_ui.backup and the real
+station store: the server key is pinned with `journalist server pin`, the bundles are imported
+with journalist_ui.importer, and every item is read back with journalist_ui.content through an
+unlocked store, one key at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import base64
 import json
 import os
 import re
-import secrets
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,11 +29,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 import crypto
 from crypto import Kind, PrivateKey, RootRotation, seal_bytes, verify_keyring
 from crypto.bundle import write_outbound_bundle
-from journalist_ui import backup, keys, station
+from journalist_ui import backup, content, keys, ledger, station
+from journalist_ui.errors import StationError
+from journalist_ui.importer import import_bundle
+from journalist_ui.store.models import Item
+from journalist_ui.unlock import Unlocked, unlock
+from tests.clitools import JOURNALIST, run_tool
 from tests.integration.test_transfer_loop import (
     BIN,
     Server,
@@ -170,6 +176,47 @@ def load_key(path: Path, passphrase: str) -> PrivateKey:
     return crypto.load_private_key(path.read_bytes(), passphrase)
 
 
+def read_item(unlocked: Unlocked, item: Item) -> bytes:
+    """An item's content through the store (content.read_message / open_file), unlogged."""
+    if item.kind == "file":
+        opened = content.open_file(unlocked, item.id, log_view=False)
+        return b"".join(opened.chunks())
+    return content.read_message(unlocked, item.id, log_view=False).encode("utf-8")
+
+
+def reads(unlocked: Unlocked, item: Item) -> bytes | None:
+    try:
+        return read_item(unlocked, item)
+    except StationError as exc:
+        if "no longer decrypts" not in str(exc):
+            raise
+        return None
+
+
+def with_key(unlocked: Unlocked, key: PrivateKey) -> Unlocked:
+    """The same open store, read with this one key only."""
+    return Unlocked(unlocked.journalist, [key], unlocked.signing_key, unlocked.store,
+                    unlocked.layout)  # fmt: skip
+
+
+def stored_items(unlocked: Unlocked) -> dict[str, Item]:
+    with unlocked.store.session() as session:
+        return {i.server_id: i for i in session.execute(select(Item)).scalars() if i.server_id}
+
+
+def read_everything(home: Path, passphrase: str, now: datetime) -> dict[str, bytes]:
+    """Unlock home as alice, read every item through the store, check the ledger."""
+    unlocked = unlock(home, "alice", passphrase)
+    try:
+        found = {sid: read_item(unlocked, item) for sid, item in stored_items(unlocked).items()}
+        with unlocked.store.session() as session:
+            report = ledger.verify(session, unlocked.layout.ledger_head)
+        assert report.ok, report.problem
+    finally:
+        unlocked.lock()
+    return found
+
+
 def opens(envelope: bytes, key: PrivateKey) -> bytes | None:
     try:
         return crypto.open_bytes(envelope, [key.secret])[1]
@@ -208,46 +255,59 @@ def test_key_lifecycle(world: World):
     stage("3-rotated")
 
     bob_signing = load_key(layout.signing_key("bob"), PASSES["journalist bob's keys"])
-    revoked = keys.revoke_journalist(home, "bob", ask, now=NOW)
+    revoked = keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
     world.install(layout.outbox_keyring)
     stage("4-bob-revoked")
     assert [s.recipients for s in stages[1:]] != [stages[0].recipients] * 3
 
-    # -- pull and "import": every item opens with exactly the keys it should ----------------
+    # -- pull and import on the station: every item opens with exactly the keys it should ---
     bundles = pull(world.server, world.transfer_key, world.tmp / "usb")
     assert len(bundles) == 1
-    items, envelopes = read_bundle(bundles[0], server_public_key(world.server))
+    items, _ = read_bundle(bundles[0], server_public_key(world.server))
     assert len(items) == 12
     assert revoked.moved_to is not None
+    pinned = run_tool(JOURNALIST, "server", "pin", world.server.data_dir / "server.pub",
+                      "--home", home)  # fmt: skip
+    assert pinned.returncode == 0, pinned.stderr
     alice_pass, bob_pass = PASSES["journalist alice's keys"], PASSES["journalist bob's keys"]
-    every_key = {
-        "alice-1": load_key(next(layout.retired_keys("alice").glob("*.key")), alice_pass),
-        "alice-2": load_key(layout.encryption_key("alice"), alice_pass),
-        "bob": load_key(revoked.moved_to / "encryption.key", bob_pass),
-    }
-    expected_openers = {
-        "1-alice": {"alice-1"},
-        "2-alice-bob": {"alice-1", "bob"},
-        "3-rotated": {"alice-2", "bob"},
-        "4-bob-revoked": {"alice-2"},
-    }
-    by_content = {c: s for s in stages for c in s.contents}
-    originals: dict[str, bytes] = {}
-    for item in items:
-        envelope = envelopes[item.id]
-        opened = {name: opens(envelope, key) for name, key in every_key.items()}
-        content = next(c for c in opened.values() if c is not None)
-        which = by_content[content]
-        assert crypto.parse_header(envelope).key_ids == which.recipients
-        assert {n for n, c in opened.items() if c is not None} == expected_openers[which.name]
-        assert all(c in (None, content) for c in opened.values())
-        originals[item.id] = content
-    assert sorted(originals.values()) == sorted(by_content)
-    assert all(
-        opens(envelopes[i.id], every_key["bob"]) is None
-        for i in items
-        if by_content[originals[i.id]].name == "4-bob-revoked"
-    )
+    alice = unlock(home, "alice", alice_pass)
+    try:
+        imported = import_bundle(alice, bundles[0], today=NOW.date(), now=NOW)
+        assert (imported.imported, imported.undecryptable) == (12, 0)
+        every_key = {
+            "alice-1": load_key(next(layout.retired_keys("alice").glob("*.key")), alice_pass),
+            "alice-2": load_key(layout.encryption_key("alice"), alice_pass),
+            "bob": load_key(revoked.moved_to / "encryption.key", bob_pass),
+        }
+        expected_openers = {
+            "1-alice": {"alice-1"},
+            "2-alice-bob": {"alice-1", "bob"},
+            "3-rotated": {"alice-2", "bob"},
+            "4-bob-revoked": {"alice-2"},
+        }
+        by_content = {c: s for s in stages for c in s.contents}
+        originals: dict[str, bytes] = {}
+        stored = stored_items(alice)
+        assert set(stored) == {item.id for item in items}
+        for item in items:
+            row = stored[item.id]
+            header = crypto.parse_header((layout.envelopes / row.envelope_name).read_bytes())
+            assert row.key_ids == ",".join(sorted(k.hex() for k in header.key_ids))
+            opened = {name: reads(with_key(alice, key), row) for name, key in every_key.items()}
+            text = read_item(alice, row)  # alice's own unlock: current and retired keys
+            which = by_content[text]
+            assert header.key_ids == which.recipients
+            assert {n for n, c in opened.items() if c is not None} == expected_openers[which.name]
+            assert all(c in (None, text) for c in opened.values())
+            originals[item.id] = text
+        assert sorted(originals.values()) == sorted(by_content)
+        assert all(
+            reads(with_key(alice, every_key["bob"]), stored[i.id]) is None
+            for i in items
+            if by_content[originals[i.id]].name == "4-bob-revoked"
+        )
+    finally:
+        alice.lock()
 
     # -- the revoked journalist's signature is refused on outbound bundles -------------------
     alice_signing = load_key(layout.signing_key("alice"), alice_pass)
@@ -364,23 +424,39 @@ def test_key_lifecycle(world: World):
         assert opens(envelope, every_key["bob"]) is None
     assert later_contents == set(fifth.contents)
 
-    # -- import everything into the store, rewrap, destroy retired keys ----------------------
-    layout.store.mkdir(mode=0o700)
-    layout.envelopes.mkdir(mode=0o700)
-    for item in items:
-        (layout.envelopes / secrets.token_hex(16)).write_bytes(envelopes[item.id])
+    # -- import the later bundle, rewrap, destroy retired keys -------------------------------
+    alice = unlock(home, "alice", alice_pass)
+    try:
+        again = import_bundle(alice, later, today=NOW.date(), now=NOW)
+    finally:
+        alice.lock()
+    assert again.imported == len(fifth.contents)  # the earlier items were already there
+    originals.update(
+        {i.id: crypto.open_bytes(later_envelopes[i.id], [every_key["alice-2"].secret])[1]
+         for i in later_items if i.id not in earlier}
+    )  # fmt: skip
     assert len(keys.stranded_envelopes(home)) == 6  # stages 1-2: no current key can open them
-    done_, failed = keys.rewrap_store(home, ["alice"], ask)
+    done_, failed = keys.rewrap_store(home, ["alice"], ask, now=NOW)
     assert failed == []
-    assert sum(r.changed for r in done_) == 9
-    destroyed = keys.destroy_retired(home, keys.DESTROY_CONFIRMATION)
+    assert sum(r.changed for r in done_) == 9  # stages 1-3
+    assert keys.stranded_envelopes(home) == []
+    destroyed = keys.destroy_retired(home, keys.DESTROY_CONFIRMATION, ask, now=NOW)
     assert {p.name for p in destroyed} >= {"encryption.key", "signing.key"}
     assert keys.retired_key_files(home) == []
     current = station.load_encryption_keys(layout, "alice", PASSES["journalist alice's keys"])
     assert len(current) == 1
-    stored = sorted(layout.envelopes.iterdir())
-    readable = sorted(crypto.open_bytes(p.read_bytes(), [current[0].secret])[1] for p in stored)
-    assert readable == sorted(originals.values())
+    assert read_everything(home, alice_pass, NOW) == originals
+    alice = unlock(home, "alice", alice_pass)
+    try:
+        rows = stored_items(alice)
+        assert {r.key_ids for r in rows.values()} == {current[0].key_id.hex()}
+        assert all(
+            reads(with_key(alice, every_key[old]), row) is None
+            for row in rows.values()
+            for old in ("alice-1", "bob")
+        )
+    finally:
+        alice.lock()
 
     # -- backup, restore on a new home, read everything --------------------------------------
     made = backup.backup_station(home, world.tmp / "station.backup")
@@ -391,15 +467,10 @@ def test_key_lifecycle(world: World):
         made.path, new_home, key_file, lambda what: PASSES["journalist alice's keys"]
     )
     assert restored.journalists == ("alice",)
-    new_layout = station.Layout(new_home)
-    restored_keys = station.load_encryption_keys(
-        new_layout, "alice", PASSES["journalist alice's keys"]
-    )
-    readable = sorted(
-        crypto.open_bytes(p.read_bytes(), [k.secret for k in restored_keys])[1]
-        for p in new_layout.envelopes.iterdir()
-    )
-    assert readable == sorted(originals.values())
+    assert read_everything(new_home, alice_pass, NOW) == originals
+    verified = run_tool(JOURNALIST, "ledger", "verify", "--home", new_home, passphrase=alice_pass)
+    assert verified.returncode == 0, verified.stderr
+    assert "hash chain intact" in verified.stdout
 
 
 def _root_secret(layout: station.Layout) -> bytes:

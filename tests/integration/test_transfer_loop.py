@@ -295,6 +295,17 @@ def read_bundle(path: Path, server_key: bytes) -> tuple[list[InboundItem], dict[
     return list(manifest.items), envelopes
 
 
+def partial_bundle_size(medium: Path) -> int:
+    """Bytes in the partial bundles of interrupted pulls on the medium (0 if none yet)."""
+    total = 0
+    for part in medium.glob(".postern-pull-*/bundle.part"):
+        try:
+            total += part.stat().st_size
+        except FileNotFoundError:  # completed and moved into place meanwhile
+            continue
+    return total
+
+
 def server_public_key(server: Server) -> bytes:
     return crypto.load_public_key((server.data_dir / "server.pub").read_bytes()).key
 
@@ -381,13 +392,14 @@ def test_a_pull_interrupted_by_a_server_crash_resumes(server: Server, team, tran
          "--key", str(transfer_key), "--to", str(usb)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    # Kill the server once part of the big envelope has arrived.
+    # Kill the server once part of the big envelope has arrived in the partial bundle
+    # (dropbox/transfer.py: USB/.postern-pull-<manifest hash>/bundle.part). Only that file is
+    # watched: other files of the pull (manifest.block's temporary file) come and go.
     deadline = time.monotonic() + 60
+    arrived = 0
     while time.monotonic() < deadline and puller.poll() is None:
-        partial = (
-            sum(p.stat().st_size for p in usb.rglob("*") if p.is_file()) if usb.exists() else 0
-        )
-        if partial > 1024 * 1024:
+        arrived = partial_bundle_size(usb)
+        if arrived > 1024 * 1024:
             break
         time.sleep(0.005)
     server.kill()
@@ -398,10 +410,17 @@ def test_a_pull_interrupted_by_a_server_crash_resumes(server: Server, team, tran
     puller.stderr.close()
     if puller.returncode == 0:
         pytest.fail("the pull finished before the server could be killed; make the file larger")
+    if arrived <= 1024 * 1024:
+        pytest.fail(f"only {arrived} bytes of the partial bundle arrived before the kill")
     assert list(usb.glob("*.bundle")) == []
+    kept = partial_bundle_size(usb)
+    assert kept >= arrived  # what arrived stays on the medium for the next run
 
     server.start()
-    bundles = pull(server, transfer_key, usb)
+    resumed = run(BIN / "dropbox-transfer", "pull", "--server", server.api_url,
+                  "--key", transfer_key, "--to", usb)  # fmt: skip
+    assert "finishing 1 interrupted pull(s)" in resumed.stdout + resumed.stderr
+    bundles = sorted(usb.glob("*.bundle"))
     assert len(bundles) == 1
     items, envelopes = read_bundle(bundles[0], server_public_key(server))
     assert len(items) == 2

@@ -23,8 +23,6 @@ def home(tmp_path: Path) -> Path:
     keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
     keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
     layout = station.Layout(home)
-    layout.store.mkdir(mode=0o700)
-    layout.envelopes.mkdir(mode=0o700)
     (layout.envelopes / "x1").write_bytes(
         seal_bytes(b"stored item", [keys.peek_key_file(layout.encryption_key("bob")).key],
                    Kind.MESSAGE)

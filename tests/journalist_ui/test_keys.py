@@ -11,12 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 import crypto
 from crypto import KeyKind, Kind, load_private_key, seal_bytes, verify_keyring
+from journalist_ui import content, keys, ledger, station
 from journalist_ui import fs as station_fs
-from journalist_ui import keys, station
 from journalist_ui.errors import StationError
+from journalist_ui.importer import import_bundle
+from journalist_ui.outbound import queue_reply
+from journalist_ui.store.keyfile import open_store_key
+from journalist_ui.store.keyfile import reseal_store_key as reseal_store_key_file
+from journalist_ui.store.models import Item, LedgerRecord
+from journalist_ui.unlock import unlock
+from tests.journalist_ui.storekit import Entry, FakeSource, pin, server_key, write_bundle
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 MEM = station.MIN_MEMLIMIT
@@ -118,7 +126,10 @@ def test_revoke_moves_the_keys_aside_and_retires_the_encryption_key(home):
     root = root_public(home)
     keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
     bob = keys.peek_key_file(station.Layout(home).encryption_key("bob"))
-    result = keys.revoke_journalist(home, "bob", ask, now=NOW)
+    with pytest.raises(StationError, match="--as"):
+        keys.revoke_journalist(home, "bob", ask, now=NOW)
+    result = keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
+    assert result.store_key_resealed
     assert result.moved_to == home / "keys" / ".revoked" / "bob-2026-11-25"
     assert result.moved_to is not None
     assert (result.moved_to / "encryption.key").is_file()
@@ -135,7 +146,7 @@ def test_revoke_moves_the_keys_aside_and_retires_the_encryption_key(home):
         keys.revoke_journalist(home, "alice", ask, now=NOW)
     # The name can be given to a new journalist later; the next revocation gets its own dir.
     keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
-    again = keys.revoke_journalist(home, "bob", ask, now=NOW)
+    again = keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
     assert again.moved_to == home / "keys" / ".revoked" / "bob-2026-11-25-2"
 
 
@@ -209,91 +220,254 @@ def test_list_shows_every_key_with_grouped_fingerprints(home, tmp_path):
         assert all(len(g) == 4 and g == g.upper() for g in groups)
 
 
-def _store_key(home: Path, recipients: list[bytes]) -> bytes:
-    layout = station.Layout(home)
-    db_key = os.urandom(32)
-    layout.store.mkdir(mode=0o700)
-    layout.store_key.write_bytes(seal_bytes(db_key, recipients, Kind.FILE))
+def _db_key(home: Path, name: str = "alice") -> bytes:
+    """The database key in the station's own HOME/store/key.envelope, opened by name."""
+    return open_store_key(station.Layout(home).store_key, secrets(home, name), name)
+
+
+def _reseal_to(home: Path, recipients: list[bytes]) -> bytes:
+    """Re-seal the station's real store key to recipients only (as an older station had it)."""
+    db_key = _db_key(home)
+    reseal_store_key_file(station.Layout(home).store_key, db_key, recipients)
     return db_key
 
 
 def test_the_store_key_follows_the_journalists(home):
     layout = station.Layout(home)
-    alice = keys.peek_key_file(layout.encryption_key("alice")).key
-    db_key = _store_key(home, [alice])
-    with pytest.raises(StationError, match="--as"):
-        keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
-    result = keys.add_journalist(home, "bob", ask, ask_new, now=NOW, acting="alice", memlimit=MEM)
+    db_key = _db_key(home)  # journalist init sealed it to alice
+    # The only journalist acts by default; with two, the acting one must be named.
+    result = keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
     assert result.store_key_resealed
-    sealed = layout.store_key.read_bytes()
-    assert crypto.open_bytes(sealed, secrets(home, "bob"))[1] == db_key
+    assert crypto.open_bytes(layout.store_key.read_bytes(), secrets(home, "bob"))[1] == db_key
+    with pytest.raises(StationError, match="--as"):
+        keys.add_journalist(home, "carol", ask, ask_new, now=NOW, memlimit=MEM)
+    assert not layout.journalist_keys("carol").exists()
+    result = keys.add_journalist(home, "carol", ask, ask_new, now=NOW, acting="bob", memlimit=MEM)
+    assert crypto.open_bytes(layout.store_key.read_bytes(), secrets(home, "carol"))[1] == db_key
     keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
     header = crypto.parse_header(layout.store_key.read_bytes())
     assert crypto.sealed_to(header, [keys.peek_key_file(layout.encryption_key(n)).key
-                                     for n in ("alice", "bob")])  # fmt: skip
+                                     for n in ("alice", "bob", "carol")])  # fmt: skip
     bob_keys = secrets(home, "bob")
     keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
     sealed = layout.store_key.read_bytes()
     with pytest.raises(crypto.DecryptionError):
         crypto.open_bytes(sealed, bob_keys)
-    current_alice = keys.peek_key_file(layout.encryption_key("alice")).key
-    assert crypto.sealed_to(crypto.parse_header(sealed), [current_alice])
+    current = [keys.peek_key_file(layout.encryption_key(n)).key for n in ("alice", "carol")]
+    assert crypto.sealed_to(crypto.parse_header(sealed), current)
     assert crypto.open_bytes(sealed, secrets(home, "alice"))[1] == db_key
+    # The store still opens, with the same database, for the journalists who remain.
+    unlock(home, "carol", PASSES["journalist carol's keys"]).lock()
+    with pytest.raises(StationError, match="cannot open the store key"):
+        open_store_key(layout.store_key, bob_keys, "bob")
 
 
-def test_reseal_store_key_directly(home):
+def test_reseal_store_key_directly(home, tmp_path):
     layout = station.Layout(home)
     alice = station.load_encryption_keys(layout, "alice", PASSES["journalist alice's keys"])[0]
-    assert keys.reseal_store_key(layout, [alice.secret], [alice.public.key]) is None
-    db_key = _store_key(home, [alice.public.key])
+    no_store = station.Layout(tmp_path / "no-store")
+    assert keys.reseal_store_key(no_store, [alice.secret], [alice.public.key]) is None
+    db_key = _db_key(home)
     other = crypto.PrivateKey.generate(KeyKind.ENCRYPTION, "other")
     result = keys.reseal_store_key(layout, [alice.secret], [other.public.key, alice.public.key])
     assert result is not None
+    assert result.changed
     assert result.key_ids == tuple(sorted([other.key_id.hex(), alice.key_id.hex()]))
     assert crypto.open_bytes(layout.store_key.read_bytes(), [other.secret])[1] == db_key
     with pytest.raises(StationError, match="cannot re-seal"):
         keys.reseal_store_key(layout, [os.urandom(32)], [alice.public.key])
 
 
-def test_rewrap_then_destroy_retired_keeps_everything_readable(home):
+def import_items(home: Path, tmp_path: Path, envelopes: list[tuple[str, bytes]]) -> FakeSource:
+    """Import envelopes (kind, bytes) from one source into the real store, as alice."""
+    server = server_key()
+    pin(home, server)
+    source = FakeSource()
+    entries = [Entry(str(n), source, kind, data) for n, (kind, data) in enumerate(envelopes, 1)]
+    bundle = write_bundle(tmp_path / "in.bundle", server, entries)
+    unlocked = unlock(home, "alice", PASSES["journalist alice's keys"])
+    try:
+        import_bundle(unlocked, bundle, today=NOW.date(), now=NOW)
+    finally:
+        unlocked.lock()
+    return source
+
+
+def rows(home: Path, name: str = "alice") -> dict[str, Item]:
+    """Every item of the store by server id ("reply" for the one reply), as name reads it."""
+    unlocked = unlock(home, name, PASSES[f"journalist {name}'s keys"])
+    try:
+        with unlocked.store.session() as session:
+            items = session.execute(select(Item)).scalars().all()
+    finally:
+        unlocked.lock()
+    return {item.server_id or "reply": item for item in items}
+
+
+def ledger_of(home: Path) -> tuple[list[LedgerRecord], ledger.LedgerReport]:
+    unlocked = unlock(home, "alice", PASSES["journalist alice's keys"])
+    try:
+        with unlocked.store.session() as session:
+            records = list(session.execute(select(LedgerRecord)).scalars())
+            return records, ledger.verify(session, unlocked.layout.ledger_head)
+    finally:
+        unlocked.lock()
+
+
+def assert_rows_match_files(home: Path) -> dict[str, Item]:
+    """Every row names an envelope file with its recorded hash and size; no other file."""
+    layout = station.Layout(home)
+    found = rows(home)
+    for item in found.values():
+        data = (layout.envelopes / item.envelope_name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == item.envelope_sha256
+        assert len(data) == item.envelope_size
+        ids = ",".join(sorted(k.hex() for k in crypto.parse_header(data).key_ids))
+        assert ids == item.key_ids
+    assert sorted(p.name for p in layout.envelopes.iterdir()) == sorted(
+        i.envelope_name for i in found.values()
+    )
+    return found
+
+
+@pytest.fixture
+def stocked(home, tmp_path):
+    """alice and bob; two messages and a reply sealed to alice's first key (and bob's)."""
     layout = station.Layout(home)
     keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
     old_alice = keys.peek_key_file(layout.encryption_key("alice")).key
     bob = keys.peek_key_file(layout.encryption_key("bob")).key
-    layout.store.mkdir(mode=0o700)
-    layout.envelopes.mkdir(mode=0o700)
-    items = {
-        "a": seal_bytes(b"to old alice only", [old_alice], Kind.MESSAGE),
-        "b": seal_bytes(b"to old alice and bob", [old_alice, bob], Kind.MESSAGE),
-    }
-    for name, data in items.items():
-        (layout.envelopes / name).write_bytes(data)
+    source = import_items(home, tmp_path, [
+        ("message", seal_bytes(b"to old alice only", [old_alice], Kind.MESSAGE)),
+        ("message", seal_bytes(b"to old alice and bob", [old_alice, bob], Kind.MESSAGE)),
+    ])  # fmt: skip
+    unlocked = unlock(home, "alice", PASSES["journalist alice's keys"])
+    try:
+        queue_reply(unlocked, rows_source_pk(unlocked), "we read you", today=NOW.date(), now=NOW)
+    finally:
+        unlocked.lock()
     keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
-    keys.revoke_journalist(home, "bob", ask, now=NOW)
+    keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
+    return source
+
+
+def rows_source_pk(unlocked) -> int:
+    with unlocked.store.session() as session:
+        return int(session.scalars(select(Item.source_pk)).first())
+
+
+TEXTS = {"1": "to old alice only", "2": "to old alice and bob", "reply": "we read you"}
+
+
+def test_rewrap_then_destroy_retired_keeps_everything_readable(home, stocked):
+    layout = station.Layout(home)
+    before = rows(home)
     assert keys.stranded_envelopes(home) == sorted(layout.envelopes.iterdir())
     with pytest.raises(StationError, match="rewrap"):
-        keys.destroy_retired(home, "destroy")
+        keys.destroy_retired(home, "destroy", ask)
     with pytest.raises(StationError, match="not confirmed"):
-        keys.destroy_retired(home, "yes")
+        keys.destroy_retired(home, "yes", ask)
 
-    done, failed = keys.rewrap_store(home, ["alice"], ask)
+    done, failed = keys.rewrap_store(home, ["alice"], ask, now=NOW)
     assert failed == []
-    assert {r.path.name for r in done} == {"a", "b"}
-    new_alice = keys.peek_key_file(layout.encryption_key("alice"))
-    for result in done:
-        assert result.changed
-        assert result.key_ids == (new_alice.key_id.hex(),)
-        assert hashlib.sha256(result.path.read_bytes()).hexdigest() == result.sha256
+    new_alice = keys.peek_key_file(layout.encryption_key("alice")).key_id.hex()
+    changed = {r.item_id: r for r in done if r.changed}
+    assert set(changed) == {item.id for item in before.values()}
+    assert [r.path for r in done if not r.changed] == [layout.store_key]
+    after = assert_rows_match_files(home)
+    reply_id = crypto.keys.key_id(crypto.Algorithm.X25519, stocked.reply.public.key).hex()
+    for server_id, item in after.items():
+        result = changed[item.id]
+        assert result.path == layout.envelopes / item.envelope_name
+        assert item.envelope_name != before[server_id].envelope_name
+        assert not (layout.envelopes / before[server_id].envelope_name).exists()
+        assert result.sha256 == item.envelope_sha256 != before[server_id].envelope_sha256
+        expected = sorted([new_alice, reply_id]) if server_id == "reply" else [new_alice]
+        assert result.key_ids == tuple(expected)
+    # The reply is still sealed to its source's reply key: the source can read it.
+    reply = (layout.envelopes / after["reply"].envelope_name).read_bytes()
+    assert crypto.open_bytes(reply, [stocked.reply.secret])[1] == b"we read you"
     assert keys.stranded_envelopes(home) == []
+    records, report = ledger_of(home)
+    rewraps = [r for r in records if r.event == "rewrap"]
+    assert sorted(str(r.item_ref) for r in rewraps) == sorted(str(i.id) for i in after.values())
+    assert all(json.loads(r.detail)["envelope_after"] == after[k].envelope_sha256
+               for k in after for r in rewraps if r.item_ref == str(after[k].id))  # fmt: skip
+    assert report.ok, report
+    assert report.note is None
 
-    destroyed = keys.destroy_retired(home, "destroy")
+    retired = {keys.peek_key_file(p).key_id.hex() for p in keys.retired_key_files(home)}
+    destroyed = keys.destroy_retired(home, "destroy", ask, now=NOW)
     assert len(destroyed) == 3  # alice's retired key, bob's two revoked key files
     assert all(not p.exists() for p in destroyed)
     assert keys.retired_key_files(home) == []
-    current = secrets(home, "alice")
-    assert len(current) == 1
-    for name, content in (("a", b"to old alice only"), ("b", b"to old alice and bob")):
-        assert crypto.open_bytes((layout.envelopes / name).read_bytes(), current)[1] == content
+    records, report = ledger_of(home)
+    assert report.ok, report
+    assert report.note is None
+    assert records[-1].event == "key-destroy"
+    assert records[-1].journalist == "alice"
+    assert set(json.loads(records[-1].detail)["key_ids"].split(",")) == retired
+    assert len(secrets(home, "alice")) == 1
+    unlocked = unlock(home, "alice", PASSES["journalist alice's keys"])
+    try:
+        for server_id, item in after.items():
+            assert content.read_message(unlocked, item.id, now=NOW) == TEXTS[server_id]
+    finally:
+        unlocked.lock()
+
+
+@pytest.mark.parametrize("stop_at", ["before the commit", "after the commit"])
+def test_an_interrupted_rewrap_never_leaves_a_row_on_other_bytes(home, stocked, monkeypatch,
+                                                                 stop_at):  # fmt: skip
+    layout = station.Layout(home)
+    before = rows(home)
+    target: tuple[object, str] = (
+        (ledger.Appender, "flush") if stop_at == "before the commit" else (ledger, "update_head")
+    )
+
+    def power_cut(*args: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(*target, power_cut)
+    with pytest.raises(OSError, match="power cut"):
+        keys.rewrap_store(home, ["alice"], ask, now=NOW)
+    monkeypatch.undo()
+    assert (layout.store / keys.REWRAP_JOURNAL).exists()
+    found = rows(home)
+    leftovers = {p.name for p in layout.envelopes.iterdir()} - {
+        i.envelope_name for i in found.values()
+    }
+    assert len(leftovers) == 3  # the new copies, or the old ones
+    for server_id, item in found.items():
+        data = (layout.envelopes / item.envelope_name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == item.envelope_sha256
+        moved = item.envelope_name != before[server_id].envelope_name
+        assert moved == (stop_at == "after the commit")
+    if stop_at == "before the commit":
+        keys.rewrap_store(home, ["alice"], ask, now=NOW)  # cleans up, then does it all
+    else:
+        keys.destroy_retired(home, "destroy", ask, now=NOW)  # cleans up before its check
+    assert not (layout.store / keys.REWRAP_JOURNAL).exists()
+    after = assert_rows_match_files(home)
+    assert keys.stranded_envelopes(home) == []
+    assert ledger_of(home)[1].ok
+    unlocked = unlock(home, "alice", PASSES["journalist alice's keys"])
+    try:
+        for server_id, item in after.items():
+            assert content.read_message(unlocked, item.id, now=NOW) == TEXTS[server_id]
+    finally:
+        unlocked.lock()
+
+
+def test_rewrap_reports_a_file_no_item_names_and_leaves_it(home, stocked):
+    layout = station.Layout(home)
+    stray = layout.envelopes / ("f" * 32)
+    stray.write_bytes(b"not from the database")
+    done, failed = keys.rewrap_store(home, ["alice"], ask, now=NOW)
+    assert [p for p, _ in failed] == [stray]
+    assert "no item of the station database" in failed[0][1]
+    assert stray.read_bytes() == b"not from the database"
+    assert len([r for r in done if r.changed]) == 3
 
 
 def test_rewrap_reports_what_it_cannot_open_and_leaves_it(home, tmp_path):
@@ -335,7 +509,7 @@ def test_station_json_keeps_its_optional_members(home, tmp_path):
 def test_an_acting_journalist_who_cannot_open_the_store_key_changes_nothing(home):
     layout = station.Layout(home)
     keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
-    _store_key(home, [keys.peek_key_file(layout.encryption_key("alice")).key])
+    _reseal_to(home, [keys.peek_key_file(layout.encryption_key("alice")).key])
     before = sorted(p.relative_to(home) for p in home.rglob("*"))
     with pytest.raises(StationError, match="do not open the store key"):
         keys.add_journalist(home, "carol", ask, ask_new, now=NOW, acting="bob", memlimit=MEM)
@@ -402,7 +576,7 @@ def test_an_interrupted_revocation_is_finished_by_the_next_command(home, monkeyp
 
     monkeypatch.setattr(os, "rename", crash)
     with pytest.raises(OSError, match="power cut"):
-        keys.revoke_journalist(home, "bob", ask, now=NOW)
+        keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
     monkeypatch.undo()
     assert station.load_station(home).journalists == ("alice",)
     assert layout.journalist_keys("bob").is_dir()  # not moved yet
@@ -412,19 +586,19 @@ def test_an_interrupted_revocation_is_finished_by_the_next_command(home, monkeyp
     assert {r.owner for r in rows if r.role.startswith("revoked")} == {"bob"}
 
 
-def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_kept_keys(home):
+def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_kept_keys(
+    home, tmp_path
+):
     layout = station.Layout(home)
     keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
     bob = keys.peek_key_file(layout.encryption_key("bob")).key
-    layout.store.mkdir(mode=0o700)
-    layout.envelopes.mkdir(mode=0o700)
-    only_bob = layout.envelopes / "only-bob"
-    only_bob.write_bytes(seal_bytes(b"bob's alone", [bob], Kind.MESSAGE))
-    keys.revoke_journalist(home, "bob", ask, now=NOW)
-    done, failed = keys.rewrap_store(home, ["alice"], ask)
+    import_items(home, tmp_path, [("message", seal_bytes(b"bob's alone", [bob], Kind.MESSAGE))])
+    only_bob = layout.envelopes / rows(home)["1"].envelope_name
+    keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
+    done, failed = keys.rewrap_store(home, ["alice"], ask, now=NOW)
     assert [p for p, _ in failed] == [only_bob]
     with pytest.raises(StationError, match="rewrap"):
-        keys.destroy_retired(home, "destroy")
+        keys.destroy_retired(home, "destroy", ask)
 
     def with_bob(what: str) -> str:
         return (
@@ -433,10 +607,41 @@ def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_k
             else ask(what)
         )
 
-    done, failed = keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"])
+    done, failed = keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"], now=NOW)
     assert failed == []
-    assert [r.path for r in done if r.changed] == [only_bob]
-    keys.destroy_retired(home, "destroy")
-    assert crypto.open_bytes(only_bob.read_bytes(), secrets(home, "alice"))[1] == b"bob's alone"
+    item = assert_rows_match_files(home)["1"]
+    assert [r.path for r in done if r.changed] == [layout.envelopes / item.envelope_name]
+    keys.destroy_retired(home, "destroy", ask)
+    stored = (layout.envelopes / item.envelope_name).read_bytes()
+    assert crypto.open_bytes(stored, secrets(home, "alice"))[1] == b"bob's alone"
     with pytest.raises(StationError, match="no kept keys"):
         keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"])
+
+
+def test_an_item_sealed_to_no_key_of_the_station_does_not_block_destroying(home, tmp_path):
+    layout = station.Layout(home)
+    keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
+    stranger = crypto.PrivateKey.generate(KeyKind.ENCRYPTION, "someone else")
+    bob = keys.peek_key_file(layout.encryption_key("bob")).key
+    import_items(home, tmp_path, [
+        ("message", seal_bytes(b"not for us", [stranger.public.key], Kind.MESSAGE)),
+        ("message", seal_bytes(b"bob's alone", [bob], Kind.MESSAGE)),
+    ])  # fmt: skip
+    found = rows(home)
+    assert [found[i].decryptable for i in ("1", "2")] == [False, False]  # alice imported them
+    foreign = layout.envelopes / found["1"].envelope_name
+    before = foreign.read_bytes()
+    keys.revoke_journalist(home, "bob", ask, now=NOW, acting="alice")
+    # Bob's item would be lost with his kept keys; the stranger's is unreadable anyway.
+    assert keys.stranded_envelopes(home) == [layout.envelopes / found["2"].envelope_name]
+
+    def with_bob(what: str) -> str:
+        return PASSES["journalist bob's keys"] if "revoked" in what else ask(what)
+
+    done, failed = keys.rewrap_store(home, ["alice"], with_bob, revoked=["bob"], now=NOW)
+    assert failed == [(foreign, f"{keys.UNDECRYPTABLE}: left as it is")]
+    assert [r.item_id for r in done if r.changed] == [found["2"].id]
+    assert foreign.read_bytes() == before
+    assert keys.stranded_envelopes(home) == []
+    assert len(keys.destroy_retired(home, "destroy", ask, now=NOW)) == 2
+    assert assert_rows_match_files(home)["1"].envelope_sha256 == found["1"].envelope_sha256

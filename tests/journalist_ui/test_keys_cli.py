@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from crypto import load_public_key, verify_keyring
-from tests.clitools import JOURNALIST, MEMLIMIT, PASSPHRASE, assert_one_line_error, run_tool
+from tests.clitools import (
+    DROPBOX,
+    JOURNALIST,
+    MEMLIMIT,
+    PASSPHRASE,
+    assert_one_line_error,
+    run_tool,
+)
 
 BOB = "bob's own passphrase"
 NEW_ROOT = "the new root passphrase"
@@ -32,7 +39,8 @@ def keys(home: Path, *args: str | Path, passphrases: list[str] | None = None):
 def test_a_key_lifecycle_through_the_command(home, tmp_path):
     root = load_public_key((home / "outbox" / "root.pub").read_bytes()).key
     mem = ["--argon2-memlimit", str(MEMLIMIT)]
-    done = keys(home, "add-journalist", "bob", *mem, passphrases=[PASSPHRASE, BOB])
+    # The root's passphrase, then alice's (the only journalist re-seals the store key), then bob's.
+    done = keys(home, "add-journalist", "bob", *mem, passphrases=[PASSPHRASE, PASSPHRASE, BOB])
     assert done.returncode == 0, done.stderr
     assert "Issued keyring serial 2" in done.stdout
     assert "recipients:       alice, bob" in done.stdout
@@ -56,8 +64,12 @@ def test_a_key_lifecycle_through_the_command(home, tmp_path):
     assert len(signed.rotations) == 1
     assert [c.label for c in signed.manifest.transfer_clients] == ["laptop"]
 
-    done = keys(home, "revoke-journalist", "bob", passphrases=[NEW_ROOT])
+    refused = keys(home, "revoke-journalist", "bob", passphrases=[NEW_ROOT])
+    assert_one_line_error(refused, 1, "--as NAME")
+    done = keys(home, "revoke-journalist", "bob", "--as", "alice",
+                passphrases=[NEW_ROOT, PASSPHRASE])  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "The store key is no longer sealed to them." in done.stdout
     assert "recipients:       alice\n" in done.stdout
 
     listing = keys(home, "list")
@@ -82,9 +94,18 @@ def test_a_key_lifecycle_through_the_command(home, tmp_path):
 
     refused = keys(home, "destroy-retired", "--confirm", "yes")
     assert_one_line_error(refused, 1, "not confirmed")
-    done = keys(home, "destroy-retired", "--confirm", "destroy")
+    done = keys(home, "destroy-retired", "--confirm", "destroy", passphrases=[PASSPHRASE])
     assert done.returncode == 0, done.stderr
     assert "Destroyed 4 key file(s)." in done.stdout  # bob's 3, the old root
+    assert "key-destroy" in done.stdout
+    verified = run_tool(JOURNALIST, "ledger", "verify", "--home", home, passphrase=PASSPHRASE)
+    assert verified.returncode == 0, verified.stderr
+    assert "The evidence ledger verifies: 1 records" in verified.stdout
+    report = tmp_path / "ledger.txt"
+    done = run_tool(JOURNALIST, "ledger", "report", "--home", home, "--out", report,
+                    passphrase=PASSPHRASE)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "key-destroy  by alice" in report.read_text()
     assert keys(home, "list").stdout.count("fingerprint  ") == 5
 
 
@@ -96,3 +117,35 @@ def test_errors_are_one_line(home):
         keys(home, "add-journalist", "bob", passphrases=["wrong passphrase"]), 1, "wrong passphrase"
     )
     assert_one_line_error(keys(home, "rewrap", "--journalist", "zed", passphrases=["x"]), 1, "zed")
+
+
+def test_init_prints_next_steps_that_exist(tmp_path):
+    home = tmp_path / "fresh"
+    done = run_tool(
+        JOURNALIST, "init", "--home", home, "--journalist", "alice",
+        "--argon2-memlimit", str(MEMLIMIT), passphrase=PASSPHRASE,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "later version" not in out
+    steps = out[out.index("Next steps:") :]
+    expected = [
+        "dropbox init --data-dir DIR --root root.pub",
+        "dropbox keyring install --data-dir DIR keyring.json",
+        f"journalist server pin server.pub --home {home}",
+        f"journalist import BUNDLE --home {home}",
+        f"journalist ui --home {home}",
+    ]
+    at = [steps.index(command) for command in expected]
+    assert at == sorted(at)
+    # Each command named exists with the options the step gives it.
+    for tool, argv, options in (
+        (DROPBOX, ("init",), ("--data-dir", "--root")),
+        (DROPBOX, ("keyring", "install"), ("--data-dir",)),
+        (JOURNALIST, ("server", "pin"), ("--home",)),
+        (JOURNALIST, ("import",), ("--home",)),
+        (JOURNALIST, ("ui",), ("--home",)),
+    ):
+        helped = run_tool(tool, *argv, "--help")
+        assert helped.returncode == 0, helped.stderr
+        assert all(option in helped.stdout for option in options), (argv, helped.stdout)
