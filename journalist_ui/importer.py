@@ -22,6 +22,7 @@ import hmac
 import io
 import os
 import queue
+import re
 import secrets
 import shutil
 import threading
@@ -58,6 +59,10 @@ MAX_INDEXED_TEXT = 4 * 1024 * 1024
 #: Free space kept on the store's file system beyond what an import writes.
 FREE_SPACE_MARGIN = 64 * 1024 * 1024
 TEMP_PREFIX = ".import-"
+#: In HOME/store/: the final names an import is giving its envelope files, written before the
+#: first rename and removed once its transaction committed (see _recover_publish).
+PUBLISHING = "import.publishing"
+_FINAL_NAME = re.compile(r"[0-9a-f]{32}")
 #: Envelopes up to this size are gathered in memory and decrypted from there; larger ones
 #: are decrypted from their file.
 IN_MEMORY_MAX = 1024 * 1024
@@ -323,6 +328,35 @@ def _sweep_temporaries(directory: Path) -> None:
             leftover.unlink()
 
 
+def _recover_publish(unlocked: Unlocked) -> None:
+    """Undo the publish step of an import killed before its commit (only under the lock).
+
+    Its files already had their final names but no row names them: each name listed in
+    PUBLISHING that no item of the store names is removed. A name an item does name stays.
+    """
+    layout = unlocked.layout
+    marker = layout.store / PUBLISHING
+    try:
+        listed = marker.read_text(encoding="ascii").split()
+    except FileNotFoundError:
+        return
+    names = [name for name in listed if _FINAL_NAME.fullmatch(name)]
+    known: set[str] = set()
+    with unlocked.store.session() as session:
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            known.update(
+                session.scalars(select(Item.envelope_name).where(Item.envelope_name.in_(chunk)))
+            )
+    for name in names:
+        if name not in known:
+            with contextlib.suppress(FileNotFoundError):
+                (layout.envelopes / name).unlink()
+    fs.fsync_dir(layout.envelopes)
+    marker.unlink()
+    fs.fsync_dir(layout.store)
+
+
 def import_bundle(
     unlocked: Unlocked,
     bundle: Path,
@@ -345,6 +379,7 @@ def import_bundle(
         fs.make_private_dir(layout.envelopes)
     with _import_lock(layout):
         _sweep_temporaries(layout.envelopes)
+        _recover_publish(unlocked)
         receiving = _Receiving(layout.envelopes)
         try:
             manifest, bundle_sha256, size = _receive(
@@ -539,6 +574,7 @@ def _record(
     mark("sync")
 
     renamed: list[Path] = []
+    marker = layout.store / PUBLISHING
     try:
         with unlocked.store.session() as session:
             if _already_present(session, manifest) != present:
@@ -556,6 +592,12 @@ def _record(
                 )
             mark("record")
             envelopes = layout.envelopes
+            if opened:
+                # Durable before the first rename: a kill from here on is undone on the
+                # next import (_recover_publish).
+                fs.atomic_write(
+                    marker, "".join(f"{entry.final_name}\n" for entry in opened).encode()
+                )
             for entry in opened:
                 final = envelopes / entry.final_name
                 os.rename(entry.temp, final)
@@ -566,8 +608,14 @@ def _record(
         for path in renamed:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            marker.unlink()
         raise
     mark("commit")
+    # Committed: the names are the store's now (a marker left by a crash here is harmless:
+    # every name it lists is an item's).
+    with contextlib.suppress(FileNotFoundError):
+        marker.unlink()
     # Committed: from here on nothing may remove the files.
     ledger.update_head(unlocked.store, layout.ledger_head)
     return ImportResult(
