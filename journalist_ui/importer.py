@@ -23,7 +23,6 @@ import io
 import os
 import queue
 import re
-import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -74,6 +73,8 @@ WRITE_BATCH = 8 * 1024 * 1024
 SPOOL_BACKLOG = 32 * 1024 * 1024
 #: Large envelopes are written (and then decrypted) by a second thread.
 SPOOL_THREAD = True
+#: ... which also decrypts them, once written (its SHA-256 runs beside the calling thread).
+SPOOL_DECRYPTS = True
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Progress = Callable[[int, int], None]
@@ -181,14 +182,30 @@ class _Spool:
 class _Receiving:
     """What the sinks of one import share."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, secrets_: list[bytes]) -> None:
         self.directory = directory
+        self.secrets = secrets_
         self.spool = _Spool(SPOOL_THREAD)
         #: False once the bundle is known to be imported already: sinks then keep nothing.
         self.keep = True
         self.sinks: list[_SpoolSink] = []
         #: Bytes of small envelopes held in memory until they are decrypted.
         self.held = 0
+        self.names = _Names()
+
+
+class _Names:
+    """Random file names (32 lowercase hex digits, 128 bits from the system's CSPRNG), drawn
+    1024 at a time: one getrandom call, not one per file, in the thread that verifies."""
+
+    def __init__(self) -> None:
+        self._pool: list[str] = []
+
+    def take(self) -> str:
+        if not self._pool:
+            block = os.urandom(16 * 1024).hex()
+            self._pool = [block[at : at + 32] for at in range(0, len(block), 32)]
+        return self._pool.pop()
 
 
 class _SpoolSink:
@@ -204,9 +221,11 @@ class _SpoolSink:
 
     def __init__(self, receiving: _Receiving, item: InboundItem) -> None:
         self.item = item
-        self.path = receiving.directory / f"{TEMP_PREFIX}{secrets.token_hex(16)}.tmp"
+        self.path = receiving.directory / f"{TEMP_PREFIX}{receiving.names.take()}.tmp"
         #: The whole envelope, for a small one until it is decrypted.
         self.data: bytes | None = None
+        #: A large envelope, decrypted by the spool once written.
+        self.opened: _Opened | None = None
         self._receiving = receiving
         self._received = 0
         self._parts: list[bytes] = []
@@ -245,6 +264,8 @@ class _SpoolSink:
                 receiving.spool.submit(functools.partial(self._append, parts), size)
             if complete:
                 receiving.spool.submit(self._close, 0)
+                if SPOOL_DECRYPTS:
+                    receiving.spool.submit(self._decrypt_written, 0)
             return len(data)
         if complete:
             whole = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
@@ -261,6 +282,9 @@ class _SpoolSink:
                 receiving.held -= len(whole)
                 self.data = None
         return len(data)
+
+    def _decrypt_written(self) -> None:
+        self.opened = self.decrypt(self._receiving.secrets)
 
     def commit(self) -> None:
         # The files are made durable all at once before they get their names (_record).
@@ -304,7 +328,8 @@ class _Opened:
     plaintext_size: int | None = None
     plaintext_sha256: str | None = None
     body: str | None = None
-    final_name: str = field(default_factory=lambda: secrets.token_hex(16))
+    #: Given in _record, from the import's _Names.
+    final_name: str = ""
 
 
 @contextlib.contextmanager
@@ -380,7 +405,7 @@ def import_bundle(
     with _import_lock(layout):
         _sweep_temporaries(layout.envelopes)
         _recover_publish(unlocked)
-        receiving = _Receiving(layout.envelopes)
+        receiving = _Receiving(layout.envelopes, unlocked.secrets)
         try:
             manifest, bundle_sha256, size = _receive(
                 bundle, server_key, unlocked, receiving, progress
@@ -553,7 +578,8 @@ def _record(
 
     def decrypt(sink: _SpoolSink) -> None:
         nonlocal done
-        opened_by_id[sink.item.id] = sink.decrypt(unlocked.secrets)
+        already = sink.opened
+        opened_by_id[sink.item.id] = sink.decrypt(unlocked.secrets) if already is None else already
         done += sink.item.size
         if progress is not None:
             progress(done)
@@ -568,6 +594,8 @@ def _record(
         if not sink.small:
             decrypt(sink)
     opened = [opened_by_id[sink.item.id] for sink in new]
+    for entry in opened:
+        entry.final_name = receiving.names.take()
     mark("decrypt")
     # Every new envelope file durable at once, rather than an fsync per file.
     _sync_file_system(layout.envelopes)
