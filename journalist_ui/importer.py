@@ -13,6 +13,7 @@ cannot open is kept and marked undecryptable, never dropped.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import fcntl
@@ -75,6 +76,9 @@ SPOOL_BACKLOG = 32 * 1024 * 1024
 SPOOL_THREAD = True
 #: ... which also decrypts them, once written (its SHA-256 runs beside the calling thread).
 SPOOL_DECRYPTS = True
+#: The calling thread decrypts held small envelopes while the spool's backlog is full (off:
+#: on the shared 2-core bench machine it measured no better, see bench/station.py).
+DECRYPT_WHILE_WAITING = False
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Progress = Callable[[int, int], None]
@@ -119,7 +123,8 @@ class _Spool:
     release the GIL, so the two cores share the work. Jobs run in the order given; after a
     failure or :meth:`cancel` the remaining jobs are skipped."""
 
-    def __init__(self, threaded: bool) -> None:
+    def __init__(self, threaded: bool, idle: Callable[[], bool] | None = None) -> None:
+        self._idle = idle
         self._jobs: queue.SimpleQueue[tuple[Callable[[], None], int] | None] = queue.SimpleQueue()
         self._room = threading.Condition()
         self._backlog = 0
@@ -147,7 +152,9 @@ class _Spool:
                     self._room.notify_all()
 
     def submit(self, job: Callable[[], None], size: int) -> None:
-        """Queue a job holding ``size`` bytes; wait while SPOOL_BACKLOG bytes are queued."""
+        """Queue a job holding ``size`` bytes. While SPOOL_BACKLOG bytes are queued, call
+        ``idle`` (work of the calling thread, which returns False when it has none) or wait."""
+        idle = self._idle
         self.check()
         if not self._threaded:
             job()
@@ -156,6 +163,14 @@ class _Spool:
             raise OSError("the import's writer thread has stopped")
         with self._room:
             while self._backlog > SPOOL_BACKLOG and self._error is None:
+                if idle is not None:
+                    self._room.release()
+                    try:
+                        busy = idle()
+                    finally:
+                        self._room.acquire()
+                    if busy:
+                        continue
                 self._room.wait()
             self._backlog += size
         self._jobs.put((job, size))
@@ -185,13 +200,26 @@ class _Receiving:
     def __init__(self, directory: Path, secrets_: list[bytes]) -> None:
         self.directory = directory
         self.secrets = secrets_
-        self.spool = _Spool(SPOOL_THREAD)
+        self.spool = _Spool(SPOOL_THREAD, self.decrypt_one if DECRYPT_WHILE_WAITING else None)
         #: False once the bundle is known to be imported already: sinks then keep nothing.
         self.keep = True
         self.sinks: list[_SpoolSink] = []
         #: Bytes of small envelopes held in memory until they are decrypted.
         self.held = 0
+        #: Small envelopes held and not decrypted yet, oldest first.
+        self.waiting: collections.deque[_SpoolSink] = collections.deque()
         self.names = _Names()
+
+    def decrypt_one(self) -> bool:
+        """Decrypt the oldest small envelope held (while the spool has work queued, instead
+        of waiting for it); False if none is left."""
+        if not self.waiting:
+            return False
+        sink = self.waiting.popleft()
+        if sink.opened is None and sink.data is not None:
+            self.held -= len(sink.data)
+            sink.opened = sink.decrypt(self.secrets)
+        return True
 
 
 class _Names:
@@ -212,8 +240,9 @@ class _SpoolSink:
     """One envelope on its way into HOME/store/envelopes/, under a temporary name.
 
     An envelope of up to IN_MEMORY_MAX bytes is written to its file in one piece and kept in
-    memory (HELD_MAX bytes of them at most) to be decrypted from there once the bundle has
-    verified, while the spool thread still writes the large envelopes; a larger one is
+    memory (HELD_MAX bytes of them at most) to be decrypted from there, whenever the calling
+    thread would otherwise wait for the spool, or else once the bundle has verified (the
+    results count only if it does); a larger one is
     handed to the spool in batches of WRITE_BATCH bytes and decrypted from its file once
     written. Either way each envelope is decrypted once and its file holds exactly the
     bundle's bytes.
@@ -224,7 +253,8 @@ class _SpoolSink:
         self.path = receiving.directory / f"{TEMP_PREFIX}{receiving.names.take()}.tmp"
         #: The whole envelope, for a small one until it is decrypted.
         self.data: bytes | None = None
-        #: A large envelope, decrypted by the spool once written.
+        #: What decrypting it taught, if that happened on the way (by the spool for a large
+        #: envelope, while waiting for the spool for a small one).
         self.opened: _Opened | None = None
         self._receiving = receiving
         self._received = 0
@@ -281,6 +311,8 @@ class _SpoolSink:
                 # Too much in memory: written, dropped, decrypted from the file later.
                 receiving.held -= len(whole)
                 self.data = None
+            else:
+                receiving.waiting.append(self)
         return len(data)
 
     def _decrypt_written(self) -> None:
@@ -393,8 +425,10 @@ def import_bundle(
 ) -> ImportResult:
     """Verify and import one inbound bundle; see the module docstring.
 
-    ``phases``, if given, is called with the name of each phase as it ends ("receive",
-    "decrypt", "sync", "record", "commit"): the benchmark's breakdown.
+    ``phases``, if given, is called with the name of each phase as it ends: "receive" (read
+    and verify the bundle, write the small envelopes), "decrypt" (the small ones, from
+    memory), "spool" (waiting for the spool thread), "large" (what the spool left to decrypt),
+    "sync", "record" (the database rows) and "commit": the benchmark's breakdown.
     """
     moment = datetime.now(UTC) if now is None else now
     mark = phases if phases is not None else (lambda _phase: None)
@@ -589,14 +623,16 @@ def _record(
     for sink in new:
         if sink.small:
             decrypt(sink)
+    mark("decrypt")
     receiving.spool.finish()
+    mark("spool")
     for sink in new:
         if not sink.small:
             decrypt(sink)
     opened = [opened_by_id[sink.item.id] for sink in new]
     for entry in opened:
         entry.final_name = receiving.names.take()
-    mark("decrypt")
+    mark("large")
     # Every new envelope file durable at once, rather than an fsync per file.
     _sync_file_system(layout.envelopes)
     mark("sync")

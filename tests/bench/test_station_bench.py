@@ -29,8 +29,8 @@ EXPECTED = [
         rf"bare {NUMBER} import {NUMBER} = {NUMBER}x"
     ),
     (
-        rf"  import phases \(best round, s\): receive {NUMBER}, decrypt {NUMBER}, sync {NUMBER}, "
-        rf"record {NUMBER}, commit {NUMBER}"
+        rf"  import phases \(best round, s\): receive {NUMBER}, decrypt {NUMBER}, spool {NUMBER}, "
+        rf"large {NUMBER}, sync {NUMBER}, record {NUMBER}, commit {NUMBER}"
     ),
     r"  one more import under cProfile \(not counted\), top functions:",
     rf"  load average  ({NUMBER}, ){{4}}{NUMBER} \(1 min, before and after each run; \d+ cores\)",

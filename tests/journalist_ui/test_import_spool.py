@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
@@ -54,6 +55,13 @@ def small_limits(monkeypatch):
     monkeypatch.setattr(importer, "IN_MEMORY_MAX", 8192)
     monkeypatch.setattr(importer, "WRITE_BATCH", 50_000)
     monkeypatch.setattr(importer, "HELD_MAX", 3 * 2048)
+    monkeypatch.setattr(importer, "SPOOL_BACKLOG", 10_000)
+
+
+@pytest.fixture(params=[False, True], ids=["wait", "decrypt-while-waiting"])
+def while_waiting(request, monkeypatch):
+    monkeypatch.setattr(importer, "DECRYPT_WHILE_WAITING", request.param)
+    return request.param
 
 
 def mixed_entries(home) -> tuple[list[Entry], dict[str, bytes]]:
@@ -67,8 +75,31 @@ def mixed_entries(home) -> tuple[list[Entry], dict[str, bytes]]:
     return entries, contents
 
 
-def test_every_path_stores_the_same_bytes_and_hashes(home, server, tmp_path, small_limits):
+def test_every_path_stores_the_same_bytes_and_hashes(
+    home, server, tmp_path, small_limits, while_waiting, monkeypatch
+):
     entries, contents = mixed_entries(home)
+    # Messages first (held in memory), then files: with the spool held up on its first
+    # write, the files fill its backlog and the calling thread decrypts held messages.
+    entries = entries[3:] + entries[:3]
+    decrypted_early = []
+    early = threading.Event()
+    real_decrypt, real_append = importer._Receiving.decrypt_one, importer._SpoolSink._append
+
+    def counting(self):
+        busy = real_decrypt(self)
+        decrypted_early.append(busy)
+        if busy:
+            early.set()
+        return busy
+
+    def held_up(self, parts):
+        if while_waiting:
+            early.wait(timeout=60)
+        real_append(self, parts)
+
+    monkeypatch.setattr(importer._Receiving, "decrypt_one", counting)
+    monkeypatch.setattr(importer._SpoolSink, "_append", held_up)
     assert any(len(e.envelope) > importer.IN_MEMORY_MAX for e in entries)
     assert sum(len(e.envelope) for e in entries if e.kind == "message") > importer.HELD_MAX
     bundle = write_bundle(tmp_path / "in.bundle", server, entries)
@@ -90,6 +121,7 @@ def test_every_path_stores_the_same_bytes_and_hashes(home, server, tmp_path, sma
             i.envelope_name for i in items.values()
         )
         assert not (unlocked.layout.store / importer.PUBLISHING).exists()
+        assert any(decrypted_early) is while_waiting
     finally:
         unlocked.lock()
 
