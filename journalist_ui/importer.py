@@ -76,9 +76,10 @@ SPOOL_BACKLOG = 32 * 1024 * 1024
 SPOOL_THREAD = True
 #: ... which also decrypts them, once written (its SHA-256 runs beside the calling thread).
 SPOOL_DECRYPTS = True
-#: The calling thread decrypts held small envelopes while the spool's backlog is full (off:
-#: on the shared 2-core bench machine it measured no better, see bench/station.py).
-DECRYPT_WHILE_WAITING = False
+#: The calling thread decrypts held small envelopes while the spool's backlog is full,
+#: rather than wait (bench/station.py --profile: ~2 s of waiting filled when the machine
+#: was quiet; no better, nor clearly worse, when other work held both cores).
+DECRYPT_WHILE_WAITING = True
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Progress = Callable[[int, int], None]
