@@ -21,6 +21,7 @@ import functools
 import hashlib
 import hmac
 import io
+import json
 import os
 import queue
 import re
@@ -51,7 +52,7 @@ from journalist_ui.errors import StationError
 from journalist_ui.filenames import safe_filename
 from journalist_ui.station import Layout, load_server_key
 from journalist_ui.store.designations import designation_for
-from journalist_ui.store.models import Import, Item, Outgoing, Source
+from journalist_ui.store.models import Import, Item, LedgerRecord, Outgoing, Source
 from journalist_ui.unlock import Unlocked
 
 #: Longest message text indexed for search (the whole message is always decrypted on demand).
@@ -694,23 +695,31 @@ def _record(
 
 
 def _already_present(session: Session, manifest: InboundManifest) -> frozenset[str]:
-    """The manifest's items already in the store; refuse an id whose content differs."""
+    """The manifest's items already in the store; refuse an id whose content differs.
+
+    An item that ``journalist keys rewrap`` re-sealed is stored under another SHA-256 than
+    it arrived with; it is the same item when a ``rewrap`` ledger event of it names the
+    received hash as an earlier state (section 13.4).
+    """
     present = set()
     ids = [item.id for item in manifest.items]
-    known: dict[str, tuple[str, str]] = {}
+    known: dict[str, tuple[int, str, str]] = {}
     for start in range(0, len(ids), 500):
         rows = session.execute(
-            select(Item.server_id, Item.envelope_sha256, Source.source_id)
+            select(Item.server_id, Item.id, Item.envelope_sha256, Source.source_id)
             .join(Source, Source.id == Item.source_pk)
             .where(Item.server_id.in_(ids[start : start + 500]))
         ).all()
-        for server_id, envelope_sha256, source_id in rows:
-            known[str(server_id)] = (envelope_sha256, source_id)
+        for server_id, local_id, envelope_sha256, source_id in rows:
+            known[str(server_id)] = (local_id, envelope_sha256, source_id)
     for item in manifest.items:
         if item.id not in known:
             continue
-        envelope_sha256, source_id = known[item.id]
-        same = hmac.compare_digest(envelope_sha256, item.sha256.hex())
+        local_id, envelope_sha256, source_id = known[item.id]
+        received = item.sha256.hex()
+        same = hmac.compare_digest(envelope_sha256, received) or received in _rewrapped_from(
+            session, local_id
+        )
         if not same or source_id != item.source_id.hex():
             raise StationError(
                 f"item {item.id} of this bundle differs from the item {item.id} already "
@@ -718,6 +727,24 @@ def _already_present(session: Session, manifest: InboundManifest) -> frozenset[s
             )
         present.add(item.id)
     return frozenset(present)
+
+
+def _rewrapped_from(session: Session, local_id: int) -> set[str]:
+    """The envelope hashes an item had before each rewrap of it (its ledger says)."""
+    before = set()
+    details = session.scalars(
+        select(LedgerRecord.detail).where(
+            LedgerRecord.event == "rewrap", LedgerRecord.item_ref == str(local_id)
+        )
+    )
+    for detail in details:
+        try:
+            value = json.loads(detail).get("envelope_before")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, str):
+            before.add(value)
+    return before
 
 
 @dataclass(frozen=True)

@@ -416,6 +416,41 @@ def test_rewrap_then_destroy_retired_keeps_everything_readable(home, stocked):
         unlocked.lock()
 
 
+def test_a_later_bundle_repeating_a_rewrapped_item_is_still_accepted(home, tmp_path):
+    """The server offers an item again until it sees the acknowledgement: after a rewrap the
+    stored envelope has another SHA-256, and the import recognises it through the ledger."""
+    layout = station.Layout(home)
+    server = server_key()
+    pin(home, server)
+    source = FakeSource()
+    old_alice = keys.peek_key_file(layout.encryption_key("alice")).key
+    first = Entry("1", source, "message", seal_bytes(b"before", [old_alice], Kind.MESSAGE))
+    keys_at_import = write_bundle(tmp_path / "one.bundle", server, [first])
+    unlocked = unlock(home, "alice", PASSES["journalist alice's keys"])
+    try:
+        import_bundle(unlocked, keys_at_import, today=NOW.date(), now=NOW)
+    finally:
+        unlocked.lock()
+    keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
+    done, failed = keys.rewrap_store(home, ["alice"], ask, now=NOW)
+    assert failed == []
+    assert any(r.changed and r.item_id is not None for r in done)
+    new_alice = keys.peek_key_file(layout.encryption_key("alice")).key
+    second = Entry("2", source, "message", seal_bytes(b"after", [new_alice], Kind.MESSAGE))
+    again = write_bundle(tmp_path / "two.bundle", server, [first, second])
+    forged = Entry("1", source, "message", seal_bytes(b"other", [new_alice], Kind.MESSAGE))
+    changed = write_bundle(tmp_path / "three.bundle", server, [forged])
+    unlocked = unlock(home, "alice", PASSES["journalist alice's keys"])
+    try:
+        result = import_bundle(unlocked, again, today=NOW.date(), now=NOW)
+        assert (result.imported, result.already_present) == (1, 1)
+        with pytest.raises(StationError, match="differs from the item 1 already imported"):
+            import_bundle(unlocked, changed, today=NOW.date(), now=NOW)
+    finally:
+        unlocked.lock()
+    assert sorted(rows(home)) == ["1", "2"]
+
+
 @pytest.mark.parametrize("stop_at", ["before the commit", "after the commit"])
 def test_an_interrupted_rewrap_never_leaves_a_row_on_other_bytes(home, stocked, monkeypatch,
                                                                  stop_at):  # fmt: skip
