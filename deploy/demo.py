@@ -493,7 +493,7 @@ transfer/ (the transfer machine's keys), usb/ (the removable medium).
 What to try:
   1. Open the station UI, unlock with the demo passphrase: the demo source's message and
      its file are there. Read them, star the source, set a status, search for "Northwind".
-  2. Write a reply in the conversation, then on the Outgoing page export the outbound
+  2. Write a reply in the conversation, then on the Outbound page export the outbound
      bundle to {usb} (or: {journalist} export-outbound --home {home} --to {usb}).
   3. Carry it back, as the transfer machine:
        {transfer} push --server {demo.api_url} --key {key} \\
