@@ -91,35 +91,50 @@ def record(
     now: datetime,
 ) -> LedgerRecord:
     """Append one event to the ledger, in the caller's transaction."""
-    text = _detail_text(detail)
     last = session.execute(
         select(LedgerRecord.seq, LedgerRecord.hash).order_by(LedgerRecord.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (1, GENESIS) if last is None else (last[0] + 1, last[1])
-    hour = coarse_hour(now)
     row = LedgerRecord(
-        seq=seq,
-        prev_hash=prev_hash,
-        hour=hour,
-        event=event,
-        journalist=journalist,
-        item_ref=item_ref,
-        sha256=sha256,
-        detail=text,
-        hash=record_hash(
-            prev_hash=prev_hash,
-            seq=seq,
-            hour=hour,
-            event=event,
-            journalist=journalist,
-            item_ref=item_ref,
-            sha256=sha256,
-            detail=text,
-        ),
-    )
+        **_record_fields(
+            seq=seq, prev_hash=prev_hash, event=event, journalist=journalist,
+            item_ref=item_ref, sha256=sha256, detail=detail, now=now,
+        )
+    )  # fmt: skip
     session.add(row)
     session.flush()
     return row
+
+
+def _record_fields(
+    *,
+    seq: int,
+    prev_hash: str,
+    event: str,
+    journalist: str,
+    item_ref: str | None,
+    sha256: str | None,
+    detail: Mapping[str, str | int],
+    now: datetime,
+) -> dict[str, object]:
+    """The columns of the record that follows ``prev_hash`` in the chain, its hash included."""
+    text = _detail_text(detail)
+    hour = coarse_hour(now)
+    digest = record_hash(
+        prev_hash=prev_hash, seq=seq, hour=hour, event=event, journalist=journalist,
+        item_ref=item_ref, sha256=sha256, detail=text,
+    )  # fmt: skip
+    return {
+        "seq": seq,
+        "prev_hash": prev_hash,
+        "hour": hour,
+        "event": event,
+        "journalist": journalist,
+        "item_ref": item_ref,
+        "sha256": sha256,
+        "detail": text,
+        "hash": digest,
+    }
 
 
 class Appender:
@@ -142,24 +157,13 @@ class Appender:
         detail: Mapping[str, str | int],
         now: datetime,
     ) -> None:
-        text = _detail_text(detail)
-        seq, hour = self._seq + 1, coarse_hour(now)
-        fields = {
-            "seq": seq,
-            "prev_hash": self._hash,
-            "hour": hour,
-            "event": event,
-            "journalist": journalist,
-            "item_ref": item_ref,
-            "sha256": sha256,
-            "detail": text,
-        }
-        digest = record_hash(
-            prev_hash=self._hash, seq=seq, hour=hour, event=event, journalist=journalist,
-            item_ref=item_ref, sha256=sha256, detail=text,
+        seq = self._seq + 1
+        fields = _record_fields(
+            seq=seq, prev_hash=self._hash, event=event, journalist=journalist,
+            item_ref=item_ref, sha256=sha256, detail=detail, now=now,
         )  # fmt: skip
-        self._pending.append({**fields, "hash": digest})
-        self._seq, self._hash = seq, digest
+        self._pending.append(fields)
+        self._seq, self._hash = seq, str(fields["hash"])
 
     def flush(self) -> None:
         if self._pending:
