@@ -44,10 +44,10 @@ from tests.integration.test_transfer_loop import (
     BIN,
     Server,
     Source,
-    free_port,
     pull,
     read_bundle,
     run,
+    running_server,
     server_public_key,
 )
 
@@ -107,15 +107,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     # The transfer machine's keys are made on the station (keyring serial 2).
     keys.add_transfer_client(home, "transfer laptop", tmp_path / "transfer", ask, None, now=NOW)
     layout = station.Layout(home)
-    data_dir = tmp_path / "data"
-    run(BIN / "dropbox", "init", "--data-dir", data_dir, "--root", layout.outbox_root)
-    run(BIN / "dropbox", "keyring", "install", "--data-dir", data_dir, layout.outbox_keyring)
-    server = Server(data_dir, free_port(), free_port(), tmp_path / "server.log")
-    server.start()
-    try:
+    with running_server(layout.outbox_root, layout.outbox_keyring, tmp_path) as server:
         yield World(home, server, tmp_path / "transfer" / "transfer.key", tmp_path)
-    finally:
-        server.stop()
 
 
 def submit_both_paths(world: World, stage: Stage) -> None:

@@ -40,7 +40,7 @@ from journalist_ui.outbound import queue_reply
 from journalist_ui.store.models import Item, Source
 from journalist_ui.unlock import unlock
 from tests.clitools import JOURNALIST, MEMLIMIT, PASSPHRASE, run_tool
-from tests.integration.test_transfer_loop import BIN, Server, free_port, pull, run
+from tests.integration.test_transfer_loop import BIN, Server, pull, run, running_server
 from tests.integration.test_transfer_loop import Source as Browser
 
 
@@ -79,15 +79,8 @@ def server(home: Path, transfer, tmp_path: Path) -> Iterator[Server]:
     )
     keyring = tmp_path / "keyring.json"
     keyring.write_bytes(sign_keyring(manifest, root))
-    data_dir = tmp_path / "data"
-    run(BIN / "dropbox", "init", "--data-dir", data_dir, "--root", home / "outbox" / "root.pub")
-    run(BIN / "dropbox", "keyring", "install", "--data-dir", data_dir, keyring)
-    running = Server(data_dir, free_port(), free_port(), tmp_path / "server.log")
-    running.start()
-    try:
+    with running_server(home / "outbox" / "root.pub", keyring, tmp_path) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

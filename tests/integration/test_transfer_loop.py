@@ -10,6 +10,7 @@ changes nothing the second time. A second test kills the server in the middle of
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -154,12 +155,9 @@ def team() -> Team:
     return Team()
 
 
-@pytest.fixture
-def server(team: Team, tmp_path: Path) -> Iterator[Server]:
-    root_pub = tmp_path / "root.pub"
-    root_pub.write_bytes(dump_public_key(team.root.public))
-    keyring = tmp_path / "keyring.json"
-    keyring.write_bytes(team.keyring())
+@contextlib.contextmanager
+def running_server(root_pub: Path, keyring: Path, tmp_path: Path) -> Iterator[Server]:
+    """`dropbox init` pinned to ``root_pub``, ``keyring`` installed, `dropbox serve` running."""
     data_dir = tmp_path / "data"
     run(BIN / "dropbox", "init", "--data-dir", data_dir, "--root", root_pub)
     run(BIN / "dropbox", "keyring", "install", "--data-dir", data_dir, keyring)
@@ -169,6 +167,16 @@ def server(team: Team, tmp_path: Path) -> Iterator[Server]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def server(team: Team, tmp_path: Path) -> Iterator[Server]:
+    root_pub = tmp_path / "root.pub"
+    root_pub.write_bytes(dump_public_key(team.root.public))
+    keyring = tmp_path / "keyring.json"
+    keyring.write_bytes(team.keyring())
+    with running_server(root_pub, keyring, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
