@@ -18,11 +18,8 @@ from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
     file,
-    make_home,
     message,
     open_home,
-    pin,
-    server_key,
     write_bundle,
 )
 
@@ -31,10 +28,8 @@ CONTENT = os.urandom(300_000)
 
 
 @pytest.fixture
-def items(tmp_path):
-    home = make_home(tmp_path / "home")
-    key = server_key()
-    pin(home, key)
+def items(home, server, tmp_path):
+    key = server
     source = FakeSource()
     other = PrivateKey.generate(KeyKind.ENCRYPTION, "other")
     entries = [

@@ -18,28 +18,14 @@ from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
     file,
-    make_home,
     message,
     open_home,
-    pin,
     server_key,
     write_bundle,
 )
 
 TODAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def home(tmp_path):
-    return make_home(tmp_path / "home")
-
-
-@pytest.fixture
-def server(home):
-    key = server_key()
-    pin(home, key)
-    return key
 
 
 def counts(unlocked: Unlocked) -> dict[str, int | None]:

@@ -69,10 +69,8 @@ def read_outbound(
 
 
 @pytest.fixture
-def station(tmp_path):
-    home = make_home(tmp_path / "home")
-    key = server_key()
-    pin(home, key)
+def station(home, server, tmp_path):
+    key = server
     alpha, beta = FakeSource(), FakeSource()
     entries = [
         Entry("10", alpha, "message", message(home, "hello from alpha")),

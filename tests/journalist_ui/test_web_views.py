@@ -24,7 +24,6 @@ from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
     file,
-    make_home,
     message,
     pin,
     server_key,
@@ -34,11 +33,6 @@ from tests.journalist_ui.webkit import Clock, WebClient, add_item, add_source, m
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
-
-
-@pytest.fixture
-def home(tmp_path):
-    return make_home(tmp_path / "home")
 
 
 @pytest.fixture
