@@ -7,8 +7,10 @@ Ed25519 request-signing key (a ``transfer`` key file). It never sees a decryptio
 yet, asks for a manifest of them signed by the server, and writes one inbound bundle
 (docs/format.md section 10) per manifest. The bundle is written in place, once: its head and
 then every envelope as it arrives go into a partial file in a work directory next to the
-destination, while background threads write and hash (:class:`_Spool`); each envelope is
-checked against the signed manifest, and the complete file is synced and moved into place.
+destination (envelope bodies by :mod:`dropbox.download`, from the socket into the file);
+a background thread reads each envelope back and checks its SHA-256 against the signed
+manifest while the next one arrives (:class:`_Spool`), and the complete file is synced and
+moved into place.
 An interrupted pull (server gone, network down, Ctrl-C) is finished by the next one, which
 reuses the work directory and its signed manifest, checks the partial bundle envelope by
 envelope and fetches only what is missing (with ``Range`` for a partial envelope).
@@ -26,15 +28,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import contextlib
 import fcntl
 import getpass
 import hashlib
 import json
 import os
-import queue
 import re
 import shutil
+import ssl
 import stat
 import struct
 import sys
@@ -42,14 +45,13 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, NoReturn, TextIO
 
+import certifi
 import requests
-import urllib3
 
 from crypto import CryptoError, KeyKind, PassphraseError, PrivateKey, load_private_key
 from crypto.bundle import (
@@ -63,6 +65,7 @@ from crypto.bundle import (
     open_bundle_file,
     parse_signed_inbound_manifest,
 )
+from dropbox import download
 from dropbox.errors import DropboxError, describe_os_error
 from dropbox.fsutil import fsync_dir, write_atomic
 from dropbox.sync.auth import signed_message
@@ -90,6 +93,12 @@ TIMEOUT: Final = (120.0, 300.0)
 PIECE: Final = 1024 * 1024
 #: The longest JSON answer accepted (a page of 1000 items is about 300 KB).
 MAX_JSON: Final = 8 * 1024 * 1024
+#: The longest error answer read for its message.
+MAX_ERROR: Final = 64 * 1024
+#: Headers of every request. Byte offsets (Range) must count the envelope's own bytes, so
+#: no compression.
+HEADERS: Final = {"User-Agent": "postern-transfer", "Accept-Encoding": "identity"}
+EMPTY_SHA256: Final = hashlib.sha256(b"").digest()
 MAX_KEY_FILE: Final = 4096
 MAX_PASSPHRASE: Final = 4096
 
@@ -97,8 +106,10 @@ WORK_PREFIX: Final = ".postern-pull-"
 BLOCK_NAME: Final = "manifest.block"
 #: The bundle being written, in the work directory (moved into place when complete).
 PART_NAME: Final = "bundle.part"
-#: Pieces waiting to be written or hashed (each up to about two ``PIECE``s).
-SPOOL_DEPTH: Final = 16
+#: Bytes the pull's hashing thread waits for before it reads them back and hashes them ...
+HASH_STEP: Final = 4 * 1024 * 1024
+#: ... in reads of this size, small enough for the processor's cache.
+HASH_READ: Final = 256 * 1024
 #: Bytes written between two background ``fdatasync`` calls.
 SYNC_EVERY: Final = 64 * 1024 * 1024
 PIN_NAME: Final = ".postern-server-key"
@@ -212,6 +223,29 @@ def server_base(url: str, *, socks: bool) -> str:
 # -- HTTP ------------------------------------------------------------------------------------
 
 
+def _endpoint(
+    base_url: str, proxies: Mapping[str, str], timeout: tuple[float, float], ca_file: Path | None
+) -> download.Endpoint:
+    """Where :mod:`dropbox.download` connects for the server at ``base_url``."""
+    parts = urllib.parse.urlsplit(base_url)
+    tls = None
+    if parts.scheme == "https":
+        tls = ssl.create_default_context(cafile=str(ca_file or certifi.where()))
+    proxy = None
+    spec = proxies.get(parts.scheme)
+    if spec is not None:
+        via = urllib.parse.urlsplit(spec)
+        proxy = (via.hostname or "", via.port or 1080)
+    return download.Endpoint(
+        host=parts.hostname or "",
+        port=parts.port or (443 if tls is not None else 80),
+        tls=tls,
+        proxy=proxy,
+        connect_timeout=timeout[0],
+        read_timeout=timeout[1],
+    )
+
+
 class SyncClient:
     """Signed requests to the sync API."""
 
@@ -223,7 +257,10 @@ class SyncClient:
         proxies: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         timeout: tuple[float, float] = TIMEOUT,
+        ca_file: Path | None = None,
     ) -> None:
+        """``ca_file``: the certificates an ``https://`` server's is checked against (the
+        ``certifi`` bundle, as for ``requests``, when None)."""
         self.base_url = base_url.rstrip("/")
         self.key = key
         self.proxies = dict(proxies or {})
@@ -234,13 +271,16 @@ class SyncClient:
         # everything goes through Tor, without it straight to the server.
         self.session.trust_env = False
         self.session.proxies = dict(self.proxies)
-        # Byte offsets (Range) must count the envelope's own bytes, so no compression.
-        self.session.headers.update(
-            {"User-Agent": "postern-transfer", "Accept-Encoding": "identity"}
-        )
+        self.session.headers.update(HEADERS)
+        if ca_file is not None:
+            self.session.verify = str(ca_file)
+        # Envelopes come on a connection of their own (dropbox.download), straight into files.
+        self.wire = download.Connection(_endpoint(self.base_url, self.proxies, timeout, ca_file))
+        self._prefix = urllib.parse.urlsplit(self.base_url).path.rstrip("/")
 
     def close(self) -> None:
         self.session.close()
+        self.wire.close()
 
     def send(
         self,
@@ -262,15 +302,7 @@ class SyncClient:
         )
         prepared = self.session.prepare_request(request)
         # Sign the target exactly as requests will send it.
-        signature = sign_request_digest(
-            self.key,
-            method,
-            prepared.path_url,
-            body_sha256,
-            int(self.clock()),
-            os.urandom(16),
-        )
-        prepared.headers.update(signature)
+        prepared.headers.update(self._signature(method, prepared.path_url, body_sha256))
         response = self.session.send(
             prepared,
             stream=True,
@@ -284,6 +316,28 @@ class SyncClient:
             finally:
                 response.close()
         return response
+
+    def fetch(
+        self, path: str, *, headers: Mapping[str, str] | None = None, ok: Sequence[int] = (200,)
+    ) -> download.Head:
+        """Send a signed GET on :attr:`wire` and return the answer's head, its status in
+        ``ok``; the caller then takes the body with ``self.wire.copy_body``."""
+        target = self._prefix + path
+        extra = dict(headers or {})
+
+        def signed() -> dict[str, str]:
+            return {**HEADERS, **extra, **self._signature("GET", target, EMPTY_SHA256)}
+
+        head = self.wire.get(target, signed)
+        if head.status not in ok:
+            raw = self.wire.read_body(MAX_ERROR)
+            raise _refusal("GET", path, head.status, head.reason, raw)
+        return head
+
+    def _signature(self, method: str, target: str, body_sha256: bytes) -> dict[str, str]:
+        return sign_request_digest(
+            self.key, method, target, body_sha256, int(self.clock()), os.urandom(16)
+        )
 
     def json(self, method: str, path: str, body: object = None) -> object:
         data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
@@ -373,19 +427,26 @@ def _clean(text: str, limit: int = 300) -> str:
 
 
 def _refused(method: str, path: str, response: requests.Response) -> ServerRefused:
+    try:
+        raw = _read_limited(response, MAX_ERROR, "an error answer")
+    except (TransferError, requests.RequestException):
+        raw = b""
+    return _refusal(method, path, response.status_code, response.reason or "", raw)
+
+
+def _refusal(method: str, path: str, status: int, reason: str, raw: bytes) -> ServerRefused:
+    """The error for a refusal: the server's JSON error answer ``raw`` made readable."""
     code, message = "", ""
     try:
-        raw = _read_limited(response, 64 * 1024, "an error answer")
         answer = json.loads(raw)
         if isinstance(answer, dict):
             code = str(answer.get("error", ""))
             message = str(answer.get("message", ""))
-    except (TransferError, ValueError, requests.RequestException):
+    except ValueError:
         pass
-    status = response.status_code
     what = f"{method} {path.split('?', 1)[0]}"
     detail = _clean(f"{code}: {message}" if code and message else code or message)
-    detail = detail or _clean(response.reason or "") or "no reason given"
+    detail = detail or _clean(reason) or "no reason given"
     hint = ""
     if code == "unknown_client":
         hint = " (is this transfer key in the keyring installed on the server?)"
@@ -398,32 +459,6 @@ def _refused(method: str, path: str, response: requests.Response) -> ServerRefus
     else:
         message = f"the server answered {status} to {what}: {detail}{hint}"
     return ServerRefused(message, status, code)
-
-
-def _body_pieces(response: requests.Response) -> Iterator[bytes]:
-    """The body in pieces of at least ``PIECE`` bytes (but the last), every byte of it even
-    when the connection breaks.
-
-    ``iter_content`` drops the piece it was filling when the connection breaks; reading
-    with ``read1`` hands over whatever arrived, so that a resumed download loses nothing.
-    Small reads are joined, so that each piece costs the threads downstream one hand-over.
-    """
-    raw = response.raw
-    pending: list[bytes] = []
-    size = 0
-    try:
-        while chunk := raw.read1(PIECE):
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= PIECE:
-                yield b"".join(pending)
-                pending, size = [], 0
-    except urllib3.exceptions.HTTPError as exc:
-        if pending:
-            yield b"".join(pending)
-        raise requests.exceptions.ChunkedEncodingError(exc) from None
-    if pending:
-        yield b"".join(pending)
 
 
 def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
@@ -743,6 +778,8 @@ class Puller:
                     self._download(spool, fd, batch, item, offset, have, hasher)
                     offset += item.size
                     self.progress.item_done()
+                if (bad := spool.settle()) is not None:
+                    _mismatched(fd, bad)
             except BaseException:
                 # Keep what arrived, on disk: the next run continues from there.
                 with contextlib.suppress(Exception):
@@ -760,32 +797,33 @@ class Puller:
         self, spool: _Spool, fd: int, batch: Batch, item: InboundItem, base: int, have: int,
         hasher: Hasher,
     ) -> None:  # fmt: skip
-        """Complete the envelope that starts at ``base`` in the file, ``have`` bytes of which
-        are there already (``hasher`` has hashed them), and check it against the manifest."""
-        matches = self._receive(spool, batch, item, base, have, hasher)
-        if not matches and have:
-            # The bytes kept from an earlier run may be what is wrong: fetch it all once more.
+        """Fetch the envelope that starts at ``base`` in the file, ``have`` bytes of which
+        are there already (``hasher`` has hashed them).
+
+        Its hash is checked in the background while the next one arrives, except for one
+        completed here from an earlier run's bytes: that one is checked at once, and fetched
+        whole once more if it does not match (the bytes kept may be what is wrong).
+        """
+        self._receive(spool, fd, batch, item, base, have, hasher)
+        if not have:
+            bad = spool.mismatch()
+        elif (bad := spool.settle()) is not None:
             self.progress.advance(-item.size)
-            matches = self._receive(spool, batch, item, base, 0, hashlib.sha256())
-        if not matches:
-            spool.drain()
-            os.ftruncate(fd, base)  # the next run fetches this envelope afresh
-            raise TransferError(
-                f"the envelope of item {item.id} does not match the server's signed manifest"
-            )
+            self._receive(spool, fd, batch, item, base, 0, hashlib.sha256())
+            bad = spool.settle()
+        if bad is not None:
+            _mismatched(fd, bad)
 
     def _receive(
-        self, spool: _Spool, batch: Batch, item: InboundItem, base: int, offset: int,
+        self, spool: _Spool, fd: int, batch: Batch, item: InboundItem, base: int, offset: int,
         hasher: Hasher,
-    ) -> bool:  # fmt: skip
-        """Fetch the envelope's bytes from ``offset`` on into the file at ``base + offset``.
-
-        Returns whether the whole envelope's SHA-256 matches the manifest.
-        """
+    ) -> None:  # fmt: skip
+        """Fetch the envelope's bytes from ``offset`` on into the file at ``base + offset``
+        (``hasher`` has hashed those before), and hand it to the spool to be checked."""
         path = f"/v1/items/{item.id}/envelope"
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         try:
-            response = self.client.send("GET", path, headers=headers, ok=(200, 206))
+            answer = self.client.fetch(path, headers=headers, ok=(200, 206))
         except ServerRefused as exc:
             if batch.resumed and exc.status == 404:
                 raise TransferError(
@@ -793,38 +831,64 @@ class Puller:
                     f"remove {batch.work} to start a fresh pull"
                 ) from None
             raise
-        received, broken = 0, False
-        with response:
-            if offset and response.status_code == 200:
+        except download.WireError as exc:
+            raise TransferError(f"{exc}; run the same command again to resume") from None
+        wire = self.client.wire
+        try:
+            if offset and answer.status == 200:
                 # The server sent the whole envelope instead of the rest: start over.
                 self.progress.advance(-offset)
                 offset, hasher = 0, hashlib.sha256()
+            elif answer.status == 206:
+                _check_range(answer, item, offset)
             expected = item.size - offset
-            length = response.headers.get("Content-Length")
-            if length is not None and length != str(expected):
+            length = answer.length
+            if length is None or length != expected:
                 raise TransferError(
                     f"item {item.id}: the server sends {length} bytes where the signed "
                     f"manifest leaves {expected}"
                 )
-            spool.begin(hasher)
-            try:
-                for piece in _body_pieces(response):
-                    if received + len(piece) > expected:
-                        raise TransferError(
-                            f"item {item.id}: the server sends more bytes than the signed "
-                            "manifest lists"
-                        )
-                    spool.feed(base + offset + received, piece)
-                    received += len(piece)
-                    self.progress.advance(len(piece))
-            except requests.RequestException:
-                broken = True  # reported below; what arrived is kept (see _write_bundle)
-        if broken or received != expected:
+        except (TransferError, download.WireError) as exc:
+            wire.close()
+            raise TransferError(str(exc)) from None
+        spool.begin(item, base, hasher, base + offset)
+        received = 0
+
+        def wrote(count: int) -> None:
+            nonlocal received
+            received += count
+            spool.wrote(base + offset + received)
+            self.progress.advance(count)
+
+        try:
+            wire.copy_body(fd, base + offset, wrote)
+        except download.WireError as exc:
+            # What arrived is in the file and kept (see _write_bundle).
             raise TransferError(
-                f"the connection broke after {offset + received} of {item.size} bytes of "
-                f"item {item.id}; run the same command again to resume"
-            )
-        return spool.digest() == item.sha256
+                f"{exc} after {offset + received} of {item.size} bytes of item {item.id}; "
+                "run the same command again to resume"
+            ) from None
+        spool.end()
+
+
+def _mismatched(fd: int, segment: _Segment) -> NoReturn:
+    """Cut the partial bundle before an envelope that does not match the manifest (the next
+    run fetches it afresh) and say so."""
+    os.ftruncate(fd, segment.base)
+    raise TransferError(
+        f"the envelope of item {segment.item.id} does not match the server's signed manifest"
+    )
+
+
+def _check_range(answer: download.Head, item: InboundItem, offset: int) -> None:
+    """A partial answer must hold the envelope from ``offset`` to its end."""
+    want = f"bytes {offset}-{item.size - 1}/{item.size}"
+    got = answer.headers.get("content-range")
+    if got != want:
+        raise TransferError(
+            f"item {item.id}: the server sent the range {_clean(str(got), 80)} "
+            f"where {want} was asked for"
+        )
 
 
 def _bundle_head(batch: Batch) -> bytes:
@@ -859,16 +923,10 @@ def _verified_prefix(fd: int, batch: Batch) -> tuple[int, int, Hasher]:
         if present <= 0:
             break
         hasher = hashlib.sha256()
-        done = 0
-        while done < present:
-            data = os.pread(fd, min(PIECE, present - done), offset + done)
-            if not data:
-                break
-            hasher.update(data)
-            done += len(data)
-        if done < item.size:
-            os.ftruncate(fd, offset + done)
-            return index, done, hasher
+        stop = _hash_range(fd, hasher, offset, offset + present, bytearray(PIECE))
+        if stop - offset < item.size:
+            os.ftruncate(fd, stop)
+            return index, stop - offset, hasher
         if hasher.digest() != item.sha256:
             break
         offset += item.size
@@ -878,28 +936,46 @@ def _verified_prefix(fd: int, batch: Batch) -> tuple[int, int, Hasher]:
     return index, 0, hashlib.sha256()
 
 
-class _Spool:
-    """Writes received pieces into the bundle file and hashes them, off the receiving thread.
+def _hash_range(fd: int, hasher: Hasher, start: int, end: int, buffer: bytearray) -> int:
+    """Add the file's bytes from ``start`` to ``end`` to ``hasher``, read through ``buffer``;
+    return where the reading stopped (``end``, or the end of a shorter file)."""
+    view = memoryview(buffer)
+    while start < end:
+        count = os.preadv(fd, [view[: min(len(view), end - start)]], start)
+        if not count:
+            break
+        hasher.update(view[:count])
+        start += count
+    return start
 
-    The thread that receives (the caller) hands each piece over with :meth:`feed`; one
-    background thread writes pieces at their offsets with ``pwrite`` and another hashes the
-    current envelope, so that receiving, writing and hashing overlap. Every
-    ``SYNC_EVERY`` bytes the writer asks a third thread to ``fdatasync`` what it wrote so
-    far, so that the final ``fsync`` does not have the whole bundle to flush at once.
-    A failure in a background thread is raised in the caller at its next call.
+
+class _Spool:
+    """Hashes and syncs what the receiving thread wrote into the bundle file, off that thread.
+
+    The receiving thread writes each envelope into the file itself (with
+    :mod:`dropbox.download`, most often without the bytes passing through Python), marks
+    where it starts and ends (:meth:`begin`, :meth:`end`) and reports progress
+    (:meth:`wrote`). One background thread reads the new bytes back while they are still in
+    the page cache and hashes them, envelope by envelope, and compares each digest with the
+    manifest's; the receiving thread goes on with the next envelope meanwhile and learns of
+    a mismatch from :meth:`mismatch` or :meth:`settle`. Every ``SYNC_EVERY`` bytes another
+    thread calls ``fdatasync``, so that the final ``fsync`` does not have the whole bundle
+    to flush at once. A failure in a background thread is raised in the caller at its next
+    call.
     """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._writes: queue.Queue[tuple[int, bytes] | threading.Event | None] = queue.Queue(
-            SPOOL_DEPTH
-        )
-        self._hashes: queue.Queue[bytes | _HashMark | None] = queue.Queue(SPOOL_DEPTH)
+        self._lock = threading.Condition()
+        self._segments: collections.deque[_Segment] = collections.deque()
+        self._hashed = 0  # file offset up to which the first segment is hashed
+        self._written = 0  # file offset up to which the last segment is written
+        self._mismatch: _Segment | None = None
+        self._closing = False
+        self._unsynced = 0
         self._error: BaseException | None = None
         self._sync_wanted = threading.Event()
-        self._closing = False
         self._threads = [
-            threading.Thread(target=self._write_loop, name="pull-writer", daemon=True),
             threading.Thread(target=self._hash_loop, name="pull-hasher", daemon=True),
             threading.Thread(target=self._sync_loop, name="pull-syncer", daemon=True),
         ]
@@ -908,43 +984,62 @@ class _Spool:
 
     # -- the caller's side --
 
-    def begin(self, hasher: Hasher) -> None:
-        """The pieces fed from now on belong to a new envelope, hashed by ``hasher``."""
-        self._check()
-        self._hashes.put(_HashMark(hasher, None))
+    def begin(self, item: InboundItem, base: int, hasher: Hasher, position: int) -> None:
+        """The envelope of ``item``, which starts at ``base`` in the file, is written from
+        ``position`` on; ``hasher`` has hashed its bytes before ``position``. The envelope
+        before it (if any is still being hashed) must end at ``position``."""
+        with self._lock:
+            self._check()
+            if not self._segments:
+                self._hashed = self._written = position
+            elif self._segments[-1].end != position or self._written != position:
+                raise AssertionError("an envelope must start where the one before it ended")
+            self._segments.append(_Segment(item, base, hasher))
 
-    def feed(self, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset`` in the file and add it to the current hash."""
-        self._check()
-        self._writes.put((offset, data))
-        self._hashes.put(data)
+    def wrote(self, position: int) -> None:
+        """The current envelope is written up to ``position`` (a file offset)."""
+        with self._lock:
+            self._check()
+            self._unsynced += position - self._written
+            self._written = position
+            if position - self._hashed >= HASH_STEP:
+                self._lock.notify_all()
+        if self._unsynced >= SYNC_EVERY:
+            self._unsynced = 0
+            self._sync_wanted.set()
 
-    def digest(self) -> bytes:
-        """The SHA-256 of the current envelope, once every piece fed was hashed."""
-        result: Future[bytes] = Future()
-        self._hashes.put(_HashMark(None, result))
-        digest = result.result()
-        self._check()
-        return digest
+    def end(self) -> None:
+        """The current envelope is written whole (up to the last :meth:`wrote` position)."""
+        with self._lock:
+            self._segments[-1].end = self._written
+            self._lock.notify_all()
 
-    def drain(self) -> None:
-        """Return once every piece fed so far is written (not necessarily synced)."""
-        done = threading.Event()
-        self._writes.put(done)
-        done.wait()
-        self._check()
+    def mismatch(self) -> _Segment | None:
+        """The first envelope found not to match the manifest so far, without waiting."""
+        with self._lock:
+            self._check()
+            return self._mismatch
+
+    def settle(self) -> _Segment | None:
+        """Wait until every envelope written is hashed; return the first that did not match
+        the manifest, and forget it (so that a fetch once more can be checked afresh)."""
+        with self._lock:
+            while self._segments and self._error is None:
+                self._lock.wait()
+            self._check()
+            bad, self._mismatch = self._mismatch, None
+            return bad
 
     def close(self) -> None:
-        """Finish every write and stop the threads; raise what failed in them."""
-        if self._closing:
-            return
-        self._closing = True
-        self._writes.put(None)
-        self._hashes.put(None)
-        self._threads[0].join()
-        self._threads[1].join()
+        """Stop the threads; raise what failed in them."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._lock.notify_all()
         self._sync_wanted.set()
-        self._threads[2].join()
+        for thread in self._threads:
+            thread.join()
         self._check()
 
     def _check(self) -> None:
@@ -953,58 +1048,69 @@ class _Spool:
 
     # -- the threads --
 
-    def _fail(self, error: BaseException) -> None:
-        if self._error is None:
-            self._error = error
+    def _next_piece(self) -> tuple[_Segment, int, int] | None:
+        """Under the lock: wait for bytes to hash; return the segment and the range, or None
+        when the thread is to stop. Finished segments are checked and dropped here."""
+        while True:
+            if self._closing or self._error is not None:
+                return None
+            if self._segments:
+                segment = self._segments[0]
+                if segment.end is not None and self._hashed >= segment.end:
+                    self._segments.popleft()
+                    if segment.hasher.digest() != segment.item.sha256 and self._mismatch is None:
+                        self._mismatch = segment
+                    self._lock.notify_all()
+                    continue
+                stop = self._written if segment.end is None else segment.end
+                if stop - self._hashed >= HASH_STEP or (
+                    segment.end is not None and stop > self._hashed
+                ):
+                    return segment, self._hashed, stop
+            self._lock.wait()
 
-    def _write_loop(self) -> None:
-        unsynced = 0
-        while (job := self._writes.get()) is not None:
-            if isinstance(job, threading.Event):
-                job.set()
-                continue
-            if self._error is not None:
-                continue  # keep taking pieces, so that the caller never blocks for ever
-            offset, data = job
+    def _hash_loop(self) -> None:
+        buffer = bytearray(HASH_READ)
+        while True:
+            with self._lock:
+                piece = self._next_piece()
+            if piece is None:
+                return
+            segment, start, stop = piece
             try:
-                _pwrite_all(self._fd, data, offset)
-            except OSError as exc:
-                self._fail(exc)
-                continue
-            unsynced += len(data)
-            if unsynced >= SYNC_EVERY:
-                unsynced = 0
-                self._sync_wanted.set()
+                if _hash_range(self._fd, segment.hasher, start, stop, buffer) != stop:
+                    raise TransferError("the partial bundle file became shorter while written")
+            except (OSError, TransferError) as exc:
+                with self._lock:
+                    self._error = self._error or exc
+                    self._lock.notify_all()
+                return
+            with self._lock:
+                self._hashed = stop
+                self._lock.notify_all()
 
     def _sync_loop(self) -> None:
         while True:
             self._sync_wanted.wait()
             self._sync_wanted.clear()
-            if self._closing and not self._threads[0].is_alive():
+            if self._closing:
                 return
             try:
                 os.fdatasync(self._fd)
             except OSError as exc:
-                self._fail(exc)
-
-    def _hash_loop(self) -> None:
-        hasher: Hasher | None = None
-        while (job := self._hashes.get()) is not None:
-            if isinstance(job, _HashMark):
-                if job.result is None:
-                    hasher = job.hasher
-                else:
-                    job.result.set_result(hasher.digest() if hasher is not None else b"")
-            elif hasher is not None:
-                hasher.update(job)
+                with self._lock:
+                    self._error = self._error or exc
+                    self._lock.notify_all()
 
 
-@dataclass(frozen=True)
-class _HashMark:
-    """In the hash queue: start a new hasher, or report the current digest."""
+@dataclass
+class _Segment:
+    """In the spool: one envelope, hashed as it is written into the bundle file."""
 
-    hasher: Hasher | None
-    result: Future[bytes] | None
+    item: InboundItem
+    base: int  # where the envelope starts in the file
+    hasher: Hasher
+    end: int | None = None  # where it ends, once it is written whole
 
 
 @contextlib.contextmanager

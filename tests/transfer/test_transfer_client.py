@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crypto.bundle import (
@@ -43,7 +44,7 @@ from dropbox.transfer import (
     socks_proxies,
 )
 from tests.clitools import BIN, REPO_ROOT, assert_one_line_error
-from tests.transfer.fake_sync import FakeSync, ServerThread, Socks5Proxy
+from tests.transfer.fake_sync import FakeSync, ServerThread, Socks5Proxy, self_signed_certificate
 
 
 def _seed(name: str) -> bytes:
@@ -488,6 +489,30 @@ def test_wrong_envelope_bytes_are_refused(run: Run, fake: FakeSync, tmp_path: Pa
     assert _bundles(tmp_path) == []
 
 
+def test_a_mismatch_found_while_later_envelopes_arrive(
+    run: Run, fake: FakeSync, tmp_path: Path
+) -> None:
+    # Envelopes are hashed in the background while the next ones arrive: a bad first one is
+    # found after the others came, and the partial bundle is cut before it.
+    fake.wrong_bytes["1"] = bytes(len(SMALL_1))
+    status, _, err = run.pull(tmp_path)
+    _one_line_error(status, err)
+    assert "item 1 does not match" in err
+    assert _bundles(tmp_path) == []
+    [work] = [p for p in tmp_path.iterdir() if p.name.startswith(".postern-pull-")]
+    head = b"PSTRNBIN\x01" + (work / "manifest.block").read_bytes()
+    assert (work / "bundle.part").read_bytes() == head
+
+    del fake.wrong_bytes["1"]
+    fake.log.clear()
+    status, _, err = run.pull(tmp_path)
+    assert status == 0, err
+    [bundle] = _bundles(tmp_path)
+    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    gets = [(e.target, e.range) for e in fake.log if e.target.endswith("/envelope")]
+    assert gets == [(f"/v1/items/{n}/envelope", None) for n in ("1", "2", "3")]
+
+
 def test_a_resumed_item_gone_from_the_server(run: Run, fake: FakeSync, tmp_path: Path) -> None:
     fake.drop_after["2"] = 10
     assert run.pull(tmp_path)[0] == 1
@@ -574,6 +599,35 @@ def test_pull_through_a_socks5_proxy_resolving_the_name(
     assert status == 0, err
     assert set(proxy.requested) == {"sync.postern.invalid"}
     [bundle] = _bundles(tmp_path)
+    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+
+
+# == TLS ====================================================================================
+
+
+def test_pull_from_an_https_server(fake: FakeSync, tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    server = ServerThread(fake.app(), tls=(cert, key))
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    try:
+        client = transfer.SyncClient(server.url, CLIENT_KEY, ca_file=cert)
+        try:
+            result = transfer.Puller(client, dest, stderr=io.StringIO(), tty=False).run()
+        finally:
+            client.close()
+        # Without the certificate, the server is not trusted.
+        untrusting = transfer.SyncClient(server.url, CLIENT_KEY)
+        try:
+            with pytest.raises(requests.exceptions.SSLError):
+                untrusting.status()
+        finally:
+            untrusting.close()
+    finally:
+        server.stop()
+    assert server.url.startswith("https://")
+    assert result.items == 3
+    [bundle] = _bundles(dest)
     assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
 
 
