@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import collections
 import contextlib
 import fcntl
 import getpass
@@ -110,6 +109,8 @@ PART_NAME: Final = "bundle.part"
 HASH_STEP: Final = 4 * 1024 * 1024
 #: ... in reads of this size, small enough for the processor's cache.
 HASH_READ: Final = 256 * 1024
+#: Threads that hash: one envelope at a time each, so more help when hashing falls behind.
+HASH_THREADS: Final = max(2, min(4, os.cpu_count() or 2))
 #: Bytes written between two background ``fdatasync`` calls.
 SYNC_EVERY: Final = 64 * 1024 * 1024
 PIN_NAME: Final = ".postern-server-key"
@@ -620,8 +621,13 @@ class Puller:
         stderr: TextIO,
         tty: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        verify: bool = True,
     ) -> None:
+        """``verify``: check every envelope's SHA-256 against the signed manifest as it
+        arrives. Without it only what an interrupted pull left is checked (before it is
+        reused); the station checks every envelope at import either way."""
         self.client = client
+        self.verify = verify
         self.dest = dest
         self.stderr = stderr
         self.tty = tty
@@ -800,26 +806,28 @@ class Puller:
         """Fetch the envelope that starts at ``base`` in the file, ``have`` bytes of which
         are there already (``hasher`` has hashed them).
 
-        Its hash is checked in the background while the next one arrives, except for one
-        completed here from an earlier run's bytes: that one is checked at once, and fetched
-        whole once more if it does not match (the bytes kept may be what is wrong).
+        With :attr:`verify`, its hash is checked in the background while the next one
+        arrives. One completed here from an earlier run's bytes is checked at once, verify or
+        not, and fetched whole once more if it does not match (the bytes kept may be what is
+        wrong).
         """
-        self._receive(spool, fd, batch, item, base, have, hasher)
+        self._receive(spool, fd, batch, item, base, have, hasher, check=self.verify or have > 0)
         if not have:
             bad = spool.mismatch()
         elif (bad := spool.settle()) is not None:
             self.progress.advance(-item.size)
-            self._receive(spool, fd, batch, item, base, 0, hashlib.sha256())
+            self._receive(spool, fd, batch, item, base, 0, hashlib.sha256(), check=True)
             bad = spool.settle()
         if bad is not None:
             _mismatched(fd, bad)
 
     def _receive(
         self, spool: _Spool, fd: int, batch: Batch, item: InboundItem, base: int, offset: int,
-        hasher: Hasher,
+        hasher: Hasher, *, check: bool,
     ) -> None:  # fmt: skip
         """Fetch the envelope's bytes from ``offset`` on into the file at ``base + offset``
-        (``hasher`` has hashed those before), and hand it to the spool to be checked."""
+        (``hasher`` has hashed those before) and, with ``check``, hand it to the spool to be
+        checked against the manifest."""
         path = f"/v1/items/{item.id}/envelope"
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         try:
@@ -851,7 +859,8 @@ class Puller:
         except (TransferError, download.WireError) as exc:
             wire.close()
             raise TransferError(str(exc)) from None
-        spool.begin(item, base, hasher, base + offset)
+        if check:
+            spool.begin(item, base, hasher, base + offset)
         received = 0
 
         def wrote(count: int) -> None:
@@ -868,7 +877,8 @@ class Puller:
                 f"{exc} after {offset + received} of {item.size} bytes of item {item.id}; "
                 "run the same command again to resume"
             ) from None
-        spool.end()
+        if check:
+            spool.end()
 
 
 def _mismatched(fd: int, segment: _Segment) -> NoReturn:
@@ -955,20 +965,20 @@ class _Spool:
     The receiving thread writes each envelope into the file itself (with
     :mod:`dropbox.download`, most often without the bytes passing through Python), marks
     where it starts and ends (:meth:`begin`, :meth:`end`) and reports progress
-    (:meth:`wrote`). One background thread reads the new bytes back while they are still in
-    the page cache and hashes them, envelope by envelope, and compares each digest with the
-    manifest's; the receiving thread goes on with the next envelope meanwhile and learns of
-    a mismatch from :meth:`mismatch` or :meth:`settle`. Every ``SYNC_EVERY`` bytes another
-    thread calls ``fdatasync``, so that the final ``fsync`` does not have the whole bundle
-    to flush at once. A failure in a background thread is raised in the caller at its next
-    call.
+    (:meth:`wrote`). Background threads read the new bytes back while they are still in the
+    page cache, hash them and compare each envelope's digest with the manifest's; the
+    receiving thread goes on with the next envelope meanwhile and learns of a mismatch from
+    :meth:`mismatch` or :meth:`settle`. An envelope is hashed by one thread at a time, in
+    order, but when hashing falls behind, other threads take the envelopes after it, so that
+    every processor helps. Every ``SYNC_EVERY`` bytes another thread calls ``fdatasync``, so
+    that the final ``fsync`` does not have the whole bundle to flush at once. A failure in a
+    background thread is raised in the caller at its next call.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, hashers: int = HASH_THREADS) -> None:
         self._fd = fd
         self._lock = threading.Condition()
-        self._segments: collections.deque[_Segment] = collections.deque()
-        self._hashed = 0  # file offset up to which the first segment is hashed
+        self._segments: list[_Segment] = []  # not yet checked, in file order
         self._written = 0  # file offset up to which the last segment is written
         self._mismatch: _Segment | None = None
         self._closing = False
@@ -976,10 +986,12 @@ class _Spool:
         self._error: BaseException | None = None
         self._sync_wanted = threading.Event()
         self._threads = [
-            threading.Thread(target=self._hash_loop, name="pull-hasher", daemon=True),
-            threading.Thread(target=self._sync_loop, name="pull-syncer", daemon=True),
+            threading.Thread(target=self._hash_loop, name=f"pull-hasher-{n}", daemon=True)
+            for n in range(max(1, hashers))
         ]
+        self._threads.append(threading.Thread(target=self._sync_loop, name="pull-syncer"))
         for thread in self._threads:
+            thread.daemon = True
             thread.start()
 
     # -- the caller's side --
@@ -991,10 +1003,10 @@ class _Spool:
         with self._lock:
             self._check()
             if not self._segments:
-                self._hashed = self._written = position
+                self._written = position
             elif self._segments[-1].end != position or self._written != position:
                 raise AssertionError("an envelope must start where the one before it ended")
-            self._segments.append(_Segment(item, base, hasher))
+            self._segments.append(_Segment(item, base, hasher, position))
 
     def wrote(self, position: int) -> None:
         """The current envelope is written up to ``position`` (a file offset)."""
@@ -1002,7 +1014,7 @@ class _Spool:
             self._check()
             self._unsynced += position - self._written
             self._written = position
-            if position - self._hashed >= HASH_STEP:
+            if self._segments and position - self._segments[-1].hashed >= HASH_STEP:
                 self._lock.notify_all()
         if self._unsynced >= SYNC_EVERY:
             self._unsynced = 0
@@ -1048,25 +1060,29 @@ class _Spool:
 
     # -- the threads --
 
-    def _next_piece(self) -> tuple[_Segment, int, int] | None:
-        """Under the lock: wait for bytes to hash; return the segment and the range, or None
-        when the thread is to stop. Finished segments are checked and dropped here."""
+    def _next_piece(self) -> tuple[_Segment, int] | None:
+        """Under the lock: wait for bytes to hash; return a segment, now busy, and where to
+        hash it to, or None when the thread is to stop. Segments hashed whole are checked
+        and dropped here."""
         while True:
             if self._closing or self._error is not None:
                 return None
-            if self._segments:
-                segment = self._segments[0]
-                if segment.end is not None and self._hashed >= segment.end:
-                    self._segments.popleft()
-                    if segment.hasher.digest() != segment.item.sha256 and self._mismatch is None:
+            for segment in list(self._segments):
+                if segment.busy:
+                    continue
+                if segment.end is not None and segment.hashed >= segment.end:
+                    self._segments.remove(segment)
+                    bad = segment.hasher.digest() != segment.item.sha256
+                    if bad and (self._mismatch is None or segment.base < self._mismatch.base):
                         self._mismatch = segment
                     self._lock.notify_all()
                     continue
                 stop = self._written if segment.end is None else segment.end
-                if stop - self._hashed >= HASH_STEP or (
-                    segment.end is not None and stop > self._hashed
+                if stop - segment.hashed >= HASH_STEP or (
+                    segment.end is not None and stop > segment.hashed
                 ):
-                    return segment, self._hashed, stop
+                    segment.busy = True
+                    return segment, stop
             self._lock.wait()
 
     def _hash_loop(self) -> None:
@@ -1076,9 +1092,10 @@ class _Spool:
                 piece = self._next_piece()
             if piece is None:
                 return
-            segment, start, stop = piece
+            segment, stop = piece
             try:
-                if _hash_range(self._fd, segment.hasher, start, stop, buffer) != stop:
+                reached = _hash_range(self._fd, segment.hasher, segment.hashed, stop, buffer)
+                if reached != stop:
                     raise TransferError("the partial bundle file became shorter while written")
             except (OSError, TransferError) as exc:
                 with self._lock:
@@ -1086,7 +1103,8 @@ class _Spool:
                     self._lock.notify_all()
                 return
             with self._lock:
-                self._hashed = stop
+                segment.hashed = stop
+                segment.busy = False
                 self._lock.notify_all()
 
     def _sync_loop(self) -> None:
@@ -1103,14 +1121,16 @@ class _Spool:
                     self._lock.notify_all()
 
 
-@dataclass
+@dataclass(eq=False)
 class _Segment:
     """In the spool: one envelope, hashed as it is written into the bundle file."""
 
     item: InboundItem
     base: int  # where the envelope starts in the file
     hasher: Hasher
+    hashed: int  # the file offset up to which ``hasher`` has hashed it
     end: int | None = None  # where it ends, once it is written whole
+    busy: bool = False  # a thread is hashing it
 
 
 @contextlib.contextmanager
@@ -1193,6 +1213,16 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument(
         "--to", required=True, type=Path, metavar="DIR", help="where to write the bundles"
     )
+    pull.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help=(
+            "do not check each envelope's SHA-256 against the signed manifest here (faster on "
+            "a fast link; the station checks every envelope at import, and what an "
+            "interrupted pull left is still checked before it is reused)"
+        ),
+    )
     pull.set_defaults(handler=_pull)
     push_cmd = commands.add_parser(
         "push",
@@ -1259,7 +1289,7 @@ def _client(args: argparse.Namespace) -> SyncClient:
 
 def _pull(args: argparse.Namespace) -> int:
     client = _client(args)
-    puller = Puller(client, args.to, stderr=sys.stderr)
+    puller = Puller(client, args.to, stderr=sys.stderr, verify=args.verify)
     try:
         result = puller.run()
     except BaseException:
@@ -1281,6 +1311,8 @@ def _pull(args: argparse.Namespace) -> int:
     )
     for path in result.bundles:
         _say(f"  {path}")
+    if not args.verify:
+        _say("Envelopes were not checked here (--no-verify): the station checks them at import.")
     return EXIT_OK
 
 

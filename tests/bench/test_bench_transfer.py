@@ -19,8 +19,10 @@ EXPECTED = [
     r"  envelopes +\d+\.\d MiB on the server",
     r"  plain HTTP download of the same blobs +\d+\.\d{3} +\d+\.\d",
     r"  transfer client pull \(signed, verified\) +\d+\.\d{3} +\d+\.\d",
+    r"  pull --no-verify \(the station verifies\) +\d+\.\d{3} +\d+\.\d",
     r"  the same, as the dropbox-transfer command +\d+\.\d{3} +\d+\.\d   \(.*\)",
     r"ratio: pull throughput / plain download throughput = \d+\.\d%",
+    r"ratio \(information\): pull --no-verify / plain download = \d+\.\d%",
     r"(PASS|FAIL) pull >= 70% of a plain HTTP download of the same bytes: \d+\.\d%",
 ]
 

@@ -32,6 +32,7 @@ from crypto.bundle import (
     write_outbound_bundle,
 )
 from crypto.envelope import Kind, seal_bytes
+from crypto.errors import CryptoError
 from crypto.keys import KeyKind, PrivateKey, dump_private_key, x25519_public
 from dropbox import transfer
 from dropbox.transfer import (
@@ -511,6 +512,41 @@ def test_a_mismatch_found_while_later_envelopes_arrive(
     assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
     gets = [(e.target, e.range) for e in fake.log if e.target.endswith("/envelope")]
     assert gets == [(f"/v1/items/{n}/envelope", None) for n in ("1", "2", "3")]
+
+
+def test_without_verify_wrong_bytes_are_left_to_the_station(
+    run: Run, fake: FakeSync, tmp_path: Path
+) -> None:
+    fake.wrong_bytes["2"] = bytes(len(BIG))
+    status, out, err = run.pull(tmp_path, "--no-verify")
+    assert status == 0, err
+    assert "not checked here (--no-verify): the station checks them at import" in out
+    [bundle] = _bundles(tmp_path)
+    with pytest.raises(CryptoError, match="envelope 1 does not match its SHA-256"):
+        _read(bundle)
+
+
+def test_without_verify_what_an_interrupted_pull_left_is_still_checked(
+    run: Run, fake: FakeSync, tmp_path: Path
+) -> None:
+    fake.drop_after["2"] = 1_000_000
+    assert run.pull(tmp_path, "--no-verify")[0] == 1
+    [work] = [p for p in tmp_path.iterdir() if p.name.startswith(".postern-pull-")]
+    part = work / "bundle.part"
+    data = bytearray(part.read_bytes())
+    data[-7] ^= 0x01  # damage the part of envelope 2 that arrived
+    part.write_bytes(bytes(data))
+    fake.log.clear()
+    status, _, err = run.pull(tmp_path, "--no-verify")
+    assert status == 0, err
+    [bundle] = _bundles(tmp_path)
+    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    gets = [(e.target, e.range) for e in fake.log if e.target.endswith("/envelope")]
+    assert gets == [
+        ("/v1/items/2/envelope", "bytes=1000000-"),
+        ("/v1/items/2/envelope", None),  # its hash failed: all of it once more
+        ("/v1/items/3/envelope", None),
+    ]
 
 
 def test_a_resumed_item_gone_from_the_server(run: Run, fake: FakeSync, tmp_path: Path) -> None:
