@@ -223,7 +223,7 @@ class Connection:
         try:
             if self._pending:
                 data, self._pending = self._pending, b""
-                _pwrite_all(fd, data, offset)
+                pwrite_all(fd, data, offset)
                 offset += len(data)
                 self._left -= len(data)
                 wrote(len(data))
@@ -335,7 +335,7 @@ class Connection:
             got = sock.recv_into(view)
         except OSError as exc:
             raise _NetworkError(exc) from None
-        _pwrite_all(fd, view[:got], offset)
+        pwrite_all(fd, view[:got], offset)
         return got
 
     def _splice_once(self, sock: socket.socket, fd: int, offset: int, count: int) -> int | None:
@@ -368,7 +368,7 @@ class Connection:
                 rest = got - done
                 while rest:
                     data = os.read(out, rest)
-                    _pwrite_all(fd, data, offset + done)
+                    pwrite_all(fd, data, offset + done)
                     done += len(data)
                     rest -= len(data)
                 self._splice = False
@@ -392,7 +392,8 @@ def _wait_readable(sock: socket.socket, timeout: float) -> None:
         raise _NetworkError(TimeoutError(errno.ETIMEDOUT, "the server sent nothing in time"))
 
 
-def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """Write all of ``data`` into ``fd`` at ``offset`` (pwrite may write less at a time)."""
     view = memoryview(data)
     while view:
         count = os.pwrite(fd, view, offset)

@@ -906,13 +906,6 @@ def _bundle_head(batch: Batch) -> bytes:
     return INBOUND_MAGIC + bytes([VERSION]) + batch.block
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        count = os.pwrite(fd, view, offset)
-        view, offset = view[count:], offset + count
-
-
 def _verified_prefix(fd: int, batch: Batch) -> tuple[int, int, Hasher]:
     """Check what an interrupted pull left in the partial bundle ``fd``.
 
@@ -925,7 +918,7 @@ def _verified_prefix(fd: int, batch: Batch) -> tuple[int, int, Hasher]:
     size = os.fstat(fd).st_size
     if size < len(head) or os.pread(fd, len(head), 0) != head:
         os.ftruncate(fd, 0)
-        _pwrite_all(fd, head, 0)
+        download.pwrite_all(fd, head, 0)
         return 0, 0, hashlib.sha256()
     offset = len(head)
     for index, item in enumerate(batch.manifest.items):
