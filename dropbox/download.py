@@ -150,6 +150,7 @@ class Connection:
             try:
                 sock.sendall(request)
                 head = self._read_head(sock)
+                length = head.length
             except (_Closed, ConnectionError) as exc:
                 # A kept-alive connection the server closed while idle fails like this.
                 self.close()
@@ -165,11 +166,6 @@ class Connection:
                 self.close()
                 raise
             self._keep = head.keep_alive
-            try:
-                length = head.length
-            except WireError:
-                self.close()
-                raise
             if length is None:
                 # Only an error answer may come without a length: its body runs to the close.
                 self._keep = False
