@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/transfer.py [--size-mib 1024] [--items 16] [--repeat 2]
+    .venv/bin/python bench/transfer.py [--size-mib 1024] [--items 16] [--repeat 2] [--media DIR]
 
 It makes a server data directory holding ``--items`` envelopes of about ``--size-mib`` MiB
 in all (sealed to a test keyring), starts the real sync API with ``dropbox serve``, and
@@ -19,8 +19,11 @@ times, best of ``--repeat``:
 - **baseline**: a plain HTTP download of the same blob files with ``requests`` into a fresh
   directory on the same file system, from a static WSGI app under the same gunicorn options.
 
-It prints both throughputs and the ratio (target: pull >= 70% of the plain download). Every
-connection stays on 127.0.0.1. No assertion on absolute times: the ratio is the result.
+Both write to the same file system: the work directory's (a tmpfs when it fits, so that the
+figures measure the processor's work, not a disk's), or ``--media DIR`` (to measure on the
+removable medium itself). It prints the throughputs and the ratio (target: pull >= 70% of
+the plain download). Every connection stays on 127.0.0.1. No assertion on absolute times:
+the ratio is the result.
 """
 
 from __future__ import annotations
@@ -221,6 +224,25 @@ def timed_download(port: int, blob_ids: list[str], to: Path) -> float:
     return time.perf_counter() - began
 
 
+def file_system(path: Path) -> str:
+    """The type of the file system holding ``path`` (from /proc/mounts), e.g. tmpfs, ext4."""
+    best, kind = "", "unknown"
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return kind
+    where = str(path.resolve())
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = where == point or where.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
 def fresh(path: Path) -> Iterator[Path]:
     count = 0
     while True:
@@ -236,14 +258,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--strict", action="store_true", help="exit 1 if the target is missed")
+    parser.add_argument(
+        "--media",
+        type=Path,
+        metavar="DIR",
+        help="write the pulled bundles and the downloads under DIR (for example a mounted USB "
+        "stick) instead of the work directory",
+    )
     args = parser.parse_args(argv)
     total = args.size_mib * MIB
     shm = Path("/dev/shm")  # noqa: S108 - a private TemporaryDirectory is made inside it
     base = shm if shm.is_dir() and shutil.disk_usage(shm).free > 4 * total else None
-    with tempfile.TemporaryDirectory(prefix="postern-bench-transfer-", dir=base) as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="postern-bench-transfer-", dir=base) as tmp,
+        tempfile.TemporaryDirectory(prefix="postern-bench-media-", dir=args.media) as media,
+    ):
         work = Path(tmp)
         print("Postern transfer benchmark: dropbox-transfer pull vs a plain HTTP download")
-        print(f"  work dir      {work} ({'tmpfs' if base else 'disk'})")
+        print(f"  work dir      {work} ({file_system(work)})")
+        print(f"  written to    {media} ({file_system(Path(media))})")
         print(f"  content       {args.items} envelopes, {args.size_mib} MiB of content in all")
         data, key, blob_ids = make_server(work, total, args.items)
         size = sum((data / "blobs" / b).stat().st_size for b in blob_ids)
@@ -261,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         try:
             pulls, unverified, downloads, commands = [], [], [], []
-            dirs = fresh(work / "media")
+            dirs = fresh(Path(media))
             for round_ in range(args.repeat):
                 order = ["pull", "download", "pull --no-verify"]
                 for name in order if round_ % 2 == 0 else reversed(order):

@@ -15,6 +15,7 @@ from tests.clitools import REPO_ROOT
 
 EXPECTED = [
     r"Postern transfer benchmark: dropbox-transfer pull vs a plain HTTP download",
+    r"  work dir +/\S+ \((tmpfs|ext4|xfs|btrfs|overlay|\w+)\)",
     r"  content +4 envelopes, 8 MiB of content in all",
     r"  envelopes +\d+\.\d MiB on the server",
     r"  plain HTTP download of the same blobs +\d+\.\d{3} +\d+\.\d",
@@ -28,13 +29,19 @@ EXPECTED = [
 
 
 @pytest.mark.timeout(180)
-def test_smoke_run_prints_every_figure():
+@pytest.mark.parametrize("media", [False, True])
+def test_smoke_run_prints_every_figure(tmp_path, media):
+    extra = ["--media", str(tmp_path)] if media else []
     done = subprocess.run(
         [sys.executable, "-W", "error", "bench/transfer.py", "--size-mib", "8", "--items", "4",
-         "--repeat", "1"],
+         "--repeat", "1", *extra],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=170, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     for pattern in EXPECTED:
         assert any(re.fullmatch(pattern, line) for line in lines), (pattern, done.stdout)
+    [written] = [line for line in lines if line.startswith("  written to ")]
+    if media:
+        assert written.startswith(f"  written to    {tmp_path}/postern-bench-media-")
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
