@@ -579,12 +579,13 @@ class OpenedEnvelope:
         """Yield the verified content of chunks first..stop-1, in reused buffers."""
         src = self._src
         src.seek(self.header.length + first * CT_CHUNK)
-        inbuf = bytearray(_BATCH * CT_CHUNK)
-        outbuf = bytearray(_BATCH * CHUNK)
+        batch = max(1, min(_BATCH, stop - first))  # a short envelope gets short buffers
+        inbuf = bytearray(batch * CT_CHUNK)
+        outbuf = bytearray(batch * CHUNK)
         inview, outview = memoryview(inbuf), memoryview(outbuf)
         index = first
         while index < stop:
-            count = min(_BATCH, stop - index)
+            count = min(batch, stop - index)
             want = count * CT_CHUNK
             if index + count == self.chunks:
                 want = (self.padded + TAG * self.chunks) - index * CT_CHUNK
