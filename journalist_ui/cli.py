@@ -333,6 +333,7 @@ def _export_outbound(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _unlocked(args: argparse.Namespace) -> Iterator[Unlocked]:
     """Ask for the journalist's passphrase and unlock the station; lock it afterwards."""
+    from journalist_ui.reopen import reopen_items
     from journalist_ui.unlock import unlock
 
     home = _home(args)
@@ -343,6 +344,13 @@ def _unlocked(args: argparse.Namespace) -> Iterator[Unlocked]:
         secret = passphrase.ask_existing(_prompt(), f"journalist {name}'s keys")
     unlocked = unlock(home, name, secret)
     try:
+        reopened = reopen_items(unlocked, now=datetime.now(UTC))
+        if reopened:
+            print(
+                f"{reopened} item(s) that could not be decrypted when they were imported open "
+                "with your keys: they are readable now.",
+                file=sys.stderr,
+            )
         yield unlocked
     finally:
         unlocked.lock()

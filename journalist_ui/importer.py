@@ -8,7 +8,8 @@ their plaintext SHA-256, size, name and media type. Then one database transactio
 import, its sources, items and ledger events; the temporary files get their final names just
 before it commits, and are removed if anything fails. A bundle already imported adds nothing;
 items already present (same id, same envelope) are skipped; an envelope the journalist's keys
-cannot open is kept and marked undecryptable, never dropped.
+cannot open is kept and marked undecryptable, never dropped (another journalist's keys may
+open it later: journalist_ui/reopen.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import functools
 import hashlib
@@ -542,25 +544,42 @@ class _Digest:
 
 def _decrypt(item: InboundItem, temp: Path, src: BinaryIO, secrets_: list[bytes]) -> _Opened:
     """Open the envelope in src (its bytes as in the bundle; its file is ``temp``)."""
+    return _Opened(item, temp, **dataclasses.asdict(read_contents(src, secrets_, item.kind)))
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What an envelope tells those who open it (all None when none of the keys could)."""
+
+    key_ids: str  # the recipients' key ids its header names, hex, sorted, comma-separated
+    decryptable: bool
+    kind: str
+    filename: str | None = None
+    media_type: str | None = None
+    plaintext_size: int | None = None
+    plaintext_sha256: str | None = None
+    body: str | None = None  # a message's text, for search
+
+
+def read_contents(src: BinaryIO, secrets_: list[bytes], kind: str) -> Contents:
+    """Open the envelope in ``src`` with ``secrets_`` and hash (and, for a message, keep the
+    text of) its content. An envelope none of the keys opens gives ``decryptable`` False,
+    the key ids its header names (if it has a header) and ``kind`` as given."""
     try:
         opened = open_envelope(src, secrets_)
         metadata = opened.metadata
         digest = _Digest(keep_text=metadata.kind is Kind.MESSAGE)
         opened.write_to(cast(BinaryIO, digest))
     except (DecryptionError, FormatError):
-        # Kept all the same, with the key ids its header names (if it has one).
         src.seek(0)
         try:
             header = read_header(src)
         except FormatError:
-            return _Opened(item, temp, "", False, item.kind)
-        key_ids = ",".join(sorted(k.hex() for k in header.key_ids))
-        return _Opened(item, temp, key_ids, False, item.kind)
+            return Contents("", False, kind)
+        return Contents(",".join(sorted(k.hex() for k in header.key_ids)), False, kind)
     key_ids = ",".join(sorted(k.hex() for k in opened.header.key_ids))
-    kind = {Kind.MESSAGE: "message", Kind.FILE: "file"}.get(metadata.kind, item.kind)
-    return _Opened(
-        item,
-        temp,
+    kind = {Kind.MESSAGE: "message", Kind.FILE: "file"}.get(metadata.kind, kind)
+    return Contents(
         key_ids,
         True,
         kind,

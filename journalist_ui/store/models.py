@@ -8,7 +8,8 @@ replies, for search), which is reached with raw SQL only.
 
 Columns added beyond the shared station design: ``Item.decryptable`` (False for an envelope
 none of the station's keys could open: imported all the same, its ciphertext kept;
-``plaintext_size``, ``plaintext_sha256``, ``filename`` and ``media_type`` are then None),
+``plaintext_size``, ``plaintext_sha256``, ``filename`` and ``media_type`` are then None,
+until a journalist whose key opens it unlocks: journalist_ui/reopen.py),
 ``Import.undecryptable`` (how many such items the import brought), ``Outgoing.source_id``
 (the server's source id, hex, so that a deletion queued for a source that is already gone
 locally still names it).

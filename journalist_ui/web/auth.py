@@ -8,8 +8,9 @@ from flask.typing import ResponseReturnValue
 from crypto import CryptoError
 from journalist_ui import station
 from journalist_ui.errors import StationError
+from journalist_ui.reopen import reopen_items
 from journalist_ui.unlock import unlock as unlock_station
-from journalist_ui.web.context import browser, notice, state
+from journalist_ui.web.context import browser, notice, now, state
 
 blueprint = Blueprint("auth", __name__)
 
@@ -54,6 +55,12 @@ def unlock_post() -> ResponseReturnValue:
                 f"Unlocked for {name}. The station locks itself after "
                 f"{int(state().settings.idle_timeout.total_seconds() // 60)} idle minutes."
             )
+            reopened = reopen_items(unlocked, now=now())
+            if reopened:
+                notice(
+                    f"{reopened} item(s) that could not be decrypted when they were imported "
+                    "open with your keys: they are readable now."
+                )
             return redirect(url_for("sources.index"))
     del passphrase
     page = render_template(
