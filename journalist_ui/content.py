@@ -46,12 +46,21 @@ class FilePlaintext:
                     digest.update(part)
                     yield part
             except (DecryptionError, FormatError):
-                raise _damaged(self._item) from None
+                raise _unreadable(self._unlocked, self._item) from None
         if not hmac.compare_digest(digest.hexdigest(), self.sha256):
-            raise _damaged(self._item)
+            raise _unreadable(self._unlocked, self._item)
 
 
-def _damaged(item: Item) -> StationError:
+def _unreadable(unlocked: Unlocked, item: Item) -> StationError:
+    """Why an envelope did not open: not sealed to this journalist's keys, or damaged."""
+    mine = {key.key_id.hex() for key in unlocked.encryption_keys}
+    named = {key_id for key_id in (item.key_ids or "").split(",") if key_id}
+    if named and not mine & named:
+        return StationError(
+            f"item {item.id} is not sealed to your keys (it is sealed to key ids "
+            f"{item.key_ids}): a journalist whose key it names can read it, and "
+            "`journalist keys rewrap` reseals it to every current journalist"
+        )
     return StationError(f"the stored envelope of item {item.id} no longer decrypts: it is damaged")
 
 
@@ -105,7 +114,7 @@ def read_message(
         try:
             content = open_envelope(src, unlocked.secrets).read_all()
         except (DecryptionError, FormatError):
-            raise _damaged(item) from None
+            raise _unreadable(unlocked, item) from None
     if log_view:
         _log_view(unlocked, item, designation, now)
     return content.decode("utf-8", "replace")
@@ -123,7 +132,7 @@ def open_file(
         try:
             open_envelope(src, unlocked.secrets)
         except (DecryptionError, FormatError):
-            raise _damaged(item) from None
+            raise _unreadable(unlocked, item) from None
     if log_view:
         _log_view(unlocked, item, designation, now)
     return FilePlaintext(

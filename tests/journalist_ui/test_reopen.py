@@ -15,6 +15,7 @@ from sqlalchemy import select
 from crypto import Kind, seal_bytes
 from crypto.keys import x25519_public
 from journalist_ui import content, keys, ledger
+from journalist_ui.errors import StationError
 from journalist_ui.importer import import_bundle
 from journalist_ui.reopen import reopen_items
 from journalist_ui.store.models import Item, LedgerRecord
@@ -104,7 +105,7 @@ def test_the_journalist_who_holds_the_key_opens_them(station_home: Path) -> None
     try:
         with bob.store.session() as session:
             ids = {i.server_id: i.id for i in session.scalars(select(Item))}
-        with pytest.raises(Exception, match="cannot be decrypted with this station's keys"):
+        with pytest.raises(StationError, match="cannot be decrypted with this station's keys"):
             content.read_message(bob, ids["1"], log_view=False)
         assert reopen_items(bob, now=NOW) == 2
         assert reopen_items(bob, now=NOW) == 0  # done once
@@ -141,6 +142,16 @@ def test_the_journalist_who_holds_the_key_opens_them(station_home: Path) -> None
     )
     assert not items["4"].decryptable  # sealed to nobody here: stays as it was
     assert items["4"].plaintext_sha256 is None
+
+    # Alice now sees them listed, and is told why she cannot read them (not "damaged").
+    alice = unlock(home, "alice", PASSPHRASE)
+    try:
+        with pytest.raises(StationError, match=r"is not sealed to your keys .*keys rewrap"):
+            content.read_message(alice, ids["1"], log_view=False)
+        with pytest.raises(StationError, match="is not sealed to your keys"):
+            content.open_file(alice, ids["2"], log_view=False)
+    finally:
+        alice.lock()
 
 
 def test_unlocking_in_the_web_ui_reopens_them_and_says_so(station_home: Path) -> None:
