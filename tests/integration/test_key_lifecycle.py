@@ -181,7 +181,7 @@ def reads(unlocked: Unlocked, item: Item) -> bytes | None:
     try:
         return read_item(unlocked, item)
     except StationError as exc:
-        if "no longer decrypts" not in str(exc):
+        if "is not sealed to your keys" not in str(exc):
             raise
         return None
 
