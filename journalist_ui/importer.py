@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from crypto import (
@@ -53,6 +53,7 @@ from journalist_ui import fs, ledger
 from journalist_ui.errors import StationError
 from journalist_ui.filenames import safe_filename
 from journalist_ui.station import Layout, load_server_key
+from journalist_ui.store import index_messages
 from journalist_ui.store.designations import designation_for
 from journalist_ui.store.models import Import, Item, LedgerRecord, Outgoing, Source
 from journalist_ui.unlock import Unlocked
@@ -807,7 +808,7 @@ def _write(
     next_item = (session.scalar(select(func.max(Item.id))) or 0) + 1
     new_sources: dict[str, dict[str, object]] = {}
     item_rows: list[dict[str, object]] = []
-    fts_rows: list[dict[str, object]] = []
+    fts_rows: list[tuple[int, str]] = []
     appender = ledger.Appender(session)
     for entry in opened:
         item = entry.item
@@ -876,7 +877,7 @@ def _write(
             }
         )
         if entry.body is not None:
-            fts_rows.append({"id": item_pk, "body": entry.body})
+            fts_rows.append((item_pk, entry.body))
         detail: dict[str, str | int] = {
             "bundle": bundle_sha256,
             "server_id": item.id,
@@ -912,10 +913,7 @@ def _write(
         session.execute(insert(Source), list(new_sources.values()))
     if item_rows:
         session.execute(insert(Item), item_rows)
-    if fts_rows:
-        session.execute(
-            text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"), fts_rows
-        )
+    index_messages(session, fts_rows)
     appender.flush()
     session.flush()
     return _Written(

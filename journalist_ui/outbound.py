@@ -29,6 +29,7 @@ from crypto import FormatError, Kind, parse_header, seal_bytes
 from crypto.bundle import MAX_ACKNOWLEDGED, MAX_REPLIES, MAX_REPLY, Deletion, write_outbound_bundle
 from journalist_ui import fs, ledger
 from journalist_ui.errors import StationError
+from journalist_ui.store import index_messages
 from journalist_ui.store.models import Import, Item, Note, Outgoing, Read, Source
 from journalist_ui.unlock import Unlocked, latest_keyring_recipients
 
@@ -86,10 +87,7 @@ def queue_reply(
             )
             session.add(item)
             session.flush()
-            session.execute(
-                text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"),
-                {"id": item.id, "body": text_},
-            )
+            index_messages(session, [(item.id, text_)])
             session.add(
                 Outgoing(
                     kind="reply",

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from journalist_ui import ledger
 from journalist_ui.importer import Contents, read_contents
+from journalist_ui.store import index_messages
 from journalist_ui.store.models import Item
 from journalist_ui.unlock import Unlocked
 
@@ -65,10 +66,7 @@ def _record(unlocked: Unlocked, item_id: int, contents: Contents, now: datetime)
         item.plaintext_sha256 = contents.plaintext_sha256
         item.key_ids = contents.key_ids
         if contents.body is not None:
-            session.execute(
-                text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"),
-                {"id": item_id, "body": contents.body},
-            )
+            index_messages(session, [(item_id, contents.body)])
         detail: dict[str, str | int] = {
             "kind": contents.kind,
             "plaintext_size": contents.plaintext_size or 0,

@@ -128,4 +128,13 @@ def open_store(path: Path, key: bytes) -> Store:
     return Store(engine)
 
 
-__all__ = ["KEY_LEN", "Store", "open_store"]
+def index_messages(session: Session, texts: list[tuple[int, str]]) -> None:
+    """Add message texts to the search index (the ``message_fts`` table), by item id."""
+    if texts:
+        session.execute(
+            text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"),
+            [{"id": item_id, "body": body} for item_id, body in texts],
+        )
+
+
+__all__ = ["KEY_LEN", "Store", "index_messages", "open_store"]
