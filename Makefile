@@ -9,19 +9,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 # Directories that mypy checks; those that do not exist (yet) are skipped.
-MYPY_PATHS = $(wildcard crypto config dropbox journalist_ui tests bench deploy)
+MYPY_PATHS = $(wildcard common crypto config dropbox journalist_ui tests bench deploy)
 
-.PHONY: help bootstrap lint test demo clean
+.PHONY: help bootstrap lock lint test test-fast demo clean
 
 help:
 	@echo "make demo       set up everything and run the whole system locally (deploy/demo.py)"
 	@echo "make test       set up everything, then lint, type-check, check import contracts and test"
-	@echo "make bootstrap  install missing Debian packages and create/refresh $(VENV)"
+	@echo "make test-fast  the same without the browser, tor, slow and bench tests"
+	@echo "make bootstrap  install missing Debian packages and create/refresh $(VENV) from requirements.lock"
+	@echo "make lock       re-resolve every Python dependency into requirements.lock (exact versions, hashes)"
 	@echo "make lint       ruff, mypy and import-linter only"
 	@echo "make clean      remove $(VENV) and caches"
 
 bootstrap:
 	@deploy/bootstrap-dev.sh
+
+# The only place versions are chosen. pip-compile resolves the packaging's
+# dependencies, every extra and the build backend, and records each release's
+# hashes; the bootstrap installs with --require-hashes and rebuilds .venv when
+# the lock changes.
+lock: bootstrap
+	$(BIN)/pip-compile --quiet --upgrade --all-extras --all-build-deps --generate-hashes \
+		--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+		--no-emit-trusted-host --output-file requirements.lock pyproject.toml
 
 lint:
 	$(BIN)/ruff check .
@@ -31,9 +42,14 @@ lint:
 # pytest exits 5 when it collects no test; that is a failure too.
 test: bootstrap
 	@$(MAKE) --no-print-directory lint
-	@status=0; $(BIN)/pytest || status=$$?; \
+	@status=0; $(BIN)/pytest --durations=25 || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
+
+# Everything but the tests marked browser, tor, slow or bench (see setup.cfg).
+test-fast: bootstrap
+	@$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -m "not browser and not tor and not slow and not bench"
 
 demo: bootstrap
 	$(BIN)/python deploy/demo.py

@@ -204,7 +204,11 @@ def test_plural_forms_are_the_languages_own(locale):
     catalog = po(locale)
     expected = get_plural(locale)
     assert catalog.num_plurals == expected.num_plurals
-    assert catalog.plural_expr == expected.plural_expr
+    # Babel's releases write the same rule differently (2.19 dropped the parentheses and
+    # wrote the ranges another way), so the two expressions are compared by what they do.
+    ours, babels = gettext.c2py(catalog.plural_expr), gettext.c2py(expected.plural_expr)
+    differ = [n for n in range(1001) if ours(n) != babels(n)]
+    assert not differ, f"{locale}: the catalogue's plural rule differs for n={differ[:10]}"
     # Each gettext form is exactly one CLDR plural category of the language.
     choose = gettext.c2py(catalog.plural_expr)
     rule = Locale.parse(locale).plural_form
