@@ -42,6 +42,7 @@ from typing import Final
 from flask import Flask, request, url_for
 from flask_babel import Babel, get_locale
 
+from common.web import install_log_filters
 from config import ServerSettings
 from crypto.envelope import MAX_RECIPIENTS, MAX_RECORD, header_length, padded_size, payload_length
 from dropbox import db
@@ -64,7 +65,6 @@ from dropbox.web.formatting import format_size
 from dropbox.web.security import (
     add_security_headers,
     csrf_protect,
-    install_log_filters,
     register_error_pages,
 )
 from dropbox.web.sessions import SessionStore

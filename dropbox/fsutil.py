@@ -12,15 +12,9 @@ import os
 import secrets
 from pathlib import Path
 
+from common.files import fsync_dir
+
 _TEMP_PREFIX = ".tmp-"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, replace: bool = True) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from common.files import fsync_dir
 from crypto import (
     FormatError,
     KeyFileError,
@@ -161,7 +162,7 @@ def seal_to_keyring(
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return SealResult(
         out=out,
         kind=kind,
@@ -172,11 +173,3 @@ def seal_to_keyring(
         keyring_serial=manifest.serial,
         recipients=tuple((e.journalist, e.label) for e in manifest.recipients),
     )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -13,17 +13,11 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from common.files import fsync_dir as fsync_dir
+from common.files import write_all
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
-
-
-def fsync_dir(path: Path) -> None:
-    """Make the entries of a directory (new names, renames) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_private_dir(path: Path) -> None:
@@ -41,7 +35,7 @@ def create_private_file(path: Path, content: bytes) -> None:
     try:
         try:
             os.fchmod(fd, FILE_MODE)
-            _write_all(fd, content)
+            write_all(fd, content)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -58,7 +52,7 @@ def atomic_write(path: Path, content: bytes) -> None:
     try:
         try:
             os.fchmod(fd, FILE_MODE)
-            _write_all(fd, content)
+            write_all(fd, content)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -101,10 +95,3 @@ def link_without_replacing(source: Path, directory: Path, names: Iterable[str]) 
         fsync_dir(directory)
         return target
     raise FileExistsError(f"no free file name left in {directory}")
-
-
-def _write_all(fd: int, content: bytes) -> None:
-    view = memoryview(content)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]

@@ -6,15 +6,16 @@ people type it at a ``getpass`` prompt, which never echoes it. Nothing here stor
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
+from common.secret_input import MAX_LINE_BYTES, read_line_from_fd
+from common.secret_input import terminal_available as terminal_available
 from journalist_ui.errors import StationError
 
 #: Shortest passphrase accepted for new keys.
 MIN_LENGTH = 12
 #: Longest passphrase read from a file descriptor, in bytes (more is surely a mistake).
-MAX_BYTES = 4096
+MAX_BYTES = MAX_LINE_BYTES
 
 Prompt = Callable[[str], str]
 
@@ -33,39 +34,9 @@ class NoTerminalError(PassphraseInputError):
         )
 
 
-def terminal_available() -> bool:
-    """Whether ``getpass`` can prompt on a terminal (it uses /dev/tty, not stdin)."""
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
-
-
 def read_from_fd(fd: int) -> str:
     """Read one line from fd (up to a newline or the end) and drop the trailing newline."""
-    data = bytearray()
-    try:
-        while b"\n" not in data and len(data) <= MAX_BYTES:
-            block = os.read(fd, 512)
-            if not block:
-                break
-            data += block
-    except OSError as exc:
-        raise PassphraseInputError(
-            f"cannot read the passphrase from file descriptor {fd}: {exc.strerror}"
-        ) from None
-    line = bytes(data).split(b"\n", 1)[0]
-    if len(line) > MAX_BYTES:
-        raise PassphraseInputError(f"the passphrase is longer than {MAX_BYTES} bytes")
-    try:
-        passphrase = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PassphraseInputError("the passphrase is not valid UTF-8") from None
-    if not passphrase:
-        raise PassphraseInputError(f"file descriptor {fd} gave an empty passphrase")
-    return passphrase
+    return read_line_from_fd(fd, PassphraseInputError)
 
 
 def check_new(passphrase: str) -> str:

@@ -18,6 +18,7 @@ from flask import Flask
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from common.web import install_log_filters
 from config import ServerSettings
 from dropbox import db
 from dropbox.app import PosternFlask, utc_now
@@ -32,7 +33,7 @@ from dropbox.sync.context import (
     json_error,
     refuse_unverified,
 )
-from dropbox.web.security import add_security_headers, install_log_filters
+from dropbox.web.security import add_security_headers
 
 #: Short names of the HTTP errors the API answers with.
 _HTTP_ERRORS: Final = {

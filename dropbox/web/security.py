@@ -4,43 +4,32 @@
   included;
 - a CSRF check on every state-changing request, before the view runs;
 - simple error pages that never show a stack trace or an exception's text;
-- no request logging: records of the werkzeug and gunicorn access loggers are dropped.
+- no request logging (common.web drops the access loggers' records).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Final, TypeVar
 
 from flask import Blueprint, Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from common import web as common_web
+from common.web import SAFE_METHODS, strict_headers
 from dropbox.web.context import CSRF_FIELD, CSRF_HEADER, CSRFError, check_csrf_token
 
-SECURITY_HEADERS: Final = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'"
-    ),
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Cross-Origin-Embedder-Policy": "require-corp",
-}
+SECURITY_HEADERS: Final = strict_headers(
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
 
-SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Largest body of an ordinary (urlencoded) form: a codename, a button, a token.
 FORM_MAX_BYTES: Final = 64 * 1024
-#: Loggers whose records would describe requests; never emitted.
-ACCESS_LOGGERS: Final = ("werkzeug", "gunicorn.access")
 
 _CSRF_IN_VIEW: Final = "_postern_csrf_in_view"
 
@@ -135,41 +124,5 @@ def render_error(code: int, message: str | None = None) -> tuple[str, int]:
     return render_template("error.html", code=code, title=title, message=message or text), code
 
 
-def _handle_http_exception(error: HTTPException) -> ResponseReturnValue:
-    code = error.code or 500
-    body, status = render_error(code if 400 <= code < 600 else 500)
-    response = current_app.make_response((body, status))
-    if isinstance(error, MethodNotAllowed) and error.valid_methods:
-        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
-    if code == 429 and error.response is not None and "Retry-After" in error.response.headers:
-        response.headers["Retry-After"] = error.response.headers["Retry-After"]
-    return response
-
-
-def _handle_server_error(_error: Exception) -> ResponseReturnValue:
-    return render_error(500)
-
-
 def register_error_pages(app: Flask) -> None:
-    app.register_error_handler(HTTPException, _handle_http_exception)
-    # Unhandled exceptions arrive here after Flask logged them (see PosternFlask).
-    app.register_error_handler(500, _handle_server_error)
-
-
-# -- logging -----------------------------------------------------------------------------------
-
-
-class DropAccessLogs(logging.Filter):
-    """Drops every record of the access loggers, whatever handler would write it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        name = record.name
-        return not any(name == n or name.startswith(n + ".") for n in ACCESS_LOGGERS)
-
-
-def install_log_filters() -> None:
-    """Put :class:`DropAccessLogs` on the access loggers (once; idempotent)."""
-    for name in ACCESS_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, DropAccessLogs) for f in logger.filters):
-            logger.addFilter(DropAccessLogs())
+    common_web.register_error_pages(app, render_error)

@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response
 
+from common.web import SAFE_METHODS, install_log_filters
 from journalist_ui.web import (
     auth,
     imports,
@@ -62,7 +63,7 @@ def create_app(settings: UISettings, clock: Callable[[], datetime]) -> Flask:
         jobs=ImportJobs(),
     )
     app.extensions[STATE_KEY] = state
-    security.install_log_filters()
+    install_log_filters()
     security.register_error_pages(app)
 
     for module in (auth, sources, items, search, imports, outgoing, ledger):
@@ -75,7 +76,7 @@ def create_app(settings: UISettings, clock: Callable[[], datetime]) -> Flask:
         g.browser = browser
         security.check_csrf(browser.csrf)
         if browser.unlocked is None and request.endpoint not in PUBLIC_ENDPOINTS:
-            if request.method in security.SAFE_METHODS:
+            if request.method in SAFE_METHODS:
                 return redirect(url_for("auth.unlock"))
             raise Forbidden("locked")
         return None

@@ -17,13 +17,14 @@ exception's text, and the werkzeug and gunicorn access loggers are silenced.
 from __future__ import annotations
 
 import hmac
-import logging
 from typing import Final
 
 from flask import Flask, render_template, request
-from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException
+from werkzeug.exceptions import BadRequest, Forbidden
 from werkzeug.wrappers import Response
+
+from common import web as common_web
+from common.web import SAFE_METHODS, strict_headers
 
 CSRF_FIELD: Final = "csrf_token"
 
@@ -35,21 +36,14 @@ CONTENT_SECURITY_POLICY: Final = (
 #: document is sandboxed (a unique origin, no scripts, no forms, no navigation).
 SANDBOX_POLICY: Final = "default-src 'none'; img-src 'self'; style-src 'none'; sandbox"
 
-SECURITY_HEADERS: Final = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Cross-Origin-Embedder-Policy": "require-corp",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-}
+SECURITY_HEADERS: Final = strict_headers(
+    CONTENT_SECURITY_POLICY,
+    {
+        "Pragma": "no-cache",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    },
+)
 
-SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-ACCESS_LOGGERS: Final = ("werkzeug", "gunicorn.access")
 
 
 def allowed_hosts(port: int) -> frozenset[str]:
@@ -111,29 +105,6 @@ def render_error(code: int, message: str | None = None) -> tuple[str, int]:
     )
 
 
-def _http_error(error: HTTPException) -> ResponseReturnValue:
-    code = error.code or 500
-    return render_error(code if 400 <= code < 600 else 500)
-
-
-def _server_error(_error: Exception) -> ResponseReturnValue:
-    return render_error(500)
-
-
 def register_error_pages(app: Flask) -> None:
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(500, _server_error)
+    common_web.register_error_pages(app, render_error)
 
-
-class DropAccessLogs(logging.Filter):
-    """Drops access log records: no request (URL, time, client) is written anywhere."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(record.name == n or record.name.startswith(n + ".") for n in ACCESS_LOGGERS)
-
-
-def install_log_filters() -> None:
-    for name in ACCESS_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, DropAccessLogs) for f in logger.filters):
-            logger.addFilter(DropAccessLogs())

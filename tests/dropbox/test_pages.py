@@ -510,7 +510,7 @@ def test_debug_is_never_on(team, tmp_path, monkeypatch):
 
 
 def test_access_log_records_are_dropped(site):
-    from dropbox.web.security import DropAccessLogs
+    from common.web import DropAccessLogs
 
     for name in ("werkzeug", "gunicorn.access"):
         logger = logging.getLogger(name)
