@@ -108,6 +108,11 @@ class Item(Base):
         UniqueConstraint("submission_id", "position"),
         CheckConstraint("kind IN ('message', 'file')", name="kind"),
         CheckConstraint("size >= 0", name="size"),
+        # Item ids go to the station and into the sync API's cursor: once the station has
+        # an item 1, no other envelope may ever be item 1, even after the row is purged.
+        # SQLite reuses the largest rowid after a delete unless the table is AUTOINCREMENT;
+        # PostgreSQL's sequences never go back.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -65,7 +66,7 @@ def blob_id() -> str:
 
 
 def test_migrations_create_the_schema_of_the_models(engine):
-    assert db.current_revision(engine) == db.head_revision() == "0002"
+    assert db.current_revision(engine) == db.head_revision() == "0003"
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.Base.metadata) == []
@@ -73,7 +74,7 @@ def test_migrations_create_the_schema_of_the_models(engine):
 
 def test_upgrading_again_changes_nothing(engine):
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0002"
+    assert db.current_revision(engine) == "0003"
 
 
 def test_the_tables_hold_the_least_metadata(engine):
@@ -164,6 +165,45 @@ def test_add_a_submission_with_items_in_order(session):
         (1, "file", ids[1], 70_000),
         (2, "file", ids[2], 0),
     ]
+
+
+def submit(session, source_row: int, count: int) -> list[int]:
+    submission = add_submission(session, source_row, [("file", blob_id(), 1)] * count, TODAY)
+    return list(
+        session.scalars(select_item_ids().where(Item.submission_id == submission.id)).all()
+    )
+
+
+def select_item_ids() -> sa.Select[int]:
+    return sa.select(Item.id).order_by(Item.id)
+
+
+def test_item_ids_are_never_reused_after_the_newest_items_are_purged(session):
+    source = create_source(session, fake_secrets(), TODAY)
+    first = submit(session, source.id, 3)
+    # The station acknowledged everything and the server purged it: no item row is left.
+    session.execute(sa.delete(Item))
+    session.commit()
+    second = submit(session, source.id, 2)
+    assert min(second) > max(first), (first, second)
+
+
+def test_the_migration_keeps_items_and_their_high_water_mark(tmp_path):
+    engine = db.make_engine(db.sqlite_url(tmp_path))
+    with engine.begin() as connection:
+        command.upgrade(db.alembic_config(connection), "0002")
+    with db.make_sessionmaker(engine)() as session:
+        source = create_source(session, fake_secrets(), TODAY)
+        before = submit(session, source.id, 4)
+        blobs = session.scalars(sa.select(Item.blob_id).order_by(Item.id)).all()
+    db.upgrade(engine)
+    with db.make_sessionmaker(engine)() as session:
+        assert session.scalars(sa.select(Item.blob_id).order_by(Item.id)).all() == blobs
+        session.execute(sa.delete(Item).where(Item.id >= before[2]))
+        session.commit()
+        after = submit(session, source.id, 1)
+    assert after[0] > max(before), (before, after)
+    engine.dispose()
 
 
 @pytest.mark.parametrize(
