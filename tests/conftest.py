@@ -22,6 +22,8 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "gpg-agent": "gnupg",
     "gpgconf": "gnupg",
     "mat2": "mat2",
+    "haproxy": "haproxy",
+    "strace": "strace",
 }
 
 
