@@ -1,0 +1,244 @@
+"""The world the lifecycle soak lives in: a station, a transfer machine, a server, sources.
+
+Everything goes through what people run: `dropbox serve` under real gunicorn, the source
+interface over HTTP (the plain form, and the script path as postern.js drives it),
+`dropbox-transfer pull` and `push`, `journalist import` and `export-outbound`. Only the
+station's reply and key changes are called as the use cases the station UI calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import requests
+from sqlalchemy import select
+
+from crypto import Kind, seal_bytes, verify_keyring
+from dropbox import db
+from journalist_ui import content, keys, station
+from journalist_ui.outbound import queue_reply
+from journalist_ui.store.models import Item
+from journalist_ui.store.models import Source as StationSource
+from journalist_ui.unlock import Unlocked, unlock
+from tests.clitools import JOURNALIST, run_tool
+from tests.integration.test_transfer_loop import BIN, Server, Source, run
+
+NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+PASSPHRASE = "soak passphrase 1"  # noqa: S105 - test keys only
+_META = re.compile(r'<meta name="(postern-root|postern-keyring-serial)" content="([^"]*)">')
+
+
+def ask(_what: str) -> str:
+    return PASSPHRASE
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Sent:
+    """One submission as its source sent it: the contents, and whether the server said yes."""
+
+    source: Source
+    contents: tuple[bytes, ...]
+    acknowledged: bool
+
+
+@dataclass
+class Counts:
+    cycles: int = 0
+    submissions: int = 0
+    acknowledged: int = 0
+    kills: int = 0
+    interrupted_pulls: int = 0
+    imported: int = 0
+    replies: int = 0
+    checks: dict[str, int] = field(default_factory=dict)
+
+    def checked(self, name: str) -> None:
+        self.checks[name] = self.checks.get(name, 0) + 1
+
+
+@dataclass
+class World:
+    rng: random.Random
+    home: Path
+    server: Server
+    transfer_key: Path
+    tmp: Path
+    sent: list[Sent] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+    pulls: int = 0
+
+    # -- the sources ---------------------------------------------------------------------------
+
+    def recipients(self, source: Source) -> list[bytes]:
+        """The keyring the page announces, verified against the page's root, as postern.js does."""
+        page = source.get("/submit")
+        meta = dict(_META.findall(page))
+        served = source.http.get(self.server.url + "/keyring.json", timeout=60).content
+        keyring = verify_keyring(served, base64.b64decode(meta["postern-root"]))
+        return list(keyring.manifest.recipient_keys)
+
+    def a_source(self) -> Source:
+        if self.sources and self.rng.random() < 0.6:
+            return self.rng.choice(self.sources)
+        source = Source(self.server)
+        self.sources.append(source)
+        return source
+
+    def submit(self, source: Source) -> tuple[bytes, ...]:
+        """One submission through a path chosen at random; returns what was sent."""
+        rng = self.rng
+        message = f"message {rng.getrandbits(64):016x}"
+        files = [rng.randbytes(rng.choice((2_000, 300_000, 3 * 1024 * 1024)))
+                 for _ in range(rng.randint(0, 2))]  # fmt: skip
+        if rng.random() < 0.5:
+            if files:
+                source.plain_form(message, "evidence.bin", files[0])
+                return (message.encode(), files[0])
+            source.plain_form(message, "", b"")
+            return (message.encode(),)
+        recipients = self.recipients(source)
+        envelopes = [("message", seal_bytes(message.encode(), recipients, Kind.MESSAGE))]
+        envelopes += [("file", seal_bytes(f, recipients, Kind.FILE, "clip.mp4", "video/mp4"))
+                      for f in files]  # fmt: skip
+        source.script_path(envelopes)
+        return (message.encode(), *files)
+
+    # -- the server ----------------------------------------------------------------------------
+
+    def kill_server(self) -> None:
+        assert self.server.process is not None
+        group = self.server.process.pid
+        self.server.kill()
+        self.counts.kills += 1
+        # SIGKILL reaches the whole group at once, but its processes (two gunicorn arbiters
+        # and their workers) take a moment to go, holding the listening sockets until then.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, "the killed server's processes did not end"
+            time.sleep(0.02)
+
+    def restart_server(self) -> None:
+        self.server.start()
+        # Sessions do not survive a restart today: every source comes back and logs in
+        # again with their codename, in a new browser session, as a person would.
+        for source in self.sources:
+            source.http.close()
+            source.http = requests.Session()
+            page = source.get("/login")
+            source.post("/login", {"csrf_token": source.token(page), "codename": source.codename})
+
+    # -- the transfer machine and the station ---------------------------------------------------
+
+    def pull(self, *, interrupt: bool) -> list[Path]:
+        self.pulls += 1
+        medium = self.tmp / f"usb-{self.pulls}"
+        medium.mkdir()
+        argv: list[str | Path] = [BIN / "dropbox-transfer", "pull", "--server", self.server.api_url,
+                "--key", self.transfer_key, "--to", medium]  # fmt: skip
+        if interrupt:
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(self.rng.uniform(0.05, 0.6))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                self.counts.interrupted_pulls += 1
+            process.wait(timeout=60)
+        run(*argv)
+        return sorted(medium.glob("*.bundle"))
+
+    def journalist(self, *args: str | Path, unlock: bool = True) -> str:
+        passphrase = PASSPHRASE if unlock else None
+        done = run_tool(JOURNALIST, *args, "--home", self.home, passphrase=passphrase)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def import_and_answer(self, bundles: list[Path]) -> None:
+        for bundle in bundles:
+            self.journalist("import", bundle)
+        unlocked = unlock(self.home, "alice", PASSPHRASE)
+        try:
+            with unlocked.store.session() as session:
+                sources = session.scalars(select(StationSource)).all()
+            for source in self.rng.sample(list(sources), min(2, len(sources))):
+                text = f"reply {self.rng.getrandbits(32)}"
+                queue_reply(unlocked, source.id, text, today=date.today())
+                self.counts.replies += 1
+        finally:
+            unlocked.lock()
+        medium = self.tmp / f"out-{self.pulls}"
+        medium.mkdir()
+        self.journalist("export-outbound", "--to", medium)
+        for outbound in medium.glob("outbound-*.bundle"):
+            run(BIN / "dropbox-transfer", "push", outbound, "--server", self.server.api_url,
+                "--key", self.transfer_key)  # fmt: skip
+
+    def add_journalist(self) -> None:
+        keys.add_journalist(self.home, "bob", ask, ask, now=NOW, memlimit=station.MIN_MEMLIMIT)
+        layout = station.Layout(self.home)
+        run(BIN / "dropbox", "keyring", "install", "--data-dir", self.server.data_dir,
+            layout.outbox_keyring)  # fmt: skip
+
+    # -- what the station holds -----------------------------------------------------------------
+
+    def station_contents(self) -> list[str]:
+        """The SHA-256 of every item's content in the station store, read back with alice's keys."""
+        unlocked = unlock(self.home, "alice", PASSPHRASE)
+        try:
+            with unlocked.store.session() as session:
+                items = session.scalars(select(Item)).all()
+            return [digest(read(unlocked, item)) for item in items]
+        finally:
+            unlocked.lock()
+
+
+def read(unlocked: Unlocked, item: Item) -> bytes:
+    if item.kind == "file":
+        return b"".join(content.open_file(unlocked, item.id, log_view=False).chunks())
+    return content.read_message(unlocked, item.id, log_view=False).encode("utf-8")
+
+
+def new_station(tmp: Path) -> tuple[Path, Path]:
+    """The station home (alice) with a transfer client; returns (home, transfer key)."""
+    home = tmp / "station"
+    station.init_station(home, "alice", ask, now=NOW, memlimit=station.MIN_MEMLIMIT)
+    keys.add_transfer_client(home, "transfer laptop", tmp / "transfer", ask, None, now=NOW)
+    return home, tmp / "transfer" / "transfer.key"
+
+
+def server_files(data_dir: Path) -> dict[str, list[str]]:
+    """What the server's data directory holds that the invariants speak of."""
+    blobs = data_dir / "blobs"
+    uploads = data_dir / "uploads"
+    return {
+        "blobs": sorted(p.name for p in blobs.iterdir() if not p.name.startswith(".")),
+        "temporary": sorted(p.name for p in blobs.iterdir() if p.name.startswith(".")),
+        "uploads": sorted(p.name for p in uploads.iterdir()) if uploads.exists() else [],
+    }
+
+
+def server_rows(data_dir: Path) -> tuple[set[str], str]:
+    """The blob ids the database names, and SQLite's own integrity check."""
+    with sqlite3.connect(data_dir / db.DATABASE_FILE) as connection:
+        named = {row[0] for row in connection.execute("SELECT blob_id FROM items")}
+        named |= {row[0] for row in connection.execute("SELECT blob_id FROM replies")}
+        (integrity,) = connection.execute("PRAGMA integrity_check").fetchone()
+    return named, integrity
