@@ -1,4 +1,4 @@
-"""The envelope header (section 3.1-3.3): stanzas, parsing, building and the header MAC.
+"""The envelope header (sections 3.1 to 3.3): stanzas, parsing, building and the header MAC.
 
 Parsing checks the structure only; the file key is recovered from a stanza with one of the
 reader's X25519 private keys, and only then is the MAC checked.
