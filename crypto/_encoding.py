@@ -1,4 +1,5 @@
-"""Strict encodings shared by the formats: base64, canonical JSON, labels, key-value text.
+"""Strict encodings shared by the formats: base64, labels, UTC times, canonical JSON (and its
+version member), key-value text.
 
 Every reader here rejects anything docs/format.md section 1 does not allow, so that one
 value has exactly one encoding.
@@ -11,12 +12,14 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from crypto.errors import FormatError, UnsupportedVersion
 
 _B64_RE = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
 _LABEL_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)
 MAX_LABEL = 128
 
 
@@ -49,6 +52,20 @@ def check_label(label: object, what: str = "label") -> str:
     if label != label.strip(" "):
         raise FormatError(f"{what}: must not start or end with a space")
     return label
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str, what: str) -> datetime:
+    """Read a UTC time written by :func:`format_time` (and only that form)."""
+    if not _TIME_RE.match(value):
+        raise FormatError(f"{what}: not a UTC time YYYY-MM-DDTHH:MM:SSZ")
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise FormatError(f"{what}: not a valid date and time") from exc
 
 
 # -- canonical JSON -------------------------------------------------------------------------
@@ -124,6 +141,21 @@ def parse_canonical_object(text: str, *, max_bytes: int, what: str) -> dict[str,
     if canonical_json(value) != text:
         raise FormatError(f"{what}: not in canonical form")
     return value
+
+
+def check_version(value: object, what: str, *, require_integer: bool) -> None:
+    """A JSON ``version`` must be the integer 1; other values raise what docs/format.md says.
+
+    With ``require_integer`` (the signed keyring and root rotation objects, section 4.2) a
+    value that is not an integer is FormatError and another integer UnsupportedVersion.
+    Without it (the manifests, sections 4.2 step 4, 10.2 and 11.2) anything but the integer
+    1, a missing version included, is UnsupportedVersion.
+    """
+    is_integer = isinstance(value, int) and not isinstance(value, bool)
+    if require_integer and not is_integer:
+        raise FormatError(f"{what}: version must be an integer")
+    if not is_integer or value != 1:
+        raise UnsupportedVersion(f"{what}: unsupported version {value!r}")
 
 
 def require_members(obj: Mapping[str, Any], members: Iterable[str], what: str) -> None:

@@ -1,4 +1,4 @@
-"""Keys: kinds, key ids, fingerprints, generation and key files (docs/format.md section 2)."""
+"""Keys (docs/format.md section 2): kinds, key ids, fingerprints, signatures and key files."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
 import nacl.utils
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto._encoding import b64decode, b64encode, check_label, format_text_lines, parse_text_lines
-from crypto.errors import FormatError, KeyFileError, PassphraseError
+from crypto.errors import FormatError, KeyFileError, PassphraseError, SignatureError
 
 KEY_ID_LEN = 16
 FINGERPRINT_LEN = 20
@@ -94,6 +95,14 @@ def public_from_private(algorithm: Algorithm, private_key: bytes) -> bytes:
     if algorithm is Algorithm.X25519:
         return x25519_public(private_key)
     return ed25519_public(private_key)
+
+
+def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
+    """Ed25519 verification raising SignatureError."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise SignatureError("signature does not verify") from None
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ from crypto import (
     RootRotation,
     SignatureError,
     TransferClient,
+    UnsupportedVersion,
     check_install,
     parse_manifest,
     rotate_root,
     sign_keyring,
     verify_keyring,
 )
-from crypto._encoding import b64encode, canonical_json, parse_canonical_object
+from crypto._encoding import b64encode, canonical_json, check_version, parse_canonical_object
 from crypto.keyring import KEYRING_LABEL, ROTATION_LABEL, verify_rotation_chain
 
 ISSUED = datetime(2026, 11, 24, 9, 0, 0, tzinfo=UTC)
@@ -513,3 +514,33 @@ def test_canonical_json_refuses_floats_booleans_and_null(value: object) -> None:
 def test_parse_canonical_object_refuses(text: str) -> None:
     with pytest.raises(FormatError):
         parse_canonical_object(text, max_bytes=1000, what="test")
+
+
+@pytest.mark.parametrize(
+    ("value", "require_integer", "error"),
+    [
+        (1, True, None),
+        (1, False, None),
+        (2, True, UnsupportedVersion),
+        (2, False, UnsupportedVersion),
+        (0, False, UnsupportedVersion),
+        # The signed keyring and rotation objects want an integer first (section 4.2 step 1).
+        (True, True, FormatError),
+        ("1", True, FormatError),
+        (1.0, True, FormatError),
+        (None, True, FormatError),
+        # A manifest calls anything but the integer 1 unsupported (4.2 step 4, 10.2, 11.2).
+        (True, False, UnsupportedVersion),
+        ("1", False, UnsupportedVersion),
+        (1.0, False, UnsupportedVersion),
+        (None, False, UnsupportedVersion),
+    ],
+)
+def test_check_version(value: object, require_integer: bool, error: type[Exception] | None):
+    if error is None:
+        check_version(value, "thing", require_integer=require_integer)
+        return
+    with pytest.raises(error, match=r"\Athing: ") as caught:
+        check_version(value, "thing", require_integer=require_integer)
+    # UnsupportedVersion is a FormatError: the class itself must be the one expected.
+    assert type(caught.value) is error

@@ -1,4 +1,5 @@
-"""Rewrapping an envelope to new recipients (docs/format.md section 3.7), on the vectors.
+"""Tests for crypto.envelope.rewrapping: an envelope moved to new recipients (docs/format.md
+section 3.7), on the vectors.
 
 Every positive vector of tests/vectors/envelope-v1.json is rewrapped: the result must open
 with exactly the new recipients, give the same metadata and content, and keep the payload
