@@ -428,7 +428,7 @@ function parseCanonical(text) {
 }
 
 // -- keyring v1 (section 4) --
-// The checks run in the order of crypto/keyring.py, so that a file that breaks several rules
+// The checks run in the order of crypto/keyring/signed.py, so that a file that breaks several rules
 // gets the same error class here as there.
 
 function members(obj, names) {
