@@ -1,0 +1,128 @@
+"""The station record, ``HOME/station.json``: who has keys here and the latest keyring serial.
+
+It is a JSON object::
+
+    {"type": "postern-station", "version": 1, "journalists": ["alice"], "keyring_serial": 1}
+
+where ``journalists`` lists the journalists with keys under ``keys/`` and ``keyring_serial``
+is the serial of the latest keyring issued (the next one gets a higher serial). Two optional
+members, written only when not empty, list revoked journalists and transfer clients.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from journalist_ui.errors import StationError
+from journalist_ui.station.layout import JOURNALIST_NAME, Layout
+
+STATION_TYPE = "postern-station"
+STATION_VERSION = 1
+MAX_STATION_FILE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class StationRecord:
+    """The content of station.json."""
+
+    journalists: tuple[str, ...]
+    keyring_serial: int
+    #: Revoked journalists: {"name", "keys" (directory relative to HOME), "revoked" (date)}.
+    revoked: tuple[dict[str, str], ...] = ()
+    #: Transfer clients: {"label", "public_key", "onion_auth_key" (base64), "added" (date)}.
+    transfer_clients: tuple[dict[str, str], ...] = ()
+
+    def to_bytes(self) -> bytes:
+        record: dict[str, object] = {
+            "type": STATION_TYPE,
+            "version": STATION_VERSION,
+            "journalists": list(self.journalists),
+            "keyring_serial": self.keyring_serial,
+        }
+        # Optional members are written only when not empty.
+        if self.revoked:
+            record["revoked"] = [dict(r) for r in self.revoked]
+        if self.transfer_clients:
+            record["transfer_clients"] = [dict(c) for c in self.transfer_clients]
+        return (json.dumps(record, indent=2) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: Path) -> StationRecord:
+        problem = f"{where} is not a valid station record"
+        if len(data) > MAX_STATION_FILE:
+            raise StationError(f"{problem}: larger than {MAX_STATION_FILE} bytes")
+        try:
+            obj = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise StationError(f"{problem}: not JSON") from None
+        if not isinstance(obj, dict) or obj.get("type") != STATION_TYPE:
+            raise StationError(f"{problem}: not a Postern station record")
+        if obj.get("version") != STATION_VERSION:
+            raise StationError(
+                f"{where} has version {obj.get('version')!r}; this program reads version "
+                f"{STATION_VERSION} only"
+            )
+        journalists, serial = obj.get("journalists"), obj.get("keyring_serial")
+        required = {"type", "version", "journalists", "keyring_serial"}
+        if not required <= set(obj) <= required | set(_OPTIONAL_MEMBERS):
+            raise StationError(f"{problem}: unexpected or missing members")
+        optional = {
+            name: _string_records(obj.get(name, []), members, f"{problem}: bad {name} list")
+            for name, members in _OPTIONAL_MEMBERS.items()
+        }
+        if (
+            not isinstance(journalists, list)
+            or not all(isinstance(n, str) and JOURNALIST_NAME.fullmatch(n) for n in journalists)
+            or len(set(journalists)) != len(journalists)
+        ):
+            raise StationError(f"{problem}: bad journalist list")
+        if isinstance(serial, bool) or not isinstance(serial, int) or serial < 1:
+            raise StationError(f"{problem}: bad keyring serial")
+        return cls(tuple(journalists), serial, optional["revoked"], optional["transfer_clients"])
+
+
+_OPTIONAL_MEMBERS = {
+    "revoked": ("name", "keys", "revoked"),
+    "transfer_clients": ("label", "public_key", "onion_auth_key", "added"),
+}
+
+
+def _string_records(
+    value: object, members: tuple[str, ...], problem: str
+) -> tuple[dict[str, str], ...]:
+    if not isinstance(value, list) or len(value) > 1024:
+        raise StationError(problem)
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or set(item) != set(members)
+            or not all(isinstance(v, str) and 0 < len(v) <= 256 for v in item.values())
+        ):
+            raise StationError(problem)
+    return tuple(dict(item) for item in value)
+
+
+def load_station(home: Path) -> StationRecord:
+    layout = Layout(home)
+    try:
+        data = layout.station_file.read_bytes()
+    except FileNotFoundError:
+        raise StationError(
+            f"no station in {home} ({layout.station_file.name} is missing): "
+            "create one with `journalist init`"
+        ) from None
+    return StationRecord.from_bytes(data, layout.station_file)
+
+
+def choose_journalist(record: StationRecord, requested: str | None) -> str:
+    """The journalist named, or the only one when none is named."""
+    known = ", ".join(record.journalists) or "none"
+    if requested is None:
+        if len(record.journalists) != 1:
+            raise StationError(f"name the journalist with --journalist (this station has: {known})")
+        return record.journalists[0]
+    if requested not in record.journalists:
+        raise StationError(f"no journalist {requested!r} on this station (it has: {known})")
+    return requested
