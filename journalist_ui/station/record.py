@@ -12,6 +12,8 @@ members, written only when not empty, list revoked journalists and transfer clie
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,11 @@ from journalist_ui.station.layout import JOURNALIST_NAME, Layout
 STATION_TYPE = "postern-station"
 STATION_VERSION = 1
 MAX_STATION_FILE = 64 * 1024
+#: Deepest nesting of arrays and objects read (a record nests 3 deep), and the longest
+#: number: Python's JSON reader would otherwise fail with RecursionError on deep nesting and
+#: ValueError on an integer of more than 4300 digits.
+MAX_STATION_DEPTH = 8
+MAX_NUMBER_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -50,13 +57,12 @@ class StationRecord:
 
     @classmethod
     def from_bytes(cls, data: bytes, where: Path) -> StationRecord:
+        """The record in ``data`` (read from ``where``); StationError with one line saying
+        what is wrong for anything else, however hostile (a restored backup's record)."""
         problem = f"{where} is not a valid station record"
         if len(data) > MAX_STATION_FILE:
             raise StationError(f"{problem}: larger than {MAX_STATION_FILE} bytes")
-        try:
-            obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise StationError(f"{problem}: not JSON") from None
+        obj = _parse_json(data, problem)
         if not isinstance(obj, dict) or obj.get("type") != STATION_TYPE:
             raise StationError(f"{problem}: not a Postern station record")
         if obj.get("version") != STATION_VERSION:
@@ -81,6 +87,60 @@ class StationRecord:
         if isinstance(serial, bool) or not isinstance(serial, int) or serial < 1:
             raise StationError(f"{problem}: bad keyring serial")
         return cls(tuple(journalists), serial, optional["revoked"], optional["transfer_clients"])
+
+
+class _NumberTooLong(ValueError):
+    pass
+
+
+def _number(parse: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse_bounded(text: str) -> int | float:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _NumberTooLong
+        return parse(text)
+
+    return parse_bounded
+
+
+def _no_constant(text: str) -> object:
+    raise ValueError(f"{text} is not JSON")
+
+
+#: A JSON string, and the brackets outside strings.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting_depth(text: str) -> int:
+    """How deeply arrays and objects nest in the JSON ``text`` (at least: brackets in an
+    unterminated string count too, and such a text is no JSON anyway)."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _parse_json(data: bytes, problem: str) -> object:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StationError(f"{problem}: not JSON") from None
+    if _nesting_depth(text) > MAX_STATION_DEPTH:
+        raise StationError(f"{problem}: nested more than {MAX_STATION_DEPTH} levels deep")
+    try:
+        return json.loads(
+            text,
+            parse_int=_number(int),
+            parse_float=_number(float),
+            parse_constant=_no_constant,
+        )
+    except _NumberTooLong:
+        raise StationError(
+            f"{problem}: a number longer than {MAX_NUMBER_CHARS} characters"
+        ) from None
+    except (ValueError, RecursionError):
+        raise StationError(f"{problem}: not JSON") from None
 
 
 _OPTIONAL_MEMBERS = {
