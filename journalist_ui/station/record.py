@@ -89,31 +89,14 @@ class StationRecord:
         return cls(tuple(journalists), serial, optional["revoked"], optional["transfer_clients"])
 
 
-class _NumberTooLong(ValueError):
-    pass
-
-
-def _number(parse: type[int] | type[float]) -> Callable[[str], int | float]:
-    def parse_bounded(text: str) -> int | float:
-        if len(text) > MAX_NUMBER_CHARS:
-            raise _NumberTooLong
-        return parse(text)
-
-    return parse_bounded
-
-
-def _no_constant(text: str) -> object:
-    raise ValueError(f"{text} is not JSON")
-
-
 #: A JSON string, and the brackets outside strings.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
 def _nesting_depth(text: str) -> int:
-    """How deeply arrays and objects nest in the JSON ``text`` (at least: brackets in an
-    unterminated string count too, and such a text is no JSON anyway)."""
+    """How deeply arrays and objects nest in the JSON ``text``. Brackets inside strings do
+    not count, except in an unterminated string (such a text is not JSON anyway)."""
     depth = deepest = 0
     for bracket in _BRACKET.findall(_STRING.sub("", text)):
         depth += 1 if bracket in "[{" else -1
@@ -122,23 +105,29 @@ def _nesting_depth(text: str) -> int:
 
 
 def _parse_json(data: bytes, problem: str) -> object:
+    """The JSON value in ``data``, read within bounds: StationError(``problem``: why)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise StationError(f"{problem}: not JSON") from None
     if _nesting_depth(text) > MAX_STATION_DEPTH:
         raise StationError(f"{problem}: nested more than {MAX_STATION_DEPTH} levels deep")
+
+    def bounded(parse: Callable[[str], int | float]) -> Callable[[str], int | float]:
+        def parse_bounded(number: str) -> int | float:
+            if len(number) > MAX_NUMBER_CHARS:
+                raise StationError(f"{problem}: a number longer than {MAX_NUMBER_CHARS} characters")
+            return parse(number)
+
+        return parse_bounded
+
+    def no_constant(name: str) -> object:
+        raise ValueError(f"{name} is not JSON")
+
     try:
         return json.loads(
-            text,
-            parse_int=_number(int),
-            parse_float=_number(float),
-            parse_constant=_no_constant,
+            text, parse_int=bounded(int), parse_float=bounded(float), parse_constant=no_constant
         )
-    except _NumberTooLong:
-        raise StationError(
-            f"{problem}: a number longer than {MAX_NUMBER_CHARS} characters"
-        ) from None
     except (ValueError, RecursionError):
         raise StationError(f"{problem}: not JSON") from None
 
