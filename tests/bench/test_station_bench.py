@@ -56,4 +56,4 @@ def test_smoke_run_prints_every_figure():
     for pattern in EXPECTED:
         assert any(re.fullmatch(pattern, line) for line in lines), (pattern, done.stdout)
     # The cProfile listing names the import's own functions.
-    assert any("importer.py" in line for line in lines), done.stdout
+    assert any("journalist_ui/importer/" in line for line in lines), done.stdout

@@ -178,6 +178,38 @@ def test_restore_refuses_hostile_archives(tmp_path, case):
     assert [p.name for p in (tmp_path / "sub").iterdir()] == []
 
 
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        (b"[" * 20_000 + b"]" * 20_000, "nested more than 8 levels deep"),
+        (
+            b'{"type": "postern-station", "version": 1, "journalists": ["a"], '
+            b'"keyring_serial": ' + b"7" * 4400 + b"}",
+            "a number longer than 32 characters",
+        ),
+    ],
+    ids=["deeply nested", "4400-digit number"],
+)
+def test_restore_refuses_a_hostile_station_record_with_one_line(tmp_path, record, problem):
+    key = crypto.PrivateKey.generate(crypto.KeyKind.ENCRYPTION, "k")
+    key_file = tmp_path / "k.key"
+    key_file.write_bytes(crypto.dump_private_key(key, "key passphrase 1", memlimit=MEM))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("station.json")
+        info.size = len(record)
+        tar.addfile(info, io.BytesIO(record))
+    path = tmp_path / "hostile"
+    path.write_bytes(
+        seal_bytes(buffer.getvalue(), [key.public.key], Kind.FILE, backup.BACKUP_FILENAME)
+    )
+    target = tmp_path / "sub" / "restored"
+    with pytest.raises(StationError, match=f"not a valid station record: {problem}$"):
+        backup.restore_station(path, target, key_file, key_asker("key passphrase 1"))
+    assert not target.exists()
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == []
+
+
 def test_a_sound_archive_made_elsewhere_restores(tmp_path):
     key = crypto.PrivateKey.generate(crypto.KeyKind.ENCRYPTION, "k")
     key_file = tmp_path / "k.key"

@@ -291,36 +291,3 @@ def test_passphrase_fd_empty_is_refused():
             passphrase.read_from_fd(read_end)
     finally:
         os.close(read_end)
-
-
-def test_choose_journalist():
-    one = station.StationRecord(("alice",), 1)
-    assert station.choose_journalist(one, None) == "alice"
-    assert station.choose_journalist(one, "alice") == "alice"
-    with pytest.raises(StationError, match="no journalist 'bob'"):
-        station.choose_journalist(one, "bob")
-    two = station.StationRecord(("alice", "bob"), 1)
-    with pytest.raises(StationError, match="--journalist"):
-        station.choose_journalist(two, None)
-
-
-@pytest.mark.parametrize(
-    "content",
-    [
-        b"not json",
-        b"[]",
-        b'{"type": "postern-station", "version": 2, "journalists": [], "keyring_serial": 1}',
-        b'{"type": "postern-station", "version": 1, "journalists": ["A"], "keyring_serial": 1}',
-        b'{"type": "postern-station", "version": 1, "journalists": [], "keyring_serial": 0}',
-        b'{"type": "postern-station", "version": 1, "journalists": []}',
-    ],
-)
-def test_bad_station_records_are_refused(tmp_path, content):
-    (tmp_path / "station.json").write_bytes(content)
-    with pytest.raises(StationError, match=r"station\.json"):
-        station.load_station(tmp_path)
-
-
-def test_missing_station_record(tmp_path):
-    with pytest.raises(StationError, match="journalist init"):
-        station.load_station(tmp_path)

@@ -1,0 +1,103 @@
+"""What an envelope holds, learnt by opening it once: the SHA-256 and size of its content,
+a file's name and media type, a message's text for the search index. Nothing decrypted is
+stored; an envelope none of the keys open still gives the key ids its header names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from crypto import DecryptionError, FormatError, Kind, open_envelope, read_header
+from crypto.bundle import InboundItem
+from journalist_ui.filenames import safe_filename
+
+#: Longest message text indexed for search (the whole message is always decrypted on demand).
+MAX_INDEXED_TEXT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What an envelope tells those who open it (all None when none of the keys could)."""
+
+    key_ids: str  # the recipients' key ids its header names, hex, sorted, comma-separated
+    decryptable: bool
+    kind: str
+    filename: str | None = None
+    media_type: str | None = None
+    plaintext_size: int | None = None
+    plaintext_sha256: str | None = None
+    body: str | None = None  # a message's text, for search
+
+
+@dataclass
+class Opened:
+    """What decrypting one new envelope of an import taught us."""
+
+    item: InboundItem
+    temp: Path
+    key_ids: str
+    decryptable: bool
+    kind: str
+    filename: str | None = None
+    media_type: str | None = None
+    plaintext_size: int | None = None
+    plaintext_sha256: str | None = None
+    body: str | None = None
+    #: Given once every new envelope is decrypted, from the import's file names.
+    final_name: str = ""
+
+
+class _Digest:
+    """Where decrypted content goes during an import: hashed and counted, never stored;
+    the text of a message (up to MAX_INDEXED_TEXT bytes) is kept for the search index."""
+
+    def __init__(self, keep_text: bool) -> None:
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.text = bytearray() if keep_text else None
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        if self.text is not None and len(self.text) < MAX_INDEXED_TEXT:
+            self.text += data[: MAX_INDEXED_TEXT - len(self.text)]
+        return len(data)
+
+
+def open_received(item: InboundItem, temp: Path, src: BinaryIO, secrets_: list[bytes]) -> Opened:
+    """Open the envelope in src (its bytes as in the bundle; its file is ``temp``)."""
+    return Opened(item, temp, **dataclasses.asdict(read_contents(src, secrets_, item.kind)))
+
+
+def read_contents(src: BinaryIO, secrets_: list[bytes], kind: str) -> Contents:
+    """Open the envelope in ``src`` with ``secrets_`` and hash (and, for a message, keep the
+    text of) its content. An envelope none of the keys opens gives ``decryptable`` False,
+    the key ids its header names (if it has a header) and ``kind`` as given."""
+    try:
+        opened = open_envelope(src, secrets_)
+        metadata = opened.metadata
+        digest = _Digest(keep_text=metadata.kind is Kind.MESSAGE)
+        opened.write_to(cast(BinaryIO, digest))
+    except (DecryptionError, FormatError):
+        src.seek(0)
+        try:
+            header = read_header(src)
+        except FormatError:
+            return Contents("", False, kind)
+        return Contents(",".join(sorted(k.hex() for k in header.key_ids)), False, kind)
+    key_ids = ",".join(sorted(k.hex() for k in opened.header.key_ids))
+    kind = {Kind.MESSAGE: "message", Kind.FILE: "file"}.get(metadata.kind, kind)
+    return Contents(
+        key_ids,
+        True,
+        kind,
+        filename=(safe_filename(metadata.filename) or None) if kind == "file" else None,
+        media_type=metadata.media_type or None,
+        plaintext_size=digest.size,
+        plaintext_sha256=digest.sha256.hexdigest(),
+        body=None if digest.text is None else bytes(digest.text).decode("utf-8", "replace"),
+    )

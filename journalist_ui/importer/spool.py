@@ -1,0 +1,266 @@
+"""Writing an import's envelope files while the bundle is read and verified.
+
+Each envelope goes into HOME/store/envelopes/ under a temporary name (TEMP_PREFIX). Small
+envelopes are written at once and held in memory to be decrypted from there; large ones are
+handed to a writer thread (:class:`Spool`), which also decrypts them once written, so that
+file writes and SHA-256 (which release the GIL) use the second core.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import io
+import os
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from common.files import write_all
+from crypto.bundle import InboundItem
+from journalist_ui.importer.contents import Opened, open_received
+
+TEMP_PREFIX = ".import-"
+#: Envelopes up to this size are gathered in memory and decrypted from there; larger ones
+#: are decrypted from their file.
+IN_MEMORY_MAX = 1024 * 1024
+#: Small envelopes held in memory until the bundle has verified, at most (bytes).
+HELD_MAX = 64 * 1024 * 1024
+#: A large envelope goes to the spool thread in writes of this many bytes.
+WRITE_BATCH = 8 * 1024 * 1024
+#: Bytes handed to the writer thread and not yet written, at most (bounds the memory used).
+SPOOL_BACKLOG = 32 * 1024 * 1024
+#: Large envelopes are written (and then decrypted) by a second thread.
+SPOOL_THREAD = True
+#: ... which also decrypts them, once written (its SHA-256 runs beside the calling thread).
+SPOOL_DECRYPTS = True
+#: The calling thread decrypts held small envelopes while the spool's backlog is full,
+#: rather than wait (bench/station.py --profile: ~2 s of waiting filled when the machine
+#: was quiet; no better, nor clearly worse, when other work held both cores).
+DECRYPT_WHILE_WAITING = True
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class Spool:
+    """A thread that writes the envelope files (and opens the large envelopes from them)
+    while the calling thread reads, verifies and decrypts the bundle: file writes and SHA-256
+    release the GIL, so the two cores share the work. Jobs run in the order given; after a
+    failure or :meth:`cancel` the remaining jobs are skipped."""
+
+    def __init__(self, threaded: bool, idle: Callable[[], bool] | None = None) -> None:
+        self._idle = idle
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], None], int] | None] = queue.SimpleQueue()
+        self._room = threading.Condition()
+        self._backlog = 0
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._threaded = threaded
+        self._thread = threading.Thread(target=self._run, name="postern-import-spool")
+        if threaded:
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            entry = self._jobs.get()
+            if entry is None:
+                return
+            job, size = entry
+            try:
+                if self._error is None and not self._cancelled:
+                    job()
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                self._error = exc
+            finally:
+                with self._room:
+                    self._backlog -= size
+                    self._room.notify_all()
+
+    def submit(self, job: Callable[[], None], size: int) -> None:
+        """Queue a job holding ``size`` bytes. While SPOOL_BACKLOG bytes are queued, call
+        ``idle`` (work of the calling thread, which returns False when it has none) or wait."""
+        idle = self._idle
+        self.check()
+        if not self._threaded:
+            job()
+            return
+        if not self._thread.is_alive():
+            raise OSError("the import's writer thread has stopped")
+        with self._room:
+            while self._backlog > SPOOL_BACKLOG and self._error is None:
+                if idle is not None:
+                    self._room.release()
+                    try:
+                        busy = idle()
+                    finally:
+                        self._room.acquire()
+                    if busy:
+                        continue
+                self._room.wait()
+            self._backlog += size
+        self._jobs.put((job, size))
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def finish(self) -> None:
+        """Run every queued job, stop the thread and raise the first failure, if any."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        self.check()
+
+    def cancel(self) -> None:
+        """Skip what is still queued and wait until the thread has stopped (idempotent)."""
+        self._cancelled = True
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+
+class Receiving:
+    """What the sinks of one import share."""
+
+    def __init__(self, directory: Path, secrets_: list[bytes]) -> None:
+        self.directory = directory
+        self.secrets = secrets_
+        self.spool = Spool(SPOOL_THREAD, self.decrypt_one if DECRYPT_WHILE_WAITING else None)
+        #: False once the bundle is known to be imported already: sinks then keep nothing.
+        self.keep = True
+        self.sinks: list[SpoolSink] = []
+        #: Bytes of small envelopes held in memory until they are decrypted.
+        self.held = 0
+        #: Small envelopes held and not decrypted yet, oldest first.
+        self.waiting: collections.deque[SpoolSink] = collections.deque()
+        self.names = Names()
+
+    def decrypt_one(self) -> bool:
+        """Decrypt the oldest small envelope held (while the spool has work queued, instead
+        of waiting for it); False if none is left."""
+        if not self.waiting:
+            return False
+        sink = self.waiting.popleft()
+        if sink.opened is None and sink.data is not None:
+            self.held -= len(sink.data)
+            sink.opened = sink.decrypt(self.secrets)
+        return True
+
+
+class Names:
+    """Random file names (32 lowercase hex digits, 128 bits from the system's CSPRNG), drawn
+    1024 at a time: one getrandom call, not one per file, in the thread that verifies."""
+
+    def __init__(self) -> None:
+        self._pool: list[str] = []
+
+    def take(self) -> str:
+        if not self._pool:
+            block = os.urandom(16 * 1024).hex()
+            self._pool = [block[at : at + 32] for at in range(0, len(block), 32)]
+        return self._pool.pop()
+
+
+class SpoolSink:
+    """One envelope on its way into HOME/store/envelopes/, under a temporary name.
+
+    An envelope of up to IN_MEMORY_MAX bytes is written to its file in one piece and kept in
+    memory (HELD_MAX bytes of them at most) to be decrypted from there, whenever the calling
+    thread would otherwise wait for the spool, or else once the bundle has verified (the
+    results count only if it does); a larger one is handed to the spool in batches of
+    WRITE_BATCH bytes and decrypted from its file once written. Either way each envelope is
+    decrypted once and its file holds exactly the bundle's bytes.
+    """
+
+    def __init__(self, receiving: Receiving, item: InboundItem) -> None:
+        self.item = item
+        self.path = receiving.directory / f"{TEMP_PREFIX}{receiving.names.take()}.tmp"
+        #: The whole envelope, for a small one until it is decrypted.
+        self.data: bytes | None = None
+        #: What decrypting it taught, if that happened on the way (by the spool for a large
+        #: envelope, while waiting for the spool for a small one).
+        self.opened: Opened | None = None
+        self._receiving = receiving
+        self._received = 0
+        self._parts: list[bytes] = []
+        self._pending = 0
+        self._fd: int | None = None
+        self.small = item.size <= IN_MEMORY_MAX
+        if receiving.keep and not self.small:
+            receiving.spool.submit(self._create, 0)
+
+    def _create(self) -> None:
+        self._fd = os.open(self.path, _CREATE_FLAGS, 0o600)
+
+    def _append(self, parts: list[bytes]) -> None:
+        fd = cast(int, self._fd)
+        done = os.writev(fd, parts)
+        if done < sum(len(part) for part in parts):
+            write_all(fd, memoryview(b"".join(parts))[done:])
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def write(self, data: bytes, /) -> object:
+        receiving = self._receiving
+        self._received += len(data)
+        if not receiving.keep:
+            return len(data)
+        complete = self._received >= self.item.size
+        self._parts.append(data)
+        self._pending += len(data)
+        if not self.small:
+            if complete or self._pending >= WRITE_BATCH or len(self._parts) >= 256:
+                parts, size = self._parts, self._pending
+                self._parts, self._pending = [], 0
+                receiving.spool.submit(functools.partial(self._append, parts), size)
+            if complete:
+                receiving.spool.submit(self._close, 0)
+                if SPOOL_DECRYPTS:
+                    receiving.spool.submit(self._decrypt_written, 0)
+            return len(data)
+        if complete:
+            whole = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+            self._parts, self._pending = [], 0
+            self._create()
+            try:
+                write_all(cast(int, self._fd), whole)
+            finally:
+                self._close()
+            self.data = whole
+            receiving.held += len(whole)
+            if receiving.held > HELD_MAX:
+                # Too much in memory: written, dropped, decrypted from the file later.
+                receiving.held -= len(whole)
+                self.data = None
+            else:
+                receiving.waiting.append(self)
+        return len(data)
+
+    def _decrypt_written(self) -> None:
+        self.opened = self.decrypt(self._receiving.secrets)
+
+    def commit(self) -> None:
+        # The files are made durable all at once before they get their names (publish.py).
+        self._parts = []
+
+    def abort(self) -> None:
+        """Remove the file, once the spool has stopped (it might still create it)."""
+        self._receiving.spool.cancel()
+        self._parts = []
+        self.data = None
+        self._close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def decrypt(self, secrets_: list[bytes]) -> Opened:
+        """Decrypt the envelope (from memory if held, else from its file): once."""
+        if self.data is not None:
+            data, self.data = self.data, None
+            return open_received(self.item, self.path, io.BytesIO(data), secrets_)
+        with self.path.open("rb") as src:
+            return open_received(self.item, self.path, src, secrets_)
