@@ -1,8 +1,8 @@
 """What a request can reach: the app's services and the current source session.
 
 Everything hangs off the app object (``app.extensions["postern"]``), made by
-:func:`dropbox.app.create_app`; nothing here is a module-level singleton. Views and the
-extension modules (tus uploads, the plain form, the submissions API) use these helpers:
+:func:`dropbox.app.create_app`; nothing here is a module-level singleton. The views (pages,
+and the submission paths of :mod:`dropbox.web.api`) use these helpers:
 
 - :func:`services` for the settings, database, blob store, instance and clock;
 - :func:`current_session`, :func:`ensure_session`, :func:`rotate_session`, :func:`end_session`
@@ -159,6 +159,8 @@ def logged_in_source() -> tuple[SourceSession, int] | None:
 # -- CSRF --------------------------------------------------------------------------------------
 
 
+# An HTTPException, not a DropboxError: raised anywhere in a request, Flask answers it with the
+# 403 error page, which is what every caller of check_csrf_token relies on.
 class CSRFError(Forbidden):
     description = "The form was stale or did not come from this site."
 
