@@ -5,36 +5,26 @@ One app per process, made from the settings; everything it uses hangs off the ap
 the database engine and session factory, the blob store, the in-memory session store and the
 login throttles. Nothing happens at import time.
 
-Extension points, for the parts written separately and wired in here:
+What it is made of:
 
-- **tus uploads** (``dropbox/tus.py``, ``dropbox/uploads.py``): register their blueprint in
-  :func:`_register_extensions` (it carries its ``/api/uploads`` prefix). Its policy reaches
-  the services with :func:`dropbox.web.context.services`, the logged-in source with
-  :func:`dropbox.web.context.logged_in_source` (``sources.id`` is fit to keep as the upload's
-  owner), the recipients with ``services().instance().keyring.manifest.recipient_keys`` and
-  the uploads directory with ``services().instance().uploads_dir``. The generic CSRF check
-  accepts the ``X-Postern-CSRF`` header and never reads a request body; tus must answer 412
-  before 403, so wrap its blueprint in
-  :func:`dropbox.web.security.csrf_checked_in_blueprint` and let the policy's ``authorize``
-  call :func:`dropbox.web.context.check_csrf_token` (single views:
-  :func:`dropbox.web.security.csrf_checked_in_view`).
-- **completing a submission** (``POST /api/submissions``): register it the same way; it calls
-  :func:`dropbox.submissions.add_submission`. On success the script can send the source to
-  ``GET /submit/done`` (``pages.submitted``) for the confirmation page.
-- **the plain form** (``dropbox/nojs.py``): pass its handler as ``submit_handler`` (or make
-  it the default below). ``POST /submit`` (``pages.submit_post``) has already checked that a
-  source is logged in and acknowledged their codename and that a keyring is installed, and has
-  not touched the body: the handler streams the multipart body (``request.stream``), checks
-  its first part with :func:`dropbox.web.context.csrf_token_matches`, records the envelopes
-  with :func:`dropbox.submissions.add_submission` and renders ``submitted.html`` (or an
-  error page with :func:`dropbox.web.security.render_error`).
+- the pages (:mod:`dropbox.web.pages`), which all work without JavaScript;
+- the script path (:mod:`dropbox.web.api`): tus uploads at ``/api/uploads``
+  (:mod:`dropbox.tus`, :mod:`dropbox.uploads`) and ``POST /api/submissions``, which turns
+  completed uploads into one submission. The generic CSRF check accepts the
+  ``X-Postern-CSRF`` header and never reads a request body; tus must answer 412 before 403,
+  so its blueprint is wrapped in :func:`dropbox.web.security.csrf_checked_in_blueprint` and
+  its policy checks the token itself;
+- the plain form: ``POST /submit`` (``pages.submit_post``) checks that a source is logged in
+  and acknowledged their codename and that a keyring is installed, without touching the body,
+  then calls the submit handler (by default :func:`dropbox.web.api.plain_form_handler`), which
+  streams the multipart body through :func:`dropbox.nojs.seal_form`.
 """
 
 from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -45,10 +35,8 @@ from flask_babel import Babel, get_locale
 from common.web import install_log_filters
 from config import ServerSettings
 from crypto.envelope import MAX_RECIPIENTS, MAX_RECORD, header_length, padded_size, payload_length
-from dropbox import db
 from dropbox.errors import DropboxError
-from dropbox.instance import InstanceLoader
-from dropbox.storage import LocalBlobStore
+from dropbox.services import open_services, utc_now
 from dropbox.uploads import UploadStore
 from dropbox.web import api, capacity, pages
 from dropbox.web.context import (
@@ -82,16 +70,31 @@ DEFAULT_LANGUAGE: Final = "en"
 _LANGUAGE_CODES: Final = frozenset(code for code, _ in LANGUAGES)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class PosternFlask(Flask):
-    """Flask that logs an unhandled exception without the request or the exception's text.
+    """The Flask of both server apps: never in debug mode, and careful in what it logs.
 
-    Flask's own message names the path and method; an exception's text can hold anything.
-    What is logged is the exception's type and where it was raised: enough to find the bug.
+    An unhandled exception is logged without the request or the exception's text: Flask's own
+    message names the path and method, and an exception's text can hold anything. What is
+    logged is the exception's type and where it was raised: enough to find the bug.
     """
+
+    def __init__(
+        self,
+        import_name: str,
+        *,
+        root_path: str | None = None,
+        static_folder: str | None = "static",
+    ) -> None:
+        super().__init__(import_name, root_path=root_path, static_folder=static_folder)
+        self.config.update(
+            DEBUG=False,
+            TESTING=False,
+            # Errors are answered by the app's error pages, never passed to the server.
+            PROPAGATE_EXCEPTIONS=False,
+            TRAP_HTTP_EXCEPTIONS=False,
+            # No flask.session: without a SECRET_KEY nothing can be put in a cookie session.
+            SECRET_KEY=None,
+        )
 
     def log_exception(
         self,
@@ -125,32 +128,17 @@ def create_app(
     server passes ``dropbox.serve.UPLOAD_SLOTS``.
     """
     now = clock or utc_now
-    instances = InstanceLoader(settings.data_dir)
-    instance = instances.current()
-    engine = db.make_engine(db.sqlite_url(settings.data_dir))
-    db.upgrade(engine)
-    blobs = LocalBlobStore(instance.blobs_dir)
-    blobs.remove_stale_temporaries()
+    base = open_services(settings, now)
+    base.blobs.remove_stale_temporaries()
 
     app = PosternFlask("dropbox", root_path=str(PACKAGE_DIR))
     app.config.update(
-        DEBUG=False,
-        TESTING=False,
-        PROPAGATE_EXCEPTIONS=False,
-        TRAP_HTTP_EXCEPTIONS=False,
         # Ordinary forms are tiny; streamed bodies are never parsed by werkzeug.
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         MAX_FORM_PARTS=16,
-        # No flask.session: there is no SECRET_KEY, so nothing can be put in a cookie session.
-        SECRET_KEY=None,
     )
     app.extensions[EXTENSION_KEY] = Services(
-        settings=settings,
-        clock=now,
-        instances=instances,
-        engine=engine,
-        db=db.make_sessionmaker(engine),
-        blobs=blobs,
+        **base.as_fields(),
         sessions=SessionStore(now),
         derivations=DerivationThrottle(
             now,
@@ -162,7 +150,6 @@ def create_app(
             limit=settings.login_failures_per_session,
             window=timedelta(minutes=settings.login_failure_window_minutes),
         ),
-        # Extension point: the streaming plain-form handler (dropbox/nojs.py) goes here.
         submit_handler=submit_handler or api.plain_form_handler,
     )
 
@@ -182,12 +169,12 @@ def create_app(
     app.context_processor(_template_context)
     register_error_pages(app)
     app.register_blueprint(pages.blueprint)
-    _register_extensions(app, settings, instance.uploads_dir)
+    _register_script_path(app, settings, base.instance().uploads_dir)
     install_log_filters()
     return app
 
 
-def _register_extensions(app: Flask, settings: ServerSettings, uploads_dir: Path) -> None:
+def _register_script_path(app: Flask, settings: ServerSettings, uploads_dir: Path) -> None:
     """The script path: tus uploads and ``POST /api/submissions`` (dropbox/web/api.py)."""
     largest = header_length(MAX_RECIPIENTS) + payload_length(
         padded_size(settings.max_resumable_file_bytes, MAX_RECORD)

@@ -31,6 +31,7 @@ from crypto import (
     load_public_key,
     verify_keyring,
 )
+from dropbox.errors import DropboxError
 
 DEFAULT_FILE_MEDIA_TYPE = "application/octet-stream"
 DEFAULT_MESSAGE_MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -39,7 +40,7 @@ MAX_KEYRING_FILE = 256 * 1024
 MAX_PUBLIC_KEY_FILE = 1024
 
 
-class SealError(Exception):
+class SealError(DropboxError):
     """An expected failure of sealing; its message is one clear line."""
 
 

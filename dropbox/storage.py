@@ -22,11 +22,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
+from dropbox.errors import DropboxError
+
 _BLOB_ID = re.compile(r"\A[0-9a-f]{64}\Z")
 _TEMP_PREFIX = ".incoming-"
 
 
-class StorageError(Exception):
+class StorageError(DropboxError):
     """A blob operation failed (bad id, missing blob, I/O error)."""
 
 

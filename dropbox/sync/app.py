@@ -20,10 +20,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from common.web import install_log_filters
 from config import ServerSettings
-from dropbox import db
-from dropbox.app import PosternFlask, utc_now
-from dropbox.instance import InstanceLoader
-from dropbox.storage import LocalBlobStore
+from dropbox.app import PosternFlask
+from dropbox.services import open_services, utc_now
 from dropbox.sync import views
 from dropbox.sync.auth import AuthError, NonceCache
 from dropbox.sync.context import (
@@ -60,29 +58,11 @@ def create_sync_app(
     interface, in another process, may be writing them.
     """
     now = clock or utc_now
-    instances = InstanceLoader(settings.data_dir)
-    instance = instances.current()
-    engine = db.make_engine(db.sqlite_url(settings.data_dir))
-    db.upgrade(engine)
+    base = open_services(settings, now)
 
     app = PosternFlask("dropbox.sync", static_folder=None)
-    app.config.update(
-        DEBUG=False,
-        TESTING=False,
-        PROPAGATE_EXCEPTIONS=False,
-        TRAP_HTTP_EXCEPTIONS=False,
-        SECRET_KEY=None,
-        PROVIDE_AUTOMATIC_OPTIONS=False,
-    )
-    app.extensions[SYNC_EXTENSION_KEY] = SyncServices(
-        settings=settings,
-        clock=now,
-        instances=instances,
-        engine=engine,
-        db=db.make_sessionmaker(engine),
-        blobs=LocalBlobStore(instance.blobs_dir),
-        nonces=NonceCache(now),
-    )
+    app.config.update(PROVIDE_AUTOMATIC_OPTIONS=False)
+    app.extensions[SYNC_EXTENSION_KEY] = SyncServices(**base.as_fields(), nonces=NonceCache(now))
     app.before_request(authenticate)
     app.after_request(refuse_unverified)
     app.after_request(add_security_headers)

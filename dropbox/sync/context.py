@@ -20,22 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import IO, Any, Final, cast
 from urllib.parse import quote
 
 from flask import current_app, g, jsonify, request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from config import ServerSettings
 from crypto import SignedKeyring, TransferClient
-from dropbox.instance import Instance, InstanceLoader
-from dropbox.storage import LocalBlobStore
+from dropbox.services import ServerServices
 from dropbox.sync.auth import AuthError, NonceCache, check_client, claim_nonce, verify_request
 
 SYNC_EXTENSION_KEY: Final = "postern_sync"
@@ -48,21 +44,12 @@ _READ_PIECE: Final = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class SyncServices:
+class SyncServices(ServerServices):
     """The sync app's dependencies, made once in :func:`create_sync_app`."""
 
-    settings: ServerSettings
-    clock: Callable[[], datetime]
-    instances: InstanceLoader
-    engine: Engine
-    db: sessionmaker[Session]
-    blobs: LocalBlobStore
     nonces: NonceCache
     #: One outbound bundle is applied at a time.
     outbound_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def instance(self) -> Instance:
-        return self.instances.current()
 
     def keyring(self) -> SignedKeyring:
         """The installed keyring (there is one: requests are signed by its transfer clients)."""
@@ -70,10 +57,6 @@ class SyncServices:
         if keyring is None:  # pragma: no cover - no keyring, no client, no request gets here
             raise AuthError("unknown_client", "no keyring is installed")
         return keyring
-
-    def today(self) -> date:
-        """The day in UTC: the finest time the server records."""
-        return self.clock().astimezone(UTC).date()
 
 
 def sync_services() -> SyncServices:

@@ -3,8 +3,8 @@
 - the script path: the tus blueprint (``/api/uploads``, :mod:`dropbox.tus`) with the app's
   :class:`AppUploadPolicy`, and ``POST /api/submissions``, which turns completed uploads of the
   logged-in source into one submission;
-- the plain form: :func:`make_plain_form_handler`, which streams ``POST /submit`` through
-  :func:`dropbox.nojs.seal_form`.
+- the plain form: :func:`plain_form_handler`, the app's default submit handler, which streams
+  ``POST /submit`` through :func:`dropbox.nojs.seal_form`.
 
 Views stay thin: the rules live in :func:`complete_submission` and the upload modules.
 """
@@ -22,6 +22,7 @@ from flask_babel import gettext
 
 from crypto.envelope import parse_header, sealed_to
 from crypto.errors import FormatError
+from dropbox.errors import DropboxError
 from dropbox.nojs import NoJsError, NoJsLimits, seal_form
 from dropbox.storage import BlobStore
 from dropbox.submissions import NewItem, SubmissionError, add_submission
@@ -71,7 +72,7 @@ class AppUploadPolicy:
 
 
 @dataclass(frozen=True)
-class ApiError(Exception):
+class ApiError(DropboxError):
     status: int
     code: str
     message: str

@@ -1,8 +1,8 @@
 """What a request can reach: the app's services and the current source session.
 
 Everything hangs off the app object (``app.extensions["postern"]``), made by
-:func:`dropbox.app.create_app`; nothing here is a module-level singleton. Views and the
-extension modules (tus uploads, the plain form, the submissions API) use these helpers:
+:func:`dropbox.app.create_app`; nothing here is a module-level singleton. The views (pages,
+and the submission paths of :mod:`dropbox.web.api`) use these helpers:
 
 - :func:`services` for the settings, database, blob store, instance and clock;
 - :func:`current_session`, :func:`ensure_session`, :func:`rotate_session`, :func:`end_session`
@@ -17,19 +17,14 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Final, cast
 
 from flask import current_app, g, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response
 
-from config import ServerSettings
-from dropbox.instance import Instance, InstanceLoader
-from dropbox.storage import LocalBlobStore
+from dropbox.services import ServerServices
 from dropbox.web.sessions import SESSION_COOKIE, SessionStore, SourceSession
 from dropbox.web.throttle import DerivationThrottle, LoginAttempts
 
@@ -42,27 +37,13 @@ SubmitHandler = Callable[[], ResponseReturnValue]
 
 
 @dataclass(frozen=True)
-class Services:
-    """The app's dependencies, made once in :func:`dropbox.app.create_app`."""
+class Services(ServerServices):
+    """The source interface's dependencies, made once in :func:`dropbox.app.create_app`."""
 
-    settings: ServerSettings
-    clock: Callable[[], datetime]
-    instances: InstanceLoader
-    engine: Engine
-    db: sessionmaker[Session]
-    blobs: LocalBlobStore
     sessions: SessionStore
     derivations: DerivationThrottle
     login_attempts: LoginAttempts
     submit_handler: SubmitHandler
-
-    def instance(self) -> Instance:
-        """The current instance (read again when its files changed on disk)."""
-        return self.instances.current()
-
-    def today(self) -> date:
-        """The day in UTC: the finest time the server records."""
-        return self.clock().astimezone(UTC).date()
 
 
 def services() -> Services:
@@ -178,6 +159,8 @@ def logged_in_source() -> tuple[SourceSession, int] | None:
 # -- CSRF --------------------------------------------------------------------------------------
 
 
+# An HTTPException, not a DropboxError: raised anywhere in a request, Flask answers it with the
+# 403 error page, which is what every caller of check_csrf_token relies on.
 class CSRFError(Forbidden):
     description = "The form was stale or did not come from this site."
 

@@ -2,7 +2,7 @@
 
 Every page works without JavaScript. Views stay thin: they read the form, call a use case and
 render a template. The plain-form ``POST /submit`` is delegated to the app's submit handler
-(see :mod:`dropbox.app`); until the streaming sealer is connected it answers 501.
+(by default :func:`dropbox.web.api.plain_form_handler`, which seals the form as it streams in).
 """
 
 from __future__ import annotations
@@ -200,14 +200,6 @@ def submit_post() -> ResponseReturnValue:
     if services().instance().keyring is None:
         return render_error(503, gettext("Submissions are not open yet. Nothing was stored."))
     return services().submit_handler()
-
-
-def plain_form_not_connected() -> ResponseReturnValue:
-    """The default submit handler, until the streaming sealer is connected."""
-    return render_error(
-        501,
-        gettext("Sending without scripts is not available on this server yet. Nothing was stored."),
-    )
 
 
 @blueprint.get("/submit/done")

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Final
 
+from dropbox.errors import DropboxError
 from dropbox.web.sessions import SourceSession
 
 MINUTE: Final = timedelta(minutes=1)
@@ -34,7 +35,7 @@ SLOT_WAIT_SECONDS: Final = 10.0
 Clock = Callable[[], datetime]
 
 
-class Throttled(Exception):
+class Throttled(DropboxError):
     """Over a budget; try again after ``retry_after``."""
 
     def __init__(self, retry_after: timedelta, *, per_session: bool) -> None:

@@ -1,4 +1,4 @@
-"""The tus endpoint (docs/format.md section 8.3) and its upload store, in process."""
+"""The tus endpoint (docs/format.md section 8.3), in process, over a real upload store."""
 
 from __future__ import annotations
 
@@ -23,14 +23,17 @@ from crypto.envelope import header_length
 from dropbox.storage import LocalBlobStore
 from dropbox.tus import TusError, append_body, check_envelope_prefix, valid_envelope_length
 from dropbox.uploads import (
-    OffsetMismatch,
-    StreamInterrupted,
-    UploadBusy,
-    UploadIncomplete,
     UploadNotFound,
     UploadStore,
 )
-from tests.dropbox.tus_testapp import CSRF_HEADER, SESSION_COOKIE, FakePolicy, Session, build_app
+from tests.dropbox.tus_testapp import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    BrokenStream,
+    FakePolicy,
+    Session,
+    build_app,
+)
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 MAX_SIZE = 8 * 1024 * 1024
@@ -244,33 +247,6 @@ def test_full_upload_in_many_patches(env: Env) -> None:
         assert env.patch(path, stop, b"").headers["Upload-Offset"] == str(stop)
     assert env.policy.completed == [(upload_id(path), ALICE.owner)]
     assert open_bytes(env.complete(path), [env.keys[0].secret])[1] == content
-
-
-class BrokenStream:
-    """A request body whose connection breaks after ``deliver`` bytes of ``declared``."""
-
-    def __init__(self, data: bytes, deliver: int, declared: int, *, raises: bool) -> None:
-        self._data = data[:deliver]
-        self._declared = declared
-        self._raises = raises
-        self._told = 0
-
-    # The test client asks the stream for its length this way.
-    def tell(self) -> int:
-        return self._told
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._told = self._declared if whence == 2 else offset
-        return self._told
-
-    def read(self, size: int = -1) -> bytes:
-        if self._data:
-            size = len(self._data) if size < 0 else size
-            piece, self._data = self._data[:size], self._data[size:]
-            return piece
-        if self._raises:
-            raise ConnectionResetError("connection reset by peer")
-        return b""
 
 
 @pytest.mark.parametrize("cut", [5, 60, header_length(2) + 70_000])
@@ -620,95 +596,3 @@ def test_check_envelope_prefix_needs_the_whole_header() -> None:
     assert check_envelope_prefix(data[:end], len(data), recipients) == end
     with pytest.raises(TusError, match="keys have changed"):
         check_envelope_prefix(data[:end], len(data), recipients[:2])
-
-
-# -- the store on its own -------------------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> UploadStore:
-    return UploadStore(tmp_path / "uploads")
-
-
-def test_store_never_writes_past_the_length(store: UploadStore) -> None:
-    upload = store.create("owner", 40, T0)
-    assert store.append(upload.id, io.BytesIO(b"a" * 30), 1000) == 30
-    assert store.append(upload.id, io.BytesIO(b"b" * 30), 1000) == 40
-    assert store.append(upload.id, io.BytesIO(b"c" * 30), 1000) == 40
-    assert store.read_prefix(upload.id, 100) == b"a" * 30 + b"b" * 10
-    got = store.get(upload.id)
-    assert got is not None
-    assert got.complete
-
-
-def test_store_keeps_bytes_when_the_stream_raises(store: UploadStore) -> None:
-    upload = store.create("owner", 1 << 20, T0)
-    body = BrokenStream(b"z" * 200_000, 150_000, 1 << 20, raises=True)
-    with pytest.raises(StreamInterrupted) as caught:
-        store.append(upload.id, body, 1 << 20)
-    assert caught.value.offset == 150_000
-    assert isinstance(caught.value.__cause__, ConnectionResetError)
-    got = store.get(upload.id)
-    assert got is not None
-    assert got.offset == 150_000
-    assert store.read_prefix(upload.id, 1 << 20) == b"z" * 150_000
-
-
-def test_store_checks_the_expected_offset(store: UploadStore) -> None:
-    upload = store.create("owner", 100, T0)
-    store.append(upload.id, io.BytesIO(b"x" * 10), 10)
-    with pytest.raises(OffsetMismatch) as caught:
-        store.append(upload.id, io.BytesIO(b"y"), 1, expected_offset=9)
-    assert caught.value.offset == 10
-    assert store.append(upload.id, io.BytesIO(b"y"), 1, expected_offset=10) == 11
-
-
-def test_store_refuses_a_second_writer(store: UploadStore, tmp_path: Path) -> None:
-    upload = store.create("owner", 10, T0)
-    with open(store.root / f"{upload.id}.part", "rb") as other:
-        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
-        with pytest.raises(UploadBusy):
-            store.append(upload.id, io.BytesIO(b"x"), 1)
-        with pytest.raises(UploadBusy):
-            store.complete_into(upload.id, LocalBlobStore(tmp_path / "blobs"))
-    assert store.append(upload.id, io.BytesIO(b"x"), 1) == 1
-
-
-def test_store_completes_only_whole_uploads(store: UploadStore, tmp_path: Path) -> None:
-    blobs = LocalBlobStore(tmp_path / "blobs")
-    upload = store.create("owner", 10, T0)
-    store.append(upload.id, io.BytesIO(b"0123456"), 10)
-    with pytest.raises(UploadIncomplete):
-        store.complete_into(upload.id, blobs)
-    assert list(blobs.ids()) == []
-    store.append(upload.id, io.BytesIO(b"789"), 10)
-    blob_id = store.complete_into(upload.id, blobs)
-    with blobs.open(blob_id) as handle:
-        assert handle.read() == b"0123456789"
-    assert store.get(upload.id) is None
-    assert os.listdir(store.root) == []
-    with pytest.raises(UploadNotFound):
-        store.complete_into(upload.id, blobs)
-
-
-def test_store_expire_removes_crash_leftovers_only_when_old(store: UploadStore) -> None:
-    live = store.create("owner", 10, T0)
-    orphan = store.root / ("ab" * 16 + ".part")
-    temporary = store.root / (".cd" + "cd" * 15 + ".json.tmp")
-    broken = store.root / ("ef" * 16 + ".json")
-    for path in (orphan, temporary, broken):
-        path.write_bytes(b"{")
-        stamp = T0.timestamp()
-        os.utime(path, (stamp, stamp))
-    assert store.expire(T0 + timedelta(hours=23)) == 0
-    assert len(os.listdir(store.root)) == 5
-    assert store.expire(T0 + timedelta(hours=24)) == 3  # the live upload and two leftovers
-    assert os.listdir(store.root) == []
-    assert store.get(live.id) is None
-
-
-def test_store_wants_aware_times(store: UploadStore) -> None:
-    with pytest.raises(ValueError, match="timezone"):
-        store.create("owner", 10, datetime(2026, 1, 1))
-    with pytest.raises(ValueError, match="owner"):
-        store.create("", 10, T0)

@@ -1,4 +1,4 @@
-"""A minimal app around the tus blueprint, for tests/dropbox/test_tus*.py.
+"""A minimal app around the tus blueprint, for tests/dropbox/test_tus*.py (and a broken body).
 
 In-process tests call :func:`build_app` with their own policy (and clock). Under gunicorn,
 :func:`create_app` reads ``$POSTERN_TUS_TESTAPP_DIR/config.json`` and keeps its uploads in
@@ -77,3 +77,30 @@ def create_app() -> Flask:
         clock=_utc_now,
     )
     return build_app(UploadStore(root / "uploads"), policy)
+
+
+class BrokenStream:
+    """A request body whose connection breaks after ``deliver`` bytes of ``declared``."""
+
+    def __init__(self, data: bytes, deliver: int, declared: int, *, raises: bool) -> None:
+        self._data = data[:deliver]
+        self._declared = declared
+        self._raises = raises
+        self._told = 0
+
+    # The test client asks the stream for its length this way.
+    def tell(self) -> int:
+        return self._told
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._told = self._declared if whence == 2 else offset
+        return self._told
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data:
+            size = len(self._data) if size < 0 else size
+            piece, self._data = self._data[:size], self._data[size:]
+            return piece
+        if self._raises:
+            raise ConnectionResetError("connection reset by peer")
+        return b""

@@ -1,23 +1,6 @@
-"""Incomplete uploads on the local filesystem (the storage side of docs/format.md section 8.3).
+"""The upload store: incomplete uploads as ``ROOT/<id>.part`` plus ``ROOT/<id>.json``.
 
-An upload is two files in one directory (mode 0700):
-
-- ``ROOT/<id>.part`` (mode 0600): the bytes received so far. Its size *is* the upload offset,
-  so there is no second copy of the offset that could disagree with the bytes.
-- ``ROOT/<id>.json`` (mode 0600): a small sidecar with the owner (an opaque string chosen by
-  the caller), the announced length, the creation time and the expiry, as UTC timestamps to
-  the second. Nothing else is kept: no metadata of the content, no client information.
-
-``id`` is 32 random lowercase hex digits. Every id is checked against that pattern before any
-path is built from it, so no id can name a file outside the directory.
-
-Appends hold an exclusive ``flock`` on the ``.part`` file for their whole duration: two
-requests for the same upload never interleave their bytes (the second one gets
-:class:`UploadBusy`). Deletion does not wait for that lock: it unlinks at once, and an append
-still running writes into a file that no longer has a name.
-
-Like the blob store, this module never sees plaintext (only envelopes travel this way) and
-knows nothing of HTTP or Flask. It reads no clock: every time comes from the caller.
+See :mod:`dropbox.uploads` for the layout, the locking and what the store never sees.
 """
 
 from __future__ import annotations
@@ -25,18 +8,27 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hmac
-import json
 import os
 import re
 import secrets
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from common.files import fsync_dir, write_all
+from dropbox.errors import DropboxError
 from dropbox.storage import BlobStore
+from dropbox.uploads.sidecar import (
+    MAX_OWNER,
+    MAX_SIDECAR,
+    Sidecar,
+    decode_sidecar,
+    encode_sidecar,
+    utc,
+)
 
 #: How long an upload may take before it expires (docs/format.md section 8.3).
 DEFAULT_TTL = timedelta(hours=24)
@@ -47,14 +39,10 @@ _UPLOAD_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 _PART = re.compile(r"\A([0-9a-f]{32})\.part\Z")
 _SIDECAR = re.compile(r"\A([0-9a-f]{32})\.json\Z")
 _TEMPORARY = re.compile(r"\A\.[0-9a-f]{32}\.json\.tmp\Z")
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_SIDECAR_KEYS = frozenset({"owner", "length", "created", "expires"})
-_MAX_SIDECAR = 4096
-_MAX_OWNER = 256
 _OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class UploadError(Exception):
+class UploadError(DropboxError):
     """Root of the errors of the upload store."""
 
 
@@ -106,75 +94,16 @@ class Upload:
         return self.offset == self.length
 
     def expired_at(self, now: datetime) -> bool:
-        return _utc(now) >= self.expires
+        return utc(now) >= self.expires
 
     def belongs_to(self, owner: str) -> bool:
         """Whether ``owner`` owns this upload (compared in constant time)."""
         return hmac.compare_digest(self.owner.encode("utf-8"), owner.encode("utf-8"))
 
 
-@dataclass(frozen=True)
-class _Sidecar:
-    owner: str
-    length: int
-    created: datetime
-    expires: datetime
-
-
 def check_upload_id(upload_id: str) -> bool:
     """True when upload_id is 32 lowercase hex digits, the only form an id can take."""
     return isinstance(upload_id, str) and _UPLOAD_ID.match(upload_id) is not None
-
-
-def _utc(now: datetime) -> datetime:
-    if now.tzinfo is None:
-        raise ValueError("times must be timezone-aware")
-    return now.astimezone(UTC).replace(microsecond=0)
-
-
-def _format_time(value: datetime) -> str:
-    return value.strftime(_TIME_FORMAT)
-
-
-def _parse_time(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("a time is a string")
-    return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
-
-
-def _encode_sidecar(sidecar: _Sidecar) -> bytes:
-    return json.dumps(
-        {
-            "owner": sidecar.owner,
-            "length": sidecar.length,
-            "created": _format_time(sidecar.created),
-            "expires": _format_time(sidecar.expires),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode("utf-8")
-
-
-def _decode_sidecar(data: bytes) -> _Sidecar | None:
-    """Parse a sidecar strictly; None for anything that is not exactly what we write."""
-    try:
-        value = json.loads(data)
-        if not isinstance(value, dict) or set(value) != _SIDECAR_KEYS:
-            return None
-        owner, length = value["owner"], value["length"]
-        if not isinstance(owner, str) or not 0 < len(owner) <= _MAX_OWNER:
-            return None
-        if type(length) is not int or length < 0:
-            return None
-        return _Sidecar(owner, length, _parse_time(value["created"]), _parse_time(value["expires"]))
-    except ValueError:  # json.JSONDecodeError and bad times are ValueErrors
-        return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _lock(fd: int) -> None:
@@ -206,13 +135,6 @@ class UploadStore:
             raise UploadNotFound("no such upload")
         return self.root / f"{upload_id}.json"
 
-    def _sync_dir(self) -> None:
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     @contextlib.contextmanager
     def _open_part(self, upload_id: str, flags: int) -> Iterator[int]:
         try:
@@ -224,15 +146,15 @@ class UploadStore:
         finally:
             os.close(fd)  # also releases the flock, if taken
 
-    def _read_sidecar(self, upload_id: str) -> _Sidecar | None:
+    def _read_sidecar(self, upload_id: str) -> Sidecar | None:
         try:
             fd = os.open(self._sidecar(upload_id), os.O_RDONLY | _OPEN_FLAGS)
         except FileNotFoundError:
             return None
         with os.fdopen(fd, "rb") as handle:
-            return _decode_sidecar(handle.read(_MAX_SIDECAR + 1))
+            return decode_sidecar(handle.read(MAX_SIDECAR + 1))
 
-    def _required_sidecar(self, upload_id: str) -> _Sidecar:
+    def _required_sidecar(self, upload_id: str) -> Sidecar:
         sidecar = self._read_sidecar(upload_id)
         if sidecar is None:
             raise UploadNotFound("no such upload")
@@ -242,25 +164,25 @@ class UploadStore:
 
     def create(self, owner: str, length: int, now: datetime) -> Upload:
         """Make a new, empty upload of ``length`` bytes for ``owner``, expiring after the TTL."""
-        if not isinstance(owner, str) or not 0 < len(owner) <= _MAX_OWNER:
-            raise ValueError(f"an owner is 1 to {_MAX_OWNER} characters")
+        if not isinstance(owner, str) or not 0 < len(owner) <= MAX_OWNER:
+            raise ValueError(f"an owner is 1 to {MAX_OWNER} characters")
         if type(length) is not int or length < 0:
             raise ValueError("an upload length is a non-negative integer")
-        created = _utc(now)
-        sidecar = _Sidecar(owner, length, created, created + self.ttl)
+        created = utc(now)
+        sidecar = Sidecar(owner, length, created, created + self.ttl)
         upload_id = secrets.token_hex(16)
         # The sidecar first, by rename so that no reader ever sees half of it; then the
         # (empty) .part. get() needs both, so the upload appears only once it is whole.
         temporary = self.root / f".{upload_id}.json.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(_encode_sidecar(sidecar))
+            handle.write(encode_sidecar(sidecar))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self._sidecar(upload_id))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
         os.close(os.open(self._part(upload_id), flags, 0o600))
-        self._sync_dir()
+        fsync_dir(self.root)
         return Upload(upload_id, owner, length, sidecar.created, sidecar.expires, 0)
 
     def get(self, upload_id: str) -> Upload | None:
@@ -315,7 +237,7 @@ class UploadStore:
                     if not piece:
                         break
                     piece = piece[:budget]
-                    _write_all(fd, piece)
+                    write_all(fd, piece)
                     offset += len(piece)
                     budget -= len(piece)
             finally:
@@ -349,7 +271,7 @@ class UploadStore:
                 path.unlink()
                 removed = True
         if removed:
-            self._sync_dir()
+            fsync_dir(self.root)
         return removed
 
     def expire(self, now: datetime) -> int:
@@ -358,7 +280,7 @@ class UploadStore:
         Also removes leftovers of crashes (a .part without sidecar, an unreadable sidecar, a
         temporary sidecar) once their modification time is a whole TTL before ``now``.
         """
-        now = _utc(now)
+        now = utc(now)
         stale_before = (now - self.ttl).timestamp()
         count = 0
         for entry in list(os.scandir(self.root)):

@@ -1,0 +1,73 @@
+"""What both server apps are built on: the settings, the clock, the instance, database and blobs.
+
+:func:`open_services` reads the data directory's instance (failing with
+:class:`dropbox.errors.DropboxError` if the directory is not initialized), brings the database
+to the newest schema and opens the blob store. The source interface
+(:class:`dropbox.web.context.Services`) and the sync API
+(:class:`dropbox.sync.context.SyncServices`) each extend :class:`ServerServices` with their own
+parts (``Services(**base.as_fields(), sessions=...)``) and hang the result off their app
+object; nothing here is a module-level singleton.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import ServerSettings
+from dropbox import db
+from dropbox.instance import Instance, InstanceLoader
+from dropbox.storage import LocalBlobStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ServerServices:
+    """The dependencies every server app has, made once when the app is created."""
+
+    settings: ServerSettings
+    #: The current time, UTC and aware (replaced in tests).
+    clock: Callable[[], datetime]
+    instances: InstanceLoader
+    engine: Engine
+    db: sessionmaker[Session]
+    blobs: LocalBlobStore
+
+    def as_fields(self) -> dict[str, Any]:
+        """These services as keyword arguments, to build an app's own services from them."""
+        return {item.name: getattr(self, item.name) for item in fields(ServerServices)}
+
+    def instance(self) -> Instance:
+        """The current instance (read again when its files changed on disk)."""
+        return self.instances.current()
+
+    def today(self) -> date:
+        """The day in UTC: the finest time the server records."""
+        return self.clock().astimezone(UTC).date()
+
+
+def open_services(settings: ServerSettings, clock: Callable[[], datetime]) -> ServerServices:
+    """The services for ``settings.data_dir``.
+
+    Fails with :class:`dropbox.errors.DropboxError` if the directory is not initialized.
+    """
+    instances = InstanceLoader(settings.data_dir)
+    instance = instances.current()
+    engine = db.make_engine(db.sqlite_url(settings.data_dir))
+    db.upgrade(engine)
+    return ServerServices(
+        settings=settings,
+        clock=clock,
+        instances=instances,
+        engine=engine,
+        db=db.make_sessionmaker(engine),
+        blobs=LocalBlobStore(instance.blobs_dir),
+    )

@@ -1,0 +1,113 @@
+"""dropbox.uploads: the upload store on its own (the storage side of docs/format.md 8.3)."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dropbox.storage import LocalBlobStore
+from dropbox.uploads import (
+    OffsetMismatch,
+    StreamInterrupted,
+    UploadBusy,
+    UploadIncomplete,
+    UploadNotFound,
+    UploadStore,
+)
+from tests.dropbox.tus_testapp import BrokenStream
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> UploadStore:
+    return UploadStore(tmp_path / "uploads")
+
+
+def test_store_never_writes_past_the_length(store: UploadStore) -> None:
+    upload = store.create("owner", 40, T0)
+    assert store.append(upload.id, io.BytesIO(b"a" * 30), 1000) == 30
+    assert store.append(upload.id, io.BytesIO(b"b" * 30), 1000) == 40
+    assert store.append(upload.id, io.BytesIO(b"c" * 30), 1000) == 40
+    assert store.read_prefix(upload.id, 100) == b"a" * 30 + b"b" * 10
+    got = store.get(upload.id)
+    assert got is not None
+    assert got.complete
+
+
+def test_store_keeps_bytes_when_the_stream_raises(store: UploadStore) -> None:
+    upload = store.create("owner", 1 << 20, T0)
+    body = BrokenStream(b"z" * 200_000, 150_000, 1 << 20, raises=True)
+    with pytest.raises(StreamInterrupted) as caught:
+        store.append(upload.id, body, 1 << 20)
+    assert caught.value.offset == 150_000
+    assert isinstance(caught.value.__cause__, ConnectionResetError)
+    got = store.get(upload.id)
+    assert got is not None
+    assert got.offset == 150_000
+    assert store.read_prefix(upload.id, 1 << 20) == b"z" * 150_000
+
+
+def test_store_checks_the_expected_offset(store: UploadStore) -> None:
+    upload = store.create("owner", 100, T0)
+    store.append(upload.id, io.BytesIO(b"x" * 10), 10)
+    with pytest.raises(OffsetMismatch) as caught:
+        store.append(upload.id, io.BytesIO(b"y"), 1, expected_offset=9)
+    assert caught.value.offset == 10
+    assert store.append(upload.id, io.BytesIO(b"y"), 1, expected_offset=10) == 11
+
+
+def test_store_refuses_a_second_writer(store: UploadStore, tmp_path: Path) -> None:
+    upload = store.create("owner", 10, T0)
+    with open(store.root / f"{upload.id}.part", "rb") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(UploadBusy):
+            store.append(upload.id, io.BytesIO(b"x"), 1)
+        with pytest.raises(UploadBusy):
+            store.complete_into(upload.id, LocalBlobStore(tmp_path / "blobs"))
+    assert store.append(upload.id, io.BytesIO(b"x"), 1) == 1
+
+
+def test_store_completes_only_whole_uploads(store: UploadStore, tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    upload = store.create("owner", 10, T0)
+    store.append(upload.id, io.BytesIO(b"0123456"), 10)
+    with pytest.raises(UploadIncomplete):
+        store.complete_into(upload.id, blobs)
+    assert list(blobs.ids()) == []
+    store.append(upload.id, io.BytesIO(b"789"), 10)
+    blob_id = store.complete_into(upload.id, blobs)
+    with blobs.open(blob_id) as handle:
+        assert handle.read() == b"0123456789"
+    assert store.get(upload.id) is None
+    assert os.listdir(store.root) == []
+    with pytest.raises(UploadNotFound):
+        store.complete_into(upload.id, blobs)
+
+
+def test_store_expire_removes_crash_leftovers_only_when_old(store: UploadStore) -> None:
+    live = store.create("owner", 10, T0)
+    orphan = store.root / ("ab" * 16 + ".part")
+    temporary = store.root / (".cd" + "cd" * 15 + ".json.tmp")
+    broken = store.root / ("ef" * 16 + ".json")
+    for path in (orphan, temporary, broken):
+        path.write_bytes(b"{")
+        stamp = T0.timestamp()
+        os.utime(path, (stamp, stamp))
+    assert store.expire(T0 + timedelta(hours=23)) == 0
+    assert len(os.listdir(store.root)) == 5
+    assert store.expire(T0 + timedelta(hours=24)) == 3  # the live upload and two leftovers
+    assert os.listdir(store.root) == []
+    assert store.get(live.id) is None
+
+
+def test_store_wants_aware_times(store: UploadStore) -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        store.create("owner", 10, datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="owner"):
+        store.create("", 10, T0)
