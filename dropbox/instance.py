@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from common.cli import describe_os_error
 from crypto import (
     Algorithm,
     CryptoError,
@@ -55,7 +56,7 @@ from crypto import (
     verify_keyring,
 )
 from dropbox import db
-from dropbox.errors import DropboxError, describe_os_error
+from dropbox.errors import DropboxError
 from dropbox.fsutil import write_atomic
 from dropbox.storage import LocalBlobStore
 
