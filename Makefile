@@ -52,7 +52,7 @@ test-fast: bootstrap
 	$(BIN)/pytest -m "not browser and not tor and not slow and not bench"
 
 demo: bootstrap
-	$(BIN)/python deploy/demo.py
+	$(BIN)/python -m deploy.demo
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
