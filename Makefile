@@ -59,7 +59,7 @@ soak: bootstrap
 	POSTERN_SOAK_CYCLES=$(SOAK_CYCLES) $(BIN)/pytest -s -m soak tests/soak
 
 demo: bootstrap
-	$(BIN)/python deploy/demo.py
+	$(BIN)/python -m deploy.demo
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

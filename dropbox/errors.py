@@ -12,9 +12,5 @@ class DropboxError(Exception):
     """An expected failure of a server operation; its message is one clear line."""
 
 
-def describe_os_error(exc: OSError) -> str:
-    """One line for an I/O error: what went wrong and on which file."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    if exc.filename is not None:
-        return f"{reason}: {exc.filename}"
-    return reason
+class UsageError(DropboxError):
+    """The ``dropbox`` command line cannot work as given; reported with exit status 2."""

@@ -22,12 +22,10 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from types import FrameType
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
@@ -39,6 +37,7 @@ from dropbox.app import create_app
 from dropbox.errors import DropboxError
 from dropbox.instance import load_instance
 from dropbox.onion import ServerOnions, TorChoice, TorUnreachable
+from dropbox.supervisor import STOP_SIGNALS, run_together
 from dropbox.sync.app import create_sync_app
 
 LOOPBACK: Final = "127.0.0.1"
@@ -61,8 +60,6 @@ PROC_NAME: Final = "postern-dropbox"
 #: The sync API serves a few transfer machines: fewer threads.
 API_THREADS: Final = 16
 API_PROC_NAME: Final = "postern-sync"
-#: The signals that stop both servers.
-STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
 class _ScrubRequests(logging.Filter):
@@ -289,106 +286,6 @@ def run_onions(
                     )
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-
-def run_together(
-    runners: Mapping[str, Callable[[], object]],
-    *,
-    alongside: Callable[[], AbstractContextManager[object]] | None = None,
-) -> list[tuple[str, int]]:
-    """Run each runner in its own child process until every child has ended.
-
-    SIGTERM or SIGINT to this process sends SIGTERM to every child. A child that ends on its
-    own, before any stop signal, makes the others stop too. Returns the children that failed:
-    those that ended on their own, and those that ended with a non-zero status.
-
-    ``alongside`` makes a context that this process enters once every child is started and
-    leaves once every child has ended (the onion services); if entering it fails, the children
-    are stopped and reaped and the error goes on.
-    """
-    children: dict[int, str] = {}
-    stopping = False
-
-    def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(children):
-            _terminate(pid)
-
-    # Signals wait while the children start: each child must not run this process's handler.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
-    failed: list[tuple[str, int]] = []
-    context = contextlib.ExitStack()
-    try:
-        try:
-            for name, runner in runners.items():
-                pid = os.fork()
-                if pid == 0:  # pragma: no cover - runs in the child
-                    _run_child(runner, mask)
-                children[pid] = name
-        except BaseException:
-            stop()
-            raise
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        if alongside is not None:
-            try:
-                context.enter_context(alongside())
-            except BaseException:
-                stop()
-                _reap(children)
-                raise
-        while children:
-            pid, status = os.wait()  # retried after a signal handler ran (PEP 475)
-            if pid not in children:  # pragma: no cover - not one of ours
-                continue
-            name = children.pop(pid)
-            code = os.waitstatus_to_exitcode(status)
-            if not stopping:
-                failed.append((name, code))
-                stop()
-            elif code != 0:
-                failed.append((name, code))
-    finally:
-        try:
-            context.close()
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-    return failed
-
-
-def _reap(children: dict[int, str]) -> None:
-    for pid in list(children):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    children.clear()
-
-
-def _terminate(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it ended and is not reaped yet
-        os.kill(pid, signal.SIGTERM)
-
-
-def _run_child(runner: Callable[[], object], mask: set[int | signal.Signals]) -> NoReturn:
-    """In a child: the default signal handling back, run, and leave without cleaning up the
-    parent's state (os._exit)."""
-    code = 1
-    try:
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        runner()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    except BaseException as exc:  # noqa: BLE001 - reported as one line, then the child ends
-        sys.stderr.write(f"dropbox: error: {type(exc).__name__}\n")
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
 
 
 def app_from_environment() -> Flask:

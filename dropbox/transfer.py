@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final, NoReturn, TextIO
 import certifi
 import requests
 
+from common.cli import describe_os_error
 from common.files import fsync_dir
 from crypto import CryptoError, KeyKind, PassphraseError, PrivateKey, load_private_key
 from crypto.bundle import (
@@ -66,7 +67,7 @@ from crypto.bundle import (
     parse_signed_inbound_manifest,
 )
 from dropbox import download
-from dropbox.errors import DropboxError, describe_os_error
+from dropbox.errors import DropboxError
 from dropbox.fsutil import write_atomic
 from dropbox.sync.auth import signed_message
 

@@ -6,9 +6,10 @@ import os
 import secrets
 from pathlib import Path
 
+from common.cli import describe_os_error
 from crypto import KeyKind, PrivateKey, dump_private_key, dump_public_key
 from dropbox import db
-from dropbox.errors import DropboxError, describe_os_error
+from dropbox.errors import DropboxError
 from dropbox.fsutil import write_atomic
 from dropbox.instance.document import (
     MIN_MEMLIMIT,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.cli import describe_os_error
 from crypto import (
     Algorithm,
     FormatError,
@@ -26,7 +27,7 @@ from crypto import (
     fingerprint,
     verify_keyring,
 )
-from dropbox.errors import DropboxError, describe_os_error
+from dropbox.errors import DropboxError
 from dropbox.fsutil import write_atomic
 from dropbox.instance.document import instance_json, parse_instance_json
 from dropbox.instance.layout import INSTANCE_FILE, KEYRING_FILE, MAX_INSTANCE_FILE, MAX_KEYRING_FILE

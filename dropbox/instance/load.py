@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.cli import describe_os_error
 from crypto import (
     Algorithm,
     CryptoError,
@@ -23,7 +24,7 @@ from crypto import (
     load_private_key,
     verify_keyring,
 )
-from dropbox.errors import DropboxError, describe_os_error
+from dropbox.errors import DropboxError
 from dropbox.instance.document import CodenameParams, parse_instance_json
 from dropbox.instance.layout import (
     BLOBS_DIR,

@@ -74,8 +74,8 @@ def test_install_lays_out_the_server(root: Path):
         REPO_ROOT / "deploy" / "torrc"
     ).read_bytes()
     assert stat.S_IMODE((root / "etc" / "postern" / "postern.env").stat().st_mode) == 0o640
-    assert (root / "opt" / "postern" / "src" / "dropbox" / "onion.py").read_bytes() == (
-        REPO_ROOT / "dropbox" / "onion.py"
+    assert (root / "opt" / "postern" / "src" / "dropbox" / "onion" / "tor.py").read_bytes() == (
+        REPO_ROOT / "dropbox" / "onion" / "tor.py"
     ).read_bytes()
     assert not (root / "opt" / "postern" / "src" / ".git").exists()
 

@@ -1,4 +1,4 @@
-"""dropbox/onion.py against a real tor with ``DisableNetwork 1``: publishing and removing
+"""dropbox/onion/ against a real tor with ``DisableNetwork 1``: publishing and removing
 services, persistent keys and the same address across restarts, client authorization, the
 proof-of-work defence, and the errors an operator sees."""
 

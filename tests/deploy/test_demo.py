@@ -1,4 +1,4 @@
-"""`make demo`: deploy/demo.py runs the whole system with the real tools and says what it did.
+"""`make demo`: deploy/demo/ runs the whole system with the real tools and says what it did.
 
 The demo is run with ``--tor none``: its default launches a tor that connects to the Tor
 network, and no test may leave loopback (``--tor launch`` itself is tested on a private Tor
@@ -37,7 +37,7 @@ def snapshot(directory: Path) -> list[tuple[str, int]]:
 
 def demo(data_dir: Path, *extra: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     argv = [
-        sys.executable, "deploy/demo.py", "--data-dir", str(data_dir), "--tor", "none",
+        sys.executable, "-m", "deploy.demo", "--data-dir", str(data_dir), "--tor", "none",
         "--port", str(free_port()), "--api-port", str(free_port()),
         "--ui-port", str(free_port()), *extra,
     ]  # fmt: skip
