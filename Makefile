@@ -14,7 +14,7 @@ MYPY_PATHS = $(wildcard common crypto config dropbox journalist_ui tests bench d
 .PHONY: help bootstrap lock lint test test-fast soak demo clean
 
 help:
-	@echo "make demo       set up everything and run the whole system locally (deploy/demo.py)"
+	@echo "make demo       set up everything and run the whole system locally (deploy/demo/, python -m deploy.demo)"
 	@echo "make test       set up everything, then lint, type-check, check import contracts and test"
 	@echo "make test-fast  the same without the browser, tor, slow and bench tests"
 	@echo "make soak       the lifecycle soak for hundreds of cycles (SOAK_CYCLES, POSTERN_SOAK_SEED)"
