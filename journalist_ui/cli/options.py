@@ -1,4 +1,4 @@
-"""What the station's commands share: common options, argument types, the station home.
+"""What the station's commands share: options, argument types, the station home, unlocking.
 
 Several passphrases may be needed by one command; :mod:`journalist_ui.passphrase` asks for
 them, from ``--passphrase-fd N`` (one line each, in the order the command's help gives) or
