@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 import crypto
+from common.files import fsync_dir
 from crypto import CryptoError, DecryptionError, FormatError, KeyKind, Kind, Sealer
 from journalist_ui import fs
 from journalist_ui.errors import StationError
@@ -230,7 +231,7 @@ def restore_station(
                 new_home.rmdir()
             os.rename(staging, new_home)
             os.chmod(new_home, fs.DIR_MODE)
-            fs.fsync_dir(new_home.parent)
+            fsync_dir(new_home.parent)
         except (DecryptionError, CryptoError):
             shutil.rmtree(staging, ignore_errors=True)
             raise undecryptable from None

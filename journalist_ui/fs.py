@@ -64,6 +64,21 @@ def atomic_write(path: Path, content: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def shred(path: Path) -> None:
+    """Overwrite a file with random bytes, sync it, then unlink it.
+
+    The caller syncs the directory that held it.
+    """
+    size = path.stat().st_size
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        write_all(fd, os.urandom(size))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink()
+
+
 def link_without_replacing(source: Path, directory: Path, names: Iterable[str]) -> Path:
     """Give the file ``source`` the first of ``names`` that is free in ``directory``.
 
