@@ -13,8 +13,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from common.files import fsync_dir as fsync_dir
-from common.files import write_all
+from common.files import fsync_dir, write_all
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
