@@ -65,10 +65,10 @@ from crypto.bundle import (
     open_bundle_file,
     parse_signed_inbound_manifest,
 )
+from crypto.request_signing import signed_message
 from dropbox import download
 from dropbox.errors import DropboxError, describe_os_error
 from dropbox.fsutil import write_atomic
-from dropbox.sync.auth import signed_message
 
 if TYPE_CHECKING:
     from hashlib import _Hash as Hasher
