@@ -10,7 +10,7 @@ times, best of ``--repeat``:
 
 - **pull**: the transfer client's pull of everything into a fresh directory (signed
   requests, signed manifest, download, SHA-256 checks, the bundle written and synced), run
-  in this process with ``dropbox.transfer``'s own classes, so that the throughput is not
+  in this process with the ``transfer`` package's own classes, so that the throughput is not
   mixed up with the fixed cost of starting Python (the ``dropbox-transfer`` command's wall
   time, start-up included, is printed once beside it);
 - **pull --no-verify** (for information): the same without the SHA-256 check of each
@@ -182,7 +182,8 @@ def timed_pull(api_port: int, key: Path, to: Path, *, verify: bool = True) -> fl
     """Seconds for a whole pull (status, listing, signed manifest, every envelope, the bundle
     written and synced), run in this process with the transfer client's own classes."""
     from crypto import load_private_key
-    from dropbox.transfer import Puller, SyncClient
+    from transfer.client import SyncClient
+    from transfer.pull import Puller
 
     to.mkdir(parents=True)  # the removable medium, mounted
     client = SyncClient(f"http://127.0.0.1:{api_port}", load_private_key(key.read_bytes(), None))

@@ -101,7 +101,7 @@ class Tools:
         return cls(
             tool("journalist", "journalist_ui.cli"),
             tool("dropbox", "dropbox.cli"),
-            tool("dropbox-transfer", "dropbox.transfer"),
+            tool("dropbox-transfer", "transfer.cli"),
         )
 
 

@@ -1,4 +1,4 @@
-"""Tests for dropbox/download.py: envelope bodies straight from the socket into a file.
+"""Tests for transfer/download.py: envelope bodies straight from the socket into a file.
 
 A scripted server on 127.0.0.1 answers each request with the next answer of its script, so
 that every odd thing a server (or what sits between it and the transfer machine) can do is
@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from dropbox import download
-from dropbox.download import AnswerBroken, Connection, Endpoint, WireError, parse_head
 from tests.transfer.fake_sync import self_signed_certificate
+from transfer import download
+from transfer.download import Connection, Endpoint, parse_head
+from transfer.errors import AnswerBroken, WireError
 
 BODY = os.urandom(3 * 1024 * 1024 + 12345)
 

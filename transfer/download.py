@@ -33,6 +33,8 @@ from typing import Final
 
 import socks
 
+from transfer.errors import AnswerBroken, WireError
+
 #: The longest response head accepted (status line and headers).
 MAX_HEAD: Final = 16 * 1024
 #: Bytes moved per splice(2) or read at a time; also the pipe's size where allowed.
@@ -45,17 +47,6 @@ _FIELD_RE = re.compile(
 _LENGTH_RE = re.compile(r"\A[0-9]{1,19}\Z")
 #: errno values of splice(2) meaning "not for these two descriptors": use read and write.
 _NO_SPLICE: Final = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF})
-
-
-class WireError(Exception):
-    """The connection failed, or the server's answer is not HTTP/1.1 as this module takes it."""
-
-
-class AnswerBroken(WireError):
-    """The connection broke (closed, reset, timed out) before the whole body arrived.
-
-    The bytes that did arrive are in the file; the caller's ``wrote`` callback counted them.
-    """
 
 
 @dataclass(frozen=True)
