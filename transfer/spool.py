@@ -46,7 +46,7 @@ class Spool:
     """Hashes and syncs what the receiving thread wrote into the bundle file, off that thread.
 
     The receiving thread writes each envelope into the file itself (with
-    :mod:`dropbox.download`, most often without the bytes passing through Python), marks
+    :mod:`transfer.download`, most often without the bytes passing through Python), marks
     where it starts and ends (:meth:`begin`, :meth:`end`) and reports progress
     (:meth:`wrote`). Background threads read the new bytes back while they are still in the
     page cache, hash them and compare each envelope's digest with the manifest's; the
@@ -61,8 +61,9 @@ class Spool:
     def __init__(self, fd: int, hashers: int = HASH_THREADS) -> None:
         self._fd = fd
         self._lock = threading.Condition()
-        self._segments: list[Segment] = []  # not yet checked, in file order
-        self._written = 0  # file offset up to which the last segment is written
+        self._segments: list[Segment] = []  # not yet checked
+        self._current: Segment | None = None  # the one being written (between begin and end)
+        self._written = 0  # file offset up to which the receiving thread has written
         self._mismatch: Segment | None = None
         self._closing = False
         self._unsynced = 0
@@ -81,15 +82,19 @@ class Spool:
 
     def begin(self, item: InboundItem, base: int, hasher: Hasher, position: int) -> None:
         """The envelope of ``item``, which starts at ``base`` in the file, is written from
-        ``position`` on; ``hasher`` has hashed its bytes before ``position``. The envelope
-        before it (if any is still being hashed) must end at ``position``."""
+        ``position`` on; ``hasher`` has hashed its bytes before ``position``.
+
+        The receiving thread alone decides where each envelope lies: every segment carries
+        its own range, so the order in which the threads finish hashing them matters not.
+        """
         with self._lock:
             self._check()
-            if not self._segments:
-                self._written = position
-            elif self._segments[-1].end != position or self._written != position:
-                raise AssertionError("an envelope must start where the one before it ended")
-            self._segments.append(Segment(item, base, hasher, position))
+            if self._current is not None:
+                raise AssertionError("an envelope begins before the one before it ended")
+            segment = Segment(item, base, hasher, position)
+            self._current = segment
+            self._written = position
+            self._segments.append(segment)
 
     def wrote(self, position: int) -> None:
         """The current envelope is written up to ``position`` (a file offset)."""
@@ -97,7 +102,8 @@ class Spool:
             self._check()
             self._unsynced += position - self._written
             self._written = position
-            if self._segments and position - self._segments[-1].hashed >= HASH_STEP:
+            current = self._current
+            if current is not None and position - current.hashed >= HASH_STEP:
                 self._lock.notify_all()
         if self._unsynced >= SYNC_EVERY:
             self._unsynced = 0
@@ -106,7 +112,10 @@ class Spool:
     def end(self) -> None:
         """The current envelope is written whole (up to the last :meth:`wrote` position)."""
         with self._lock:
-            self._segments[-1].end = self._written
+            if self._current is None:
+                raise AssertionError("no envelope is being written")
+            self._current.end = self._written
+            self._current = None
             self._lock.notify_all()
 
     def mismatch(self) -> Segment | None:
@@ -160,6 +169,7 @@ class Spool:
                         self._mismatch = segment
                     self._lock.notify_all()
                     continue
+                # Only the current segment has no end yet: it is hashed up to what is written.
                 stop = self._written if segment.end is None else segment.end
                 if stop - segment.hashed >= HASH_STEP or (
                     segment.end is not None and stop > segment.hashed
