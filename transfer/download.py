@@ -1,101 +1,48 @@
-"""Envelope downloads on an HTTP/1.1 connection of the transfer client's own.
+"""Envelope downloads: a body streamed by urllib3 from the server into the bundle file.
 
-``requests`` reads a response through a buffer and hands its body over in new ``bytes``
-objects, so that each byte of a pull was copied into Python, copied again into the bundle
-file and read a third time to be hashed: on a machine with two cores that was the bottleneck
-of ``dropbox-transfer pull``. Envelope bodies therefore bypass it. The request goes out on a
-socket of this module (straight to the server, through a SOCKS5 proxy such as Tor with the
-name resolved by the proxy, or in TLS for an ``https://`` server); the response head is
-parsed strictly and within :data:`MAX_HEAD` bytes; the body goes into the bundle file with
-``splice(2)`` (socket to pipe to file, never through Python) where the kernel allows it, and
-otherwise through one reused buffer and ``pwrite``.
-
-Only what the sync API's envelope endpoint needs is here: ``GET``, a response whose body has
-a ``Content-Length`` (no chunked bodies), and keep-alive between requests. The other
-requests of the transfer client (small JSON answers, the manifest, uploads) stay with
-``requests``.
+The sync API's envelope endpoint answers ``GET`` with a body of a known length (the signed
+manifest says how long each envelope is). The answer comes from a possibly hostile server,
+so the parsing of the status line and headers is left to a well-kept client (urllib3, which
+``requests`` already brings) and this module adds the rules the envelope endpoint
+guarantees: a ``Content-Length`` that is one plain decimal number, no ``Transfer-Encoding``,
+no more and no fewer body bytes than announced, and (checked by the caller with
+:func:`expect_range`) the exact ``Content-Range`` asked for. The body goes into the file in
+pieces as they arrive (what arrived before a break is kept, for the next pull to resume
+from). One connection is kept alive between envelopes; through a SOCKS5 proxy (Tor) the
+server's name is resolved by the proxy.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import math
 import os
 import re
-import select
 import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from http.client import RemoteDisconnected
+from typing import Any, Final
 
-import socks
+import urllib3
+from urllib3.contrib.socks import SOCKSProxyManager
+from urllib3.exceptions import (
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util.wait import wait_for_read
 
 from transfer.errors import AnswerBroken, WireError
 
-#: The longest response head accepted (status line and headers).
-MAX_HEAD: Final = 16 * 1024
-#: Bytes moved per splice(2) or read at a time; also the pipe's size where allowed.
+#: The most bytes taken from the connection at a time (what arrived, up to this).
 CHUNK: Final = 1024 * 1024
 
-_STATUS_RE = re.compile(rb"\AHTTP/1\.([01]) ([1-9][0-9]{2})(?: ([\t\x20-\x7e\x80-\xff]*))?\Z")
-_FIELD_RE = re.compile(
-    rb"\A([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*\Z"
-)
 _LENGTH_RE = re.compile(r"\A[0-9]{1,19}\Z")
-#: errno values of splice(2) meaning "not for these two descriptors": use read and write.
-_NO_SPLICE: Final = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF})
-
-
-@dataclass(frozen=True)
-class Head:
-    """A response's status line and headers (names in lower case; repeats joined by ", ")."""
-
-    status: int
-    reason: str
-    headers: Mapping[str, str]
-    keep_alive: bool
-
-    @property
-    def length(self) -> int | None:
-        """The body's length from ``Content-Length``, or None when there is none."""
-        value = self.headers.get("content-length")
-        if value is None:
-            return None
-        if not _LENGTH_RE.match(value):
-            raise WireError(f"the server sent an invalid Content-Length: {value[:40]!r}")
-        return int(value)
-
-
-def parse_head(data: bytes) -> Head:
-    """Parse a response head: the bytes before the blank line that ends it."""
-    lines = data.split(b"\r\n")
-    match = _STATUS_RE.match(lines[0])
-    if match is None:
-        raise WireError("the server's answer does not start with an HTTP/1.x status line")
-    minor, status = match.group(1), int(match.group(2))
-    if status < 200:
-        raise WireError(f"the server sent an unexpected informational answer ({status})")
-    reason = (match.group(3) or b"").decode("latin-1")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        field = _FIELD_RE.match(line)
-        if field is None:
-            raise WireError("the server's answer has a malformed header line")
-        name = field.group(1).decode("ascii").lower()
-        value = field.group(2).decode("latin-1")
-        if name in headers:
-            if name == "content-length":
-                raise WireError("the server's answer has more than one Content-Length")
-            value = headers[name] + ", " + value
-        headers[name] = value
-    if "transfer-encoding" in headers:
-        raise WireError("the server sent a body with a Transfer-Encoding instead of a length")
-    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    keep_alive = "close" not in tokens if minor == b"1" else "keep-alive" in tokens
-    return Head(status, reason, headers, keep_alive)
+_NAME_RE = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
 
 @dataclass(frozen=True)
@@ -110,19 +57,62 @@ class Endpoint:
     connect_timeout: float = 120.0
     read_timeout: float = 300.0
 
+    def describe(self) -> str:
+        where = f"{self.host}:{self.port}"
+        if self.proxy is not None:
+            where += f" through the SOCKS proxy {self.proxy[0]}:{self.proxy[1]}"
+        return where
+
+
+@dataclass(frozen=True)
+class Head:
+    """An answer's status and headers (names in lower case; repeats joined by ", ")."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    #: The body's length from ``Content-Length``, or None when there is none.
+    length: int | None
+
+
+def expect_range(head: Head, offset: int, size: int) -> None:
+    """A partial answer must hold the envelope of ``size`` bytes from ``offset`` to its end."""
+    want = f"bytes {offset}-{size - 1}/{size}"
+    got = head.headers.get("content-range")
+    if got != want:
+        shown = "none" if got is None else repr(got[:80])
+        raise WireError(f"the server sent the range {shown} where {want} was asked for")
+
 
 class Connection:
-    """One kept-alive HTTP/1.1 connection for ``GET`` requests whose bodies go into files."""
+    """``GET`` requests on one kept-alive connection, whose bodies go into files."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self._sock: socket.socket | None = None
-        self._pending = b""  # body bytes that arrived together with the head
-        self._left = 0  # body bytes of the current answer not taken yet
-        self._keep = False
-        self._pipe: tuple[int, int] | None = None
-        self._splice = hasattr(os, "splice")
-        self._buffer: bytearray | None = None  # for reading where splice(2) cannot serve
+        options: dict[str, Any] = {
+            "num_pools": 1,
+            "maxsize": 1,
+            "retries": False,
+            "timeout": urllib3.Timeout(
+                connect=endpoint.connect_timeout, read=endpoint.read_timeout
+            ),
+        }
+        if endpoint.tls is not None:
+            options["ssl_context"] = endpoint.tls
+        manager: urllib3.PoolManager
+        if endpoint.proxy is None:
+            manager = urllib3.PoolManager(**options)
+        else:
+            host, port = endpoint.proxy
+            host = f"[{host}]" if ":" in host else host
+            # socks5h: the proxy resolves the name, as Tor must for .onion addresses.
+            manager = SOCKSProxyManager(f"socks5h://{host}:{port}", **options)
+        self._manager = manager
+        self._scheme = "https" if endpoint.tls is not None else "http"
+        self._pool = manager.connection_from_host(endpoint.host, endpoint.port, self._scheme)
+        self._answer: urllib3.BaseHTTPResponse | None = None
+        self._left = 0  # body bytes of the current answer not taken yet (-1: to the close)
+        self._idle = False  # a connection is kept from a complete answer
 
     # -- requests --
 
@@ -135,53 +125,57 @@ class Connection:
         """
         self.discard()
         for attempt in range(2):
-            request = self._request(target, headers())
-            reused = self._sock is not None
-            sock = self._sock if self._sock is not None else self._connect()
+            sent = headers()
+            _check_request(target, sent)
+            reused, self._idle = self._idle, False
             try:
-                sock.sendall(request)
-                head = self._read_head(sock)
-                length = head.length
-            except (_Closed, ConnectionError) as exc:
-                # A kept-alive connection the server closed while idle fails like this.
-                self.close()
-                if reused and attempt == 0:
+                answer = self._pool.urlopen(
+                    "GET",
+                    target,
+                    headers=dict(sent),
+                    retries=False,
+                    redirect=False,
+                    assert_same_host=False,
+                    preload_content=False,
+                    decode_content=False,
+                    release_conn=False,
+                    enforce_content_length=True,
+                )
+            except ProtocolError as exc:
+                if reused and attempt == 0 and _closed_unanswered(exc):
                     continue
-                if isinstance(exc, _Closed):
+                self.close()
+                if _closed_unanswered(exc):
                     raise WireError("the server closed the connection without answering") from None
-                raise WireError(f"the request failed: {_reason(exc)}") from None
-            except OSError as exc:
+                raise WireError(f"the server's answer is not HTTP/1.x: {_reason(exc)}") from None
+            except (NewConnectionError, ProxyError, SSLError) as exc:
+                self.close()
+                where = self.endpoint.describe()
+                raise WireError(f"cannot reach {where}: {_reason(exc)}") from None
+            except HTTPError as exc:
                 self.close()
                 raise WireError(f"the request failed: {_reason(exc)}") from None
+            self._answer = answer
+            try:
+                head = _head(answer)
             except WireError:
                 self.close()
                 raise
-            self._keep = head.keep_alive
-            if length is None:
-                # Only an error answer may come without a length: its body runs to the close.
-                self._keep = False
-                self._left = -1
-            else:
-                self._left = length
-                if len(self._pending) > length:
-                    self.close()
-                    raise WireError("the server sent more than the answer's Content-Length")
+            self._left = -1 if head.length is None else head.length
             return head
         raise AssertionError("unreachable")  # pragma: no cover
 
     def read_body(self, limit: int) -> bytes:
         """The current answer's body, if it has at most ``limit`` bytes (else b"")."""
-        if self._sock is None:
-            return b""
-        if self._left > limit:
+        answer = self._answer
+        if answer is None or self._left > limit:
             self.close()
             return b""
-        parts = [self._pending]
-        size = len(self._pending)
-        self._pending = b""
+        parts: list[bytes] = []
+        size = 0
         try:
             while self._left < 0 or size < self._left:
-                data = self._sock.recv(min(CHUNK, limit + 1 - size))
+                data = answer.read1(min(CHUNK, limit + 1 - size))
                 if not data:
                     break
                 parts.append(data)
@@ -189,194 +183,131 @@ class Connection:
                 if size > limit:
                     self.close()
                     return b""
-        except OSError:
+        except (HTTPError, OSError):
             self.close()
             return b""
-        if self._left < 0 or size < self._left:
-            self.close()
-        else:
-            self._finish()
+        self._finish(keep=self._left >= 0 and size == self._left)
         return b"".join(parts)
 
     def copy_body(self, fd: int, offset: int, wrote: Callable[[int], None]) -> None:
         """Write the current answer's body into ``fd`` from ``offset`` on.
 
         ``wrote(n)`` is called after each ``n`` bytes are in the file. Raises
-        :class:`AnswerBroken` if the connection breaks first, OSError if the file fails.
+        :class:`AnswerBroken` if the connection breaks first, :class:`WireError` if the
+        server sends more than the answer's length, OSError if the file fails.
         """
-        sock = self._sock
-        if sock is None or self._left < 0:
+        answer = self._answer
+        if answer is None or self._left < 0:
             raise WireError("there is no answer body with a known length to take")
+        # urllib3 lets the connection go once the body is read: look at its socket now.
+        sock = getattr(answer.connection, "sock", None)
         try:
-            if self._pending:
-                data, self._pending = self._pending, b""
+            while self._left > 0:
+                data = _take(answer, min(self._left, CHUNK))
                 pwrite_all(fd, data, offset)
                 offset += len(data)
                 self._left -= len(data)
                 wrote(len(data))
-            while self._left > 0:
-                count = self._move(sock, fd, offset, min(self._left, CHUNK))
-                if count == 0:
-                    raise AnswerBroken("the server closed the connection in the middle of a body")
-                offset += count
-                self._left -= count
-                wrote(count)
-        except _NetworkError as exc:
-            self.close()
-            raise AnswerBroken(f"the connection broke: {_reason(exc.cause)}") from None
+            if isinstance(sock, socket.socket) and _more_waiting(sock):
+                raise WireError("the server sent more than the answer's Content-Length")
         except BaseException:
             self.close()
             raise
-        self._finish()
+        self._finish(keep=True)
 
     def discard(self) -> None:
-        """Forget an answer whose body was not taken (closing the connection if need be)."""
-        if self._left != 0 or self._pending:
+        """Forget an answer whose body was not taken (closing its connection)."""
+        if self._answer is not None:
             self.close()
 
     def close(self) -> None:
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.close()
-            self._sock = None
-        if self._pipe is not None:
-            for end in self._pipe:
-                os.close(end)
-            self._pipe = None
-        self._pending, self._left, self._keep = b"", 0, False
+        """Close the connection (the next request opens a new one)."""
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            with contextlib.suppress(Exception):
+                answer.close()
+        self._manager.clear()  # closes the pool and its connections
+        self._pool = self._manager.connection_from_host(
+            self.endpoint.host, self.endpoint.port, self._scheme
+        )
+        self._left, self._idle = 0, False
 
     # -- inside --
 
-    def _connect(self) -> socket.socket:
-        end = self.endpoint
-        try:
-            if end.proxy is None:
-                sock = socket.create_connection((end.host, end.port), end.connect_timeout)
-            else:
-                sock = socks.create_connection(
-                    (end.host, end.port),
-                    timeout=math.ceil(end.connect_timeout),  # whole seconds, as typeshed says
-                    proxy_type=socks.SOCKS5,
-                    proxy_addr=end.proxy[0],
-                    proxy_port=end.proxy[1],
-                    proxy_rdns=True,
-                )
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if end.tls is not None:
-                sock = end.tls.wrap_socket(sock, server_hostname=end.host)
-            sock.settimeout(end.read_timeout)
-        except (OSError, socks.ProxyError) as exc:
-            where = f"{end.host}:{end.port}"
-            if end.proxy is not None:
-                where += f" through the SOCKS proxy {end.proxy[0]}:{end.proxy[1]}"
-            raise WireError(f"cannot reach {where}: {_reason(exc)}") from None
-        self._sock = sock
-        return sock
-
-    def _request(self, target: str, headers: Mapping[str, str]) -> bytes:
-        if not target.startswith("/") or any(c in target for c in " \r\n\t"):
-            raise ValueError(f"not a request target: {target!r}")
-        host = self.endpoint.host
-        if ":" in host:
-            host = f"[{host}]"
-        default = 443 if self.endpoint.tls is not None else 80
-        if self.endpoint.port != default:
-            host += f":{self.endpoint.port}"
-        lines = [f"GET {target} HTTP/1.1", f"Host: {host}"]
-        for name, value in headers.items():
-            if any(c in name + value for c in "\r\n") or ":" in name:
-                raise ValueError(f"not a header: {name!r}")
-            lines.append(f"{name}: {value}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-    def _read_head(self, sock: socket.socket) -> Head:
-        buffer = bytearray()
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            if len(buffer) >= MAX_HEAD:
-                raise WireError(f"the server's answer head is longer than {MAX_HEAD} bytes")
-            data = sock.recv(MAX_HEAD + 4 - len(buffer))
-            if not data:
-                if buffer:
-                    raise WireError("the server closed the connection in the middle of a head")
-                raise _Closed
-            buffer += data
-        self._pending = bytes(buffer[end + 4 :])
-        return parse_head(bytes(buffer[:end]))
-
-    def _finish(self) -> None:
-        self._pending, self._left = b"", 0
-        if not self._keep:
+    def _finish(self, *, keep: bool) -> None:
+        answer, self._answer = self._answer, None
+        self._left = 0
+        if answer is None:
+            return
+        if keep:
+            answer.release_conn()  # back into the pool for the next envelope
+            self._idle = True
+        else:
+            self._answer = answer
             self.close()
 
-    def _move(self, sock: socket.socket, fd: int, offset: int, count: int) -> int:
-        """Up to ``count`` bytes from the socket into the file at ``offset``; 0 at the end."""
-        if self._splice and not isinstance(sock, ssl.SSLSocket):
-            moved = self._splice_once(sock, fd, offset, count)
-            if moved is not None:
-                return moved
-            self._splice = False
-        if self._buffer is None:
-            self._buffer = bytearray(CHUNK)
-        view = memoryview(self._buffer)[:count]
-        try:
-            got = sock.recv_into(view)
-        except OSError as exc:
-            raise _NetworkError(exc) from None
-        pwrite_all(fd, view[:got], offset)
-        return got
 
-    def _splice_once(self, sock: socket.socket, fd: int, offset: int, count: int) -> int | None:
-        """splice(2) from the socket into a pipe and on into the file; None if the kernel
-        cannot splice between these two (the caller then reads and writes)."""
-        if self._pipe is None:
-            self._pipe = os.pipe2(os.O_CLOEXEC)
-            with contextlib.suppress(OSError):  # a smaller pipe only means more calls
-                fcntl.fcntl(self._pipe[1], fcntl.F_SETPIPE_SZ, CHUNK)
-        out, into = self._pipe
-        got = -1
-        while got < 0:
-            try:
-                got = os.splice(sock.fileno(), into, count)
-            except BlockingIOError:
-                _wait_readable(sock, self.endpoint.read_timeout)
-            except OSError as exc:
-                if exc.errno in _NO_SPLICE:
-                    return None
-                raise _NetworkError(exc) from None
-        done = 0
-        while done < got:
-            try:
-                done += os.splice(out, fd, got - done, offset_dst=offset + done)
-            except OSError as exc:
-                if exc.errno not in _NO_SPLICE:
-                    raise
-                # This file system takes no splice: empty the pipe by hand, and read and
-                # write from now on.
-                rest = got - done
-                while rest:
-                    data = os.read(out, rest)
-                    pwrite_all(fd, data, offset + done)
-                    done += len(data)
-                    rest -= len(data)
-                self._splice = False
-        return got
+def _head(answer: urllib3.BaseHTTPResponse) -> Head:
+    """The answer's status and headers, held to the envelope endpoint's rules."""
+    if answer.headers.get("transfer-encoding") is not None:
+        raise WireError("the server sent a body with a Transfer-Encoding instead of a length")
+    lengths = answer.headers.getlist("content-length")
+    if len(lengths) > 1:
+        raise WireError("the server's answer has more than one Content-Length")
+    length = None
+    if lengths:
+        value = lengths[0].strip(" \t")
+        if not _LENGTH_RE.match(value):
+            raise WireError(f"the server sent an invalid Content-Length: {value[:40]!r}")
+        length = int(value)
+    headers = {name.lower(): ", ".join(answer.headers.getlist(name)) for name in answer.headers}
+    return Head(answer.status, answer.reason or "", headers, length)
 
 
-class _Closed(Exception):
-    """The server closed a connection before sending any byte of an answer."""
+def _take(answer: urllib3.BaseHTTPResponse, count: int) -> bytes:
+    """Up to ``count`` body bytes, as soon as some arrived; AnswerBroken if none can come."""
+    try:
+        data = answer.read1(count)
+    except ProtocolError as exc:
+        if "IncompleteRead" in str(exc):
+            raise AnswerBroken("the server closed the connection in the middle of a body") from None
+        raise AnswerBroken(f"the connection broke: {_reason(exc)}") from None
+    except (Urllib3Timeout, HTTPError, OSError) as exc:
+        raise AnswerBroken(f"the connection broke: {_reason(exc)}") from None
+    if not data:
+        raise AnswerBroken("the server closed the connection in the middle of a body")
+    return data
 
 
-class _NetworkError(Exception):
-    def __init__(self, cause: OSError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+def _more_waiting(sock: socket.socket) -> bool:
+    """Whether bytes beyond the announced length are waiting on the connection.
+
+    Bytes that came in the same read as the head are dropped with http.client's buffer, and
+    the connection's next answer is read from the socket afresh; later ones are seen here,
+    without taking them.
+    """
+    if sock.fileno() < 0 or not wait_for_read(sock, timeout=0.0):
+        return False
+    if isinstance(sock, ssl.SSLSocket):
+        return sock.pending() > 0
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:
+        return False
 
 
-def _wait_readable(sock: socket.socket, timeout: float) -> None:
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
-    if not poller.poll(timeout * 1000):
-        raise _NetworkError(TimeoutError(errno.ETIMEDOUT, "the server sent nothing in time"))
+def _closed_unanswered(exc: ProtocolError) -> bool:
+    """The server closed (or reset) the connection before any byte of an answer."""
+    causes = [arg for arg in exc.args if isinstance(arg, BaseException)]
+    return any(isinstance(c, RemoteDisconnected | ConnectionError) for c in causes)
+
+
+def _check_request(target: str, headers: Mapping[str, str]) -> None:
+    if not target.startswith("/") or any(c in target for c in " \r\n\t"):
+        raise ValueError(f"not a request target: {target!r}")
+    for name, value in headers.items():
+        if not _NAME_RE.match(name) or any(c in value for c in "\r\n\0"):
+            raise ValueError(f"not a header: {name!r}")
 
 
 def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
@@ -388,8 +319,19 @@ def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "no answer in time"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
+    """Why a request failed, in a few words: urllib3 wraps the socket's error, which says it."""
+    todo, seen = [exc], set()
+    while todo:
+        cause = todo.pop(0)
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        # (urllib3's NewConnectionError is one of its timeouts, whatever the cause.)
+        timeout = isinstance(cause, Urllib3Timeout | TimeoutError | socket.timeout)
+        if timeout and not isinstance(cause, NewConnectionError):
+            return "no answer in time"
+        if isinstance(cause, OSError) and isinstance(cause.strerror, str) and cause.strerror:
+            return cause.strerror
+        todo += [arg for arg in cause.args if isinstance(arg, BaseException)]
+        todo += [link for link in (cause.__cause__, cause.__context__) if link is not None]
     return str(exc) or type(exc).__name__

@@ -4,7 +4,7 @@ It lists the items the server holds that no journalist acknowledged yet, asks fo
 of them signed by the server, and writes one inbound bundle (docs/format.md section 10) per
 manifest. The bundle is written in place, once: its head and then every envelope as it
 arrives go into a partial file in a work directory next to the destination (envelope bodies
-by :mod:`transfer.download`, from the socket into the file); background threads read each
+by :mod:`transfer.download`, streamed into the file); background threads read each
 envelope back and check its SHA-256 against the signed manifest while the next one arrives
 (:class:`transfer.spool.Spool`), and the complete file is synced and moved into place.
 An interrupted pull (server gone, network down, Ctrl-C) is finished by the next one, which
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from common.cli import clean_line
 from common.files import fsync_dir
 from crypto.bundle import InboundItem
 from transfer import download
@@ -230,7 +229,10 @@ class Puller:
                 self.progress.advance(-offset)
                 offset, hasher = 0, hashlib.sha256()
             elif answer.status == 206:
-                _check_range(answer, item, offset)
+                try:
+                    download.expect_range(answer, offset, item.size)
+                except WireError as exc:
+                    raise TransferError(f"item {item.id}: {exc}") from None
             expected = item.size - offset
             length = answer.length
             if length is None or length != expected:
@@ -270,14 +272,3 @@ def _mismatched(fd: int, segment: Segment) -> NoReturn:
     raise TransferError(
         f"the envelope of item {segment.item.id} does not match the server's signed manifest"
     )
-
-
-def _check_range(answer: download.Head, item: InboundItem, offset: int) -> None:
-    """A partial answer must hold the envelope from ``offset`` to its end."""
-    want = f"bytes {offset}-{item.size - 1}/{item.size}"
-    got = answer.headers.get("content-range")
-    if got != want:
-        raise TransferError(
-            f"item {item.id}: the server sent the range {clean_line(str(got), 80)} "
-            f"where {want} was asked for"
-        )

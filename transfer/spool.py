@@ -46,16 +46,15 @@ class Spool:
     """Hashes and syncs what the receiving thread wrote into the bundle file, off that thread.
 
     The receiving thread writes each envelope into the file itself (with
-    :mod:`transfer.download`, most often without the bytes passing through Python), marks
-    where it starts and ends (:meth:`begin`, :meth:`end`) and reports progress
-    (:meth:`wrote`). Background threads read the new bytes back while they are still in the
-    page cache, hash them and compare each envelope's digest with the manifest's; the
-    receiving thread goes on with the next envelope meanwhile and learns of a mismatch from
-    :meth:`mismatch` or :meth:`settle`. An envelope is hashed by one thread at a time, in
-    order, but when hashing falls behind, other threads take the envelopes after it, so that
-    every processor helps. Every ``SYNC_EVERY`` bytes another thread calls ``fdatasync``, so
-    that the final ``fsync`` does not have the whole bundle to flush at once. A failure in a
-    background thread is raised in the caller at its next call.
+    :mod:`transfer.download`), marks where it starts and ends (:meth:`begin`, :meth:`end`)
+    and reports progress (:meth:`wrote`). Background threads read the new bytes back while
+    they are still in the page cache, hash them and compare each envelope's digest with the
+    manifest's; the receiving thread goes on with the next envelope meanwhile and learns of
+    a mismatch from :meth:`mismatch` or :meth:`settle`. An envelope is hashed by one thread
+    at a time, in order, but when hashing falls behind, other threads take the envelopes
+    after it, so that every processor helps. Every ``SYNC_EVERY`` bytes another thread calls
+    ``fdatasync``, so that the final ``fsync`` does not have the whole bundle to flush at
+    once. A failure in a background thread is raised in the caller at its next call.
     """
 
     def __init__(self, fd: int, hashers: int = HASH_THREADS) -> None:
