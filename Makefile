@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 # Directories that mypy checks; those that do not exist (yet) are skipped.
-MYPY_PATHS = $(wildcard common crypto config dropbox journalist_ui tests bench deploy)
+MYPY_PATHS = $(wildcard common crypto config dropbox journalist_ui transfer tests bench deploy)
 
 .PHONY: help bootstrap lock lint test test-fast soak demo clean
 

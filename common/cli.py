@@ -24,7 +24,8 @@ Handler = Callable[[argparse.Namespace], int]
 #: Turns an exception the program knows into its one-line message, or None for "not mine".
 Describer = Callable[[BaseException, argparse.Namespace], str | None]
 
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# Line and paragraph separators too: some terminals and log viewers break lines at them.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def clean_line(text: str, limit: int = 2000) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
 from pathlib import Path
 
 #: Read size for hashing whole files: large enough that the hash, not the system calls, is
@@ -35,3 +37,29 @@ def sha256_file(path: Path) -> str:
         while block := handle.read(_HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, replace: bool = True) -> None:
+    """Write ``data`` as the whole content of ``path`` (created with ``mode``), atomically:
+    a temporary file in the same directory, synced, then renamed into place, and the
+    directory synced, so that a reader never sees a mixture, even after a crash.
+
+    With ``replace=False`` an existing ``path`` is never replaced (``FileExistsError``).
+    """
+    temp = path.with_name(f".tmp-{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(temp, path)
+        else:
+            os.link(temp, path)
+            os.unlink(temp)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    fsync_dir(path.parent)

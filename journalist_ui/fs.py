@@ -1,19 +1,18 @@
 """File system helpers of the station: private directories and files, atomic writes.
 
 Everything the station writes is readable by its owner only (directories 0700, files 0600).
-A file that replaces another is written to a temporary file in the same directory, synced and
-renamed over the old one; a file that must never replace anything is created with O_EXCL.
+A file is written to a temporary file in the same directory and synced first; then it is
+renamed over the old one, or, where it must never replace anything, linked to its new name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from common.files import fsync_dir, write_all
+from common.files import fsync_dir, write_all, write_atomic
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -26,41 +25,17 @@ def make_private_dir(path: Path) -> None:
 
 
 def create_private_file(path: Path, content: bytes) -> None:
-    """Create a new 0600 file with content; never replace an existing file.
+    """Create a new 0600 file with content; never replace an existing file (FileExistsError).
 
-    If writing fails, the new file is removed again.
+    The content is written and synced under a temporary name first, so ``path`` never
+    exists half-written, even after a crash.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        try:
-            os.fchmod(fd, FILE_MODE)
-            write_all(fd, content)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise
-    fsync_dir(path.parent)
+    write_atomic(path, content, mode=FILE_MODE, replace=False)
 
 
 def atomic_write(path: Path, content: bytes) -> None:
     """Write a 0600 file in one step: a temporary file, synced, renamed over path."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        try:
-            os.fchmod(fd, FILE_MODE)
-            write_all(fd, content)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    fsync_dir(path.parent)
+    write_atomic(path, content, mode=FILE_MODE)
 
 
 def shred(path: Path) -> None:

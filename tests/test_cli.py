@@ -6,8 +6,8 @@ from collections.abc import Callable
 import pytest
 
 from dropbox import cli as dropbox_cli
-from dropbox import transfer as transfer_cli
 from journalist_ui import cli as journalist_cli
+from transfer import cli as transfer_cli
 
 CLIS: list[tuple[str, Callable[[list[str] | None], int]]] = [
     ("dropbox", dropbox_cli.main),
@@ -49,5 +49,5 @@ def test_console_scripts_are_declared():
     assert scripts == {
         "dropbox": "dropbox.cli:main",
         "journalist": "journalist_ui.cli:main",
-        "dropbox-transfer": "dropbox.transfer:main",
+        "dropbox-transfer": "transfer.cli:main",
     }

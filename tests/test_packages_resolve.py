@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TOP_LEVEL_PACKAGES = ["common", "dropbox", "journalist_ui", "crypto", "config"]
+TOP_LEVEL_PACKAGES = ["common", "dropbox", "journalist_ui", "crypto", "config", "transfer"]
 
 
 @pytest.mark.parametrize("name", TOP_LEVEL_PACKAGES)

@@ -39,7 +39,7 @@ class Tools:
         return cls(
             tool("journalist", "journalist_ui.cli"),
             tool("dropbox", "dropbox.cli"),
-            tool("dropbox-transfer", "dropbox.transfer"),
+            tool("dropbox-transfer", "transfer"),
         )
 
 

@@ -34,8 +34,8 @@ def add_commands(commands: Commands) -> None:
 def _onion_auth(args: argparse.Namespace) -> int:
     import getpass
 
+    from common.files import write_atomic
     from crypto import KeyKind, load_private_key
-    from dropbox.fsutil import write_atomic
     from dropbox.onion import client_auth_private_line
 
     data = args.key.read_bytes()[:4096]

@@ -7,10 +7,10 @@ import secrets
 from pathlib import Path
 
 from common.cli import describe_os_error
+from common.files import write_atomic
 from crypto import KeyKind, PrivateKey, dump_private_key, dump_public_key
 from dropbox import db
 from dropbox.errors import DropboxError
-from dropbox.fsutil import write_atomic
 from dropbox.instance.document import (
     MIN_MEMLIMIT,
     MIN_OPSLIMIT,

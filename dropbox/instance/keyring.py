@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.cli import describe_os_error
+from common.files import write_atomic
 from crypto import (
     Algorithm,
     FormatError,
@@ -28,7 +29,6 @@ from crypto import (
     verify_keyring,
 )
 from dropbox.errors import DropboxError
-from dropbox.fsutil import write_atomic
 from dropbox.instance.document import instance_json, parse_instance_json
 from dropbox.instance.layout import INSTANCE_FILE, KEYRING_FILE, MAX_INSTANCE_FILE, MAX_KEYRING_FILE
 from dropbox.instance.load import load_instance, read_limited, require_instance

@@ -19,7 +19,7 @@ from typing import Final
 
 import stem.control
 
-from dropbox.fsutil import write_atomic
+from common.files import write_atomic
 from dropbox.onion.control import MAX_SOCKET_PATH, ControlAddress, connect
 from dropbox.onion.errors import TorUnreachable
 from dropbox.onion.keys import ensure_private_dir

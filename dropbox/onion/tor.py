@@ -29,7 +29,7 @@ import stem.response
 import stem.response.events
 
 from common.cli import describe_os_error
-from dropbox.fsutil import write_atomic
+from common.files import write_atomic
 from dropbox.onion.control import ControlAddress, connect
 from dropbox.onion.errors import OnionError, PublicationTimeout, TorRefused, TorUnreachable
 from dropbox.onion.keys import KEY_RE, client_auth_key, ensure_private_dir, read_key

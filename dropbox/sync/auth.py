@@ -2,7 +2,8 @@
 
 Every request names a transfer client of the installed keyring and carries its Ed25519
 signature over the method, the request target, the SHA-256 of the body, a timestamp and a
-nonce. :func:`verify_request` is pure: it checks everything but replays, in the order of the
+nonce; the signed bytes and the header names are defined once, in crypto/request_signing.py.
+:func:`verify_request` is pure: it checks everything but replays, in the order of the
 format (headers, client, signature, timestamp). Replays are caught by a :class:`NonceCache`,
 which the app owns and which lives in memory only.
 
@@ -24,14 +25,15 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from crypto import Algorithm, SignatureError, TransferClient, key_id
-from crypto.keyring import verify_signature
+from crypto.request_signing import (
+    CLIENT_HEADER,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify_request_signature,
+)
 from dropbox.errors import DropboxError
 
-CLIENT_HEADER: Final = "X-Postern-Client"
-TIMESTAMP_HEADER: Final = "X-Postern-Timestamp"
-NONCE_HEADER: Final = "X-Postern-Nonce"
-SIGNATURE_HEADER: Final = "X-Postern-Signature"
-REQUEST_LABEL: Final = b"postern/v1 sync request\n"
 #: A request whose timestamp is further than this from the server's clock is stale.
 MAX_CLOCK_SKEW: Final = 300
 #: How long a nonce is remembered, in seconds.
@@ -123,15 +125,6 @@ def parse_signature_headers(headers: Headers) -> SignatureHeaders:
     )
 
 
-def signed_message(
-    method: str, target: str, body_sha256: bytes, timestamp: str, nonce: str
-) -> bytes:
-    """The bytes a transfer client signs (docs/format.md section 9.1)."""
-    # The target is what arrived on the wire: WSGI hands it over as latin-1 text.
-    fields = (method, target, body_sha256.hex(), timestamp, nonce)
-    return REQUEST_LABEL + b"\n".join(field.encode("latin-1") for field in fields)
-
-
 def find_client(clients: Iterable[TransferClient], client_id: bytes) -> TransferClient:
     """The transfer client with this key id (else ``unknown_client``)."""
     for client in clients:
@@ -165,9 +158,16 @@ def verify_request(
     """
     parsed, client = check_client(headers, clients)
     try:
-        message = signed_message(method, target, body_sha256, parsed.timestamp_text, parsed.nonce)
-        verify_signature(client.public_key, parsed.signature, message)
-    except (SignatureError, UnicodeEncodeError):
+        verify_request_signature(
+            client.public_key,
+            parsed.signature,
+            method=method,
+            target=target,
+            body_sha256=body_sha256,
+            timestamp=parsed.timestamp_text,
+            nonce=parsed.nonce,
+        )
+    except SignatureError:
         raise AuthError(BAD_SIGNATURE, "the request signature does not verify") from None
     if abs(now.timestamp() - parsed.timestamp) > MAX_CLOCK_SKEW:
         raise AuthError(

@@ -401,7 +401,7 @@ def test_a_pull_interrupted_by_a_server_crash_resumes(server: Server, team, tran
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     # Kill the server once part of the big envelope has arrived in the partial bundle
-    # (dropbox/transfer.py: USB/.postern-pull-<manifest hash>/bundle.part). Only that file is
+    # (transfer/batches.py: USB/.postern-pull-<manifest hash>/bundle.part). Only that file is
     # watched: other files of the pull (manifest.block's temporary file) come and go.
     deadline = time.monotonic() + 60
     arrived = 0

@@ -1,7 +1,8 @@
 """A fake sync API (docs/format.md section 9) and a tiny SOCKS5 proxy, both on loopback.
 
-The fake server is written from the format document, independently of dropbox/transfer.py
-(it checks request signatures with its own code) and of the real server in dropbox/sync/:
+The fake server is written from the format document, independently of the transfer client in
+transfer/ (it checks request signatures with its own code) and of the real server in
+dropbox/sync/:
 an in-memory list of items, signed manifests, envelopes with ``Range: bytes=N-``, and
 outbound bundles. It can be told to misbehave (drop a connection once, sign with another
 key, serve wrong bytes) and it logs every request it answered.

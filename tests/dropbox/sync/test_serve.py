@@ -126,7 +126,7 @@ def test_both_apps_serve_and_stop_together(tmp_path):
         assert [item["id"] for item in listed] == [str(i) for i in item_ids]
 
         # The transfer client's own signer is understood too.
-        from dropbox.transfer import sign_request
+        from crypto.request_signing import sign_request
 
         target = "/v1/items?limit=2"
         headers = sign_request(team.transfer, "GET", target, b"", int(time.time()), os.urandom(16))
