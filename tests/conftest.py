@@ -1,4 +1,4 @@
-"""Shared test helpers.
+"""Shared fixtures and hooks (plain helpers are in tests/support/).
 
 Tests never skip because a tool is missing: `make test` installs every tool
 the suite uses (deploy/bootstrap-dev.sh), so a missing one is a failure.
@@ -7,8 +7,11 @@ the suite uses (deploy/bootstrap-dev.sh), so a missing one is a failure.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 
 import pytest
+
+from tests.support.homes import TEMPLATES, HomeTemplates
 
 #: The Debian package that provides each external tool the tests use. Every
 #: package named here is in DEBIAN_PACKAGES in deploy/bootstrap-dev.sh.
@@ -39,3 +42,11 @@ def require_tool(name: str) -> str:
             )
         pytest.fail(f"required tool {name!r} not found on PATH; {hint}", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def station_home_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomeTemplates]:
+    """Where the station homes made once per session are kept (tests/support/homes.py)."""
+    TEMPLATES.use(tmp_path_factory.mktemp("station-homes"))
+    yield TEMPLATES
+    TEMPLATES.use(None)

@@ -24,15 +24,15 @@ from crypto import (
 )
 from dropbox.errors import DropboxError
 from dropbox.instance import InstanceLoader, init_instance, install_keyring, load_instance
-from tests.clitools import DROPBOX, assert_one_line_error, run_tool
-from tests.dropbox.sitetools import make_team
+from tests.support.cli import DROPBOX, assert_one_line_error, run_tool
+from tests.support.team import Team
 
 ROTATED = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
 def team():
-    return make_team()
+    return Team()
 
 
 @pytest.fixture

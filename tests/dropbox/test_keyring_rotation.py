@@ -20,9 +20,9 @@ import pytest
 
 from crypto import KeyKind, PrivateKey, RootRotation, rotate_root
 from dropbox.instance import load_instance
-from tests.clitools import assert_one_line_error
-from tests.dropbox.sitetools import Team, make_team
 from tests.dropbox.test_instance import data_dir, install, pinned_root, root_pub, write
+from tests.support.cli import assert_one_line_error
+from tests.support.team import Team
 
 __all__ = ["data_dir", "root_pub"]  # fixtures
 
@@ -31,7 +31,7 @@ WHEN = datetime(2027, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def team() -> Team:
-    return make_team()
+    return Team()
 
 
 def roots(n: int) -> list[PrivateKey]:

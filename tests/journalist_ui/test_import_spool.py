@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from journalist_ui import importer, ledger
 from journalist_ui.importer import import_bundle
 from journalist_ui.store.models import Import, Item, LedgerRecord
-from tests.clitools import REPO_ROOT
 from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
@@ -28,6 +27,7 @@ from tests.journalist_ui.storekit import (
     open_home,
     write_bundle,
 )
+from tests.support.cli import REPO_ROOT
 
 TODAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)

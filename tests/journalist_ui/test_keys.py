@@ -25,6 +25,7 @@ from journalist_ui.store.keyfile import reseal_store_key as reseal_store_key_fil
 from journalist_ui.store.models import Item, LedgerRecord
 from journalist_ui.unlock import unlock
 from tests.journalist_ui.storekit import Entry, FakeSource, pin, server_key, write_bundle
+from tests.support.homes import station_home
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 MEM = station.MIN_MEMLIMIT
@@ -50,11 +51,14 @@ def ask_after_root_rotation(what: str) -> str:
     return PASSES["the new team root key"] if what == keys.ROOT_WHAT else PASSES[what]
 
 
+def init_alice(home: Path) -> None:
+    station.init_station(home, "alice", ask, now=NOW, memlimit=MEM)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    home = tmp_path / "station"
-    station.init_station(home, "alice", ask, now=NOW, memlimit=MEM)
-    return home
+    """alice's station, her keys under PASSES (copied: tests/support/homes.py)."""
+    return station_home("test_keys-alice", init_alice, tmp_path / "station")
 
 
 def root_public(home: Path) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crypto import load_public_key, verify_keyring
-from tests.clitools import (
+from tests.support.cli import (
     DROPBOX,
     JOURNALIST,
     MEMLIMIT,
@@ -15,6 +15,7 @@ from tests.clitools import (
     assert_one_line_error,
     run_tool,
 )
+from tests.support.homes import initialized_home
 
 BOB = "bob's own passphrase"
 NEW_ROOT = "the new root passphrase"
@@ -22,13 +23,7 @@ NEW_ROOT = "the new root passphrase"
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    done = run_tool(
-        JOURNALIST, "init", "--home", home, "--journalist", "alice",
-        "--argon2-memlimit", str(MEMLIMIT), passphrase=PASSPHRASE,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return home
+    return initialized_home(tmp_path / "home")
 
 
 def keys(home: Path, *args: str | Path, passphrases: list[str] | None = None):

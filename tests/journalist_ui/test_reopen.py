@@ -21,7 +21,6 @@ from journalist_ui.reopen import reopen_items
 from journalist_ui.store.models import Item, LedgerRecord
 from journalist_ui.triage import search
 from journalist_ui.unlock import unlock
-from tests.clitools import BIN, MEMLIMIT, PASSPHRASE
 from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
@@ -32,6 +31,7 @@ from tests.journalist_ui.storekit import (
     write_bundle,
 )
 from tests.journalist_ui.webkit import Clock, WebClient, make_app
+from tests.support.cli import BIN, MEMLIMIT, PASSPHRASE
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 BOB = "bob's very own passphrase"

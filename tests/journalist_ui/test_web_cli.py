@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.clitools import JOURNALIST, run_tool
+from tests.support.cli import JOURNALIST, run_tool
 
 
 def test_any_address_but_loopback_is_refused(tmp_path):

@@ -20,10 +20,12 @@ import pytest
 from crypto import Algorithm, fingerprint
 from dropbox.instance import install_keyring
 from dropbox.onion import Tor
-from tests.clitools import DROPBOX
 from tests.conftest import require_tool
-from tests.dropbox.test_serve import free_port, wait_for_port
-from tests.onion.oniontools import Team, make_data_dir, offline_tor
+from tests.onion.oniontools import offline_tor
+from tests.support.cli import DROPBOX
+from tests.support.ports import free_port, wait_for_port
+from tests.support.server import make_data_dir
+from tests.support.team import Team
 
 _SOURCE = re.compile(r"^source onion: +http://([a-z2-7]{56})\.onion$", re.MULTILINE)
 _API = re.compile(r"^API onion: +http://([a-z2-7]{56})\.onion \(client authorization: 1 ", re.M)

@@ -44,7 +44,7 @@ from dropbox.transfer import (
     sign_request,
     socks_proxies,
 )
-from tests.clitools import BIN, REPO_ROOT, assert_one_line_error
+from tests.support.cli import BIN, REPO_ROOT, assert_one_line_error
 from tests.transfer.fake_sync import FakeSync, ServerThread, Socks5Proxy, self_signed_certificate
 
 

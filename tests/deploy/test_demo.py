@@ -8,7 +8,6 @@ network in tests/integration/test_tor_network.py).
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +17,10 @@ from sqlalchemy import func, select
 from crypto import load_public_key
 from journalist_ui.store.models import Item, Source
 from journalist_ui.unlock import unlock
-from tests.clitools import REPO_ROOT
+from tests.support.cli import REPO_ROOT
+from tests.support.ports import free_port
 
 PASSPHRASE = "demo passphrase only"  # noqa: S105 - the demo's published passphrase
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def snapshot(directory: Path) -> list[tuple[str, int]]:
