@@ -2,12 +2,17 @@
 
 Tests never skip because a tool is missing: `make test` installs every tool
 the suite uses (deploy/bootstrap-dev.sh), so a missing one is a failure.
+
+Markers (registered in setup.cfg): every test under tests/browser is ``browser`` and every
+test under tests/bench is ``bench`` (the hook below); ``tor`` and ``slow`` are set in the
+test files. `make test-fast` runs the tests with none of them.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +31,19 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "gpgconf": "gnupg",
     "mat2": "mat2",
 }
+
+
+#: The marker every test in a directory directly under tests/ carries.
+DIRECTORY_MARKERS: dict[str, str] = {"browser": "browser", "bench": "bench"}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS).parts
+        marker = DIRECTORY_MARKERS.get(parts[0]) if len(parts) > 1 else None
+        if marker is not None:
+            item.add_marker(marker)
 
 
 def require_tool(name: str) -> str:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from crypto import load_public_key
@@ -40,6 +41,7 @@ def demo(data_dir: Path, *extra: str, timeout: float = 240) -> subprocess.Comple
     )
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path):
     data_dir = tmp_path / "demo"
     before = snapshot(REPO_ROOT / "demo-data")
@@ -75,6 +77,7 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path):
     assert snapshot(REPO_ROOT / "demo-data") == before, "the default demo-data was touched"
 
 
+@pytest.mark.slow
 def test_demo_runs_again_over_its_own_data(tmp_path):
     data_dir = tmp_path / "demo"
     for _ in range(2):

@@ -48,6 +48,7 @@ def installed(data_dir: Path) -> int | None:
     return None if keyring is None else keyring.serial
 
 
+@pytest.mark.slow
 def test_a_two_step_chain_is_accepted_at_once_and_the_pin_moves_to_its_end(
     team, data_dir, tmp_path
 ):
@@ -126,6 +127,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.slow
 def test_forged_chains_are_refused_and_change_nothing(team, data_dir, tmp_path, case):
     assert install(data_dir, write(tmp_path, "k1.json", team.keyring(1))).returncode == 0
     before = (data_dir / "keyring.json").read_bytes(), (data_dir / "instance.json").read_bytes()

@@ -150,6 +150,7 @@ def sealed_bytes_written(blobs_dir: Path) -> int:
     return sum(p.stat().st_size for p in blobs_dir.iterdir() if p.is_file())
 
 
+@pytest.mark.slow
 def test_a_plain_form_upload_leaves_no_plaintext_anywhere(server, team):
     port, data_dir = server.port, server.data_dir
     marker = b"PLAINTEXT-MARKER-" + secrets.token_hex(16).encode()

@@ -129,6 +129,7 @@ def test_file_from_stdin_has_no_filename(team, tmp_path):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_seal_then_journalist_decrypt(tmp_path):
     """The keyring from `journalist init` works for `dropbox seal`, and back."""
     home = tmp_path / "home"
@@ -231,6 +232,7 @@ def test_root_file_must_be_a_public_key_file(team, tmp_path):
     assert_one_line_error(done, 1, "is not a valid public key file")
 
 
+@pytest.mark.slow
 def test_missing_files(team, tmp_path):
     src = tmp_path / "in.txt"
     src.write_bytes(b"x")

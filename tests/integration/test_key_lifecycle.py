@@ -218,6 +218,7 @@ def opens(envelope: bytes, key: PrivateKey) -> bytes | None:
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.slow
 def test_key_lifecycle(world: World):
     home, layout = world.home, station.Layout(world.home)
     stages: list[Stage] = []

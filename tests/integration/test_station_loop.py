@@ -76,6 +76,7 @@ def journalist(*args: str | Path) -> str:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_submit_pull_import_reply_export_push_read(home, server, transfer_key, tmp_path):
     # The station pins the server's key; the fingerprints match.
     pinned = run_tool(JOURNALIST, "server", "pin", server.data_dir / "server.pub", "--home", home)

@@ -39,6 +39,8 @@ from tests.support.ports import free_port
 from tests.support.server import make_data_dir
 from tests.support.team import Team
 
+pytestmark = pytest.mark.tor  # every test here starts a real tor
+
 BIN = REPO_ROOT / ".venv" / "bin"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _ONION_LINE = re.compile(r"^(source|API) onion: +http://([a-z2-7]{56})\.onion")

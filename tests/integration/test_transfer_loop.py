@@ -210,6 +210,7 @@ def server_public_key(server: DropboxServer) -> bytes:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_submit_pull_decrypt_reply_push_read(
     server: DropboxServer, team: Team, transfer_key, tmp_path
 ):
@@ -276,6 +277,7 @@ def test_submit_pull_decrypt_reply_push_read(
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_pull_interrupted_by_a_server_crash_resumes(
     server: DropboxServer, team, transfer_key, tmp_path
 ):

@@ -73,6 +73,7 @@ def test_server_pin(home, tmp_path, capsys):
     assert "not the server signing key" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_import_verify_report_and_export(home, tmp_path, capsys):
     key = server_key()
     (tmp_path / "server.pub").write_bytes(dump_public_key(key.public))

@@ -112,6 +112,7 @@ def test_without_home_is_a_usage_error(station, tmp_path):
     assert_one_line_error(done, 2, "POSTERN_STATION_HOME", "--home")
 
 
+@pytest.mark.slow
 def test_never_overwrites_an_existing_file(station, tmp_path):
     src = tmp_path / "memo.txt"
     src.write_bytes(b"the sealed memo")

@@ -42,6 +42,7 @@ def big_file(home, size: int) -> bytes:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_killed_import_leaves_nothing(tmp_path):
     home = make_home(tmp_path / "home")
     key = server_key()

@@ -236,6 +236,7 @@ def _reseal_to(home: Path, recipients: list[bytes]) -> bytes:
     return db_key
 
 
+@pytest.mark.slow
 def test_the_store_key_follows_the_journalists(home):
     layout = station.Layout(home)
     db_key = _db_key(home)  # journalist init sealed it to alice
@@ -363,6 +364,7 @@ def rows_source_pk(unlocked) -> int:
 TEXTS = {"1": "to old alice only", "2": "to old alice and bob", "reply": "we read you"}
 
 
+@pytest.mark.slow
 def test_rewrap_then_destroy_retired_keeps_everything_readable(home, stocked):
     layout = station.Layout(home)
     before = rows(home)
@@ -456,6 +458,7 @@ def test_a_later_bundle_repeating_a_rewrapped_item_is_still_accepted(home, tmp_p
 
 
 @pytest.mark.parametrize("stop_at", ["before the commit", "after the commit"])
+@pytest.mark.slow
 def test_an_interrupted_rewrap_never_leaves_a_row_on_other_bytes(home, stocked, monkeypatch,
                                                                  stop_at):  # fmt: skip
     layout = station.Layout(home)
@@ -625,6 +628,7 @@ def test_an_interrupted_revocation_is_finished_by_the_next_command(home, monkeyp
     assert {r.owner for r in rows if r.role.startswith("revoked")} == {"bob"}
 
 
+@pytest.mark.slow
 def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_kept_keys(
     home, tmp_path
 ):

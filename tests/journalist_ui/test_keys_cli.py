@@ -31,6 +31,7 @@ def keys(home: Path, *args: str | Path, passphrases: list[str] | None = None):
     return run_tool(JOURNALIST, "keys", *args, "--home", home, passphrase=joined)
 
 
+@pytest.mark.slow
 def test_a_key_lifecycle_through_the_command(home, tmp_path):
     root = load_public_key((home / "outbox" / "root.pub").read_bytes()).key
     mem = ["--argon2-memlimit", str(MEMLIMIT)]
@@ -104,6 +105,7 @@ def test_a_key_lifecycle_through_the_command(home, tmp_path):
     assert keys(home, "list").stdout.count("fingerprint  ") == 5
 
 
+@pytest.mark.slow
 def test_errors_are_one_line(home):
     assert_one_line_error(
         keys(home, "revoke-journalist", "alice", passphrases=[PASSPHRASE]), 1, "only journalist"
@@ -114,6 +116,7 @@ def test_errors_are_one_line(home):
     assert_one_line_error(keys(home, "rewrap", "--journalist", "zed", passphrases=["x"]), 1, "zed")
 
 
+@pytest.mark.slow
 def test_init_prints_next_steps_that_exist(tmp_path):
     home = tmp_path / "fresh"
     done = run_tool(

@@ -166,6 +166,7 @@ def test_unlocking_in_the_web_ui_reopens_them_and_says_so(station_home: Path) ->
     assert sum(not item.decryptable for item in _items(station_home).values()) == 1
 
 
+@pytest.mark.slow
 def test_every_command_that_unlocks_reopens_them(station_home: Path) -> None:
     done = subprocess.run(
         [str(BIN / "journalist"), "ledger", "verify", "--home", str(station_home),

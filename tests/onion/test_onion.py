@@ -30,6 +30,8 @@ from tests.support.ports import free_port, wait_for_port
 from tests.support.server import make_data_dir
 from tests.support.team import Team
 
+pytestmark = pytest.mark.tor  # tor must be installed for every test here; most start one
+
 
 @pytest.fixture(autouse=True)
 def _tor_installed() -> None:

@@ -48,6 +48,7 @@ class Transfer:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_both_apps_serve_and_stop_together(tmp_path):
     team = Team()
     data_dir = make_data_dir(tmp_path / "data", team)
@@ -163,6 +164,7 @@ def test_ctrl_c_stops_both(tmp_path):
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_a_busy_api_port_stops_everything_with_a_clear_error(tmp_path):
     team = Team()
     data_dir = make_data_dir(tmp_path / "data", team)
