@@ -96,6 +96,7 @@ from dropbox.db import Item, make_engine, sqlite_url
 from dropbox.instance import init_instance, install_keyring, load_instance
 from dropbox.nojs import READ_SIZE
 from dropbox.serve import THREADS, WORKERS
+from tests.support.ports import free_port, is_listening
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 JS_DIR: Final = REPO_ROOT / "dropbox" / "static" / "js"
@@ -327,12 +328,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     """A gunicorn arbiter that this script started, with its one worker."""
@@ -370,7 +365,7 @@ class Server:
                     + self.log_tail()
                 )
             kids = self._workers()
-            if kids is not None and len(kids) == WORKERS and _listens(self.port):
+            if kids is not None and len(kids) == WORKERS and is_listening(self.port, timeout=1):
                 self.worker = kids[0]
                 return
             time.sleep(0.1)
@@ -395,14 +390,6 @@ class Server:
                 # and its worker, nothing else.
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-
-
-def _listens(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def start_server(

@@ -33,7 +33,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,6 +60,7 @@ from crypto import (  # noqa: E402 - after the path setup, for running as a scri
     generate_codename,
     sign_keyring,
 )
+from tests.support.ports import PortNotOpen, free_port, wait_for_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 MIB = 1024 * 1024
@@ -85,12 +85,6 @@ class RepeatingSource:
     def read(self, size: int = -1) -> bytes:
         buffer = bytearray(min(size if size >= 0 else self.left, self.left))
         return bytes(buffer[: self.readinto(buffer)])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run(*argv: str | Path) -> None:
@@ -156,17 +150,12 @@ def start(argv: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(  # noqa: S603 - our own tools
             argv, stdout=out, stderr=out, env=env, start_new_session=True, cwd=REPO_ROOT
         )
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"a server exited early; see {log}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"a server did not start; see {log}") from None
-            time.sleep(0.1)
+    try:
+        wait_for_port(port, process, what="a server")
+    except PortNotOpen as exc:
+        stop(process)
+        raise SystemExit(f"{exc}; see {log}") from None
+    return process
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

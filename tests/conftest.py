@@ -1,14 +1,22 @@
-"""Shared test helpers.
+"""Shared fixtures and hooks (plain helpers are in tests/support/).
 
 Tests never skip because a tool is missing: `make test` installs every tool
 the suite uses (deploy/bootstrap-dev.sh), so a missing one is a failure.
+
+Markers (registered in setup.cfg): every test under tests/browser is ``browser`` and every
+test under tests/bench is ``bench`` (the hook below); ``tor`` and ``slow`` are set in the
+test files. `make test-fast` runs the tests with none of them.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from tests.support.homes import TEMPLATES, HomeTemplates
 
 #: The Debian package that provides each external tool the tests use. Every
 #: package named here is in DEBIAN_PACKAGES in deploy/bootstrap-dev.sh.
@@ -27,6 +35,19 @@ DEBIAN_PACKAGES: dict[str, str] = {
 }
 
 
+#: The marker every test in a directory directly under tests/ carries.
+DIRECTORY_MARKERS: dict[str, str] = {"browser": "browser", "bench": "bench"}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS).parts
+        marker = DIRECTORY_MARKERS.get(parts[0]) if len(parts) > 1 else None
+        if marker is not None:
+            item.add_marker(marker)
+
+
 def require_tool(name: str) -> str:
     """The absolute path of the executable ``name``; fail the test if it is not on PATH."""
     path = shutil.which(name)
@@ -41,3 +62,11 @@ def require_tool(name: str) -> str:
             )
         pytest.fail(f"required tool {name!r} not found on PATH; {hint}", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def station_home_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomeTemplates]:
+    """Where the station homes made once per session are kept (tests/support/homes.py)."""
+    TEMPLATES.use(tmp_path_factory.mktemp("station-homes"))
+    yield TEMPLATES
+    TEMPLATES.use(None)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.clitools import REPO_ROOT
+from tests.support.cli import REPO_ROOT
 
 EXPECTED = [
     r"Postern transfer benchmark: dropbox-transfer pull vs a plain HTTP download",

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from playwright.sync_api import Page
+
+from tests.support.ports import free_port, wait_for_port
 
 with warnings.catch_warnings():
     # Importing marionette_driver warns twice, in code we do not own: mozinfo calls the
@@ -372,14 +373,6 @@ class ChromiumPage:
 # -- Firefox ESR over Marionette -------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def user_js(prefs: Mapping[str, bool | int | str]) -> str:
     return "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items())
 
@@ -430,25 +423,14 @@ class Firefox:
             env={**os.environ, **FIREFOX_ENV},
             start_new_session=True,  # its own process group: close() ends every process in it
         )  # fmt: skip
-        self._wait_for_port(port)
+        wait_for_port(
+            port, self.process, timeout=self.startup_timeout, log=self.log, what="firefox"
+        )
         self.client = Marionette(host="127.0.0.1", port=port, socket_timeout=120)
         self.client.start_session(timeout=self.startup_timeout)
         self.client.timeout.script = 120
         self.client.timeout.page_load = 60
         return self
-
-    def _wait_for_port(self, port: int) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"firefox exited with {self.process.returncode}: {self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"firefox did not open Marionette port {port}: {self.log()}")
 
     def log(self, limit: int = 4000) -> str:
         """The end of the browser's own output (for failure messages)."""

@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Playwright, sync_playwright
 from tests.browser.browsers import CHROMIUM_ARGS, BrowserPage, ChromiumPage, Firefox, StaticServer
 from tests.browser.live import LiveServer, Relay
 from tests.conftest import require_tool
-from tests.dropbox.sitetools import Team, make_team
+from tests.support.team import Team
 
 FirefoxFactory = Callable[[str], Firefox]
 
@@ -95,7 +95,7 @@ def browser_page(request: pytest.FixtureRequest) -> BrowserPage:
 
 @pytest.fixture(scope="module")
 def team() -> Team:
-    return make_team()
+    return Team()
 
 
 @pytest.fixture

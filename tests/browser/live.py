@@ -10,20 +10,17 @@ import base64
 import contextlib
 import os
 import secrets
-import signal
 import socket
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crypto import KeyEntry, KeyKind, Kind, Manifest, PrivateKey, open_envelope, sign_keyring
+from crypto import KeyKind, Kind, PrivateKey, open_envelope
 from dropbox import db
 from dropbox.instance import install_keyring, load_instance
-from tests.clitools import DROPBOX
-from tests.dropbox.sitetools import ISSUED, Team, make_data_dir
-from tests.dropbox.test_serve import free_port, wait_for_port
+from tests.support.server import DropboxServer, make_data_dir
+from tests.support.team import Team
 
 MiB = 1 << 20
 #: What postern.js sets on the form once it has decided which path the form takes.
@@ -45,51 +42,16 @@ class StoredItem:
     content: bytes
 
 
-class LiveServer:
-    """``dropbox serve`` on 127.0.0.1 for a fresh data directory under ``base``.
+class LiveServer(DropboxServer):
+    """``dropbox serve`` on 127.0.0.1 for a fresh data directory under ``base``, running.
 
     ``settings`` become ``POSTERN_*`` variables (``max_nojs_request_bytes=...``).
     """
 
     def __init__(self, base: Path, team: Team, **settings: int) -> None:
+        super().__init__(make_data_dir(base / "data", team), base, settings=settings)
         self.team = team
-        self.data_dir = make_data_dir(base / "data", team)
-        self.port = free_port()
-        self.log = base / "server.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
-        env.update({f"POSTERN_{name.upper()}": str(value) for name, value in settings.items()})
-        command = [
-            str(DROPBOX),
-            "serve",
-            "--data-dir",
-            str(self.data_dir),
-            "--port",
-            str(self.port),
-            "--api-port",
-            str(free_port()),
-        ]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True,
-            )  # fmt: skip
-        try:
-            wait_for_port(self.port, self.process, timeout=30)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=20)
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", "replace")
+        self.start(timeout=30)
 
     @property
     def uploads_dir(self) -> Path:
@@ -136,13 +98,7 @@ class LiveServer:
 def other_keyring(team: Team, serial: int) -> tuple[bytes, PrivateKey]:
     """A keyring signed by the team's root whose recipient is a new key (not the journalist)."""
     stranger = PrivateKey.generate(KeyKind.ENCRYPTION, "Bob")
-    manifest = Manifest(
-        serial=serial,
-        issued=ISSUED,
-        root=team.root.public.key,
-        recipients=(KeyEntry(stranger.public.key, "Bob", "bob"),),
-    )
-    return sign_keyring(manifest, team.root), stranger
+    return team.keyring(serial, recipients=(stranger,)), stranger
 
 
 # -- a relay that sees every request ------------------------------------------------------------

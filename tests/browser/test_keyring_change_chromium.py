@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 
 import crypto
-from crypto import KeyEntry, KeyKind, Manifest, PrivateKey, sign_keyring
+from crypto import KeyKind, PrivateKey
 from dropbox import db
 from tests.browser.live import ENCRYPTING, LiveServer
 from tests.browser.test_submit_chromium import Browser, browser  # noqa: F401 (fixture)
-from tests.dropbox.sitetools import ISSUED, Team
+from tests.support.team import Team
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,13 +32,7 @@ def stored_envelopes(server: LiveServer) -> list[bytes]:
 
 
 def keyring(team: Team, serial: int, recipients: list[PrivateKey]) -> bytes:
-    manifest = Manifest(
-        serial=serial,
-        issued=ISSUED,
-        root=team.root.public.key,
-        recipients=tuple(KeyEntry(k.public.key, k.label, k.label.lower()) for k in recipients),
-    )
-    return sign_keyring(manifest, team.root)
+    return team.keyring(serial, recipients=recipients)
 
 
 def send(page: Browser, text: str) -> None:

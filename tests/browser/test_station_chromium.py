@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,6 @@ from playwright.sync_api import Browser, Dialog, Page
 
 from crypto import Kind, open_bytes
 from crypto.bundle import OutboundReply, read_outbound_bundle
-from tests.clitools import JOURNALIST, PASSPHRASE
 from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
@@ -33,19 +31,14 @@ from tests.journalist_ui.storekit import (
     write_bundle,
 )
 from tests.journalist_ui.test_web_xss import CORPUS
+from tests.support.cli import JOURNALIST, PASSPHRASE
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(300)
 
 SECRET_FILE = bytes(range(256)) * 1000 + b"the end"
 MESSAGE = "The contracts were signed on the 3rd; the minutes are attached."
 REPLY = "Thank you. Can you tell us who else was in the room?"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class StationUI:

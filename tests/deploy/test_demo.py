@@ -8,25 +8,20 @@ network in tests/integration/test_tor_network.py).
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from crypto import load_public_key
 from journalist_ui.store.models import Item, Source
 from journalist_ui.unlock import unlock
-from tests.clitools import REPO_ROOT
+from tests.support.cli import REPO_ROOT
+from tests.support.ports import free_port
 
 PASSPHRASE = "demo passphrase only"  # noqa: S105 - the demo's published passphrase
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def snapshot(directory: Path) -> list[tuple[str, int]]:
@@ -46,6 +41,7 @@ def demo(data_dir: Path, *extra: str, timeout: float = 240) -> subprocess.Comple
     )
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path):
     data_dir = tmp_path / "demo"
     before = snapshot(REPO_ROOT / "demo-data")
@@ -81,6 +77,7 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path):
     assert snapshot(REPO_ROOT / "demo-data") == before, "the default demo-data was touched"
 
 
+@pytest.mark.slow
 def test_demo_runs_again_over_its_own_data(tmp_path):
     data_dir = tmp_path / "demo"
     for _ in range(2):

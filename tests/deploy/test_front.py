@@ -22,7 +22,10 @@ import requests
 from crypto import dump_public_key
 from dropbox.front import HAPROXY, Address, FrontLimits, haproxy_config
 from tests.conftest import require_tool
-from tests.integration.test_transfer_loop import Server, Source, Team, free_port, running_server
+from tests.support.ports import free_port
+from tests.support.server import DropboxServer, init_data_dir, running_server
+from tests.support.source import Source
+from tests.support.team import Team
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +37,7 @@ TRICKLE_EVERY = 2.0
 
 @contextlib.contextmanager
 def front(
-    server: Server, tmp_path: Path, limits: FrontLimits, *, trace: Path | None = None
+    server: DropboxServer, tmp_path: Path, limits: FrontLimits, *, trace: Path | None = None
 ) -> Iterator[int]:
     """HAProxy on a free port before ``server``'s source interface; yields the port."""
     require_tool("haproxy")
@@ -76,13 +79,13 @@ def front(
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path) -> Iterator[DropboxServer]:
     team = Team()
     root_pub = tmp_path / "root.pub"
     root_pub.write_bytes(dump_public_key(team.root.public))
     keyring = tmp_path / "keyring.json"
     keyring.write_bytes(team.keyring())
-    with running_server(root_pub, keyring, tmp_path) as running:
+    with running_server(init_data_dir(tmp_path / "data", root_pub, keyring), tmp_path) as running:
         yield running
 
 

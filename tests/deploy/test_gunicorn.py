@@ -6,7 +6,7 @@ from __future__ import annotations
 import runpy
 
 from dropbox import serve
-from tests.clitools import REPO_ROOT
+from tests.support.cli import REPO_ROOT
 
 
 def test_the_api_config_file_has_the_same_settings_as_dropbox_serve():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clitools import REPO_ROOT
+from tests.support.cli import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "deploy" / "install.sh"
 

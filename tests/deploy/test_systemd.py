@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.clitools import REPO_ROOT
 from tests.conftest import require_tool
+from tests.support.cli import REPO_ROOT
 
 UNITS_DIR = REPO_ROOT / "deploy" / "systemd"
 UNITS = sorted(p.name for p in UNITS_DIR.iterdir() if p.suffix in (".service", ".target"))

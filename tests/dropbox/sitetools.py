@@ -1,4 +1,5 @@
-"""Helpers for the source interface tests: a team, a data directory, a clock, a browser."""
+"""Helpers for the source interface tests: a clock, the app with its data directory, and a
+browser (Flask's test client) that makes codenames and logs in."""
 
 from __future__ import annotations
 
@@ -12,51 +13,12 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from config import ServerSettings
-from crypto import KeyEntry, KeyKind, Manifest, PrivateKey, RootRotation, sign_keyring
 from dropbox.app import create_app
-from dropbox.instance import init_instance, install_keyring
 from dropbox.web.context import EXTENSION_KEY, Services
 
-ISSUED = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CODENAME = re.compile(r'<p class="codename" id="codename">([a-z -]+)</p>')
-
-
-@dataclass
-class Team:
-    root: PrivateKey
-    journalist: PrivateKey
-
-    def keyring(
-        self,
-        serial: int,
-        *,
-        root: PrivateKey | None = None,
-        rotations: tuple[RootRotation, ...] = (),
-    ) -> bytes:
-        signer = root or self.root
-        manifest = Manifest(
-            serial=serial,
-            issued=ISSUED,
-            root=signer.public.key,
-            recipients=(KeyEntry(self.journalist.public.key, "Alice", "alice"),),
-        )
-        return sign_keyring(manifest, signer, rotations)
-
-
-def make_team() -> Team:
-    return Team(
-        root=PrivateKey.generate(KeyKind.ROOT, "team root"),
-        journalist=PrivateKey.generate(KeyKind.ENCRYPTION, "Alice"),
-    )
-
-
-def make_data_dir(directory: Path, team: Team, *, keyring_serial: int | None = 1) -> Path:
-    init_instance(directory, team.root.public.key)
-    if keyring_serial is not None:
-        install_keyring(directory, team.keyring(keyring_serial))
-    return directory
 
 
 @dataclass

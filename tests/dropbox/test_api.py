@@ -35,16 +35,10 @@ from crypto import (
 )
 from dropbox.db import Item, Submission
 from dropbox.instance import install_keyring
-from tests.dropbox.sitetools import (
-    ISSUED,
-    Site,
-    Team,
-    generate,
-    make_data_dir,
-    make_site,
-    make_team,
-)
+from tests.dropbox.sitetools import Site, generate, make_site
 from tests.dropbox.sitetools import token_for as page_token
+from tests.support.server import make_data_dir
+from tests.support.team import ISSUED, Team
 
 OCTETS = "application/offset+octet-stream"
 MAX_FILES = 3
@@ -52,7 +46,7 @@ MAX_FILES = 3
 
 @pytest.fixture(scope="module")
 def team() -> Team:
-    return make_team()
+    return Team()
 
 
 @pytest.fixture

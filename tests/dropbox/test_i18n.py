@@ -38,17 +38,9 @@ from crypto import Algorithm, Kind, derive_source_secrets, fingerprint, seal_byt
 from dropbox.app import DEFAULT_LANGUAGE, LANGUAGES, PACKAGE_DIR
 from dropbox.instance import load_instance
 from dropbox.sources import find_source, store_reply
-from tests.dropbox.sitetools import (
-    Site,
-    Team,
-    codename_in,
-    csrf_token,
-    login,
-    make_data_dir,
-    make_site,
-    make_team,
-    token_for,
-)
+from tests.dropbox.sitetools import Site, codename_in, csrf_token, login, make_site, token_for
+from tests.support.server import make_data_dir
+from tests.support.team import Team
 
 REPOSITORY: Final = PACKAGE_DIR.parent
 TRANSLATIONS: Final = PACKAGE_DIR / "translations"
@@ -361,7 +353,7 @@ def english_left(html: str, locale: str, ignored: Iterable[str] = ()) -> list[st
 
 @pytest.fixture(scope="module")
 def team() -> Team:
-    return make_team()
+    return Team()
 
 
 def _with_error_route(site: Site) -> Site:

@@ -24,15 +24,15 @@ from crypto import (
 )
 from dropbox.errors import DropboxError
 from dropbox.instance import InstanceLoader, init_instance, install_keyring, load_instance
-from tests.clitools import DROPBOX, assert_one_line_error, run_tool
-from tests.dropbox.sitetools import make_team
+from tests.support.cli import DROPBOX, assert_one_line_error, run_tool
+from tests.support.team import Team
 
 ROTATED = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
 def team():
-    return make_team()
+    return Team()
 
 
 @pytest.fixture
@@ -172,6 +172,7 @@ def test_install_a_keyring(team, data_dir, tmp_path):
     assert not [p for p in data_dir.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_a_rollback_is_refused(team, data_dir, tmp_path):
     assert install(data_dir, write(tmp_path, "k2.json", team.keyring(2))).returncode == 0
     done = install(data_dir, write(tmp_path, "k1.json", team.keyring(1)))
@@ -179,6 +180,7 @@ def test_a_rollback_is_refused(team, data_dir, tmp_path):
     assert installed_serial(data_dir) == 2
 
 
+@pytest.mark.slow
 def test_the_same_serial_is_refused(team, data_dir, tmp_path):
     assert install(data_dir, write(tmp_path, "k3.json", team.keyring(3))).returncode == 0
     replay = install(data_dir, write(tmp_path, "k3-again.json", team.keyring(3)))
@@ -186,6 +188,7 @@ def test_the_same_serial_is_refused(team, data_dir, tmp_path):
     assert installed_serial(data_dir) == 3
 
 
+@pytest.mark.slow
 def test_a_tampered_keyring_is_refused(team, data_dir, tmp_path):
     keyring = json.loads(team.keyring(1))
     keyring["manifest"] = keyring["manifest"].replace('"serial":1', '"serial":9')
@@ -203,6 +206,7 @@ def test_a_keyring_of_another_root_is_refused(team, data_dir, tmp_path):
     assert not (data_dir / "keyring.json").exists()
 
 
+@pytest.mark.slow
 def test_a_root_rotation_is_accepted_and_the_pin_moves(team, data_dir, tmp_path):
     assert install(data_dir, write(tmp_path, "k1.json", team.keyring(1))).returncode == 0
     new_root = PrivateKey.generate(KeyKind.ROOT, "team root 2")

@@ -20,9 +20,9 @@ import pytest
 
 from crypto import KeyKind, PrivateKey, RootRotation, rotate_root
 from dropbox.instance import load_instance
-from tests.clitools import assert_one_line_error
-from tests.dropbox.sitetools import Team, make_team
 from tests.dropbox.test_instance import data_dir, install, pinned_root, root_pub, write
+from tests.support.cli import assert_one_line_error
+from tests.support.team import Team
 
 __all__ = ["data_dir", "root_pub"]  # fixtures
 
@@ -31,7 +31,7 @@ WHEN = datetime(2027, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def team() -> Team:
-    return make_team()
+    return Team()
 
 
 def roots(n: int) -> list[PrivateKey]:
@@ -48,6 +48,7 @@ def installed(data_dir: Path) -> int | None:
     return None if keyring is None else keyring.serial
 
 
+@pytest.mark.slow
 def test_a_two_step_chain_is_accepted_at_once_and_the_pin_moves_to_its_end(
     team, data_dir, tmp_path
 ):
@@ -126,6 +127,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.slow
 def test_forged_chains_are_refused_and_change_nothing(team, data_dir, tmp_path, case):
     assert install(data_dir, write(tmp_path, "k1.json", team.keyring(1))).returncode == 0
     before = (data_dir / "keyring.json").read_bytes(), (data_dir / "instance.json").read_bytes()

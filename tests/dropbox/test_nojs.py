@@ -302,6 +302,7 @@ def test_tiny_reads_give_the_same_result(tmp_path, keys):
         assert stream.tell() == len(body)
 
 
+@pytest.mark.slow
 def test_every_split_point_gives_the_same_result(tmp_path, keys):
     """A read may end anywhere: inside a CR LF, a boundary, a header or a UTF-8 sequence."""
     body = multipart(
@@ -384,6 +385,7 @@ class ScanHalfway(io.BytesIO):
         return super().read(size)
 
 
+@pytest.mark.slow
 def test_plaintext_never_touches_disk(tmp_path, store, keys):
     marker = f"PLAINTEXT-MARKER-{secrets.token_hex(12)}|".encode()
     roots = [tmp_path, Path(tempfile.gettempdir())]

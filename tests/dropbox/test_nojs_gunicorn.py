@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import re
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from crypto import KeyKind, PrivateKey, open_envelope
 from dropbox.nojs import NoJsError, NoJsLimits, seal_form
 from dropbox.storage import LocalBlobStore
+from tests.support.ports import free_port, wait_for_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -107,17 +107,6 @@ class Server:
             conn.close()
 
 
-def wait_for_port(log: Path, process: subprocess.Popen[bytes], deadline: float) -> int:
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited early:\n{log.read_text(errors='replace')}")
-        found = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", log.read_text())
-        if found:
-            return int(found.group(1))
-        time.sleep(0.05)
-    pytest.fail(f"gunicorn did not start:\n{log.read_text(errors='replace')}")
-
-
 def wait_until_ready(port: int, deadline: float) -> None:
     while True:
         try:
@@ -138,6 +127,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     key = PrivateKey.generate(KeyKind.ENCRYPTION, "journalist")
     store = LocalBlobStore(base / "store")
     log = base / "gunicorn.log"
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -148,7 +138,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # No --access-logfile: gunicorn writes no access log unless one is named.
     command = [
         sys.executable, "-m", "gunicorn",
-        "--bind", "127.0.0.1:0",  # the kernel picks a free port; gunicorn logs it
+        "--bind", f"127.0.0.1:{port}",
         "--worker-class", "gthread", "--threads", "4", "--workers", "1",
         "--timeout", "30", "--graceful-timeout", "2",
         "--error-logfile", str(log),
@@ -159,7 +149,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
-        port = wait_for_port(log, process, deadline)
+        wait_for_port(port, process, timeout=20, log=log, what="gunicorn")
         wait_until_ready(port, deadline)
         yield Server(port, store, key)
     finally:

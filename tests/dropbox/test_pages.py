@@ -32,16 +32,16 @@ from tests.dropbox.sitetools import (
     generate,
     login,
     logout,
-    make_data_dir,
     make_site,
-    make_team,
     token_for,
 )
+from tests.support.server import make_data_dir
+from tests.support.team import Team
 
 
 @pytest.fixture(scope="module")
 def team():
-    return make_team()
+    return Team()
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ import http.client
 import os
 import re
 import secrets
-import signal
 import stat
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,9 +24,8 @@ import pytest
 from crypto import open_envelope
 from dropbox import db
 from dropbox.instance import load_instance
-from tests.clitools import DROPBOX
-from tests.dropbox.sitetools import Team, make_data_dir, make_team
-from tests.dropbox.test_serve import free_port, wait_for_port
+from tests.support.server import DropboxServer, make_data_dir, running_server
+from tests.support.team import Team
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -137,42 +134,25 @@ def with_marker(marker: bytes, size: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def team() -> Team:
-    return make_team()
+    return Team()
 
 
 @pytest.fixture
-def server(team: Team) -> Iterator[tuple[int, Path, str]]:
-    """``dropbox serve`` on a fresh data directory: its port, data directory and output file."""
+def server(team: Team) -> Iterator[DropboxServer]:
+    """``dropbox serve`` on a fresh data directory under the system's temporary directory."""
     with tempfile.TemporaryDirectory(prefix="postern-plaintext-") as base:
         data_dir = make_data_dir(Path(base) / "data", team)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
-        log = Path(base) / "server.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [str(DROPBOX), "serve", "--data-dir", str(data_dir), "--port", str(port),
-                 "--api-port", str(free_port())],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True,
-            )  # fmt: skip
-        try:
-            wait_for_port(port, process, timeout=30)
-            yield port, data_dir, str(log)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=20)
+        with running_server(data_dir, Path(base)) as running:
+            yield running
 
 
 def sealed_bytes_written(blobs_dir: Path) -> int:
     return sum(p.stat().st_size for p in blobs_dir.iterdir() if p.is_file())
 
 
+@pytest.mark.slow
 def test_a_plain_form_upload_leaves_no_plaintext_anywhere(server, team):
-    port, data_dir, log = server
+    port, data_dir = server.port, server.data_dir
     marker = b"PLAINTEXT-MARKER-" + secrets.token_hex(16).encode()
     message = b"The message names the marker: " + marker
     files = [("first.bin", with_marker(marker, 6 * MiB + 99)), ("second.bin", marker * 1000)]
@@ -207,7 +187,7 @@ def test_a_plain_form_upload_leaves_no_plaintext_anywhere(server, team):
     assert response.getheader("Location", "").endswith("/submit/done")
     assert page is not None
     assert files_containing(roots, marker) == []
-    assert marker not in Path(log).read_bytes()
+    assert marker.decode() not in server.output()
 
     # The marker was really sent: what was stored opens to it.
     engine = db.make_engine(db.sqlite_url(data_dir))

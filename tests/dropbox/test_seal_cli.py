@@ -6,25 +6,21 @@ import base64
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from crypto import (
-    KeyEntry,
     KeyKind,
     Kind,
-    Manifest,
     PrivateKey,
     dump_private_key,
     dump_public_key,
     open_bytes,
     parse_header,
     sealed_to,
-    sign_keyring,
 )
-from tests.clitools import (
+from tests.support.cli import (
     DROPBOX,
     JOURNALIST,
     MEMLIMIT,
@@ -33,12 +29,13 @@ from tests.clitools import (
     files_under,
     run_tool,
 )
-
-ISSUED = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+from tests.support.team import Team
 
 
 @dataclass(frozen=True)
-class Team:
+class TeamFiles:
+    """A team of two journalists, its keyring and root public key written to files."""
+
     root: PrivateKey
     journalists: tuple[PrivateKey, ...]
     keyring: Path
@@ -54,19 +51,13 @@ class Team:
 
 
 def signed_keyring(root: PrivateKey, journalists: tuple[PrivateKey, ...], serial: int = 1) -> bytes:
-    manifest = Manifest(
-        serial=serial,
-        issued=ISSUED,
-        root=root.public.key,
-        recipients=tuple(
-            KeyEntry(key.public.key, key.label, key.label.lower()) for key in journalists
-        ),
-    )
-    return sign_keyring(manifest, root)
+    """A keyring of ``root`` that lists ``journalists`` only (no signing keys, no transfer
+    machine): all `dropbox seal` reads."""
+    return Team(root=root).keyring(serial, recipients=journalists, signing=(), clients=())
 
 
 @pytest.fixture(scope="module")
-def team(tmp_path_factory) -> Team:
+def team(tmp_path_factory) -> TeamFiles:
     directory = tmp_path_factory.mktemp("team")
     root = PrivateKey.generate(KeyKind.ROOT, "team root")
     journalists = (
@@ -77,10 +68,10 @@ def team(tmp_path_factory) -> Team:
     keyring.write_bytes(signed_keyring(root, journalists))
     root_pub = directory / "root.pub"
     root_pub.write_bytes(dump_public_key(root.public))
-    return Team(root, journalists, keyring, root_pub)
+    return TeamFiles(root, journalists, keyring, root_pub)
 
 
-def seal(team: Team, *args: str | Path, keyring: Path | None = None, root: Path | None = None,
+def seal(team: TeamFiles, *args: str | Path, keyring: Path | None = None, root: Path | None = None,
          stdin: bytes | None = None):  # fmt: skip
     return run_tool(
         DROPBOX, "seal", "--keyring", keyring or team.keyring, "--root", root or team.root_pub,
@@ -138,6 +129,7 @@ def test_file_from_stdin_has_no_filename(team, tmp_path):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_seal_then_journalist_decrypt(tmp_path):
     """The keyring from `journalist init` works for `dropbox seal`, and back."""
     home = tmp_path / "home"
@@ -240,6 +232,7 @@ def test_root_file_must_be_a_public_key_file(team, tmp_path):
     assert_one_line_error(done, 1, "is not a valid public key file")
 
 
+@pytest.mark.slow
 def test_missing_files(team, tmp_path):
     src = tmp_path / "in.txt"
     src.write_bytes(b"x")

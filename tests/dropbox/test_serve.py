@@ -4,50 +4,22 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import runpy
 import signal
 import socket
-import subprocess
 import sys
-import time
 
 import pytest
 
 from crypto import Algorithm, fingerprint
 from dropbox import serve
 from dropbox.web.security import SECURITY_HEADERS
-from tests.clitools import DROPBOX, REPO_ROOT, assert_one_line_error, run_tool
-from tests.dropbox.sitetools import make_data_dir, make_team
+from tests.support.cli import DROPBOX, REPO_ROOT, assert_one_line_error, run_tool
+from tests.support.ports import is_listening
+from tests.support.server import DropboxServer, make_data_dir
+from tests.support.team import Team
 
 SECRET_PATHS = ("/a-path-that-must-not-be-logged", "/leaky-invalid-request-path")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dropbox serve exited early with status {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail("dropbox serve did not start listening")
-
-
-def listens_on(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def get(port: int, path: str) -> tuple[int, dict[str, str], str]:
@@ -62,34 +34,17 @@ def get(port: int, path: str) -> tuple[int, dict[str, str], str]:
 
 @pytest.fixture(scope="module")
 def team():
-    return make_team()
+    return Team()
 
 
 @pytest.mark.timeout(120)
 def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(team, tmp_path):
     data_dir = make_data_dir(tmp_path / "data", team)
-    port = free_port()
-    out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        process = subprocess.Popen(
-            [
-                str(DROPBOX),
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-                "--api-port",
-                str(free_port()),
-            ],
-            stdout=out,
-            stderr=err,
-            env=env,
-            start_new_session=True,
-        )
+    server = DropboxServer(data_dir, tmp_path)
+    port = server.port
     try:
-        wait_for_port(port, process)
+        server.start()
+        assert server.process is not None
         status, headers, body = get(port, "/")
         assert status == 200
         assert fingerprint(Algorithm.ED25519, team.root.public.key) in body
@@ -105,15 +60,13 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(team, tmp_path):
             )
             assert raw.recv(1024).startswith(b"HTTP/1.1 400")
         # Only 127.0.0.1 listens.
-        assert not listens_on("::1", port)
+        assert not is_listening(port, "::1")
 
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=60) == 0
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    output = out_path.read_text("utf-8", "replace") + err_path.read_text("utf-8", "replace")
+        server.kill()
+    output = server.output()
     for path in SECRET_PATHS:
         assert path not in output
     assert "GET /" not in output

@@ -24,6 +24,7 @@ from crypto.envelope import header_length
 from dropbox.storage import LocalBlobStore
 from dropbox.uploads import UploadStore
 from tests.dropbox.tus_testapp import CSRF_HEADER, ENV_DIR, SESSION_COOKIE
+from tests.support.ports import free_port, wait_for_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -64,26 +65,6 @@ class Server:
             return handle.read()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited early:\n{log.read_text(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"gunicorn did not listen within {STARTUP_SECONDS} s")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("tus-gunicorn")
@@ -94,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "max_size": 64 * 1024 * 1024,
     }
     (root / "config.json").write_text(json.dumps(config), "utf-8")
-    port = _free_port()
+    port = free_port()
     log = root / "gunicorn.log"
     command = [
         sys.executable, "-m", "gunicorn",
@@ -114,7 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_port(port, process, log)
+        wait_for_port(port, process, timeout=STARTUP_SECONDS, log=log, what="gunicorn")
         yield Server(f"http://127.0.0.1:{port}", port, root, keys)
     finally:
         process.terminate()

@@ -39,17 +39,10 @@ from journalist_ui.errors import StationError
 from journalist_ui.importer import import_bundle
 from journalist_ui.store.models import Item
 from journalist_ui.unlock import Unlocked, unlock
-from tests.clitools import JOURNALIST, run_tool
-from tests.integration.test_transfer_loop import (
-    BIN,
-    Server,
-    Source,
-    pull,
-    read_bundle,
-    run,
-    running_server,
-    server_public_key,
-)
+from tests.support.cli import BIN, JOURNALIST, run_tool
+from tests.support.server import DropboxServer, init_data_dir, running_server
+from tests.support.source import Source
+from tests.support.transfer import pull, read_bundle, run, server_public_key
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 MEM = station.MIN_MEMLIMIT
@@ -77,7 +70,7 @@ class Stage:
 @dataclass
 class World:
     home: Path
-    server: Server
+    server: DropboxServer
     transfer_key: Path
     tmp: Path
 
@@ -107,7 +100,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     # The transfer machine's keys are made on the station (keyring serial 2).
     keys.add_transfer_client(home, "transfer laptop", tmp_path / "transfer", ask, None, now=NOW)
     layout = station.Layout(home)
-    with running_server(layout.outbox_root, layout.outbox_keyring, tmp_path) as server:
+    data_dir = init_data_dir(tmp_path / "data", layout.outbox_root, layout.outbox_keyring)
+    with running_server(data_dir, tmp_path) as server:
         yield World(home, server, tmp_path / "transfer" / "transfer.key", tmp_path)
 
 
@@ -218,6 +212,7 @@ def opens(envelope: bytes, key: PrivateKey) -> bytes | None:
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.slow
 def test_key_lifecycle(world: World):
     home, layout = world.home, station.Layout(world.home)
     stages: list[Stage] = []

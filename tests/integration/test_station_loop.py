@@ -16,77 +16,55 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from crypto import (
-    KeyEntry,
-    KeyKind,
-    Kind,
-    Manifest,
-    PrivateKey,
-    TransferClient,
-    dump_private_key,
-    load_private_key,
-    load_public_key,
-    seal_bytes,
-    sign_keyring,
-)
+from crypto import Kind, dump_private_key, load_private_key, load_public_key, seal_bytes
 from journalist_ui.content import open_file, read_message
 from journalist_ui.outbound import queue_reply
 from journalist_ui.store.models import Item, Source
 from journalist_ui.unlock import unlock
-from tests.clitools import JOURNALIST, MEMLIMIT, PASSPHRASE, run_tool
-from tests.integration.test_transfer_loop import BIN, Server, pull, run, running_server
-from tests.integration.test_transfer_loop import Source as Browser
+from tests.support.cli import BIN, JOURNALIST, PASSPHRASE, run_tool
+from tests.support.homes import initialized_home
+from tests.support.server import DropboxServer, init_data_dir, running_server
+from tests.support.source import Source as Browser
+from tests.support.team import Team
+from tests.support.transfer import pull, run
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    path = tmp_path / "station"
-    done = run_tool(JOURNALIST, "init", "--home", path, "--journalist", "alice",
-                    "--argon2-memlimit", str(MEMLIMIT), passphrase=PASSPHRASE)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return path
+    return initialized_home(tmp_path / "station")
 
 
 @pytest.fixture
-def transfer() -> tuple[PrivateKey, PrivateKey]:
-    return (
-        PrivateKey.generate(KeyKind.TRANSFER, "transfer laptop"),
-        PrivateKey.generate(KeyKind.ONION_AUTH, "transfer laptop"),
+def team(home: Path) -> Team:
+    """The station's root and alice's keys (from the home), and a new transfer machine."""
+    keys = home / "keys"
+    return Team(
+        root=load_private_key((keys / "root.key").read_bytes(), PASSPHRASE),
+        journalist=load_private_key((keys / "alice/encryption.key").read_bytes(), PASSPHRASE),
+        signer=load_private_key((keys / "alice/signing.key").read_bytes(), PASSPHRASE),
     )
 
 
 @pytest.fixture
-def server(home: Path, transfer, tmp_path: Path) -> Iterator[Server]:
+def server(home: Path, team: Team, tmp_path: Path) -> Iterator[DropboxServer]:
     """A server set up with the station's root key and a keyring naming the transfer laptop."""
-    root = load_private_key((home / "keys" / "root.key").read_bytes(), PASSPHRASE)
-    alice_enc = load_private_key((home / "keys/alice/encryption.key").read_bytes(), PASSPHRASE)
-    alice_sig = load_private_key((home / "keys/alice/signing.key").read_bytes(), PASSPHRASE)
-    manifest = Manifest(
-        serial=2,
-        issued=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
-        root=root.public.key,
-        recipients=(KeyEntry(alice_enc.public.key, "alice", "alice"),),
-        signing_keys=(KeyEntry(alice_sig.public.key, "alice", "alice"),),
-        transfer_clients=(
-            TransferClient(transfer[0].public.key, transfer[1].public.key, "transfer laptop"),
-        ),
-    )
     keyring = tmp_path / "keyring.json"
-    keyring.write_bytes(sign_keyring(manifest, root))
-    with running_server(home / "outbox" / "root.pub", keyring, tmp_path) as running:
+    keyring.write_bytes(team.keyring(2))
+    data_dir = init_data_dir(tmp_path / "data", home / "outbox" / "root.pub", keyring)
+    with running_server(data_dir, tmp_path) as running:
         yield running
 
 
 @pytest.fixture
-def transfer_key(transfer, tmp_path: Path) -> Path:
+def transfer_key(team: Team, tmp_path: Path) -> Path:
     path = tmp_path / "transfer.key"
-    path.write_bytes(dump_private_key(transfer[0], None))
+    path.write_bytes(dump_private_key(team.transfer, None))
     path.chmod(0o600)
     return path
 
@@ -98,6 +76,7 @@ def journalist(*args: str | Path) -> str:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_submit_pull_import_reply_export_push_read(home, server, transfer_key, tmp_path):
     # The station pins the server's key; the fingerprints match.
     pinned = run_tool(JOURNALIST, "server", "pin", server.data_dir / "server.pub", "--home", home)

@@ -32,10 +32,14 @@ import crypto
 from crypto import dump_private_key
 from crypto.bundle import InboundItem, open_bundle_file, read_inbound_bundle
 from dropbox.onion import client_auth_private_line, read_key
-from tests.clitools import REPO_ROOT
 from tests.conftest import require_tool
 from tests.integration.tornet import Node, TorNetwork
-from tests.onion.oniontools import Team, make_data_dir
+from tests.support.cli import REPO_ROOT
+from tests.support.ports import free_port
+from tests.support.server import make_data_dir
+from tests.support.team import Team
+
+pytestmark = pytest.mark.tor  # every test here starts a real tor
 
 BIN = REPO_ROOT / ".venv" / "bin"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -101,8 +105,6 @@ def _read_lines(stream: io.TextIOBase, into: queue.Queue[str]) -> None:
 
 @pytest.fixture(scope="module")
 def served(tor_network: TorNetwork, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    from tests.dropbox.test_serve import free_port
-
     base = tmp_path_factory.mktemp("served")
     team = Team()
     data_dir = make_data_dir(base / "data", team)
@@ -295,8 +297,6 @@ def test_serve_launches_a_private_tor_that_publishes_and_goes_away(
     tor_network: TorNetwork, tmp_path: Path
 ):
     """`dropbox serve --tor launch` (the demo's mode), its tor a client of the private network."""
-    from tests.dropbox.test_serve import free_port
-
     data_dir = make_data_dir(tmp_path / "data", Team())
     config = [arg for line in tor_network.client_options() for arg in ("--tor-config", line)]
     log = tmp_path / "serve.log"

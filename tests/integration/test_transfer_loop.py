@@ -10,144 +10,37 @@ changes nothing the second time. A second test kills the server in the middle of
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
-import re
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
-import requests
 
 import crypto
 from crypto import (
-    KeyEntry,
-    KeyKind,
     Kind,
-    Manifest,
-    PrivateKey,
-    TransferClient,
     dump_private_key,
     dump_public_key,
     seal_bytes,
-    sign_keyring,
 )
 from crypto.bundle import (
-    InboundItem,
-    open_bundle_file,
-    read_inbound_bundle,
     write_outbound_bundle,
 )
-from tests.clitools import REPO_ROOT
-
-BIN = REPO_ROOT / ".venv" / "bin"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_CODENAME = re.compile(r'<p class="codename" id="codename">([a-z -]+)</p>')
-
-
-@dataclass
-class Team:
-    root: PrivateKey = field(default_factory=lambda: PrivateKey.generate(KeyKind.ROOT, "root"))
-    encryption: PrivateKey = field(
-        default_factory=lambda: PrivateKey.generate(KeyKind.ENCRYPTION, "Alice")
-    )
-    signing: PrivateKey = field(
-        default_factory=lambda: PrivateKey.generate(KeyKind.SIGNING, "Alice signing")
-    )
-    transfer: PrivateKey = field(
-        default_factory=lambda: PrivateKey.generate(KeyKind.TRANSFER, "transfer laptop")
-    )
-    onion_auth: PrivateKey = field(
-        default_factory=lambda: PrivateKey.generate(KeyKind.ONION_AUTH, "transfer laptop")
-    )
-
-    def keyring(self) -> bytes:
-        manifest = Manifest(
-            serial=1,
-            issued=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
-            root=self.root.public.key,
-            recipients=(KeyEntry(self.encryption.public.key, "Alice", "alice"),),
-            signing_keys=(KeyEntry(self.signing.public.key, "Alice signing", "alice"),),
-            transfer_clients=(
-                TransferClient(
-                    self.transfer.public.key, self.onion_auth.public.key, "transfer laptop"
-                ),
-            ),
-        )
-        return sign_keyring(manifest, self.root)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def run(*argv: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, timeout=180, check=False
-    )
-    if check:
-        assert done.returncode == 0, done.stdout + done.stderr
-    return done
-
-
-@dataclass
-class Server:
-    data_dir: Path
-    port: int
-    api_port: int
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [BIN / "dropbox", "serve", "--data-dir", self.data_dir,
-                 "--port", str(self.port), "--api-port", str(self.api_port)],
-                stdout=log, stderr=log, env=env, start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        for port in (self.port, self.api_port):
-            while True:
-                assert self.process.poll() is None, self.log.read_text()
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    assert time.monotonic() < deadline, "dropbox serve did not start"
-                    time.sleep(0.1)
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no clean shutdown, as in a crash."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+from tests.support.cli import BIN
+from tests.support.server import DropboxServer, init_data_dir, running_server
+from tests.support.source import Source
+from tests.support.team import Team
+from tests.support.transfer import (
+    partial_bundle_size,
+    pull,
+    read_bundle,
+    run,
+    server_public_key,
+)
 
 
 @pytest.fixture
@@ -155,27 +48,14 @@ def team() -> Team:
     return Team()
 
 
-@contextlib.contextmanager
-def running_server(root_pub: Path, keyring: Path, tmp_path: Path) -> Iterator[Server]:
-    """`dropbox init` pinned to ``root_pub``, ``keyring`` installed, `dropbox serve` running."""
-    data_dir = tmp_path / "data"
-    run(BIN / "dropbox", "init", "--data-dir", data_dir, "--root", root_pub)
-    run(BIN / "dropbox", "keyring", "install", "--data-dir", data_dir, keyring)
-    running = Server(data_dir, free_port(), free_port(), tmp_path / "server.log")
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture
-def server(team: Team, tmp_path: Path) -> Iterator[Server]:
+def server(team: Team, tmp_path: Path) -> Iterator[DropboxServer]:
+    """`dropbox init` and `dropbox keyring install` (the real commands), then `dropbox serve`."""
     root_pub = tmp_path / "root.pub"
     root_pub.write_bytes(dump_public_key(team.root.public))
     keyring = tmp_path / "keyring.json"
     keyring.write_bytes(team.keyring())
-    with running_server(root_pub, keyring, tmp_path) as running:
+    with running_server(init_data_dir(tmp_path / "data", root_pub, keyring), tmp_path) as running:
         yield running
 
 
@@ -187,140 +67,12 @@ def transfer_key(team: Team, tmp_path: Path) -> Path:
     return path
 
 
-class Source:
-    """A source's browser, speaking HTTP to the source interface."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.http = requests.Session()
-        page = self.get("/generate")
-        page = self.post("/generate", {"csrf_token": self.token(page)})
-        match = _CODENAME.search(page)
-        assert match is not None
-        self.codename = match.group(1)
-        self.post("/acknowledge", {"csrf_token": self.token(page)})
-
-    def get(self, path: str) -> str:
-        response = self.http.get(self.server.url + path, timeout=60)
-        assert response.status_code == 200, response.text[:300]
-        return response.text
-
-    def post(self, path: str, form: dict[str, str]) -> str:
-        response = self.http.post(self.server.url + path, data=form, timeout=60)
-        assert response.status_code == 200, response.text[:300]
-        return response.text
-
-    @staticmethod
-    def token(page: str) -> str:
-        match = _CSRF.search(page)
-        assert match is not None
-        return match.group(1)
-
-    def plain_form(self, message: str, filename: str, content: bytes) -> None:
-        token = self.token(self.get("/submit"))
-        response = self.http.post(
-            self.server.url + "/submit",
-            files=[
-                ("csrf_token", (None, token)),
-                ("message", (None, message)),
-                ("files", (filename, content, "application/octet-stream")),
-            ],
-            allow_redirects=False,
-            timeout=120,
-        )
-        assert response.status_code == 303, response.text[:300]
-
-    def script_path(self, envelopes: list[tuple[str, bytes]]) -> None:
-        """What postern.js does, after it sealed the envelopes in the browser."""
-        token = self.token(self.get("/submit"))
-        headers = {"Tus-Resumable": "1.0.0", "X-Postern-CSRF": token}
-        items = []
-        for kind, envelope in envelopes:
-            created = self.http.post(
-                self.server.url + "/api/uploads",
-                headers={**headers, "Upload-Length": str(len(envelope))},
-                timeout=60,
-            )
-            assert created.status_code == 201, created.text
-            location = created.headers["Location"]
-            patched = self.http.patch(
-                self.server.url + location,
-                data=envelope,
-                headers={
-                    **headers,
-                    "Upload-Offset": "0",
-                    "Content-Type": "application/offset+octet-stream",
-                },
-                timeout=120,
-            )
-            assert patched.status_code == 204, patched.text
-            items.append({"upload": location.rsplit("/", 1)[1], "kind": kind})
-        done = self.http.post(
-            self.server.url + "/api/submissions",
-            json={"items": items},
-            headers={"X-Postern-CSRF": token},
-            timeout=60,
-        )
-        assert done.status_code == 201, done.text
-
-    def replies_after_login(self) -> str:
-        fresh = requests.Session()
-        page = fresh.get(self.server.url + "/login", timeout=60).text
-        response = fresh.post(
-            self.server.url + "/login",
-            data={"csrf_token": self.token(page), "codename": self.codename},
-            timeout=60,
-        )
-        assert response.status_code == 200, response.text[:300]
-        return response.text
-
-
-class MemorySink:
-    def __init__(self, into: dict[str, bytes], item: InboundItem) -> None:
-        self.into, self.item, self.buffer = into, item, io.BytesIO()
-
-    def write(self, data: bytes) -> int:
-        return self.buffer.write(data)
-
-    def commit(self) -> None:
-        self.into[self.item.id] = self.buffer.getvalue()
-
-    def abort(self) -> None:
-        self.buffer = io.BytesIO()
-
-
-def pull(server: Server, key: Path, to: Path, *, check: bool = True) -> list[Path]:
-    to.mkdir(exist_ok=True)  # the removable medium, mounted
-    run(BIN / "dropbox-transfer", "pull", "--server", server.api_url, "--key", key,
-        "--to", to, check=check)  # fmt: skip
-    return sorted(to.glob("*.bundle"))
-
-
-def read_bundle(path: Path, server_key: bytes) -> tuple[list[InboundItem], dict[str, bytes]]:
-    envelopes: dict[str, bytes] = {}
-    with open_bundle_file(path) as handle:
-        manifest = read_inbound_bundle(handle, server_key, lambda item: MemorySink(envelopes, item))
-    return list(manifest.items), envelopes
-
-
-def partial_bundle_size(medium: Path) -> int:
-    """Bytes in the partial bundles of interrupted pulls on the medium (0 if none yet)."""
-    total = 0
-    for part in medium.glob(".postern-pull-*/bundle.part"):
-        try:
-            total += part.stat().st_size
-        except FileNotFoundError:  # completed and moved into place meanwhile
-            continue
-    return total
-
-
-def server_public_key(server: Server) -> bytes:
-    return crypto.load_public_key((server.data_dir / "server.pub").read_bytes()).key
-
-
 @pytest.mark.timeout(300)
-def test_submit_pull_decrypt_reply_push_read(server: Server, team: Team, transfer_key, tmp_path):
-    recipients = [team.encryption.public.key]
+@pytest.mark.slow
+def test_submit_pull_decrypt_reply_push_read(
+    server: DropboxServer, team: Team, transfer_key, tmp_path
+):
+    recipients = [team.journalist.public.key]
     form_source = Source(server)
     form_file = os.urandom(300_000)
     form_source.plain_form("sent without scripts", "ledger.xlsx", form_file)
@@ -340,7 +92,7 @@ def test_submit_pull_decrypt_reply_push_read(server: Server, team: Team, transfe
     opened = {}
     for item in items:
         assert hashlib.sha256(envelopes[item.id]).digest() == item.sha256
-        metadata, content = crypto.open_bytes(envelopes[item.id], [team.encryption.secret])
+        metadata, content = crypto.open_bytes(envelopes[item.id], [team.journalist.secret])
         assert metadata.kind.name.lower() == item.kind
         opened[(item.source_id, metadata.filename or metadata.kind.name)] = (item, content)
     contents = sorted(content for _, content in opened.values())
@@ -359,7 +111,7 @@ def test_submit_pull_decrypt_reply_push_read(server: Server, team: Team, transfe
     with outbound.open("wb") as handle:
         write_outbound_bundle(
             handle,
-            signing_key=team.signing,
+            signing_key=team.signer,
             made=date(2026, 11, 25),
             replies=[(form_item.source_id, reply)],
             deletions=[],
@@ -383,8 +135,11 @@ def test_submit_pull_decrypt_reply_push_read(server: Server, team: Team, transfe
 
 
 @pytest.mark.timeout(300)
-def test_a_pull_interrupted_by_a_server_crash_resumes(server: Server, team, transfer_key, tmp_path):
-    recipients = [team.encryption.public.key]
+@pytest.mark.slow
+def test_a_pull_interrupted_by_a_server_crash_resumes(
+    server: DropboxServer, team, transfer_key, tmp_path
+):
+    recipients = [team.journalist.public.key]
     source = Source(server)
     big = os.urandom(24 * 1024 * 1024)
     source.script_path(
@@ -434,7 +189,7 @@ def test_a_pull_interrupted_by_a_server_crash_resumes(server: Server, team, tran
     assert len(items) == 2
     assert len({item.id for item in items}) == 2
     contents = sorted(
-        crypto.open_bytes(envelopes[i.id], [team.encryption.secret])[1] for i in items
+        crypto.open_bytes(envelopes[i.id], [team.journalist.secret])[1] for i in items
     )
     assert contents == sorted([big, b"and a note"])
     assert [p for p in usb.iterdir() if p.name.startswith(".postern-pull")] == []

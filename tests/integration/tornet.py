@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 #: Nodes of the network: the authorities are relays too.
 AUTHORITIES = 3
 RELAYS = 4
@@ -35,12 +37,6 @@ _V3IDENT = re.compile(r"^fingerprint ([0-9A-F]{40})$", re.MULTILINE)
 
 class TorNetworkError(Exception):
     """The private network did not come up."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -18,14 +18,20 @@ from crypto.bundle import (
 )
 from journalist_ui import station
 from journalist_ui.unlock import Unlocked, unlock
-from tests.clitools import MEMLIMIT, PASSPHRASE
+from tests.support.cli import MEMLIMIT, PASSPHRASE
+from tests.support.homes import station_home
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def make_home(path: Path, journalist: str = "alice") -> Path:
-    station.init_station(path, journalist, lambda _what: PASSPHRASE, now=NOW, memlimit=MEMLIMIT)
-    return path
+    """A station home of ``journalist`` at ``path``, every key under PASSPHRASE: a copy of one
+    made once per test session (tests/support/homes.py), so every such home holds the same keys."""
+
+    def build(home: Path) -> None:
+        station.init_station(home, journalist, lambda _what: PASSPHRASE, now=NOW, memlimit=MEMLIMIT)
+
+    return station_home(f"storekit-{journalist}", build, path)
 
 
 def open_home(home: Path, journalist: str = "alice") -> Unlocked:

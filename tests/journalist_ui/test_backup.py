@@ -14,11 +14,10 @@ from crypto import Kind, seal_bytes
 from journalist_ui import backup, keys, station
 from journalist_ui.errors import StationError
 from tests.journalist_ui.test_keys import MEM, NOW, PASSES, ask, ask_new
+from tests.support.homes import station_home
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "station"
+def alice_and_bob(home: Path) -> None:
     station.init_station(home, "alice", ask, now=NOW, memlimit=MEM)
     keys.add_journalist(home, "bob", ask, ask_new, now=NOW, memlimit=MEM)
     keys.rotate_encryption_key(home, "alice", ask, now=NOW, memlimit=MEM)
@@ -27,7 +26,13 @@ def home(tmp_path: Path) -> Path:
         seal_bytes(b"stored item", [keys.peek_key_file(layout.encryption_key("bob")).key],
                    Kind.MESSAGE)
     )  # fmt: skip
-    return home
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """alice (her encryption key rotated once) and bob, and an item sealed to bob (copied:
+    tests/support/homes.py)."""
+    return station_home("test_backup-alice-bob", alice_and_bob, tmp_path / "station")
 
 
 def key_asker(passphrase: str) -> station.PassphraseSource:

@@ -10,7 +10,6 @@ from sqlalchemy import text
 
 from crypto import dump_public_key
 from journalist_ui import cli
-from tests.clitools import MEMLIMIT, PASSPHRASE
 from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
@@ -19,6 +18,8 @@ from tests.journalist_ui.storekit import (
     server_key,
     write_bundle,
 )
+from tests.support.cli import MEMLIMIT, PASSPHRASE
+from tests.support.homes import initialized_home
 
 
 def run(*args: str | Path, typed: str | None = None) -> int:
@@ -36,11 +37,7 @@ def run(*args: str | Path, typed: str | None = None) -> int:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    status = run("init", "--home", path, "--journalist", "alice",
-                 "--argon2-memlimit", str(MEMLIMIT), typed=PASSPHRASE)  # fmt: skip
-    assert status == 0
-    return path
+    return initialized_home(tmp_path / "home")
 
 
 def test_init_reports_the_store(tmp_path, capsys):
@@ -76,6 +73,7 @@ def test_server_pin(home, tmp_path, capsys):
     assert "not the server signing key" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_import_verify_report_and_export(home, tmp_path, capsys):
     key = server_key()
     (tmp_path / "server.pub").write_bytes(dump_public_key(key.public))

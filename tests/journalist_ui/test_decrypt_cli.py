@@ -19,15 +19,15 @@ from crypto import (
     seal_bytes,
     verify_keyring,
 )
-from tests.clitools import (
+from tests.support.cli import (
     DROPBOX,
     JOURNALIST,
-    MEMLIMIT,
     PASSPHRASE,
     assert_one_line_error,
     files_under,
     run_tool,
 )
+from tests.support.homes import initialized_home
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,7 @@ class Station:
 
 @pytest.fixture(scope="module")
 def station(tmp_path_factory) -> Station:
-    home = tmp_path_factory.mktemp("station") / "home"
-    done = run_tool(
-        JOURNALIST, "init", "--home", home, "--journalist", "alice",
-        "--argon2-memlimit", str(MEMLIMIT), passphrase=PASSPHRASE,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    home = initialized_home(tmp_path_factory.mktemp("station") / "home")
     keyring, root = home / "outbox" / "keyring.json", home / "outbox" / "root.pub"
     manifest = verify_keyring(keyring.read_bytes(), load_public_key(root.read_bytes()).key).manifest
     (recipient,) = manifest.recipient_keys
@@ -117,6 +112,7 @@ def test_without_home_is_a_usage_error(station, tmp_path):
     assert_one_line_error(done, 2, "POSTERN_STATION_HOME", "--home")
 
 
+@pytest.mark.slow
 def test_never_overwrites_an_existing_file(station, tmp_path):
     src = tmp_path / "memo.txt"
     src.write_bytes(b"the sealed memo")

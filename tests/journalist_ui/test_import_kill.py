@@ -16,7 +16,6 @@ from crypto import Kind, Sealer
 from journalist_ui import ledger
 from journalist_ui.importer import import_bundle
 from journalist_ui.store.models import Item, LedgerRecord
-from tests.clitools import JOURNALIST, PASSPHRASE
 from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
@@ -27,6 +26,7 @@ from tests.journalist_ui.storekit import (
     server_key,
     write_bundle,
 )
+from tests.support.cli import JOURNALIST, PASSPHRASE
 
 MIB = 1024 * 1024
 
@@ -42,6 +42,7 @@ def big_file(home, size: int) -> bytes:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_killed_import_leaves_nothing(tmp_path):
     home = make_home(tmp_path / "home")
     key = server_key()

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from journalist_ui import ledger
 from journalist_ui.importer import import_bundle, publish
 from journalist_ui.store.models import Import, Item
-from tests.clitools import REPO_ROOT
 from tests.journalist_ui.storekit import open_home, write_bundle
 from tests.journalist_ui.test_import_spool import NOW, TODAY, mixed_entries
+from tests.support.cli import REPO_ROOT
 
 KILLER = """
 import os, signal, sys

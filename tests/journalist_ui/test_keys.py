@@ -25,6 +25,7 @@ from journalist_ui.store.keyfile import reseal_store_key as reseal_store_key_fil
 from journalist_ui.store.models import Item, LedgerRecord
 from journalist_ui.unlock import unlock
 from tests.journalist_ui.storekit import Entry, FakeSource, pin, server_key, write_bundle
+from tests.support.homes import station_home
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 MEM = station.MIN_MEMLIMIT
@@ -50,11 +51,14 @@ def ask_after_root_rotation(what: str) -> str:
     return PASSES["the new team root key"] if what == keys.ROOT_WHAT else PASSES[what]
 
 
+def init_alice(home: Path) -> None:
+    station.init_station(home, "alice", ask, now=NOW, memlimit=MEM)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    home = tmp_path / "station"
-    station.init_station(home, "alice", ask, now=NOW, memlimit=MEM)
-    return home
+    """alice's station, her keys under PASSES (copied: tests/support/homes.py)."""
+    return station_home("test_keys-alice", init_alice, tmp_path / "station")
 
 
 def root_public(home: Path) -> bytes:
@@ -232,6 +236,7 @@ def _reseal_to(home: Path, recipients: list[bytes]) -> bytes:
     return db_key
 
 
+@pytest.mark.slow
 def test_the_store_key_follows_the_journalists(home):
     layout = station.Layout(home)
     db_key = _db_key(home)  # journalist init sealed it to alice
@@ -359,6 +364,7 @@ def rows_source_pk(unlocked) -> int:
 TEXTS = {"1": "to old alice only", "2": "to old alice and bob", "reply": "we read you"}
 
 
+@pytest.mark.slow
 def test_rewrap_then_destroy_retired_keeps_everything_readable(home, stocked):
     layout = station.Layout(home)
     before = rows(home)
@@ -452,6 +458,7 @@ def test_a_later_bundle_repeating_a_rewrapped_item_is_still_accepted(home, tmp_p
 
 
 @pytest.mark.parametrize("stop_at", ["before the commit", "after the commit"])
+@pytest.mark.slow
 def test_an_interrupted_rewrap_never_leaves_a_row_on_other_bytes(home, stocked, monkeypatch,
                                                                  stop_at):  # fmt: skip
     layout = station.Layout(home)
@@ -621,6 +628,7 @@ def test_an_interrupted_revocation_is_finished_by_the_next_command(home, monkeyp
     assert {r.owner for r in rows if r.role.startswith("revoked")} == {"bob"}
 
 
+@pytest.mark.slow
 def test_material_sealed_to_a_revoked_journalist_alone_is_rewrapped_with_their_kept_keys(
     home, tmp_path
 ):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crypto import load_public_key, verify_keyring
-from tests.clitools import (
+from tests.support.cli import (
     DROPBOX,
     JOURNALIST,
     MEMLIMIT,
@@ -15,6 +15,7 @@ from tests.clitools import (
     assert_one_line_error,
     run_tool,
 )
+from tests.support.homes import initialized_home
 
 BOB = "bob's own passphrase"
 NEW_ROOT = "the new root passphrase"
@@ -22,13 +23,7 @@ NEW_ROOT = "the new root passphrase"
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    done = run_tool(
-        JOURNALIST, "init", "--home", home, "--journalist", "alice",
-        "--argon2-memlimit", str(MEMLIMIT), passphrase=PASSPHRASE,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return home
+    return initialized_home(tmp_path / "home")
 
 
 def keys(home: Path, *args: str | Path, passphrases: list[str] | None = None):
@@ -36,6 +31,7 @@ def keys(home: Path, *args: str | Path, passphrases: list[str] | None = None):
     return run_tool(JOURNALIST, "keys", *args, "--home", home, passphrase=joined)
 
 
+@pytest.mark.slow
 def test_a_key_lifecycle_through_the_command(home, tmp_path):
     root = load_public_key((home / "outbox" / "root.pub").read_bytes()).key
     mem = ["--argon2-memlimit", str(MEMLIMIT)]
@@ -109,6 +105,7 @@ def test_a_key_lifecycle_through_the_command(home, tmp_path):
     assert keys(home, "list").stdout.count("fingerprint  ") == 5
 
 
+@pytest.mark.slow
 def test_errors_are_one_line(home):
     assert_one_line_error(
         keys(home, "revoke-journalist", "alice", passphrases=[PASSPHRASE]), 1, "only journalist"
@@ -119,6 +116,7 @@ def test_errors_are_one_line(home):
     assert_one_line_error(keys(home, "rewrap", "--journalist", "zed", passphrases=["x"]), 1, "zed")
 
 
+@pytest.mark.slow
 def test_init_prints_next_steps_that_exist(tmp_path):
     home = tmp_path / "fresh"
     done = run_tool(

@@ -21,7 +21,6 @@ from journalist_ui.reopen import reopen_items
 from journalist_ui.store.models import Item, LedgerRecord
 from journalist_ui.triage import search
 from journalist_ui.unlock import unlock
-from tests.clitools import BIN, MEMLIMIT, PASSPHRASE
 from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
@@ -32,6 +31,7 @@ from tests.journalist_ui.storekit import (
     write_bundle,
 )
 from tests.journalist_ui.webkit import Clock, WebClient, make_app
+from tests.support.cli import BIN, MEMLIMIT, PASSPHRASE
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 BOB = "bob's very own passphrase"
@@ -166,6 +166,7 @@ def test_unlocking_in_the_web_ui_reopens_them_and_says_so(station_home: Path) ->
     assert sum(not item.decryptable for item in _items(station_home).values()) == 1
 
 
+@pytest.mark.slow
 def test_every_command_that_unlocks_reopens_them(station_home: Path) -> None:
     done = subprocess.run(
         [str(BIN / "journalist"), "ledger", "verify", "--home", str(station_home),

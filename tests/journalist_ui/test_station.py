@@ -19,7 +19,7 @@ from crypto import (
 )
 from journalist_ui import cli, passphrase, station
 from journalist_ui.errors import StationError
-from tests.clitools import MEMLIMIT, PASSPHRASE
+from tests.support.cli import MEMLIMIT, PASSPHRASE
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

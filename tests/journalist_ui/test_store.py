@@ -17,8 +17,8 @@ from journalist_ui.store import open_store
 from journalist_ui.store.designations import base_designation, designation_for
 from journalist_ui.store.models import Base, Status
 from journalist_ui.unlock import unlock
-from tests.clitools import MEMLIMIT, PASSPHRASE
 from tests.journalist_ui.storekit import make_home, open_home
+from tests.support.cli import MEMLIMIT, PASSPHRASE
 
 
 def test_a_new_store_is_encrypted_and_seeded(tmp_path):

@@ -11,7 +11,7 @@ from bench.station_views import PAGES, PASSPHRASE, fill, measure_views
 from journalist_ui import station
 from journalist_ui.triage import list_sources
 from journalist_ui.unlock import unlock
-from tests.clitools import MEMLIMIT
+from tests.support.cli import MEMLIMIT
 
 
 def test_measure_views_on_a_small_home(tmp_path):

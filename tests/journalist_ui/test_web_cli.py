@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from tests.clitools import JOURNALIST, run_tool
+import pytest
+
+from tests.support.cli import JOURNALIST, run_tool
 
 
+@pytest.mark.slow
 def test_any_address_but_loopback_is_refused(tmp_path):
     for host in ("0.0.0.0", "::", "192.168.1.10", "localhost"):  # noqa: S104 - refused
         done = run_tool(JOURNALIST, "ui", "--home", tmp_path, "--host", host)

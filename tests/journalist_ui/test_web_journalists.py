@@ -18,7 +18,6 @@ from journalist_ui import keys, ledger, station
 from journalist_ui.importer import import_bundle
 from journalist_ui.store.models import Item, LedgerRecord, Read, Source
 from journalist_ui.unlock import unlock
-from tests.clitools import MEMLIMIT, PASSPHRASE
 from tests.journalist_ui.storekit import (
     Entry,
     FakeSource,
@@ -29,6 +28,7 @@ from tests.journalist_ui.storekit import (
     write_bundle,
 )
 from tests.journalist_ui.webkit import Clock, WebClient, make_app
+from tests.support.cli import MEMLIMIT, PASSPHRASE
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 BOB = "bob's very own passphrase"

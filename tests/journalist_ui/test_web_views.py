@@ -301,6 +301,7 @@ def test_export_with_metadata_stripped_and_report(web, seeded, tmp_path):
     assert exported.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_export_to_openpgp_after_confirming_the_fingerprint(web, seeded, tmp_path):
     from tests.journalist_ui.test_gpg import _gpg
 

@@ -23,7 +23,7 @@ from journalist_ui.store.models import Item, Source
 from journalist_ui.unlock import Unlocked
 from journalist_ui.web import UISettings, create_app
 from journalist_ui.web.context import STATE_KEY, StationState
-from tests.clitools import PASSPHRASE
+from tests.support.cli import PASSPHRASE
 
 DAY = date(2026, 11, 20)
 

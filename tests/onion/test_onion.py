@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,12 @@ from dropbox.onion import (
 )
 from dropbox.serve import transfer_client_keys
 from tests.conftest import require_tool
-from tests.onion.oniontools import Team, make_data_dir, offline_tor
+from tests.onion.oniontools import offline_tor
+from tests.support.ports import free_port, wait_for_port
+from tests.support.server import make_data_dir
+from tests.support.team import Team
+
+pytestmark = pytest.mark.tor  # tor must be installed for every test here; most start one
 
 
 @pytest.fixture(autouse=True)
@@ -179,7 +182,7 @@ def test_tor_refusing_authentication(tmp_path):
     ).stdout.strip().splitlines()[-1]  # fmt: skip
     data = tmp_path / "tor"
     data.mkdir(mode=0o700)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [tor_path, "--quiet", "--DataDirectory", str(data), "--DisableNetwork", "1",
          "--SocksPort", "0", "--ControlPort", f"127.0.0.1:{port}",
@@ -187,27 +190,13 @@ def test_tor_refusing_authentication(tmp_path):
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, "tor did not start"
-                assert time.monotonic() < deadline, "tor did not open its control port"
-                time.sleep(0.1)
+        wait_for_port(port, process, what="tor")
         with pytest.raises(TorAuthenticationError, match=r"asks for a control password.*"
                            r"CookieAuthentication 1"):  # fmt: skip
             Tor.connect(ControlAddress(port=port))
     finally:
         process.kill()
         process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_control_address_parsing():

@@ -20,10 +20,12 @@ import pytest
 from crypto import Algorithm, fingerprint
 from dropbox.instance import install_keyring
 from dropbox.onion import Tor
-from tests.clitools import DROPBOX
 from tests.conftest import require_tool
-from tests.dropbox.test_serve import free_port, wait_for_port
-from tests.onion.oniontools import Team, make_data_dir, offline_tor
+from tests.onion.oniontools import offline_tor
+from tests.support.cli import DROPBOX
+from tests.support.ports import free_port, wait_for_port
+from tests.support.server import make_data_dir
+from tests.support.team import Team
 
 _SOURCE = re.compile(r"^source onion: +http://([a-z2-7]{56})\.onion$", re.MULTILINE)
 _API = re.compile(r"^API onion: +http://([a-z2-7]{56})\.onion \(client authorization: 1 ", re.M)
@@ -65,6 +67,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(timeout=60)
 
 
+@pytest.mark.tor
 def test_serve_publishes_both_onions_and_removes_them_on_stop(tor: Tor, tmp_path: Path):
     team = Team()
     data_dir = make_data_dir(tmp_path / "data", team)
@@ -103,6 +106,7 @@ def test_serve_publishes_both_onions_and_removes_them_on_stop(tor: Tor, tmp_path
     assert api_again.service_id == api
 
 
+@pytest.mark.tor
 def test_serve_reports_a_publication_timeout_and_stops(tor: Tor, tmp_path: Path):
     data_dir = make_data_dir(tmp_path / "data", Team())
     assert tor.address is not None
@@ -152,6 +156,7 @@ def test_serve_with_an_absent_tor_fails_clearly(tmp_path: Path):
     assert "is tor running" in done.stderr
 
 
+@pytest.mark.tor
 def test_onions_command_publishes_until_stopped(tor: Tor, tmp_path: Path):
     data_dir = make_data_dir(tmp_path / "data", Team())
     assert tor.address is not None
@@ -189,6 +194,7 @@ def test_bad_tor_options_are_usage_errors(tmp_path: Path, args: list[str], messa
     assert message in done.stderr
 
 
+@pytest.mark.tor
 def test_onions_command_ends_with_an_error_when_tor_goes_away(tor: Tor, tmp_path: Path):
     """So that systemd (Restart=on-failure) publishes again once tor is back."""
     data_dir = make_data_dir(tmp_path / "data", Team())
@@ -211,6 +217,7 @@ def test_onions_command_ends_with_an_error_when_tor_goes_away(tor: Tor, tmp_path
     assert "dropbox: error: lost the connection to tor at" in log.read_text()
 
 
+@pytest.mark.tor
 def test_a_new_keyring_re_publishes_the_api_onion_while_serving(tor: Tor, tmp_path: Path):
     team = Team()
     data_dir = make_data_dir(tmp_path / "data", team, with_clients=False)

@@ -30,7 +30,6 @@ import pytest
 import requests
 
 from journalist_ui import station
-from tests.integration.test_transfer_loop import running_server
 from tests.soak.world import (
     Sent,
     World,
@@ -39,6 +38,7 @@ from tests.soak.world import (
     server_files,
     server_rows,
 )
+from tests.support.server import init_data_dir, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
@@ -53,7 +53,8 @@ KILL_CHANCE = 0.25
 def world(tmp_path: Path) -> Iterator[World]:
     home, transfer_key = new_station(tmp_path)
     layout = station.Layout(home)
-    with running_server(layout.outbox_root, layout.outbox_keyring, tmp_path) as server:
+    data_dir = init_data_dir(tmp_path / "data", layout.outbox_root, layout.outbox_keyring)
+    with running_server(data_dir, tmp_path) as server:
         # Seeded on purpose: a run is repeated from its printed seed.
         world = World(random.Random(SEED), home, server, transfer_key, tmp_path)  # noqa: S311
         world.journalist("server", "pin", server.data_dir / "server.pub", unlock=False)

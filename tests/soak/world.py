@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import random
 import re
 import signal
@@ -31,8 +30,10 @@ from journalist_ui.outbound import queue_reply
 from journalist_ui.store.models import Item
 from journalist_ui.store.models import Source as StationSource
 from journalist_ui.unlock import Unlocked, unlock
-from tests.clitools import JOURNALIST, run_tool
-from tests.integration.test_transfer_loop import BIN, Server, Source, run
+from tests.support.cli import BIN, JOURNALIST, run_tool
+from tests.support.server import DropboxServer
+from tests.support.source import Source
+from tests.support.transfer import run
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 PASSPHRASE = "soak passphrase 1"  # noqa: S105 - test keys only
@@ -75,7 +76,7 @@ class Counts:
 class World:
     rng: random.Random
     home: Path
-    server: Server
+    server: DropboxServer
     transfer_key: Path
     tmp: Path
     sent: list[Sent] = field(default_factory=list)
@@ -122,20 +123,8 @@ class World:
     # -- the server ----------------------------------------------------------------------------
 
     def kill_server(self) -> None:
-        assert self.server.process is not None
-        group = self.server.process.pid
         self.server.kill()
         self.counts.kills += 1
-        # SIGKILL reaches the whole group at once, but its processes (two gunicorn arbiters
-        # and their workers) take a moment to go, holding the listening sockets until then.
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                os.killpg(group, 0)
-            except ProcessLookupError:
-                break
-            assert time.monotonic() < deadline, "the killed server's processes did not end"
-            time.sleep(0.02)
 
     def restart_server(self) -> None:
         self.server.start()

@@ -31,7 +31,7 @@ from crypto.bundle import (
 from crypto.envelope import Kind, seal_bytes
 from crypto.errors import CryptoError
 from crypto.keys import KeyKind, PrivateKey, dump_private_key, x25519_public
-from tests.clitools import BIN, REPO_ROOT, assert_one_line_error
+from tests.support.cli import BIN, REPO_ROOT, assert_one_line_error
 from tests.transfer.fake_sync import FakeSync, ServerThread, Socks5Proxy, self_signed_certificate
 from transfer.cli import main
 from transfer.client import SyncClient

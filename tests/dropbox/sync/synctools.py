@@ -1,6 +1,6 @@
-"""Helpers for the sync API tests: a team with its journalist and transfer keys, a data
-directory, the sync app under a fake clock, a request signer written from docs/format.md 9.1,
-sources and items made directly through the use cases, and a snapshot of everything stored."""
+"""Helpers for the sync API tests: the sync app under a fake clock, a request signer written
+from docs/format.md 9.1, sources and items made directly through the use cases, and a snapshot
+of everything stored."""
 
 from __future__ import annotations
 
@@ -20,81 +20,20 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from config import ServerSettings
-from crypto import (
-    KeyEntry,
-    KeyKind,
-    Kind,
-    Manifest,
-    PrivateKey,
-    SourceSecrets,
-    TransferClient,
-    seal_bytes,
-    sign_keyring,
-)
+from crypto import Kind, PrivateKey, SourceSecrets, seal_bytes
 from crypto.bundle import Deletion, OutboundManifest, write_outbound_bundle
 from dropbox import db
 from dropbox.db import Item, ItemKind
-from dropbox.instance import init_instance, install_keyring
 from dropbox.sources import create_source
 from dropbox.storage import LocalBlobStore
 from dropbox.submissions import add_submission
 from dropbox.sync.app import create_sync_app
 from dropbox.sync.context import SYNC_EXTENSION_KEY, SyncServices
-from tests.dropbox.sitetools import ISSUED, START, FakeClock
+from tests.dropbox.sitetools import START, FakeClock
+from tests.support.team import Team
 
 TODAY = START.date()
 REQUEST_LABEL = b"postern/v1 sync request\n"
-
-
-@dataclass
-class SyncTeam:
-    """The team root, a journalist (encryption and signing keys) and a transfer machine."""
-
-    root: PrivateKey = field(default_factory=lambda: PrivateKey.generate(KeyKind.ROOT, "root"))
-    journalist: PrivateKey = field(
-        default_factory=lambda: PrivateKey.generate(KeyKind.ENCRYPTION, "Alice")
-    )
-    signer: PrivateKey = field(
-        default_factory=lambda: PrivateKey.generate(KeyKind.SIGNING, "Alice signing")
-    )
-    transfer: PrivateKey = field(
-        default_factory=lambda: PrivateKey.generate(KeyKind.TRANSFER, "transfer 1")
-    )
-    onion_auth: PrivateKey = field(
-        default_factory=lambda: PrivateKey.generate(KeyKind.ONION_AUTH, "transfer 1 onion")
-    )
-
-    def keyring(
-        self,
-        serial: int,
-        *,
-        transfer: bool = True,
-        signing: Sequence[PrivateKey] | None = None,
-    ) -> bytes:
-        signers = [self.signer] if signing is None else list(signing)
-        manifest = Manifest(
-            serial=serial,
-            issued=ISSUED,
-            root=self.root.public.key,
-            recipients=(KeyEntry(self.journalist.public.key, "Alice", "alice"),),
-            signing_keys=tuple(KeyEntry(k.public.key, k.label, "alice") for k in signers),
-            transfer_clients=(
-                (
-                    TransferClient(
-                        self.transfer.public.key, self.onion_auth.public.key, "transfer 1"
-                    ),
-                )
-                if transfer
-                else ()
-            ),
-        )
-        return sign_keyring(manifest, self.root)
-
-
-def make_sync_data_dir(directory: Path, team: SyncTeam) -> Path:
-    init_instance(directory, team.root.public.key)
-    install_keyring(directory, team.keyring(1))
-    return directory
 
 
 # -- signing requests (docs/format.md section 9.1, written out again here) ---------------------
@@ -129,7 +68,7 @@ class SyncSite:
     app: Flask
     clock: FakeClock
     data_dir: Path
-    team: SyncTeam
+    team: Team
     client: FlaskClient = field(init=False)
 
     def __post_init__(self) -> None:
@@ -252,7 +191,7 @@ class SyncSite:
         return self.post("/v1/outbound", bundle, **kwargs)
 
 
-def make_sync_site(data_dir: Path, team: SyncTeam, **settings: int | bool) -> SyncSite:
+def make_sync_site(data_dir: Path, team: Team, **settings: int | bool) -> SyncSite:
     clock = FakeClock()
     app = create_sync_app(ServerSettings(data_dir=data_dir, **settings), clock=clock)  # type: ignore[arg-type]
     return SyncSite(app, clock, data_dir, team)

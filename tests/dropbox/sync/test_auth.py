@@ -17,31 +17,31 @@ from dropbox.sync.auth import AuthError, NonceCache, verify_request
 from tests.dropbox.sitetools import START, FakeClock
 from tests.dropbox.sync.synctools import (
     SyncSite,
-    SyncTeam,
-    make_sync_data_dir,
     make_sync_site,
     signature_headers,
     snapshot,
 )
+from tests.support.server import make_data_dir
+from tests.support.team import Team
 
 NOW = int(START.timestamp())
 
 
 @pytest.fixture(scope="module")
-def team() -> SyncTeam:
-    return SyncTeam()
+def team() -> Team:
+    return Team()
 
 
 @pytest.fixture
 def site(team, tmp_path) -> SyncSite:
-    return make_sync_site(make_sync_data_dir(tmp_path / "data", team), team)
+    return make_sync_site(make_data_dir(tmp_path / "data", team), team)
 
 
-def clients(team: SyncTeam) -> list[TransferClient]:
+def clients(team: Team) -> list[TransferClient]:
     return [TransferClient(team.transfer.public.key, team.onion_auth.public.key, "transfer 1")]
 
 
-def verify(team: SyncTeam, headers: dict[str, str], *, body: bytes = b"", target="/v1/status"):
+def verify(team: Team, headers: dict[str, str], *, body: bytes = b"", target="/v1/status"):
     return verify_request(
         method="GET",
         target=target,
@@ -52,7 +52,7 @@ def verify(team: SyncTeam, headers: dict[str, str], *, body: bytes = b"", target
     )
 
 
-def refusal(team: SyncTeam, headers: dict[str, str], **kwargs) -> str:
+def refusal(team: Team, headers: dict[str, str], **kwargs) -> str:
     with pytest.raises(AuthError) as error:
         verify(team, headers, **kwargs)
     return error.value.code
@@ -310,7 +310,7 @@ def test_a_refused_request_does_not_spend_its_nonce(site):
 def test_a_client_removed_by_a_newer_keyring_is_refused_at_once(site, team):
     assert site.get("/v1/status").status_code == 200
     bundle, _ = ack_bundle(site)
-    install_keyring(site.data_dir, team.keyring(2, transfer=False))
+    install_keyring(site.data_dir, team.keyring(2, clients=()))
     before = snapshot(site.data_dir)
     assert_refused(site.get("/v1/status"), "unknown_client")
     assert_refused(site.push(bundle), "unknown_client")
@@ -352,9 +352,7 @@ def test_the_clock_of_the_app_decides_staleness(team, tmp_path):
     clock = FakeClock()
     from config import ServerSettings
 
-    app = create_sync_app(
-        ServerSettings(data_dir=make_sync_data_dir(tmp_path / "d", team)), clock=clock
-    )
+    app = create_sync_app(ServerSettings(data_dir=make_data_dir(tmp_path / "d", team)), clock=clock)
     client = app.test_client()
     headers = signature_headers(team.transfer, "GET", "/v1/status", timestamp=NOW)
     clock.advance(seconds=301)

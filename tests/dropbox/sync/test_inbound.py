@@ -19,23 +19,23 @@ from dropbox.sync.inbound import decode_cursor, encode_cursor
 from tests.dropbox.sync.synctools import (
     TODAY,
     SyncSite,
-    SyncTeam,
-    make_sync_data_dir,
     make_sync_site,
     signature_headers,
 )
+from tests.support.server import make_data_dir
+from tests.support.team import Team
 
 ITEM_MEMBERS = {"id", "source_id", "reply_public_key", "kind", "size", "sha256", "day"}
 
 
 @pytest.fixture(scope="module")
-def team() -> SyncTeam:
-    return SyncTeam()
+def team() -> Team:
+    return Team()
 
 
 @pytest.fixture
 def site(team, tmp_path) -> SyncSite:
-    return make_sync_site(make_sync_data_dir(tmp_path / "data", team), team)
+    return make_sync_site(make_data_dir(tmp_path / "data", team), team)
 
 
 def server_public(site: SyncSite) -> bytes:

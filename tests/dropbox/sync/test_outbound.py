@@ -19,26 +19,26 @@ from dropbox.db import Reply, Source
 from dropbox.instance import install_keyring
 from dropbox.sources import delete_reply, find_source, list_replies, open_replies
 from dropbox.sync import outbound
-from tests.clitools import DROPBOX, run_tool
 from tests.dropbox.sitetools import generate, login, make_site
 from tests.dropbox.sync.synctools import (
     SyncSite,
-    SyncTeam,
-    make_sync_data_dir,
     make_sync_site,
     snapshot,
     table_rows,
 )
+from tests.support.cli import DROPBOX, run_tool
+from tests.support.server import make_data_dir
+from tests.support.team import Team
 
 
 @pytest.fixture(scope="module")
-def team() -> SyncTeam:
-    return SyncTeam()
+def team() -> Team:
+    return Team()
 
 
 @pytest.fixture
 def site(team, tmp_path) -> SyncSite:
-    return make_sync_site(make_sync_data_dir(tmp_path / "data", team), team)
+    return make_sync_site(make_data_dir(tmp_path / "data", team), team)
 
 
 def applied(response, *, replies=0, deletions=0, acknowledged=0, again=False) -> None:
@@ -284,7 +284,7 @@ def test_acknowledged_items_are_purged_at_once_by_default(site):
 
 
 def test_without_purge_after_ack_items_wait_for_dropbox_purge(team, tmp_path):
-    site = make_sync_site(make_sync_data_dir(tmp_path / "data", team), team, purge_after_ack=False)
+    site = make_sync_site(make_data_dir(tmp_path / "data", team), team, purge_after_ack=False)
     alice = site.add_source()
     ids = site.add_submission(alice, [b"a", b"b"])
     [other] = site.add_submission(alice, [b"c"])

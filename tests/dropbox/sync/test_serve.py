@@ -12,62 +12,27 @@ import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from crypto.bundle import parse_signed_inbound_manifest
 from dropbox.instance import load_instance
-from tests.clitools import DROPBOX
 from tests.dropbox.sync.synctools import (
-    SyncTeam,
-    make_sync_data_dir,
     make_sync_site,
     signature_headers,
     snapshot,
 )
-from tests.dropbox.test_serve import free_port, wait_for_port
-
-
-def listens(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-class Server:
-    """``dropbox serve`` in its own session, its output in files."""
-
-    def __init__(self, data_dir: Path, tmp_path: Path, *args: str) -> None:
-        self.out_path, self.err_path = tmp_path / "stdout", tmp_path / "stderr"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
-        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.process = subprocess.Popen(
-                [str(DROPBOX), "serve", "--data-dir", str(data_dir), *args],
-                stdout=out,
-                stderr=err,
-                env=env,
-                start_new_session=True,
-            )
-
-    def output(self) -> str:
-        return self.out_path.read_text("utf-8", "replace") + self.err_path.read_text(
-            "utf-8", "replace"
-        )
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+from tests.support.cli import DROPBOX
+from tests.support.ports import free_port, is_listening
+from tests.support.server import DropboxServer, make_data_dir
+from tests.support.team import Team
 
 
 class Transfer:
     """A minimal transfer client: signed requests over HTTP."""
 
-    def __init__(self, port: int, team: SyncTeam) -> None:
+    def __init__(self, port: int, team: Team) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.team = team
         self.session = requests.Session()
@@ -83,9 +48,10 @@ class Transfer:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_both_apps_serve_and_stop_together(tmp_path):
-    team = SyncTeam()
-    data_dir = make_sync_data_dir(tmp_path / "data", team)
+    team = Team()
+    data_dir = make_data_dir(tmp_path / "data", team)
     # Content, made through the use cases before the server starts.
     site = make_sync_site(data_dir, team)
     alice = site.add_source()
@@ -97,11 +63,11 @@ def test_both_apps_serve_and_stop_together(tmp_path):
     site.services.engine.dispose()
     server_key = load_instance(data_dir).server_key.public.key
 
-    port, api_port = free_port(), free_port()
-    server = Server(data_dir, tmp_path, "--port", str(port), "--api-port", str(api_port))
+    server = DropboxServer(data_dir, tmp_path)
+    port, api_port = server.port, server.api_port
     try:
-        wait_for_port(port, server.process)
-        wait_for_port(api_port, server.process)
+        server.start()
+        assert server.process is not None
         transfer = Transfer(api_port, team)
 
         # The source interface answers on its port, the sync API on its own.
@@ -167,8 +133,8 @@ def test_both_apps_serve_and_stop_together(tmp_path):
 
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=60) == 0
-        assert not listens(port)
-        assert not listens(api_port)
+        assert not is_listening(port)
+        assert not is_listening(api_port)
     finally:
         server.kill()
     output = server.output()
@@ -181,37 +147,40 @@ def test_both_apps_serve_and_stop_together(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_ctrl_c_stops_both(tmp_path):
-    team = SyncTeam()
-    data_dir = make_sync_data_dir(tmp_path / "data", team)
-    port, api_port = free_port(), free_port()
-    server = Server(data_dir, tmp_path, "--port", str(port), "--api-port", str(api_port))
+    team = Team()
+    data_dir = make_data_dir(tmp_path / "data", team)
+    server = DropboxServer(data_dir, tmp_path)
+    port, api_port = server.port, server.api_port
     try:
-        wait_for_port(port, server.process)
-        wait_for_port(api_port, server.process)
+        server.start()
+        assert server.process is not None
         os.killpg(server.process.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
         assert server.process.wait(timeout=60) == 0
-        assert not listens(port)
-        assert not listens(api_port)
+        assert not is_listening(port)
+        assert not is_listening(api_port)
     finally:
         server.kill()
     assert "Traceback" not in server.output()
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_a_busy_api_port_stops_everything_with_a_clear_error(tmp_path):
-    team = SyncTeam()
-    data_dir = make_sync_data_dir(tmp_path / "data", team)
+    team = Team()
+    data_dir = make_data_dir(tmp_path / "data", team)
     port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         api_port = busy.getsockname()[1]
-        server = Server(data_dir, tmp_path, "--port", str(port), "--api-port", str(api_port))
+        server = DropboxServer(data_dir, tmp_path, port=port, api_port=api_port)
         try:
+            server.start(wait=False)
+            assert server.process is not None
             assert server.process.wait(timeout=90) == 1
         finally:
             server.kill()
-    assert not listens(port)
+    assert not is_listening(port)
     last = server.err_path.read_text("utf-8").strip().splitlines()[-1]
     assert last.startswith("dropbox: error: the sync API stopped with status")
     assert "Traceback" not in server.output()
@@ -226,8 +195,8 @@ def test_a_busy_api_port_stops_everything_with_a_clear_error(tmp_path):
     ],
 )
 def test_bad_api_ports_are_usage_errors(tmp_path, args, message):
-    team = SyncTeam()
-    data_dir = make_sync_data_dir(tmp_path / "data", team)
+    team = Team()
+    data_dir = make_data_dir(tmp_path / "data", team)
     done = subprocess.run(
         [str(DROPBOX), "serve", "--data-dir", str(data_dir), *args],
         capture_output=True,

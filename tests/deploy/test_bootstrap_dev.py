@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DEBIAN_PACKAGES, require_tool
+from tests.support.cli import REPO_ROOT
 
-BOOTSTRAP = Path(__file__).resolve().parent.parent / "deploy" / "bootstrap-dev.sh"
+BOOTSTRAP = REPO_ROOT / "deploy" / "bootstrap-dev.sh"
 
 
 def bootstrap_packages() -> set[str]:

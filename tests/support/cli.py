@@ -12,7 +12,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 JOURNALIST = BIN / "journalist"
 DROPBOX = BIN / "dropbox"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Argon2id memory for test keys: the least the format allows, to keep tests fast.
 MEMLIMIT = 64 * 1024 * 1024
