@@ -16,10 +16,10 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 from journalist_ui import filenames
 from journalist_ui.errors import StationError
+from journalist_ui.files import Plaintext
 
 #: How long mat2 may run on one file.
 TIMEOUT_SECONDS = 300
@@ -32,14 +32,6 @@ class MatUnavailable(StationError):
             "mat2 is not installed on this station, so metadata cannot be shown or removed: "
             "install the Debian package mat2"
         )
-
-
-class Plaintext(Protocol):
-    @property
-    def filename(self) -> str | None: ...
-    @property
-    def sha256(self) -> str: ...
-    def chunks(self) -> Iterator[bytes]: ...
 
 
 def mat2_path() -> str | None:
