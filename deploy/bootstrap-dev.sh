@@ -84,6 +84,9 @@ if [[ ! -x $VENV/bin/python || ! -f $STAMP || $(<"$STAMP") != "$stamp_now" ]]; t
     # A venv installed from an older lock may hold packages the new lock
     # dropped; only a new venv is sure to hold exactly what the lock says.
     new_venv
+    # Metadata an older install left in the working tree would shadow the new install's
+    # (importlib.metadata finds it first when the tests run from here).
+    rm -rf ./*.egg-info
     log "installing the locked dependencies (hash-checked) into $VENV"
     # pip itself, setuptools and wheel are in the lock too (pip-compile
     # --allow-unsafe --all-build-deps), so nothing installed here is unpinned.
