@@ -58,7 +58,7 @@ from dropbox.web.security import (
     register_error_pages,
 )
 from dropbox.web.sessions import SessionStore
-from dropbox.web.throttle import DerivationThrottle, LoginAttempts
+from dropbox.web.throttle import DerivationBudgets, LoginAttempts
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 #: Interface languages, with their names as their speakers write them.
@@ -164,10 +164,12 @@ def create_app(
     app.extensions[EXTENSION_KEY] = Services(
         **base.as_fields(),
         sessions=SessionStore(now),
-        derivations=DerivationThrottle(
+        derivations=DerivationBudgets(
             now,
-            per_minute=settings.login_derivations_per_minute,
+            login_per_minute=settings.login_derivations_per_minute,
+            codename_per_minute=settings.codename_derivations_per_minute,
             concurrent=settings.login_concurrent_derivations,
+            codename_concurrent=settings.codename_concurrent_derivations,
         ),
         login_attempts=LoginAttempts(
             now,
