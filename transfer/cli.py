@@ -11,6 +11,7 @@ Exit statuses: 0 success, 1 failure, 2 usage error; failures are one line on std
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import json
 import sys
@@ -21,7 +22,7 @@ from typing import Final
 
 import requests
 
-from common.cli import EXIT_OK, run, say
+from common.cli import EXIT_OK, describe_os_error, run, say
 from common.secret_input import read_line_from_fd, terminal_available
 from crypto import CryptoError, KeyKind, PassphraseError, PrivateKey, load_private_key
 from transfer.client import SyncClient, server_base, socks_proxies
@@ -212,7 +213,14 @@ def _passphrase(fd: int | None, path: Path) -> str:
 
 
 def _describe(exc: BaseException, args: argparse.Namespace) -> str | None:
-    """One line for a failure of ``requests`` (the small requests and uploads)."""
+    """One line for a failure of ``requests`` (the small requests and uploads) or of a file,
+    with what to do about it."""
+    if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            todo = "free some space there (or choose another place) and run the same command again"
+        else:
+            todo = "fix that and run the same command again"
+        return f"{describe_os_error(exc)}; {todo}"
     if not isinstance(exc, requests.RequestException):
         return None
     if isinstance(exc, requests.exceptions.InvalidSchema) and "SOCKS" in str(exc):

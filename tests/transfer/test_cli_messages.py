@@ -8,6 +8,7 @@ server under gunicorn (tests/support/server.py).
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.support.source import Source
 from tests.support.team import Team
 from tests.support.transfer import pull, read_bundle, server_public_key
 from tests.transfer.fake_sync import Socks5Proxy
+from transfer.cli import main
 from transfer.client import SyncClient
 from transfer.network import RETRY_HINT, cannot_reach
 
@@ -187,3 +189,34 @@ def test_a_push_says_what_it_applied_and_a_second_push_that_nothing_changed(
         "purged": 0,
     }
     print(first.stdout + second.stdout + scripted.stdout, end="")
+
+
+# == files ==================================================================================
+
+
+@pytest.mark.parametrize(
+    ("error", "todo"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/media/usb/bundle.part"),
+         "free some space there (or choose another place) and run the same command again"),
+        (OSError(errno.EIO, "Input/output error", "/media/usb/bundle.part"),
+         "fix that and run the same command again"),
+    ],
+)  # fmt: skip
+def test_a_file_failure_says_which_file_and_what_to_do(
+    error: OSError,
+    todo: str,
+    key_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def fail(_self: object) -> None:
+        raise error
+
+    monkeypatch.setattr("transfer.cli.Puller.run", fail)
+    status = main(["pull", "--to", str(tmp_path), "--server", "http://127.0.0.1:9",
+                   "--key", str(key_file)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err == f"dropbox-transfer: error: {error.strerror}: {error.filename}; {todo}\n"
