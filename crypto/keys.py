@@ -327,9 +327,13 @@ def load_private_key(data: bytes, passphrase: str | None) -> PrivateKey:
                 max_bytes=2048,
                 what=what,
             )
-            opslimit = _decimal(fields["argon2-opslimit"], 1, MAX_OPSLIMIT, "argon2-opslimit")
+            opslimit = _decimal(
+                fields["argon2-opslimit"], 1, MAX_OPSLIMIT, f"{what}: argon2-opslimit"
+            )
             # Bounded before any key is derived: Argon2id takes what the file asks for.
-            memlimit = _decimal(fields["argon2-memlimit"], MIN_MEMLIMIT, MAX_MEMLIMIT, "memlimit")
+            memlimit = _decimal(
+                fields["argon2-memlimit"], MIN_MEMLIMIT, MAX_MEMLIMIT, f"{what}: argon2-memlimit"
+            )
             if memlimit % 1024:
                 raise KeyFileError(f"{what}: argon2-memlimit must be a multiple of 1024")
             salt = b64decode(fields["salt"], length=16, what=f"{what}: salt")
