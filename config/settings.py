@@ -89,10 +89,15 @@ class ServerSettings:
     max_nojs_request_bytes: int = 500 * MiB
     max_resumable_file_bytes: int = 4 * GiB
     max_files_per_submission: int = 20
-    #: Global login budget: Argon2id derivations (logins and new codenames) started per minute,
-    #: and at most this many at once (each holds ``argon2_memlimit`` bytes while it runs).
+    #: Argon2id derivations (dropbox/web/throttle.py). Logins: started per minute. All
+    #: derivations, logins and new codenames together: at most this many at once (each holds
+    #: ``argon2_memlimit`` bytes while it runs).
     login_derivations_per_minute: int = 30
     login_concurrent_derivations: int = 4
+    #: New codenames: started per minute, and at most this many at once, which must be fewer
+    #: than ``login_concurrent_derivations``: the slots left over are for logins alone.
+    codename_derivations_per_minute: int = 20
+    codename_concurrent_derivations: int = 2
     #: Per-session budget: failed logins allowed within the window before the session must wait.
     login_failures_per_session: int = 5
     login_failure_window_minutes: int = 10
@@ -117,7 +122,16 @@ class ServerSettings:
         _check_range("max_resumable_file_bytes", self.max_resumable_file_bytes, 1, in_bytes=True)
         _check_range("max_files_per_submission", self.max_files_per_submission, 1)
         _check_range("login_derivations_per_minute", self.login_derivations_per_minute, 1)
-        _check_range("login_concurrent_derivations", self.login_concurrent_derivations, 1)
+        _check_range("login_concurrent_derivations", self.login_concurrent_derivations, 2)
+        _check_range("codename_derivations_per_minute", self.codename_derivations_per_minute, 1)
+        _check_range("codename_concurrent_derivations", self.codename_concurrent_derivations, 1)
+        if self.codename_concurrent_derivations >= self.login_concurrent_derivations:
+            raise SettingsError(
+                f"{env_name('codename_concurrent_derivations')} must be below "
+                f"{env_name('login_concurrent_derivations')} "
+                f"({self.login_concurrent_derivations}): the slots left over are for logins "
+                f"alone, got {self.codename_concurrent_derivations}"
+            )
         _check_range("login_failures_per_session", self.login_failures_per_session, 1)
         _check_range("login_failure_window_minutes", self.login_failure_window_minutes, 1)
         for name in ("secure_cookie", "purge_after_ack"):

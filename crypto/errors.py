@@ -40,7 +40,15 @@ class KeyringError(CryptoError):
 
 
 class KeyFileError(FormatError):
-    """A key file is malformed."""
+    """A key file is malformed, or asks for more than this implementation will do to open it."""
+
+
+class KeyFileVersionError(KeyFileError, UnsupportedVersion):
+    """A key file of a version this implementation does not know.
+
+    Both a :class:`KeyFileError` (callers that open key files catch one error) and an
+    :class:`UnsupportedVersion` (callers that tell "newer format" apart still can).
+    """
 
 
 class PassphraseError(CryptoError):

@@ -17,14 +17,24 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto._encoding import b64decode, b64encode, check_label, format_text_lines, parse_text_lines
-from crypto.errors import FormatError, KeyFileError, PassphraseError, SignatureError
+from crypto.errors import (
+    FormatError,
+    KeyFileError,
+    KeyFileVersionError,
+    PassphraseError,
+    SignatureError,
+    UnsupportedVersion,
+)
 
 KEY_ID_LEN = 16
 FINGERPRINT_LEN = 20
 DEFAULT_OPSLIMIT = 3
 DEFAULT_MEMLIMIT = 256 * 1024 * 1024
 MIN_MEMLIMIT = 64 * 1024 * 1024
-MAX_MEMLIMIT = 4 * 1024 * 1024 * 1024
+#: The most memory a key file may ask Argon2id for, per open: four times the default, the
+#: largest the station writes. A key file is hostile input (it arrives on a stick, or an
+#: attacker edits it), and a bigger limit would let it take all of a machine's memory.
+MAX_MEMLIMIT = 1024 * 1024 * 1024
 MAX_OPSLIMIT = 16
 
 PUBLIC_HEADER = "postern public key v1"
@@ -218,6 +228,8 @@ def load_public_key(data: bytes) -> PublicKey:
         )
     except KeyFileError:
         raise
+    except UnsupportedVersion as exc:
+        raise KeyFileVersionError(str(exc)) from None
     except FormatError as exc:
         if type(exc) is not FormatError:
             raise
@@ -228,13 +240,21 @@ def load_public_key(data: bytes) -> PublicKey:
 
 
 def _argon2_key(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
-    return nacl.pwhash.argon2id.kdf(
-        nacl.secret.SecretBox.KEY_SIZE,
-        passphrase.encode("utf-8"),
-        salt,
-        opslimit=opslimit,
-        memlimit=memlimit,
-    )
+    # libsodium fails (PyNaCl raises RuntimeError, or MemoryError) when the machine cannot
+    # give it ``memlimit`` bytes: our error, said in words, never PyNaCl's.
+    try:
+        return nacl.pwhash.argon2id.kdf(
+            nacl.secret.SecretBox.KEY_SIZE,
+            passphrase.encode("utf-8"),
+            salt,
+            opslimit=opslimit,
+            memlimit=memlimit,
+        )
+    except (RuntimeError, MemoryError, nacl.exceptions.CryptoError):
+        raise KeyFileError(
+            f"Argon2id could not derive the key with {memlimit // (1024 * 1024)} MiB of memory "
+            "on this machine"
+        ) from None
 
 
 def dump_private_key(
@@ -255,7 +275,10 @@ def dump_private_key(
             PRIVATE_HEADER, [*head, ("protection", "none"), ("private-key", b64encode(key.secret))]
         )
     if not 1 <= opslimit <= MAX_OPSLIMIT or not MIN_MEMLIMIT <= memlimit <= MAX_MEMLIMIT:
-        raise FormatError("argon2 parameters out of range")
+        raise FormatError(
+            f"argon2 parameters out of range (opslimit 1 to {MAX_OPSLIMIT}, "
+            f"memlimit {MIN_MEMLIMIT} to {MAX_MEMLIMIT} bytes)"
+        )
     if memlimit % 1024:
         raise FormatError("argon2 memlimit must be a multiple of 1024")
     if not passphrase:
@@ -304,8 +327,13 @@ def load_private_key(data: bytes, passphrase: str | None) -> PrivateKey:
                 max_bytes=2048,
                 what=what,
             )
-            opslimit = _decimal(fields["argon2-opslimit"], 1, MAX_OPSLIMIT, "argon2-opslimit")
-            memlimit = _decimal(fields["argon2-memlimit"], MIN_MEMLIMIT, MAX_MEMLIMIT, "memlimit")
+            opslimit = _decimal(
+                fields["argon2-opslimit"], 1, MAX_OPSLIMIT, f"{what}: argon2-opslimit"
+            )
+            # Bounded before any key is derived: Argon2id takes what the file asks for.
+            memlimit = _decimal(
+                fields["argon2-memlimit"], MIN_MEMLIMIT, MAX_MEMLIMIT, f"{what}: argon2-memlimit"
+            )
             if memlimit % 1024:
                 raise KeyFileError(f"{what}: argon2-memlimit must be a multiple of 1024")
             salt = b64decode(fields["salt"], length=16, what=f"{what}: salt")
@@ -331,6 +359,8 @@ def load_private_key(data: bytes, passphrase: str | None) -> PrivateKey:
         public = b64decode(fields["public-key"], length=32, what=f"{what}: public-key")
     except (KeyFileError, PassphraseError):
         raise
+    except UnsupportedVersion as exc:
+        raise KeyFileVersionError(str(exc)) from None
     except FormatError as exc:
         if type(exc) is not FormatError:
             raise

@@ -29,8 +29,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from flask import Flask, request, url_for
+from flask import Flask, Request, request, url_for
 from flask_babel import Babel, get_locale
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest
 
 from common.web import install_log_filters
 from config import ServerSettings
@@ -56,7 +58,7 @@ from dropbox.web.security import (
     register_error_pages,
 )
 from dropbox.web.sessions import SessionStore
-from dropbox.web.throttle import DerivationThrottle, LoginAttempts
+from dropbox.web.throttle import DerivationBudgets, LoginAttempts
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 #: Interface languages, with their names as their speakers write them.
@@ -70,6 +72,26 @@ DEFAULT_LANGUAGE: Final = "en"
 _LANGUAGE_CODES: Final = frozenset(code for code, _ in LANGUAGES)
 
 
+class QueryNotUTF8(BadRequest):
+    description = "The address's query string is not UTF-8."
+
+
+class PosternRequest(Request):
+    """werkzeug's request, whose query string is UTF-8 or a 400.
+
+    werkzeug decodes the query string as UTF-8 when ``args`` is first read and lets the
+    UnicodeDecodeError out: a request target with a byte such as 0xFF would be a 500.
+    gunicorn refuses such targets today; the apps must not depend on it.
+    """
+
+    @property
+    def args(self) -> MultiDict[str, str]:
+        try:
+            return super().args
+        except UnicodeDecodeError:
+            raise QueryNotUTF8() from None
+
+
 class PosternFlask(Flask):
     """The Flask of both server apps: never in debug mode, and careful in what it logs.
 
@@ -77,6 +99,8 @@ class PosternFlask(Flask):
     message names the path and method, and an exception's text can hold anything. What is
     logged is the exception's type and where it was raised: enough to find the bug.
     """
+
+    request_class = PosternRequest
 
     def __init__(
         self,
@@ -140,10 +164,12 @@ def create_app(
     app.extensions[EXTENSION_KEY] = Services(
         **base.as_fields(),
         sessions=SessionStore(now),
-        derivations=DerivationThrottle(
+        derivations=DerivationBudgets(
             now,
-            per_minute=settings.login_derivations_per_minute,
+            login_per_minute=settings.login_derivations_per_minute,
+            codename_per_minute=settings.codename_derivations_per_minute,
             concurrent=settings.login_concurrent_derivations,
+            codename_concurrent=settings.codename_concurrent_derivations,
         ),
         login_attempts=LoginAttempts(
             now,
@@ -186,14 +212,26 @@ def _register_script_path(app: Flask, settings: ServerSettings, uploads_dir: Pat
 
 
 def _remember_language() -> None:
-    """``?lang=xx`` chooses the language and keeps it in the server-side session."""
+    """``?lang=xx`` chooses the language and keeps it in the server-side session.
+
+    A query string that is not UTF-8 is refused here (400), before any view runs.
+    """
     code = request.args.get("lang")
     if code in _LANGUAGE_CODES:
         ensure_session().language = code
 
 
+def _query_language() -> str | None:
+    # Also asked while the 400 page for an undecodable query string is rendered: that page
+    # must not fail the same way.
+    try:
+        return request.args.get("lang")
+    except QueryNotUTF8:
+        return None
+
+
 def _select_language() -> str:
-    code = request.args.get("lang")
+    code = _query_language()
     if code in _LANGUAGE_CODES:
         return code
     state = current_session()

@@ -11,6 +11,7 @@ Exit statuses: 0 success, 1 failure, 2 usage error; failures are one line on std
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import json
 import sys
@@ -21,14 +22,15 @@ from typing import Final
 
 import requests
 
-from common.cli import EXIT_OK, clean_line, run, say
+from common.cli import EXIT_OK, describe_os_error, run, say
 from common.secret_input import read_line_from_fd, terminal_available
 from crypto import CryptoError, KeyKind, PassphraseError, PrivateKey, load_private_key
 from transfer.client import SyncClient, server_base, socks_proxies
 from transfer.errors import TransferError, UsageError
+from transfer.network import RETRY_HINT, cannot_reach, failure_reason
 from transfer.progress import human_size
 from transfer.pull import Puller
-from transfer.push import push
+from transfer.push import push, push_summary
 
 PROG: Final = "dropbox-transfer"
 MAX_KEY_FILE: Final = 4096
@@ -85,6 +87,11 @@ def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         description="Upload an outbound bundle (replies, deletions, acknowledgements).",
     )
     push_cmd.add_argument("bundle", type=Path, metavar="BUNDLE", help="the outbound bundle")
+    push_cmd.add_argument(
+        "--json",
+        action="store_true",
+        help="print the server's answer as it came, one JSON object (for scripts)",
+    )
     _common(push_cmd)
     push_cmd.set_defaults(handler=_push)
 
@@ -166,10 +173,13 @@ def _pull(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
-        summary = push(client, args.bundle)
+        answer = push(client, args.bundle)
     finally:
         client.close()
-    say(json.dumps(summary, sort_keys=True))
+    if args.json:
+        say(json.dumps(answer.raw, sort_keys=True))
+    else:
+        say(push_summary(args.bundle, answer))
     return EXIT_OK
 
 
@@ -203,21 +213,26 @@ def _passphrase(fd: int | None, path: Path) -> str:
 
 
 def _describe(exc: BaseException, args: argparse.Namespace) -> str | None:
-    """One line for a failure of ``requests`` (the small requests and uploads)."""
+    """One line for a failure of ``requests`` (the small requests and uploads) or of a file,
+    with what to do about it."""
+    if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            todo = "free some space there (or choose another place) and run the same command again"
+        else:
+            todo = "fix that and run the same command again"
+        return f"{describe_os_error(exc)}; {todo}"
     if not isinstance(exc, requests.RequestException):
         return None
-    where = f"through the SOCKS proxy {args.socks}" if args.socks else args.server
     if isinstance(exc, requests.exceptions.InvalidSchema) and "SOCKS" in str(exc):
         return "SOCKS support is missing: install the pysocks package"
-    if isinstance(exc, requests.Timeout):
-        reason = "the server did not answer in time"
-    elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        reason = "the connection broke during a transfer"
-    elif isinstance(exc, requests.ConnectionError):
-        reason = "cannot reach the server"
-    else:
-        reason = "the request failed"
-    return f"{reason} ({where}): {clean_line(str(exc), 160)}{_resume_hint(args)}"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return (
+            f"the connection to the server {args.server} broke during a transfer "
+            f"({failure_reason(exc)}); {RETRY_HINT}"
+        )
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return cannot_reach(args.server, args.socks, exc)
+    return f"the request to the server {args.server} failed ({failure_reason(exc)}); {RETRY_HINT}"
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.wait import wait_for_read
 
-from transfer.errors import AnswerBroken, WireError
+from transfer.errors import AnswerBroken, Unreachable, WireError
+from transfer.network import failure_reason
 
 #: The most bytes taken from the connection at a time (what arrived, up to this).
 CHUNK: Final = 1024 * 1024
@@ -151,7 +152,9 @@ class Connection:
             except (NewConnectionError, ProxyError, SSLError) as exc:
                 self.close()
                 where = self.endpoint.describe()
-                raise WireError(f"cannot reach {where}: {_reason(exc)}") from None
+                raise Unreachable(
+                    f"cannot reach the server {where}: {failure_reason(exc)}"
+                ) from None
             except HTTPError as exc:
                 self.close()
                 raise WireError(f"the request failed: {_reason(exc)}") from None

@@ -29,6 +29,11 @@ class WireError(TransferError):
     API's envelope endpoint sends (docs/format.md section 9)."""
 
 
+class Unreachable(WireError):
+    """No connection to the server could be made (refused, unreachable, timed out, the
+    SOCKS proxy failed); the message says which server and why."""
+
+
 class AnswerBroken(WireError):
     """The connection broke (closed, reset, timed out) before the whole body arrived.
 

@@ -38,7 +38,8 @@ from transfer.batches import (
     verified_prefix,
 )
 from transfer.client import MANIFEST_BATCH, SyncClient
-from transfer.errors import ServerRefused, TransferError, WireError
+from transfer.errors import ServerRefused, TransferError, Unreachable, WireError
+from transfer.network import RETRY_HINT
 from transfer.progress import Progress
 from transfer.spool import Segment, Spool
 
@@ -220,6 +221,8 @@ class Puller:
                     f"remove {batch.work} to start a fresh pull"
                 ) from None
             raise
+        except Unreachable as exc:
+            raise TransferError(f"{exc}; {RETRY_HINT}") from None
         except WireError as exc:
             raise TransferError(f"{exc}; run the same command again to resume") from None
         wire = self.client.wire

@@ -69,13 +69,15 @@ class OutboundRefused(DropboxError):
 class OutboundResult:
     """``applied`` is False when the bundle was applied before (nothing changed).
 
-    The counts are the bundle's: its replies, deletions and acknowledgements.
+    The counts are the bundle's: its replies, deletions and acknowledgements; ``purged`` is
+    how many acknowledged items were deleted at once (``purge_after_ack``; 0 otherwise).
     """
 
     applied: bool
     replies: int
     deletions: int
     acknowledged: int
+    purged: int = 0
 
 
 def signing_keys(keyring: Manifest | None) -> dict[bytes, bytes]:
@@ -230,7 +232,9 @@ def _apply(
                 freed += delete_source_data(session, source_row)
             else:
                 freed += delete_source(session, source_row)
-        freed += acknowledge_items(session, row_ids(manifest.acknowledged), purge=purge_after_ack)
+        # With purge, one blob id per item deleted: the count of items purged.
+        acked = acknowledge_items(session, row_ids(manifest.acknowledged), purge=purge_after_ack)
+        freed += acked
         session.add(AppliedBundle(bundle_id=manifest.bundle_id))
         session.commit()
     except IntegrityError:
@@ -241,7 +245,7 @@ def _apply(
     except BaseException:
         session.rollback()
         raise
-    return OutboundResult(True, *counts), freed
+    return OutboundResult(True, *counts, purged=len(acked)), freed
 
 
 def _applied_before(session: Session, bundle_id: bytes) -> bool:

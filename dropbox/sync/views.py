@@ -154,4 +154,5 @@ def outbound() -> ResponseReturnValue:
         "replies": result.replies,
         "deletions": result.deletions,
         "acknowledged": result.acknowledged,
+        "purged": result.purged,
     }

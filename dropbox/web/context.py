@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 
 from dropbox.services import ServerServices
 from dropbox.web.sessions import SESSION_COOKIE, SessionStore, SourceSession
-from dropbox.web.throttle import DerivationThrottle, LoginAttempts
+from dropbox.web.throttle import DerivationBudgets, LoginAttempts
 
 EXTENSION_KEY: Final = "postern"
 CSRF_FIELD: Final = "csrf_token"
@@ -41,7 +41,7 @@ class Services(ServerServices):
     """The source interface's dependencies, made once in :func:`dropbox.app.create_app`."""
 
     sessions: SessionStore
-    derivations: DerivationThrottle
+    derivations: DerivationBudgets
     login_attempts: LoginAttempts
     submit_handler: SubmitHandler
 

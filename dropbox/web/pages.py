@@ -77,7 +77,7 @@ def generate_post() -> ResponseReturnValue:
     for _ in range(3):
         codename = generate_codename()
         try:
-            with svc.derivations.slot():
+            with svc.derivations.codename_slot():
                 secrets = instance.derive_source_secrets(codename)
         except Throttled as error:
             return _throttled(error)
@@ -138,7 +138,7 @@ def login_post() -> ResponseReturnValue:
         return _throttled(error)
     instance = svc.instance()
     try:
-        with svc.derivations.slot():
+        with svc.derivations.login_slot():
             secrets = instance.derive_source_secrets(codename)
     except Throttled as error:
         svc.login_attempts.succeeded(state, mark)  # not the session's fault

@@ -26,6 +26,7 @@ from crypto import (
     dump_public_key,
     sign_keyring,
 )
+from crypto import keys as key_format
 from journalist_ui import fs
 from journalist_ui.errors import StationError
 from journalist_ui.passphrase import check_new
@@ -37,8 +38,10 @@ from journalist_ui.store.keyfile import create_store_key
 
 ARGON2_OPSLIMIT = 3
 DEFAULT_MEMLIMIT = 256 * 1024 * 1024
-MIN_MEMLIMIT = 64 * 1024 * 1024
-MAX_MEMLIMIT = 4 * 1024 * 1024 * 1024
+MIN_MEMLIMIT = key_format.MIN_MEMLIMIT
+# What a key file may ask for (docs/format.md section 2.4): the station never writes a file
+# that it, or another station, would refuse to open.
+MAX_MEMLIMIT = key_format.MAX_MEMLIMIT
 
 ROOT_LABEL = "Postern team root"
 
@@ -47,7 +50,7 @@ def check_memlimit(memlimit: int) -> int:
     if not MIN_MEMLIMIT <= memlimit <= MAX_MEMLIMIT or memlimit % 1024:
         raise StationError(
             f"the Argon2 memory limit must be a multiple of 1024 from {MIN_MEMLIMIT} (64 MiB) "
-            f"to {MAX_MEMLIMIT} (4 GiB) bytes, got {memlimit}"
+            f"to {MAX_MEMLIMIT} ({MAX_MEMLIMIT >> 30} GiB) bytes, got {memlimit}"
         )
     return memlimit
 

@@ -188,6 +188,51 @@ def test_out_of_range_is_rejected(name: str, value: str, message: str):
     assert str(error.value) == message
 
 
+def test_login_and_codename_budgets_are_separate_settings():
+    defaults = load_server_settings(BASE_ENV)
+    assert (defaults.login_derivations_per_minute, defaults.login_concurrent_derivations) == (30, 4)
+    assert defaults.codename_derivations_per_minute == 20
+    assert defaults.codename_concurrent_derivations == 2
+    settings = load_server_settings(
+        server_env(
+            codename_derivations_per_minute="5",
+            codename_concurrent_derivations="7",
+            login_concurrent_derivations="8",
+        )
+    )
+    assert (settings.codename_derivations_per_minute, settings.codename_concurrent_derivations) == (
+        5,
+        7,
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"codename_concurrent_derivations": "4"},
+            (
+                "POSTERN_CODENAME_CONCURRENT_DERIVATIONS must be below "
+                "POSTERN_LOGIN_CONCURRENT_DERIVATIONS (4): the slots left over are for logins "
+                "alone, got 4"
+            ),
+        ),
+        (
+            {"login_concurrent_derivations": "1", "codename_concurrent_derivations": "1"},
+            "POSTERN_LOGIN_CONCURRENT_DERIVATIONS must be at least 2, got 1",
+        ),
+        (
+            {"codename_derivations_per_minute": "0"},
+            "POSTERN_CODENAME_DERIVATIONS_PER_MINUTE must be at least 1, got 0",
+        ),
+    ],
+)
+def test_codenames_never_take_every_derivation_slot(values: dict[str, str], message: str):
+    with pytest.raises(SettingsError) as error:
+        load_server_settings(server_env(**values))
+    assert str(error.value) == message
+
+
 def test_settings_error_is_a_value_error():
     assert issubclass(SettingsError, ValueError)
 

@@ -344,6 +344,7 @@ def _sealed_rejects() -> dict[str, tuple[str, str]]:
         "memlimit-below-64-mib": ("argon2-memlimit", str(64 * MIB - 1024)),
         "memlimit-not-multiple-of-1024": ("argon2-memlimit", str(64 * MIB + 512)),
         "memlimit-above-4-gib": ("argon2-memlimit", str(4096 * MIB + 1024)),
+        "memlimit-above-1-gib": ("argon2-memlimit", str(1024 * MIB + 1024)),
         "memlimit-hex": ("argon2-memlimit", "0x4000000"),
         "salt-15-bytes": ("salt", base64.b64encode(bytes(15)).decode()),
         "salt-17-bytes": ("salt", base64.b64encode(bytes(17)).decode()),
@@ -395,6 +396,58 @@ def test_unprotected_private_key_file_rejects(data: bytes) -> None:
 def test_private_key_file_with_another_version() -> None:
     with pytest.raises(UnsupportedVersion):
         load_private_key(_with_line(UNPROTECTED, 0, "postern private key v2"), None)
+
+
+def test_key_files_of_another_version_are_key_file_errors(sealed: bytes) -> None:
+    # Who opens key files catches KeyFileError (the station's load_private_key_file does).
+    for data, passphrase in (
+        (_with_line(UNPROTECTED, 0, "postern private key v2"), None),
+        (_with_line(sealed, 0, "postern private key v2"), PHRASE),
+    ):
+        with pytest.raises(KeyFileError, match="unsupported version"):
+            load_private_key(data, passphrase)
+    with pytest.raises(KeyFileError, match="unsupported version"):
+        load_public_key(_with_line(PUBLIC_FILE, 0, "postern public key v2"))
+
+
+@pytest.mark.parametrize("memlimit", [4096 * MIB, 1024 * MIB + 1024, 2048 * MIB])
+def test_memlimit_beyond_what_a_station_writes_is_refused_before_deriving(
+    sealed: bytes, memlimit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def derive(*_args: object, **_kwargs: object) -> bytes:
+        raise AssertionError("a key was derived")
+
+    monkeypatch.setattr(nacl.pwhash.argon2id, "kdf", derive)
+    with pytest.raises(KeyFileError, match="memlimit: must be from"):
+        load_private_key(_replace(sealed, "argon2-memlimit", str(memlimit)), PHRASE)
+
+
+def test_the_largest_memlimit_a_station_writes_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+    real = nacl.pwhash.argon2id.kdf
+
+    def derive(size: int, password: bytes, salt: bytes, *, opslimit: int, memlimit: int) -> bytes:
+        asked.append(memlimit)
+        return real(size, password, salt, opslimit=opslimit, memlimit=64 * MIB)
+
+    monkeypatch.setattr(nacl.pwhash.argon2id, "kdf", derive)
+    data = dump_private_key(SIGNING, PHRASE, opslimit=1, memlimit=1024 * MIB)
+    assert load_private_key(data, PHRASE) == SIGNING
+    assert asked == [1024 * MIB, 1024 * MIB]
+    with pytest.raises(FormatError):
+        dump_private_key(SIGNING, PHRASE, opslimit=1, memlimit=1024 * MIB + 1024)
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("Unexpected failure"), MemoryError()])
+def test_a_derivation_the_machine_cannot_do_is_a_key_file_error(
+    sealed: bytes, failure: BaseException, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def derive(*_args: object, **_kwargs: object) -> bytes:
+        raise failure
+
+    monkeypatch.setattr(nacl.pwhash.argon2id, "kdf", derive)
+    with pytest.raises(KeyFileError, match="could not derive the key with 64 MiB"):
+        load_private_key(sealed, PHRASE)
 
 
 def test_public_key_line_must_match_the_private_key(sealed: bytes) -> None:

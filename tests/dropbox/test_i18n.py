@@ -454,7 +454,7 @@ def _read_replies(tour: Tour, site: Site, team: Team, codename: str) -> None:
 
 
 def _when_the_server_is_busy(tour: Tour, site: Site) -> None:
-    site.services.derivations._per_minute = 0  # every derivation is now refused
+    site.services.derivations.codenames.per_minute = 0  # every new codename is now refused
     for locale in LOCALES:
         browser = site.new_browser()
         browser.get(f"/generate?lang={locale}")

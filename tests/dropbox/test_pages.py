@@ -267,7 +267,7 @@ def test_login_with_the_codename_and_a_wrong_one(site):
 
 
 def test_a_malformed_codename_gets_its_own_message_without_a_derivation(site):
-    site.services.derivations._per_minute = 0  # any derivation would now be refused
+    site.services.derivations.logins.per_minute = 0  # any login derivation is now refused
     for typed in ("", "one two three", "correct horse battery staple fish dog cat"):
         response = login(site.client, typed)
         assert response.status_code == 400
@@ -582,15 +582,22 @@ def test_failed_logins_are_throttled_per_session(team, tmp_path):
     assert login(client, " ".join(words)).status_code == 403
 
 
-def test_derivations_are_throttled_globally(team, tmp_path):
-    site = make_site(make_data_dir(tmp_path / "data", team), login_derivations_per_minute=1)
-    generate(site.client, acknowledge=False)
+def test_new_codenames_are_throttled_apart_from_logins(team, tmp_path):
+    site = make_site(
+        make_data_dir(tmp_path / "data", team),
+        codename_derivations_per_minute=1,
+        login_derivations_per_minute=1,
+    )
+    codename = generate(site.client, acknowledge=False)
     other = site.new_browser()
     token = token_for(other, "/generate")
     refused = other.post("/generate", data={"csrf_token": token})
     assert refused.status_code == 429
     assert "The server is busy" in text(refused)
     assert count_sources(site) == 1
+    # The codename budget is used up; the login budget is not.
+    assert login(site.new_browser(), codename).status_code == 303
+    assert login(site.new_browser(), codename).status_code == 429
     site.clock.advance(minutes=1)
     assert other.post("/generate", data={"csrf_token": token}).status_code == 200
 

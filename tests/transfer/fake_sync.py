@@ -255,6 +255,7 @@ class FakeSync:
                 "replies": len(manifest.replies),
                 "deletions": len(manifest.deletions),
                 "acknowledged": len(manifest.acknowledged),
+                "purged": 0,
             }
             if summary["applied"]:
                 self.applied[manifest.bundle_id] = summary

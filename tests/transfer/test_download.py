@@ -357,7 +357,9 @@ def test_a_server_that_is_not_there() -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     connection = Connection(Endpoint("127.0.0.1", port))
-    with pytest.raises(WireError, match=f"cannot reach 127.0.0.1:{port}: Connection refused"):
+    with pytest.raises(
+        WireError, match=f"cannot reach the server 127.0.0.1:{port}: connection refused"
+    ):
         connection.get("/x", signer()[0])
 
 
@@ -400,5 +402,7 @@ def test_tls_with_an_untrusted_certificate_is_refused(scripted, certificate) -> 
     server_side.load_cert_chain(cert, key)
     server = scripted((ok(BODY), KEEP), tls=server_side)
     connection = connect(server, tls=ssl.create_default_context())
-    with pytest.raises(WireError, match=r"cannot reach 127\.0\.0\.1.*certificate verify failed"):
+    with pytest.raises(
+        WireError, match=r"cannot reach the server 127\.0\.0\.1.*certificate verify failed"
+    ):
         connection.get("/x", signer()[0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import io
+import json
 import os
 import re
 import socket
@@ -35,8 +36,10 @@ from tests.support.cli import BIN, REPO_ROOT, assert_one_line_error
 from tests.transfer.fake_sync import FakeSync, ServerThread, Socks5Proxy, self_signed_certificate
 from transfer.cli import main
 from transfer.client import SyncClient
+from transfer.errors import TransferError
 from transfer.progress import Progress
 from transfer.pull import Puller
+from transfer.push import parse_push_answer, push_summary
 
 
 def _seed(name: str) -> bytes:
@@ -556,12 +559,39 @@ def test_push_uploads_and_prints_the_summary(run: Run, fake: FakeSync, tmp_path:
     bundle = _outbound(tmp_path)
     status, out, err = run("push", bundle)
     assert (status, err) == (0, "")
-    assert out == '{"acknowledged": 2, "applied": true, "deletions": 1, "replies": 1}\n'
+    assert out == (
+        f"{bundle}: applied: 1 reply delivered, 1 deletion, 2 acknowledgements, 0 items purged.\n"
+    )
     assert fake.acknowledged == {"1", "2"}
     assert len(fake.replies) == 1
     status, out, err = run("push", bundle)
     assert (status, err) == (0, "")
-    assert '"applied": false' in out
+    assert "already applied" in out
+    assert "nothing changed" in out
+    status, out, err = run("push", bundle, "--json")
+    assert (status, err) == (0, "")
+    assert out == (
+        '{"acknowledged": 2, "applied": false, "deletions": 1, "purged": 0, "replies": 1}\n'
+    )
+
+
+def test_push_answers_are_checked_and_an_older_server_need_not_count_purges() -> None:
+    answer = {"applied": True, "replies": 1, "deletions": 1, "acknowledged": 2}
+    checked = parse_push_answer(json.dumps(answer).encode())
+    assert (checked.purged, checked.raw) == (None, answer)
+    words = push_summary(Path("out.bundle"), checked)
+    assert words == "out.bundle: applied: 1 reply delivered, 1 deletion, 2 acknowledgements."
+    for broken in (
+        {**answer, "applied": "yes"},
+        {**answer, "replies": -1},
+        {**answer, "purged": True},
+        {"applied": True},
+        [answer],
+    ):
+        with pytest.raises(TransferError, match="POST /v1/outbound"):
+            parse_push_answer(json.dumps(broken).encode())
+    with pytest.raises(TransferError, match="not JSON"):
+        parse_push_answer(b"<html>")
 
 
 def test_push_streams_the_file_as_signed(run: Run, fake: FakeSync, tmp_path: Path) -> None:
@@ -617,7 +647,7 @@ def test_console_script_and_module_fail_in_one_line(tmp_path: Path, key_file: Pa
         done = subprocess.run(
             [*command, *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
         )
-        assert_one_line_error(done, 1, "cannot reach the server")
+        assert_one_line_error(done, 1, "cannot reach the server", "connection refused")
     assert re.fullmatch(r"\d+", str(port))
 
 

@@ -41,13 +41,14 @@ def site(team, tmp_path) -> SyncSite:
     return make_sync_site(make_data_dir(tmp_path / "data", team), team)
 
 
-def applied(response, *, replies=0, deletions=0, acknowledged=0, again=False) -> None:
+def applied(response, *, replies=0, deletions=0, acknowledged=0, purged=0, again=False) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json() == {
         "applied": not again,
         "replies": replies,
         "deletions": deletions,
         "acknowledged": acknowledged,
+        "purged": purged,
     }
 
 
@@ -275,7 +276,8 @@ def test_acknowledged_items_are_purged_at_once_by_default(site):
     ids = site.add_submission(alice, [b"a", b"b"])
     [other] = site.add_submission(alice, [b"c"])
     bundle, _ = site.bundle(acknowledged=[str(ids[0]), str(other)])
-    applied(site.push(bundle), acknowledged=2)
+    applied(site.push(bundle), acknowledged=2, purged=2)
+    applied(site.push(bundle), acknowledged=2, again=True)
     assert [row[0] for row in table_rows(site.data_dir, "items")] == [ids[1]]
     assert len(table_rows(site.data_dir, "submissions")) == 1
     remaining, _ = source_blobs(site, alice)
@@ -334,7 +336,7 @@ def test_pushing_the_same_bundle_twice_changes_nothing_the_second_time(site):
         deletions=[Deletion("item", id=str(ids[1])), Deletion("source", source_id=bob.source_id)],
         acknowledged=[str(ids[0])],
     )
-    applied(site.push(bundle), replies=1, deletions=2, acknowledged=1)
+    applied(site.push(bundle), replies=1, deletions=2, acknowledged=1, purged=1)
     after_first = snapshot(site.data_dir)
     applied(site.push(bundle), replies=1, deletions=2, acknowledged=1, again=True)
     assert snapshot(site.data_dir) == after_first
@@ -406,7 +408,7 @@ def test_a_bundle_signed_by_a_revoked_signing_key_is_refused(site, team, content
     assert snapshot(site.data_dir) == before
     # The key that replaced it signs bundles that are applied.
     response = site.push(full_bundle(site, *content, signer=newcomer))
-    applied(response, replies=1, deletions=1, acknowledged=1)
+    applied(response, replies=1, deletions=1, acknowledged=1, purged=1)
 
 
 def flip(data: bytes, at: int) -> bytes:
@@ -454,7 +456,9 @@ def test_a_failure_while_applying_leaves_nothing_behind(site, content, monkeypat
     }
     assert snapshot(site.data_dir) == before
     monkeypatch.undo()
-    applied(site.push(full_bundle(site, *content)), replies=1, deletions=1, acknowledged=1)
+    applied(
+        site.push(full_bundle(site, *content)), replies=1, deletions=1, acknowledged=1, purged=1
+    )
 
 
 def test_a_reply_blob_already_stored_is_kept_when_a_bundle_fails(site, content):

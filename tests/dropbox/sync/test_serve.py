@@ -118,7 +118,13 @@ def test_both_apps_serve_and_stop_together(tmp_path):
         path = tmp_path / "outbound.bundle"
         path.write_bytes(reply)
         pushed = transfer.send("POST", "/v1/outbound", path.read_bytes())
-        assert pushed.json() == {"applied": True, "replies": 1, "deletions": 0, "acknowledged": 1}
+        assert pushed.json() == {
+            "applied": True,
+            "replies": 1,
+            "deletions": 0,
+            "acknowledged": 1,
+            "purged": 1,
+        }
         before = snapshot(data_dir)
         with path.open("rb") as stream:
             signed = signature_headers(
