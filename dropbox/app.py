@@ -37,6 +37,7 @@ from config import ServerSettings
 from crypto.envelope import MAX_RECIPIENTS, MAX_RECORD, header_length, padded_size, payload_length
 from dropbox.errors import DropboxError
 from dropbox.services import open_services, utc_now
+from dropbox.sweep import Sweeper, sweep
 from dropbox.uploads import UploadStore
 from dropbox.web import api, capacity, pages
 from dropbox.web.context import (
@@ -67,6 +68,7 @@ LANGUAGES: Final = (
     ("uk", "Українська"),
 )
 DEFAULT_LANGUAGE: Final = "en"
+SWEEPER_KEY: Final = "postern_sweeper"
 _LANGUAGE_CODES: Final = frozenset(code for code, _ in LANGUAGES)
 
 
@@ -118,6 +120,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     submit_handler: SubmitHandler | None = None,
     upload_slots: int = 112,
+    sweep_interval: timedelta | None = None,
 ) -> Flask:
     """The source interface for the data directory ``settings.data_dir``.
 
@@ -126,10 +129,14 @@ def create_app(
     ``clock`` (UTC, aware) replaces the system clock for sessions, throttles and dates.
     ``upload_slots`` bounds the uploads streaming in at once (dropbox/web/capacity.py); the
     server passes ``dropbox.serve.UPLOAD_SLOTS``.
+
+    Orphan blobs and stale temporary files (dropbox/sweep.py) are reclaimed before the app
+    is returned; with ``sweep_interval``, a :class:`dropbox.sweep.Sweeper` thread
+    (``app.extensions["postern_sweeper"]``, stop it with ``.stop()``) sweeps again that often.
     """
     now = clock or utc_now
     base = open_services(settings, now)
-    base.blobs.remove_stale_temporaries()
+    sweep(base.db, base.blobs)
 
     app = PosternFlask("dropbox", root_path=str(PACKAGE_DIR))
     app.config.update(
@@ -171,6 +178,10 @@ def create_app(
     app.register_blueprint(pages.blueprint)
     _register_script_path(app, settings, base.instance().uploads_dir)
     install_log_filters()
+    if sweep_interval is not None:
+        sweeper = Sweeper(base.db, base.blobs, sweep_interval)
+        app.extensions[SWEEPER_KEY] = sweeper
+        sweeper.start()
     return app
 
 
