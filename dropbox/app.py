@@ -16,8 +16,9 @@ What it is made of:
   its policy checks the token itself;
 - the plain form: ``POST /submit`` (``pages.submit_post``) checks that a source is logged in
   and acknowledged their codename and that a keyring is installed, without touching the body,
-  then calls the submit handler (by default :func:`dropbox.web.api.plain_form_handler`), which
-  streams the multipart body through :func:`dropbox.nojs.seal_form`.
+  then calls the submit handler (by default
+  :func:`dropbox.web.plain_form.plain_form_handler`), which streams the multipart body through
+  :func:`dropbox.nojs.seal_form`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from dropbox.errors import DropboxError
 from dropbox.services import open_services, utc_now
 from dropbox.sweep import Sweeper, sweep
 from dropbox.uploads import UploadStore
-from dropbox.web import api, capacity, pages
+from dropbox.web import api, capacity, out_of_space, pages, plain_form
 from dropbox.web.context import (
     EXTENSION_KEY,
     Services,
@@ -157,7 +158,7 @@ def create_app(
             limit=settings.login_failures_per_session,
             window=timedelta(minutes=settings.login_failure_window_minutes),
         ),
-        submit_handler=submit_handler or api.plain_form_handler,
+        submit_handler=submit_handler or plain_form.plain_form_handler,
     )
 
     Babel(
@@ -175,6 +176,8 @@ def create_app(
     app.after_request(add_security_headers)
     app.context_processor(_template_context)
     register_error_pages(app)
+    out_of_space.install(app)
+    plain_form.install(app)
     app.register_blueprint(pages.blueprint)
     _register_script_path(app, settings, base.instance().uploads_dir)
     install_log_filters()
