@@ -803,7 +803,7 @@ def test_a_full_database_removes_every_blob_and_drains(store, keys):
 
     def record(result: NoJsResult) -> None:
         error = sqlite3.OperationalError("database or disk is full")
-        error.sqlite_errorcode = 13  # type: ignore[attr-defined]
+        error.sqlite_errorcode = 13
         raise error
 
     with pytest.raises(sqlite3.OperationalError):
