@@ -10,7 +10,8 @@ A refused ``POST /submit`` is answered with ``Connection: close``: its body may 
 
 from __future__ import annotations
 
-from typing import BinaryIO, Final, cast
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Final, cast
 
 from flask import Flask, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -24,6 +25,10 @@ from dropbox.web.context import csrf_token_matches, logged_in_source, services
 from dropbox.web.formatting import format_size
 from dropbox.web.out_of_space import out_of_space_page
 from dropbox.web.security import render_error
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 _SUBMIT_PATH: Final = "/submit"
 
@@ -114,5 +119,32 @@ def _close_after_refusal(response: Response) -> Response:
     return response
 
 
+def _honour_connection_close(app: WSGIApplication) -> WSGIApplication:
+    """Make gunicorn close the connection when the app's answer says ``Connection: close``.
+
+    gunicorn drops hop-by-hop headers set by an app and writes its own ``Connection``
+    header: without this it would announce keep-alive and then close anyway, because the
+    unread (or unreadable) body leaves the connection unusable. Its ``start_response`` is a
+    method of its response object, whose ``force_close()`` makes it announce the close.
+    Under another server (the test client) this changes nothing.
+    """
+
+    def wrapped(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+                server_response = getattr(start_response, "__self__", None)
+                force_close = getattr(server_response, "force_close", None)
+                if callable(force_close):
+                    force_close()
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+
+
 def install(app: Flask) -> None:
     app.after_request(_close_after_refusal)
+    app.wsgi_app = _honour_connection_close(app.wsgi_app)  # type: ignore[method-assign,assignment]
