@@ -13,7 +13,6 @@ from typing import Final
 
 from flask import Flask, current_app
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 
 from dropbox.storage import is_out_of_space
 from dropbox.web.security import render_error
@@ -25,14 +24,7 @@ RETRY_AFTER_SECONDS: Final = 3600
 
 def out_of_space_page(message: str | None = None) -> ResponseReturnValue:
     """The 507 page; ``message`` says what was not done (default: nothing was kept)."""
-    body, status = render_error(
-        STATUS,
-        message
-        or gettext(
-            "The server is out of storage space. Nothing of what you sent was kept. "
-            "Please try again later."
-        ),
-    )
+    body, status = render_error(STATUS, message)
     return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
 
 
