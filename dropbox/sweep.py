@@ -99,6 +99,13 @@ def sweep(db: sessionmaker[Session], blobs: Reclaimable) -> SweepResult:
         if blobs.reclaim(blob_id, still_named):
             count += 1
             size += length
+    if count or temporaries:
+        _log.warning(
+            "reclaimed %d orphan blob(s) (%d bytes) and %d stale temporary file(s)",
+            count,
+            size,
+            temporaries,
+        )
     return SweepResult(blobs=count, bytes=size, temporaries=temporaries)
 
 
@@ -126,13 +133,6 @@ class Sweeper:
         except Exception as error:  # noqa: BLE001 - the thread must survive a bad round
             _log.error("the orphan sweep failed: %s", type(error).__name__)
             return None
-        if result.blobs or result.temporaries:
-            _log.warning(
-                "reclaimed %d orphan blob(s) (%d bytes) and %d stale temporary file(s)",
-                result.blobs,
-                result.bytes,
-                result.temporaries,
-            )
         return result
 
     def start(self) -> None:

@@ -185,7 +185,7 @@ def test_the_server_serves_on_and_a_good_form_still_works(site):
     assert page.headers.get("connection") != "close"
     body = (
         form_start(site)
-        + f"\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\n"
+        + f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="message"\r\n\r\n'
         f"hello\r\n--{BOUNDARY}--\r\n".encode()
     )
     answer = exchange(site, request_head(site, CHUNKED), chunk(body) + b"0\r\n\r\n")
