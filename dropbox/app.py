@@ -16,8 +16,9 @@ What it is made of:
   its policy checks the token itself;
 - the plain form: ``POST /submit`` (``pages.submit_post``) checks that a source is logged in
   and acknowledged their codename and that a keyring is installed, without touching the body,
-  then calls the submit handler (by default :func:`dropbox.web.api.plain_form_handler`), which
-  streams the multipart body through :func:`dropbox.nojs.seal_form`.
+  then calls the submit handler (by default
+  :func:`dropbox.web.plain_form.plain_form_handler`), which streams the multipart body through
+  :func:`dropbox.nojs.seal_form`.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from config import ServerSettings
 from crypto.envelope import MAX_RECIPIENTS, MAX_RECORD, header_length, padded_size, payload_length
 from dropbox.errors import DropboxError
 from dropbox.services import open_services, utc_now
+from dropbox.sweep import Sweeper, sweep
 from dropbox.uploads import UploadStore
-from dropbox.web import api, capacity, pages
+from dropbox.web import api, capacity, out_of_space, pages, plain_form
 from dropbox.web.context import (
     EXTENSION_KEY,
     Services,
@@ -69,6 +71,7 @@ LANGUAGES: Final = (
     ("uk", "Українська"),
 )
 DEFAULT_LANGUAGE: Final = "en"
+SWEEPER_KEY: Final = "postern_sweeper"
 _LANGUAGE_CODES: Final = frozenset(code for code, _ in LANGUAGES)
 
 
@@ -142,6 +145,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     submit_handler: SubmitHandler | None = None,
     upload_slots: int = 112,
+    sweep_interval: timedelta | None = None,
 ) -> Flask:
     """The source interface for the data directory ``settings.data_dir``.
 
@@ -150,10 +154,14 @@ def create_app(
     ``clock`` (UTC, aware) replaces the system clock for sessions, throttles and dates.
     ``upload_slots`` bounds the uploads streaming in at once (dropbox/web/capacity.py); the
     server passes ``dropbox.serve.UPLOAD_SLOTS``.
+
+    Orphan blobs and stale temporary files (dropbox/sweep.py) are reclaimed before the app
+    is returned; with ``sweep_interval``, a :class:`dropbox.sweep.Sweeper` thread
+    (``app.extensions["postern_sweeper"]``, stop it with ``.stop()``) sweeps again that often.
     """
     now = clock or utc_now
     base = open_services(settings, now)
-    base.blobs.remove_stale_temporaries()
+    sweep(base.db, base.blobs)
 
     app = PosternFlask("dropbox", root_path=str(PACKAGE_DIR))
     app.config.update(
@@ -176,7 +184,7 @@ def create_app(
             limit=settings.login_failures_per_session,
             window=timedelta(minutes=settings.login_failure_window_minutes),
         ),
-        submit_handler=submit_handler or api.plain_form_handler,
+        submit_handler=submit_handler or plain_form.plain_form_handler,
     )
 
     Babel(
@@ -194,9 +202,15 @@ def create_app(
     app.after_request(add_security_headers)
     app.context_processor(_template_context)
     register_error_pages(app)
+    out_of_space.install(app)
+    plain_form.install(app)
     app.register_blueprint(pages.blueprint)
     _register_script_path(app, settings, base.instance().uploads_dir)
     install_log_filters()
+    if sweep_interval is not None:
+        sweeper = Sweeper(base.db, base.blobs, sweep_interval)
+        app.extensions[SWEEPER_KEY] = sweeper
+        sweeper.start()
     return app
 
 

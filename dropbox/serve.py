@@ -38,6 +38,7 @@ from dropbox.errors import DropboxError
 from dropbox.instance import load_instance
 from dropbox.onion import ServerOnions, TorChoice, TorUnreachable
 from dropbox.supervisor import STOP_SIGNALS, run_together
+from dropbox.sweep import SWEEP_INTERVAL
 from dropbox.sync.app import create_sync_app
 
 LOOPBACK: Final = "127.0.0.1"
@@ -192,7 +193,8 @@ def serve(
         engine.dispose()
     servers = {
         "source interface": SourceInterfaceServer(
-            lambda: create_app(settings, upload_slots=UPLOAD_SLOTS), source_options
+            lambda: create_app(settings, upload_slots=UPLOAD_SLOTS, sweep_interval=SWEEP_INTERVAL),
+            source_options,
         ),
         "sync API": SourceInterfaceServer(lambda: create_sync_app(settings), api_options),
     }
@@ -290,7 +292,9 @@ def run_onions(
 
 def app_from_environment() -> Flask:
     """The WSGI app for ``gunicorn -c deploy/gunicorn.conf.py`` (settings from POSTERN_*)."""
-    return create_app(load_server_settings(os.environ), upload_slots=UPLOAD_SLOTS)
+    return create_app(
+        load_server_settings(os.environ), upload_slots=UPLOAD_SLOTS, sweep_interval=SWEEP_INTERVAL
+    )
 
 
 def sync_app_from_environment() -> Flask:

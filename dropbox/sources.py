@@ -108,9 +108,10 @@ def store_reply(
     with store.writer() as writer:
         writer.write(envelope)
         blob_id = writer.commit()
-    reply = Reply(source_row_id=source.id, blob_id=blob_id, created_day=today)
-    db.add(reply)
-    db.commit()
+        # Recorded while the blob is still held, so that no sweep takes it before its row.
+        reply = Reply(source_row_id=source.id, blob_id=blob_id, created_day=today)
+        db.add(reply)
+        db.commit()
     return reply
 
 

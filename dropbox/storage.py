@@ -6,22 +6,33 @@ once). Storage never sees plaintext and knows nothing of Flask or the database.
 
 A blob is written through a :class:`BlobWriter`: bytes go to a temporary file in the store's
 own directory, and :meth:`BlobWriter.commit` fsyncs it and renames it into place, so a blob
-either exists whole or not at all. :meth:`BlobWriter.abort` (or leaving the ``with`` block on
-an exception) removes the temporary file.
+either exists whole or not at all. :meth:`BlobWriter.abort` (or leaving the ``with`` block
+before the commit) removes the temporary file.
+
+A committed blob stays *held* until :meth:`BlobWriter.release` (or the end of the ``with``
+block): the caller records the database row that names it first, then releases. Blobs that no
+row names and no writer holds are orphans (a crash between the commit and the row, a refusal
+whose clean-up failed); :mod:`dropbox.sweep` reclaims them with :meth:`LocalBlobStore.reclaim`,
+which decides and removes under the store's commit lock, so it never takes a blob in flight.
+
+A full disk (ENOSPC, EDQUOT) surfaces as :class:`OutOfSpace`, never as a bare ``OSError``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Final, Protocol
 
+from common.files import write_all
 from dropbox.errors import DropboxError
 
 _BLOB_ID = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -30,6 +41,54 @@ _TEMP_PREFIX = ".incoming-"
 
 class StorageError(DropboxError):
     """A blob operation failed (bad id, missing blob, I/O error)."""
+
+
+#: The errno values that mean "no space left": the file system is full, or the server's
+#: user is over its quota.
+_NO_SPACE: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL: Final = 13
+
+
+class OutOfSpace(StorageError):
+    """Storing failed because the disk (or the server's quota) is full.
+
+    Raised by the blob store and the upload store in place of the ``OSError`` (ENOSPC,
+    EDQUOT), so that every path can answer it plainly (HTTP 507) instead of with a 500.
+    """
+
+    def __init__(self, message: str = "the server is out of disk space") -> None:
+        super().__init__(message)
+
+
+def is_out_of_space(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it was raised from) means the disk is full."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OutOfSpace):
+            return True
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return True
+        # SQLite's "database or disk is full" (SQLITE_FULL), raw or wrapped by SQLAlchemy.
+        if getattr(current, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        wrapped = getattr(current, "orig", None)
+        if isinstance(wrapped, BaseException) and is_out_of_space(wrapped):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+@contextlib.contextmanager
+def out_of_space_as_error() -> Iterator[None]:
+    """Turn an ``OSError`` meaning "disk full" raised inside the block into :class:`OutOfSpace`."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise OutOfSpace() from None
+        raise
 
 
 def check_blob_id(blob_id: str) -> str:
@@ -46,7 +105,14 @@ class BlobWriter(Protocol):
     def size(self) -> int: ...
 
     def commit(self) -> str:
-        """Make the blob durable and visible; return its id (hex SHA-256)."""
+        """Make the blob durable and visible; return its id (hex SHA-256).
+
+        The blob stays *held* (in flight: no sweep removes it) until :meth:`release`.
+        """
+        ...
+
+    def release(self) -> None:
+        """Stop holding the committed blob: the row naming it is recorded (or it was deleted)."""
         ...
 
     def abort(self) -> None: ...
@@ -76,45 +142,60 @@ class BlobStore(Protocol):
 
 
 class _LocalWriter:
+    """A blob being written: a temporary file, locked (``flock``) for as long as it is held.
+
+    The lock is what tells a sweep, in this process or another, that the file is in flight:
+    it is taken when the temporary file is made (under the store's commit lock, so that no
+    sweep can see the file unlocked) and kept through the rename until :meth:`release`.
+    """
+
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
         self._hash = hashlib.sha256()
         self._size = 0
         self._path = store.root / f"{_TEMP_PREFIX}{secrets.token_hex(16)}"
-        self._file: BinaryIO | None = open(  # noqa: SIM115 - closed in commit/abort
-            os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb"
-        )
+        self._committed = False
+        with store.commit_lock(), out_of_space_as_error():
+            fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        self._fd: int | None = fd
 
     @property
     def size(self) -> int:
         return self._size
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        if self._file is None:
+        if self._fd is None or self._committed:
             raise StorageError("blob writer is closed")
-        self._file.write(data)
+        with out_of_space_as_error():
+            write_all(self._fd, data)
         self._hash.update(data)
         self._size += len(data)
         return len(data)
 
     def commit(self) -> str:
-        if self._file is None:
+        if self._fd is None or self._committed:
             raise StorageError("blob writer is closed")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
+        with out_of_space_as_error():
+            os.fsync(self._fd)
         blob_id = self._hash.hexdigest()
-        os.replace(self._path, self._store.path(blob_id))
+        with self._store.commit_lock(), out_of_space_as_error():
+            os.replace(self._path, self._store.path(blob_id))
+            self._committed = True
         self._store.sync_dir()
         return blob_id
 
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # drops the flock: the blob is no longer in flight
+            self._fd = None
+
     def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path)
+        """Remove the temporary file of a blob not yet committed (and stop holding it)."""
+        if not self._committed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+        self.release()
 
     def __enter__(self) -> _LocalWriter:
         return self
@@ -125,7 +206,11 @@ class _LocalWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._file is not None:
+        self.abort()
+
+    def __del__(self) -> None:
+        # A writer dropped without abort or release: its file descriptor must not leak.
+        if getattr(self, "_fd", None) is not None:
             self.abort()
 
 
@@ -135,6 +220,22 @@ class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def commit_lock(self) -> Iterator[None]:
+        """The store's commit lock: an exclusive ``flock`` on its directory.
+
+        Held briefly while a writer makes its temporary file or renames it into place, and
+        while a sweep decides about and removes one blob. A flock belongs to one open file
+        description, so it excludes other threads of this process as well as other processes
+        (the CLI's ``dropbox purge``) on this machine.
+        """
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def path(self, blob_id: str) -> Path:
         return self.root / check_blob_id(blob_id)
@@ -172,18 +273,9 @@ class LocalBlobStore:
         that blobs are ciphertext (docs/threat-model.md).
         """
         path = self.path(blob_id)
-        try:
-            size = path.stat().st_size
-            with open(path, "r+b") as handle:
-                zeros = bytes(min(size, 1 << 20))
-                left = size
-                while left > 0:
-                    left -= handle.write(zeros[: min(left, len(zeros))])
-                handle.flush()
-                os.fsync(handle.fileno())
-            path.unlink()
-        except FileNotFoundError:
+        if not path.exists():
             return
+        _overwrite_and_unlink(path)
         self.sync_dir()
 
     def ids(self) -> Iterator[str]:
@@ -191,11 +283,78 @@ class LocalBlobStore:
             if _BLOB_ID.match(entry.name):
                 yield entry.name
 
+    def in_flight(self, blob_id: str) -> bool:
+        """Whether a live writer (of any process on this machine) holds the blob.
+
+        Call under :meth:`commit_lock`, where no writer can start or commit meanwhile.
+        """
+        try:
+            fd = os.open(self.path(blob_id), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def reclaim(self, blob_id: str, still_named: Callable[[str], bool]) -> bool:
+        """Remove the blob unless it is in flight or ``still_named(blob_id)``; True if removed.
+
+        Both checks and the removal happen under :meth:`commit_lock`: a writer that commits
+        the same id waits, and a writer that released its hold before the check recorded its
+        row before, which ``still_named`` (a fresh database read) sees.
+        """
+        with self.commit_lock():
+            if self.in_flight(blob_id) or still_named(blob_id):
+                return False
+            # Renamed away under the lock, overwritten and unlinked outside it: a writer
+            # committing the same bytes meanwhile makes a new, whole file under the name.
+            doomed = self.root / f"{_TEMP_PREFIX}{secrets.token_hex(16)}"
+            try:
+                os.rename(self.path(blob_id), doomed)
+            except FileNotFoundError:
+                return False
+        _overwrite_and_unlink(doomed)
+        self.sync_dir()
+        return True
+
     def remove_stale_temporaries(self) -> int:
-        """Delete temporary files left by a crash; return how many."""
+        """Delete temporary files no live writer holds (left by a crash); return how many."""
         count = 0
-        for entry in os.scandir(self.root):
-            if entry.name.startswith(_TEMP_PREFIX):
-                os.unlink(entry.path)
-                count += 1
+        with self.commit_lock():
+            for entry in os.scandir(self.root):
+                if not entry.name.startswith(_TEMP_PREFIX):
+                    continue
+                try:
+                    fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+                except FileNotFoundError:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live writer's
+                finally:
+                    os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    count += 1
         return count
+
+
+def _overwrite_and_unlink(path: Path) -> None:
+    """Overwrite a file with zeros, then unlink it (see :meth:`LocalBlobStore.delete`)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "r+b") as handle:
+            zeros = bytes(min(size, 1 << 20))
+            left = size
+            while left > 0:
+                left -= handle.write(zeros[: min(left, len(zeros))])
+            handle.flush()
+            os.fsync(handle.fileno())
+        path.unlink()
+    except FileNotFoundError:
+        return

@@ -32,6 +32,9 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "mat2": "mat2",
     "haproxy": "haproxy",
     "strace": "strace",
+    "mkfs.ext4": "e2fsprogs",
+    "mount": "mount",
+    "umount": "mount",
 }
 
 

@@ -16,7 +16,9 @@ def add_commands(commands: Commands) -> None:
         description=(
             "Delete every item that a journalist's outbound bundle acknowledged, blob and row, "
             "with the submissions left empty. Needed only when POSTERN_PURGE_AFTER_ACK=0 keeps "
-            "acknowledged items (by default they are purged as soon as they are acknowledged)."
+            "acknowledged items (by default they are purged as soon as they are acknowledged). "
+            "Also reclaims orphan blobs (ciphertext no row names, left by a crash) and stale "
+            "temporary files; safe while the server runs, which never loses a blob in flight."
         ),
     )
     add_data_dir(purge)
@@ -27,6 +29,7 @@ def _purge(args: argparse.Namespace) -> int:
     # Imported here: the other commands need no database.
     from dropbox import db
     from dropbox.storage import LocalBlobStore
+    from dropbox.sweep import sweep
     from dropbox.sync.retention import purge_acknowledged
 
     settings = settings_for(args.data_dir)
@@ -34,8 +37,11 @@ def _purge(args: argparse.Namespace) -> int:
     engine = db.make_engine(db.sqlite_url(settings.data_dir))
     try:
         db.upgrade(engine)
-        with db.make_sessionmaker(engine)() as session:
-            result = purge_acknowledged(session, LocalBlobStore(instance.blobs_dir))
+        sessions = db.make_sessionmaker(engine)
+        blobs = LocalBlobStore(instance.blobs_dir)
+        with sessions() as session:
+            result = purge_acknowledged(session, blobs)
+        swept = sweep(sessions, blobs)
     finally:
         engine.dispose()
     say(
@@ -43,4 +49,10 @@ def _purge(args: argparse.Namespace) -> int:
         f"({result.bytes} bytes of ciphertext) and {result.submissions} "
         f"submission{'' if result.submissions == 1 else 's'} left empty."
     )
+    if swept.blobs or swept.temporaries:
+        say(
+            f"Reclaimed {swept.blobs} orphan blob{'' if swept.blobs == 1 else 's'} "
+            f"({swept.bytes} bytes) and {swept.temporaries} stale temporary "
+            f"file{'' if swept.temporaries == 1 else 's'}."
+        )
     return EXIT_OK

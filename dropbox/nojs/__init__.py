@@ -36,7 +36,7 @@ from dropbox.nojs.multipart import (
     parse_boundary,
 )
 from dropbox.nojs.sealer import MESSAGE_MEDIA_TYPE, FormSealer, NoJsLimits, NoJsResult, SealedItem
-from dropbox.storage import BlobStore
+from dropbox.storage import BlobStore, is_out_of_space
 
 __all__ = [
     "DEFAULT_FILE_MEDIA_TYPE",
@@ -63,18 +63,24 @@ def seal_form(
     recipients: Sequence[bytes],
     store: BlobStore,
     limits: NoJsLimits,
+    record: Callable[[NoJsResult], None],
 ) -> NoJsResult:
     """Seal the message and files of a plain-form body as it streams in (docs/format.md 8.5).
 
     ``stream`` is the request body, read until ``content_length`` bytes (when known) or its
     end. The first part must be ``csrf_token``, accepted by ``check_csrf`` before anything
     else is read; then ``message`` (at most once) and any number of ``files`` parts. Each
-    non-empty item becomes one envelope to ``recipients`` in ``store``.
+    non-empty item becomes one envelope to ``recipients`` in ``store``. ``record`` is called
+    with them while their blobs are still held (no sweep takes them): it records the
+    submission's rows, and if it raises, the blobs are removed again.
 
-    Raises :class:`NoJsError` when the request is refused; then nothing of it remains in the
-    store and the rest of the body has been read and discarded (at most
-    ``limits.max_drain_bytes`` bytes). Any other exception (the stream or the store failing)
-    also leaves nothing in the store, but drains nothing.
+    The submission is whole or not at all: whenever this raises, nothing of the request
+    remains in the store (or, if removing failed, only orphans that the next sweep reclaims).
+    It raises :class:`NoJsError` when the request is refused, the body cannot be read
+    (``unreadable``: a broken chunked encoding, a body cut short) or the disk is full
+    (:class:`dropbox.storage.OutOfSpace`, or whatever ``record`` raised for it); then the
+    rest of the body has been read and discarded (at most ``limits.max_drain_bytes`` bytes),
+    so that the HTTP server can answer with a page. Any other exception drains nothing.
     """
     form = FormSealer(check_csrf=check_csrf, recipients=recipients, store=store, limits=limits)
     reader: MultipartReader | None = None
@@ -89,12 +95,13 @@ def seal_form(
             content_length,
             max_request_bytes=limits.max_request_bytes,
         )
-        return form.run(reader.events())
-    except NoJsError:
+        result = form.run(reader.events())
+        record(result)
+    except BaseException as error:
         form.discard()
-        already_read = 0 if reader is None else reader.bytes_read
-        drain(stream, content_length, already_read, limits.max_drain_bytes)
+        if isinstance(error, NoJsError) or is_out_of_space(error):
+            already_read = 0 if reader is None else reader.bytes_read
+            drain(stream, content_length, already_read, limits.max_drain_bytes)
         raise
-    except BaseException:
-        form.discard()
-        raise
+    form.release()
+    return result

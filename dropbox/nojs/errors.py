@@ -25,7 +25,11 @@ class NoJsError(DropboxError):
     that never contains anything the source sent.
     """
 
-    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str | None = None, *, unreadable: bool = False
+    ) -> None:
         self.code: ErrorCode = code
         self.message: str = _DEFAULT_MESSAGES[code] if message is None else message
+        #: The request body itself could not be read (its framing is broken).
+        self.unreadable = unreadable
         super().__init__(f"{code}: {self.message}")

@@ -130,7 +130,11 @@ class MultipartReader:
             size = min(size, self._content_length - self.bytes_read)
             if size <= 0:
                 return b""
-        piece = self._stream.read(size)
+        piece = _read_input(self._stream, size)
+        if piece is None:
+            # The input itself failed: a malformed chunked encoding, a body cut short, the
+            # client gone. The HTTP framing is lost with it.
+            raise NoJsError("malformed", unreadable=True)
         self.bytes_read += len(piece)
         if self.bytes_read > self._max_request_bytes:
             raise NoJsError("too_large")
@@ -171,6 +175,19 @@ class _Feeder:
         return _receive(self._decoder, data)
 
 
+def _read_input(stream: BinaryIO, size: int) -> bytes | None:
+    """A piece of the input, or None when reading it fails.
+
+    Returning instead of raising keeps the server's exception (gunicorn's InvalidChunkSize,
+    NoMoreData, ChunkMissingTerminator...; werkzeug's ClientDisconnected), whose arguments
+    may hold bytes of the body, out of the chain of the error we raise.
+    """
+    try:
+        return stream.read(size)
+    except Exception:  # noqa: BLE001 - whatever the WSGI input raises, the body is unreadable
+        return None
+
+
 def _next_event(decoder: MultipartDecoder) -> Event | None:
     """The decoder's next event, or None when the body is not valid multipart.
 
@@ -200,6 +217,7 @@ def drain(stream: BinaryIO, content_length: int | None, already_read: int, cap: 
             if not piece:
                 return
             left -= len(piece)
-    except (OSError, ValueError):
-        # The client went away or the stream is closed: nobody is left to read a page.
+    except Exception:  # noqa: BLE001 - any failure of the input ends the draining
+        # The client went away, the stream is closed or its framing is broken: there is
+        # nothing more to read, and the connection is closed after the answer.
         return

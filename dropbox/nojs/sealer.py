@@ -88,6 +88,7 @@ class _OpenEnvelope:
             self.writer.write(sealed)
 
     def close(self) -> tuple[str, int]:
+        """Commit the envelope; its blob stays held until the submission is recorded."""
         for chunk in self.sealer.finish():
             self.writer.write(chunk)
         size = self.writer.size
@@ -125,6 +126,8 @@ class FormSealer:
         self._open: _OpenEnvelope | None = None
         self._message_item: SealedItem | None = None
         self._files: list[SealedItem] = []
+        #: The writers of committed envelopes: they hold the blobs until :meth:`release`.
+        self._held: list[BlobWriter] = []
 
     def run(self, events: Iterable[PartEvent]) -> NoJsResult:
         """Seal the parts of a body, given its decoder events; the result at its end."""
@@ -219,6 +222,7 @@ class FormSealer:
 
     def _commit(self, envelope: _OpenEnvelope, kind: Literal["message", "file"]) -> SealedItem:
         blob_id, size = envelope.close()
+        self._held.append(envelope.writer)
         self._open = None
         return SealedItem(blob_id, kind, size)
 
@@ -233,8 +237,18 @@ class FormSealer:
 
     # -- failure -----------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Stop holding the committed blobs: their rows are recorded (or they are deleted)."""
+        held, self._held = self._held, []
+        for writer in held:
+            writer.release()
+
     def discard(self) -> None:
-        """Remove everything this request wrote: the open blob and the committed ones."""
+        """Remove everything this request wrote: the open blob and the committed ones.
+
+        What cannot be removed now (an I/O error) is released all the same: an orphan, which
+        the next sweep (dropbox/sweep.py) reclaims.
+        """
         self._message.clear()
         self._token.clear()
         failed = 0
@@ -252,6 +266,7 @@ class FormSealer:
                 failed += 1
         self._message_item = None
         self._files.clear()
+        self.release()
         if failed:
             _log.warning("could not remove %d blob(s) of a refused plain-form submission", failed)
 

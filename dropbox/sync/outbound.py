@@ -98,6 +98,7 @@ class _ReplySink:
         self._received = 0
         self.head = bytearray()
         self.blob_id: str | None = None
+        self._held: BlobWriter | None = None
         #: The blob did not exist before this sink stored it.
         self.added = False
 
@@ -120,6 +121,9 @@ class _ReplySink:
         existed = self._blobs.exists(blob_id)
         writer, self._writer = self._writer, None
         self.blob_id = writer.commit()
+        # Held (no sweep takes the blob) until this sink is dropped, after the rows are
+        # committed or the push discarded.
+        self._held = writer
         self.added = not existed
 
     def commit(self) -> None:

@@ -3,8 +3,7 @@
 - the script path: the tus blueprint (``/api/uploads``, :mod:`dropbox.tus`) with the app's
   :class:`AppUploadPolicy`, and ``POST /api/submissions``, which turns completed uploads of the
   logged-in source into one submission;
-- the plain form: :func:`plain_form_handler`, the app's default submit handler, which streams
-  ``POST /submit`` through :func:`dropbox.nojs.seal_form`.
+- the plain form is in :mod:`dropbox.web.plain_form`.
 
 Views stay thin: the rules live in :func:`complete_submission` and the upload modules.
 """
@@ -14,16 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Final, cast
+from typing import Final
 
-from flask import Blueprint, Flask, abort, jsonify, redirect, request, url_for
+from flask import Blueprint, Flask, abort, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from crypto.envelope import parse_header, sealed_to
 from crypto.errors import FormatError
 from dropbox.errors import DropboxError
-from dropbox.nojs import NoJsError, NoJsLimits, seal_form
 from dropbox.storage import BlobStore
 from dropbox.submissions import NewItem, SubmissionError, add_submission
 from dropbox.tus import create_tus_blueprint
@@ -34,8 +32,7 @@ from dropbox.web.context import (
     logged_in_source,
     services,
 )
-from dropbox.web.formatting import format_size
-from dropbox.web.security import csrf_checked_in_blueprint, render_error
+from dropbox.web.security import csrf_checked_in_blueprint
 
 #: Largest JSON body of ``POST /api/submissions``.
 _MAX_JSON: Final = 16 * 1024
@@ -190,78 +187,6 @@ def create_api_blueprint(uploads: UploadStore) -> Blueprint:
         return jsonify(ok=True, items=len(made), next=url_for("pages.submitted")), 201
 
     return blueprint
-
-
-# -- the plain form ----------------------------------------------------------------------------
-
-
-def _plain_form_error(error: NoJsError) -> ResponseReturnValue:
-    pages = {
-        "csrf": (403, gettext("The form has expired. Reload the page and try again.")),
-        "too_large": (
-            413,
-            gettext(
-                "What you sent is larger than this form accepts (%(size)s). Nothing was stored. "
-                "Send fewer or smaller files, or turn on JavaScript for large files.",
-                size=format_size(services().settings.max_nojs_request_bytes),
-            ),
-        ),
-        "message_too_long": (
-            413,
-            gettext(
-                "The message is longer than %(count)d characters. Nothing was stored.",
-                count=services().settings.max_message_chars,
-            ),
-        ),
-        "too_many_files": (
-            400,
-            gettext(
-                "At most %(count)d files can be sent at once. Nothing was stored.",
-                count=services().settings.max_files_per_submission,
-            ),
-        ),
-        "empty": (400, gettext("Write a message or choose a file. Nothing was sent.")),
-        "malformed": (400, gettext("The form could not be read. Nothing was stored.")),
-    }
-    status, message = pages[error.code]
-    return render_error(status, message)
-
-
-def plain_form_handler() -> ResponseReturnValue:
-    """``POST /submit``: stream the form through the sealer, then record the submission."""
-    who = logged_in_source()
-    keyring = services().instance().keyring
-    if who is None or keyring is None:  # pages.submit_post checked both already
-        return render_error(403)
-    settings = services().settings
-    limits = NoJsLimits(
-        max_request_bytes=settings.max_nojs_request_bytes,
-        max_message_chars=settings.max_message_chars,
-        max_files=settings.max_files_per_submission,
-        max_drain_bytes=settings.max_nojs_request_bytes,
-    )
-    try:
-        result = seal_form(
-            cast(BinaryIO, request.stream),
-            request.content_type or "",
-            request.content_length,
-            check_csrf=csrf_token_matches,
-            recipients=keyring.manifest.recipient_keys,
-            store=services().blobs,
-            limits=limits,
-        )
-    except NoJsError as error:
-        return _plain_form_error(error)
-    made: list[NewItem] = [(item.kind, item.blob_id, item.size) for item in result.items]
-    with services().db() as db:
-        try:
-            add_submission(db, who[1], made, services().today())
-        except SubmissionError:
-            for _, blob_id, _ in made:
-                services().blobs.delete(blob_id)
-            return render_error(400)
-    # Post/Redirect/Get: reloading the confirmation must not send the form again.
-    return redirect(url_for("pages.submitted"), 303)
 
 
 def register(app: Flask, uploads: UploadStore, max_upload_bytes: int) -> None:

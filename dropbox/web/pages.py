@@ -2,7 +2,8 @@
 
 Every page works without JavaScript. Views stay thin: they read the form, call a use case and
 render a template. The plain-form ``POST /submit`` is delegated to the app's submit handler
-(by default :func:`dropbox.web.api.plain_form_handler`, which seals the form as it streams in).
+(by default :func:`dropbox.web.plain_form.plain_form_handler`, which seals the form as it
+streams in).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dropbox.sources import (
     list_replies,
     open_replies,
 )
+from dropbox.storage import is_out_of_space
 from dropbox.web.context import (
     end_session,
     ensure_session,
@@ -31,6 +33,7 @@ from dropbox.web.context import (
     rotate_session,
     services,
 )
+from dropbox.web.out_of_space import out_of_space_page
 from dropbox.web.security import csrf_checked_in_view, render_error
 from dropbox.web.throttle import Throttled
 
@@ -87,6 +90,15 @@ def generate_post() -> ResponseReturnValue:
             break
         except SourceError:
             continue  # a codename already in use: draw another
+        except Exception as error:
+            if not is_out_of_space(error):
+                raise
+            return out_of_space_page(
+                gettext(
+                    "The server is out of storage space, so no codename could be made. "
+                    "Please try again later."
+                )
+            )
         finally:
             del secrets
     else:

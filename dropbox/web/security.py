@@ -111,6 +111,11 @@ def _error_text(code: int) -> tuple[str, str]:
         return gettext("Not available"), gettext("This is not available yet.")
     if code == 503:
         return gettext("Not available"), gettext("The service is not available right now.")
+    if code == 507:
+        return gettext("Out of space"), gettext(
+            "The server is out of storage space. Nothing of what you sent was kept. "
+            "Please try again later."
+        )
     if code >= 500:
         return gettext("Server error"), gettext(
             "Something went wrong on the server. Nothing you sent was kept from this request. "

@@ -6,6 +6,7 @@ import io
 import os
 import random
 import secrets
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from dropbox.nojs import (
     NoJsResult,
     seal_form,
 )
-from dropbox.storage import LocalBlobStore
+from dropbox.storage import LocalBlobStore, OutOfSpace
 
 BOUNDARY = "----PosternTestBoundary7MA4YWxkTrZu0gW"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -142,6 +143,7 @@ def submit(
     content_type: str = CONTENT_TYPE,
     limits: NoJsLimits = LIMITS,
     check: CsrfCheck | None = None,
+    record: Callable[[NoJsResult], None] = lambda result: None,
 ) -> NoJsResult:
     length = len(body) if content_length == "auto" else content_length
     assert not isinstance(length, str)
@@ -153,6 +155,7 @@ def submit(
         recipients=[key.public.key for key in keys],
         store=store,
         limits=limits,
+        record=record,
     )
 
 
@@ -715,3 +718,95 @@ def test_limits_are_checked():
         NoJsLimits(max_request_bytes=1, max_message_chars=1, max_files=0, max_drain_bytes=0)
     with pytest.raises(ValueError, match="max_drain_bytes"):
         NoJsLimits(max_request_bytes=1, max_message_chars=1, max_files=1, max_drain_bytes=-1)
+
+
+# -- every exit leaves nothing ---------------------------------------------------------------
+
+
+class BrokenInput(io.BytesIO):
+    """A WSGI input whose framing breaks after ``good`` bytes, as gunicorn's chunked reader
+    raises InvalidChunkSize or NoMoreData (with bytes of the body in its arguments)."""
+
+    def __init__(self, body: bytes, good: int) -> None:
+        super().__init__(body)
+        self.good = good
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.tell() >= self.good:
+            raise ValueError(b"Invalid chunk size: SECRET-BYTES")
+        limit = self.good - self.tell()
+        return super().read(limit if size is None or size < 0 else min(size, limit))
+
+
+@pytest.mark.parametrize("good", [0, 100, 70_000, 200_000])
+def test_an_unreadable_input_is_malformed_and_leaves_nothing(store, keys, good):
+    body = multipart(csrf(), field_part("message", "hello"), file_part("f", content(300_000)))
+    error = refused("malformed", body, store, keys, stream=BrokenInput(body, good))
+    assert error.unreadable
+    assert "SECRET" not in repr(error.args)
+
+
+def test_recording_that_fails_removes_every_blob(store, keys):
+    body = multipart(csrf(), field_part("message", "hello"), file_part("f", content(90_000)))
+    seen: list[NoJsResult] = []
+
+    def record(result: NoJsResult) -> None:
+        seen.append(result)
+        assert all(store.exists(item.blob_id) for item in result.items)
+        raise RuntimeError("the database is gone")
+
+    with pytest.raises(RuntimeError):
+        submit(body, store, keys, record=record)
+    assert len(seen[0].items) == 2
+    assert store_files(store) == []
+
+
+class FullAfter:
+    """A blob store whose disk fills up after ``room`` bytes."""
+
+    def __init__(self, store: LocalBlobStore, room: int) -> None:
+        self.store, self.room = store, room
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def writer(self) -> object:
+        writer = self.store.writer()
+        real_write = writer.write
+
+        def write(data: bytes | bytearray | memoryview) -> int:
+            if len(data) > self.room:
+                raise OutOfSpace()
+            self.room -= len(data)
+            return real_write(data)
+
+        writer.write = write  # type: ignore[method-assign]
+        return writer
+
+
+@pytest.mark.parametrize("room", [0, 1000, 150_000])
+def test_a_full_disk_removes_everything_and_drains(store, keys, room):
+    body = multipart(
+        csrf(), field_part("message", "hello"), file_part("f", content(100_000)),
+        file_part("g", content(400_000)),
+    )  # fmt: skip
+    stream = io.BytesIO(body)
+    with pytest.raises(OutOfSpace):
+        submit(body, FullAfter(store, room), keys, stream=stream)  # type: ignore[arg-type]
+    assert store_files(store) == []
+    assert stream.tell() == len(body)
+
+
+def test_a_full_database_removes_every_blob_and_drains(store, keys):
+    body = multipart(csrf(), field_part("message", "hello"))
+    stream = io.BytesIO(body)
+
+    def record(result: NoJsResult) -> None:
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorcode = 13
+        raise error
+
+    with pytest.raises(sqlite3.OperationalError):
+        submit(body, store, keys, stream=stream, record=record)
+    assert store_files(store) == []
+    assert stream.tell() == len(body)

@@ -62,6 +62,7 @@ def make_app() -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
                 recipients=recipients,
                 store=store,
                 limits=limits,
+                record=lambda result: None,
             )
         except NoJsError as error:
             if error.code == "too_large":

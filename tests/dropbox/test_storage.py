@@ -50,14 +50,20 @@ def test_an_unfinished_blob_never_appears_and_leaves_nothing(tmp_path: Path) -> 
 
 def test_stale_temporaries_from_a_crash_are_removed(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "blobs")
-    crashed = store.writer()
-    crashed.write(b"left behind")
+    # What a killed process leaves: a temporary file nobody holds a lock on.
+    (tmp_path / "blobs" / ".incoming-0123").write_bytes(b"left behind")
+    live = store.writer()
+    live.write(b"still being written")
     committed = store.writer()
     committed.write(b"kept")
     kept = committed.commit()
+    committed.release()
     assert store.remove_stale_temporaries() == 1
-    assert os.listdir(tmp_path / "blobs") == [kept]
-    crashed.abort()
+    # The live writer's temporary file is in flight: untouched, and it still commits.
+    assert len(os.listdir(tmp_path / "blobs")) == 2
+    assert kept in os.listdir(tmp_path / "blobs")
+    assert store.exists(live.commit())
+    live.release()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,40 @@
+"""A full disk, answered plainly: HTTP 507 with a page that says so, and ``Retry-After``.
+
+Whatever fills up (the blob store, the upload store, the database: ENOSPC, EDQUOT, SQLite's
+"database or disk is full"), the request that needed the space gets this page instead of a
+generic 500, and only after everything it had stored was removed again (the use cases see
+to that). Reading keeps working: pages, logins, replies. Once space is freed, everything
+works again; nothing is remembered about the episode.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from flask import Flask, current_app
+from flask.typing import ResponseReturnValue
+
+from dropbox.storage import is_out_of_space
+from dropbox.web.security import render_error
+
+STATUS: Final = 507
+#: When a source may try again: an operator has to free space first.
+RETRY_AFTER_SECONDS: Final = 3600
+
+
+def out_of_space_page(message: str | None = None) -> ResponseReturnValue:
+    """The 507 page; ``message`` says what was not done (default: nothing was kept)."""
+    body, status = render_error(STATUS, message)
+    return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
+
+
+def install(app: Flask) -> None:
+    """Answer a full disk met anywhere in a view with the 507 page, not a 500."""
+
+    def handle(error: Exception) -> ResponseReturnValue:
+        if is_out_of_space(error):
+            current_app.logger.error("a request failed: the disk is full")
+            return out_of_space_page()
+        raise error  # not ours: Flask logs it and answers with the 500 page
+
+    app.register_error_handler(Exception, handle)
