@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from crypto import dump_public_key
-from dropbox.front import HAPROXY, Address, FrontLimits, haproxy_config
+from dropbox.front import HAPROXY, Address, Front, FrontLimits, haproxy_config
 from tests.conftest import require_tool
 from tests.support.ports import free_port
 from tests.support.server import DropboxServer, init_data_dir, running_server
@@ -45,7 +45,7 @@ def front(
     config = tmp_path / "haproxy.cfg"
     config.write_text(
         haproxy_config(
-            [("source", Address("127.0.0.1", port))],
+            [Front("source", Address("127.0.0.1", port))],
             [[Address("127.0.0.1", server.port)]],
             limits,
         )
