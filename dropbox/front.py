@@ -22,9 +22,10 @@ deployment (a test keeps them equal).
 from __future__ import annotations
 
 import os
+import resource
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, NoReturn
 
@@ -161,3 +162,17 @@ def listen_loopback(port: int, what: str) -> socket.socket:
             f"cannot listen on 127.0.0.1:{port} for the {what}: {describe_os_error(exc)}"
         ) from None
     return sock
+
+
+def fit_to_file_limit(limits: FrontLimits, hard_limit: int | None = None) -> FrontLimits:
+    """``limits`` with at most as many connections as this process's file limit lets HAProxy
+    hold (two descriptors each, plus its own): HAProxy started by a user whose hard limit is
+    low refuses to start at all rather than hold fewer."""
+    if hard_limit is None:
+        hard_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard_limit == resource.RLIM_INFINITY:
+        return limits
+    most = max(1, (hard_limit - 100) // 2)
+    if most >= limits.max_connections:
+        return limits
+    return replace(limits, max_connections=most)

@@ -16,8 +16,7 @@ running under systemd.
 With ``front="haproxy"`` (:mod:`dropbox.front`), HAProxy listens on the public ports (those
 tor publishes) and the apps move to app ports behind it. This process binds the app ports
 itself before any child starts and hands each gunicorn its listening socket (``fd://``), so
-HAProxy never meets a closed port while gunicorn starts: connections wait in the socket's
-backlog. An app port of 0 takes a free port (the ports only HAProxy needs to know).
+HAProxy never meets a closed port while gunicorn starts (connections wait in the backlog).
 
 This module adapts gunicorn, which ships no type information (setup.cfg relaxes mypy here).
 """
@@ -48,6 +47,7 @@ from dropbox.front import (
     Address,
     Front,
     FrontLimits,
+    fit_to_file_limit,
     haproxy_config,
     listen_loopback,
     run_haproxy,
@@ -225,9 +225,9 @@ def serve(
     own (it could not listen on its port, say), the other is stopped too and
     :class:`DropboxError` says which one failed.
 
-    With ``front="haproxy"``, HAProxy runs as a third child on ``port`` and ``api_port``, its
-    configuration written to ``DATA/haproxy.cfg``, and the apps listen on ``app_port`` and
-    ``api_app_port`` (0: free ports) behind it.
+    With ``front="haproxy"``, HAProxy is a third child on ``port`` and ``api_port`` (its
+    configuration in ``DATA/haproxy.cfg``), the apps behind it on ``app_port`` and
+    ``api_app_port`` (0: free ports).
 
     With ``tor`` (other than ``none``), once both are started, the source onion and the API
     onion are published (:class:`dropbox.onion.ServerOnions`), their addresses go to
@@ -258,6 +258,10 @@ def serve(
             api_options["bind"] = [f"fd://{sockets[1].fileno()}"]
             app_port, api_app_port = (sock.getsockname()[1] for sock in sockets)
             config = settings.data_dir / CONFIG_FILE
+            fitted = fit_to_file_limit(limits)
+            if fitted != limits:
+                report(f"front:         at most {fitted.max_connections} connections (ulimit -Hn)")
+                limits = fitted
             text = front_config(
                 port=port, api_port=api_port, app_port=app_port, api_app_port=api_app_port,
                 limits=limits,

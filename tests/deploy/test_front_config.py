@@ -4,14 +4,19 @@ the gunicorn configs' binds."""
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import runpy
 import subprocess
+import tempfile
+from pathlib import Path
 
 from dropbox import serve
-from dropbox.front import HAPROXY
+from dropbox.front import HAPROXY, FrontLimits, fit_to_file_limit
 from tests.conftest import require_tool
 from tests.support.cli import DROPBOX, REPO_ROOT, assert_one_line_error, run_tool
+from tests.support.ports import free_port, wait_for_port
 
 CONFIG = REPO_ROOT / "deploy" / "haproxy.cfg"
 UNITS = REPO_ROOT / "deploy" / "systemd"
@@ -70,3 +75,50 @@ def test_front_config_takes_other_ports_and_refuses_clashing_ones():
     assert "server node1 127.0.0.1:9180 maxconn" in done.stdout
     clash = run_tool(DROPBOX, "front-config", "--app-port", "8080")
     assert_one_line_error(clash, 2, "the front needs four different TCP ports")
+
+
+def test_the_front_holds_no_more_connections_than_the_file_limit_allows():
+    limits = FrontLimits()
+    assert fit_to_file_limit(limits, 1_048_576) == limits
+    assert fit_to_file_limit(limits, resource.RLIM_INFINITY) == limits
+    fitted = fit_to_file_limit(limits, 4096)
+    assert fitted.max_connections == (4096 - 100) // 2
+    assert fitted.head_timeout == limits.head_timeout
+
+
+def test_haproxy_starts_under_a_low_file_limit_with_the_fitted_config():
+    """Unfitted, HAProxy run by a user whose hard file limit is 4096 refuses to start."""
+    require_tool("haproxy")
+    hard = 4096
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        os.setgid(65534)
+        os.setuid(65534)
+
+    def start(directory: Path, limits: FrontLimits) -> tuple[int, subprocess.Popen[str]]:
+        port = free_port()
+        config = directory / f"{port}.cfg"
+        others = {"api_port": free_port(), "app_port": free_port(), "api_app_port": free_port()}
+        config.write_text(serve.front_config(port=port, limits=limits, **others))
+        config.chmod(0o644)
+        process = subprocess.Popen(
+            [HAPROXY, "-db", "-f", str(config)], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, preexec_fn=low_limit,
+        )  # fmt: skip
+        return port, process
+
+    # pytest's own temporary directories are private to root: this one "nobody" may read.
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        directory.chmod(0o755)
+        _port, unfitted = start(directory, FrontLimits())
+        out, _ = unfitted.communicate(timeout=60)
+        assert unfitted.returncode == 1
+        assert "Cannot raise FD limit" in out
+        port, fitted = start(directory, fit_to_file_limit(FrontLimits(), hard))
+        try:
+            wait_for_port(port, fitted, what="haproxy")
+        finally:
+            fitted.terminate()
+            fitted.communicate(timeout=60)
