@@ -148,11 +148,11 @@ def test_the_virtualenv_holds_exactly_the_lock(root: Path):
             name, version = line.split(" ")[0].split("==")
             locked[name.lower().replace("_", "-")] = version
     assert installed == locked
-    version = subprocess.run(
+    shown = subprocess.run(
         [str(venv / "bin" / "dropbox"), "--version"], capture_output=True, text=True,
         timeout=120, check=True,
     )  # fmt: skip
-    assert version.stdout.startswith("dropbox ")
+    assert shown.stdout.startswith("dropbox ")
     # The source tree stays as copied (the project was built from a copy of it).
     assert not list((root / "opt" / "postern" / "src").glob("*.egg-info"))
     assert not (root / "opt" / "postern" / "src" / "build").exists()
