@@ -67,6 +67,8 @@ class Tricklers:
         self.port, self.count, self.every = port, count, every
         self.connected = 0
         self.closed_by_server = 0
+        #: What the server sent before closing a connection (a 408, through the front).
+        self.answers: list[bytes] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tricklers", daemon=True)
 
@@ -93,7 +95,8 @@ class Tricklers:
             while not self._stop.is_set():
                 for key, _events in selector.select(timeout=0.1):
                     with contextlib.suppress(OSError):
-                        key.data.recv(4096)
+                        if answer := key.data.recv(4096):
+                            self.answers.append(answer)
                     selector.unregister(key.data)
                     key.data.close()
                     self.closed_by_server += 1

@@ -8,7 +8,7 @@
 # runs its own front, postern-front.service), creates the system users
 # `postern` (the apps) and `postern-tor` (tor), copies the source to /opt/postern/src, builds
 # the virtualenv /opt/postern/venv from requirements.lock (exact versions, hash-checked),
-# installs /etc/postern/torrc, /etc/postern/haproxy.cfg, /etc/postern/postern.env (only
+# installs /etc/postern/torrc, /etc/postern-front/haproxy.cfg, /etc/postern/postern.env (only
 # if absent: it is the operator's) and the systemd units, and enables postern.target. With
 # --root-pub FILE (the team root public key, root.pub from the station) it initializes the
 # data directory /var/lib/postern on the first run. Running it again upgrades the code and
@@ -92,7 +92,7 @@ if [ -z "$ROOT" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system
     done
     systemctl mask --quiet tor@default.service || true
     # Debian's haproxy instance has a stats socket and logs to syslog: Postern's front has
-    # neither (postern-front.service runs HAProxy with /etc/postern/haproxy.cfg).
+    # neither (postern-front.service runs HAProxy with /etc/postern-front/haproxy.cfg).
     if systemctl is-enabled --quiet haproxy.service 2>/dev/null || systemctl is-active --quiet haproxy.service; then
         say "stopping and disabling Debian's default haproxy.service (Postern runs its own front)"
         systemctl disable --now haproxy.service || true
@@ -180,7 +180,10 @@ put() {  # mode owner group source destination: replace only when the content di
 }
 install -d -m 0750 -o 0 -g "$POSTERN_GID" "$ETC"
 put 0644 0 0 "$SOURCE/deploy/torrc" "$ETC/torrc"
-put 0644 0 0 "$SOURCE/deploy/haproxy.cfg" "$ETC/haproxy.cfg"
+# Not in /etc/postern (0750, group postern): HAProxy runs as a user of its own that must read
+# its configuration, which holds ports and limits only.
+install -d -m 0755 -o 0 -g 0 "$ROOT/etc/postern-front"
+put 0644 0 0 "$SOURCE/deploy/haproxy.cfg" "$ROOT/etc/postern-front/haproxy.cfg"
 if [ ! -e "$ETC/postern.env" ]; then
     say "writing ${ETC#"$ROOT"}/postern.env (yours to edit; never replaced)"
     cat > "$ETC/postern.env.new" <<'EOF'

@@ -58,7 +58,7 @@ def test_the_ports_agree_with_the_units_and_the_gunicorn_configs():
     ]
     # The onions point at the front, not at gunicorn.
     assert "--port 8080 --api-port 8081" in (UNITS / "postern-onion.service").read_text()
-    assert "-f /etc/postern/haproxy.cfg" in (UNITS / "postern-front.service").read_text()
+    assert "-f /etc/postern-front/haproxy.cfg" in (UNITS / "postern-front.service").read_text()
 
 
 def test_it_logs_nothing_buffers_no_body_and_names_no_client():

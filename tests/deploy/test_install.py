@@ -73,9 +73,12 @@ def test_install_lays_out_the_server(root: Path):
     assert (root / "etc" / "postern" / "torrc").read_bytes() == (
         REPO_ROOT / "deploy" / "torrc"
     ).read_bytes()
-    assert (root / "etc" / "postern" / "haproxy.cfg").read_bytes() == (
-        REPO_ROOT / "deploy" / "haproxy.cfg"
-    ).read_bytes()
+    front_config = root / "etc" / "postern-front" / "haproxy.cfg"
+    assert front_config.read_bytes() == (REPO_ROOT / "deploy" / "haproxy.cfg").read_bytes()
+    # HAProxy runs as a dynamic user (postern-front.service): it must be able to read it.
+    assert stat.S_IMODE(front_config.stat().st_mode) == 0o644
+    assert stat.S_IMODE(front_config.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE((root / "etc").stat().st_mode) & 0o005 == 0o005
     assert (root / "etc" / "systemd" / "system" / "postern-front.service").is_file()
     assert stat.S_IMODE((root / "etc" / "postern" / "postern.env").stat().st_mode) == 0o640
     assert (root / "opt" / "postern" / "src" / "dropbox" / "onion" / "tor.py").read_bytes() == (
