@@ -3,8 +3,8 @@
     POSTERN_DATA_DIR=/var/lib/postern gunicorn -c deploy/gunicorn-api.conf.py
 
 The settings ``dropbox serve`` uses for the sync API, taken from dropbox/serve.py itself
-(``api_gunicorn_options``): those of the source interface (deploy/gunicorn.conf.py) on port
-8081 with fewer threads.
+(``api_gunicorn_options``): those of the source interface (deploy/gunicorn.conf.py) on the app
+port 8181 behind the front (deploy/haproxy.cfg), with fewer threads.
 """
 
 from dropbox import serve
@@ -12,4 +12,4 @@ from dropbox import serve
 wsgi_app = "dropbox.serve:sync_app_from_environment()"
 
 # gunicorn reads its settings from this module's names.
-globals().update(serve.api_gunicorn_options(serve.DEFAULT_API_PORT))
+globals().update(serve.api_gunicorn_options(serve.DEFAULT_API_APP_PORT))

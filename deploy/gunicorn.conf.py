@@ -3,10 +3,11 @@
     POSTERN_DATA_DIR=/var/lib/postern gunicorn -c deploy/gunicorn.conf.py
 
 These are the settings ``dropbox serve`` uses, taken from dropbox/serve.py itself
-(``gunicorn_options``): one worker process, because sessions live in its memory only; many
-threads, because Tor clients are slow; 127.0.0.1 only; no access log; an error log that never
-names a request. The app reads its other settings from the POSTERN_* environment
-(config/settings.py).
+(``gunicorn_options``), on the app port behind the front (127.0.0.1:8180, where
+deploy/haproxy.cfg sends the source front's requests): one worker process, because sessions
+live in its memory only; many threads, because Tor clients are slow; 127.0.0.1 only; no
+access log; an error log that never names a request. The app reads its other settings from
+the POSTERN_* environment (config/settings.py).
 """
 
 from dropbox import serve
@@ -14,4 +15,4 @@ from dropbox import serve
 wsgi_app = "dropbox.serve:app_from_environment()"
 
 # gunicorn reads its settings from this module's names.
-globals().update(serve.gunicorn_options(serve.DEFAULT_PORT))
+globals().update(serve.gunicorn_options(serve.DEFAULT_APP_PORT))

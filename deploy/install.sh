@@ -3,10 +3,12 @@
 #
 #     sudo deploy/install.sh [--root-pub FILE]
 #
-# It installs the Debian packages (python3, python3-venv, tor), stops Debian's default tor
-# instance (it runs a SOCKS port this server must not have), creates the system users
+# It installs the Debian packages (python3, python3-venv, tor, haproxy), stops Debian's default
+# tor instance (it runs a SOCKS port this server must not have) and haproxy instance (Postern
+# runs its own front, postern-front.service), creates the system users
 # `postern` (the apps) and `postern-tor` (tor), copies the source to /opt/postern/src, builds
-# the virtualenv /opt/postern/venv, installs /etc/postern/torrc, /etc/postern/postern.env (only
+# the virtualenv /opt/postern/venv from requirements.lock (exact versions, hash-checked),
+# installs /etc/postern/torrc, /etc/postern-front/haproxy.cfg, /etc/postern/postern.env (only
 # if absent: it is the operator's) and the systemd units, and enables postern.target. With
 # --root-pub FILE (the team root public key, root.pub from the station) it initializes the
 # data directory /var/lib/postern on the first run. Running it again upgrades the code and
@@ -25,7 +27,7 @@ SKIP_VENV=0
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -64,13 +66,14 @@ OPT="$ROOT/opt/postern"
 ETC="$ROOT/etc/postern"
 UNITS="$ROOT/etc/systemd/system"
 DATA="$ROOT/var/lib/postern"
-UNIT_FILES=(postern-tor.service postern-source.service postern-api.service postern-onion.service postern.target)
+SERVICES=(postern-tor.service postern-source.service postern-api.service postern-front.service postern-onion.service)
+UNIT_FILES=("${SERVICES[@]}" postern.target)
 
 # -- 1. Debian packages ------------------------------------------------------------------------
 if [ "$SKIP_PACKAGES" -eq 0 ]; then
-    say "Debian packages: python3 python3-venv tor"
+    say "Debian packages: python3 python3-venv tor haproxy"
     missing=()
-    for package in python3 python3-venv tor; do
+    for package in python3 python3-venv tor haproxy; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
             || missing+=("$package")
     done
@@ -88,6 +91,13 @@ if [ -z "$ROOT" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system
         fi
     done
     systemctl mask --quiet tor@default.service || true
+    # Debian's haproxy instance has a stats socket and logs to syslog: Postern's front has
+    # neither (postern-front.service runs HAProxy with /etc/postern-front/haproxy.cfg).
+    if systemctl is-enabled --quiet haproxy.service 2>/dev/null || systemctl is-active --quiet haproxy.service; then
+        say "stopping and disabling Debian's default haproxy.service (Postern runs its own front)"
+        systemctl disable --now haproxy.service || true
+    fi
+    systemctl mask --quiet haproxy.service || true
 fi
 
 # -- 2. users ----------------------------------------------------------------------------------
@@ -133,10 +143,27 @@ else
 fi
 
 if [ "$SKIP_VENV" -eq 0 ]; then
-    say "virtualenv: $OPT/venv"
-    [ -x "$OPT/venv/bin/python" ] || python3 -m venv "$OPT/venv"
-    "$OPT/venv/bin/pip" install --quiet --upgrade pip
-    "$OPT/venv/bin/pip" install --quiet --upgrade "$OPT/src"
+    # Exactly what requirements.lock says, hash-checked, as deploy/bootstrap-dev.sh does: pip,
+    # setuptools and wheel are in the lock too, so nothing here is unpinned. A lock that
+    # changed gets a new virtualenv, so that nothing the old lock had stays behind.
+    lock_hash="$(sha256sum "$OPT/src/requirements.lock" | cut -d' ' -f1)"
+    if [ ! -x "$OPT/venv/bin/python" ] || [ "$(cat "$OPT/venv/.postern-lock" 2>/dev/null)" != "$lock_hash" ]; then
+        say "virtualenv: $OPT/venv from requirements.lock"
+        rm -rf "$OPT/venv"
+        python3 -m venv "$OPT/venv"
+        "$OPT/venv/bin/python" -m pip install --quiet --require-hashes --no-deps \
+            -r "$OPT/src/requirements.lock"
+        printf '%s\n' "$lock_hash" > "$OPT/venv/.postern-lock"
+    fi
+    # The project itself, with no dependency of its own and the locked setuptools as its build
+    # backend (no build isolation), built from a copy so that /opt/postern/src stays as copied.
+    build="$(mktemp -d)"
+    cp -a "$OPT/src/." "$build/"
+    "$OPT/venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation \
+        --force-reinstall --no-cache-dir "$build"
+    rm -rf "$build"
+    "$OPT/venv/bin/python" -m pip check >/dev/null \
+        || die "requirements.lock does not satisfy the packaging: $("$OPT/venv/bin/python" -m pip check)"
 fi
 
 # -- 4. configuration and units ----------------------------------------------------------------
@@ -153,6 +180,10 @@ put() {  # mode owner group source destination: replace only when the content di
 }
 install -d -m 0750 -o 0 -g "$POSTERN_GID" "$ETC"
 put 0644 0 0 "$SOURCE/deploy/torrc" "$ETC/torrc"
+# Not in /etc/postern (0750, group postern): HAProxy runs as a user of its own that must read
+# its configuration, which holds ports and limits only.
+install -d -m 0755 -o 0 -g 0 "$ROOT/etc/postern-front"
+put 0644 0 0 "$SOURCE/deploy/haproxy.cfg" "$ROOT/etc/postern-front/haproxy.cfg"
 if [ ! -e "$ETC/postern.env" ]; then
     say "writing ${ETC#"$ROOT"}/postern.env (yours to edit; never replaced)"
     cat > "$ETC/postern.env.new" <<'EOF'
@@ -193,10 +224,10 @@ fi
 # -- 6. systemd --------------------------------------------------------------------------------
 if [ -z "$ROOT" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
-    systemctl enable --quiet postern.target "${UNIT_FILES[@]:0:4}"
+    systemctl enable --quiet postern.target "${SERVICES[@]}"
     if [ -f "$DATA/instance.json" ]; then
         say "restarting postern.target"
-        systemctl restart postern.target "${UNIT_FILES[@]:0:4}"
+        systemctl restart postern.target "${SERVICES[@]}"
     fi
 fi
 

@@ -21,12 +21,21 @@ deployment (a test keeps them equal).
 
 from __future__ import annotations
 
+import os
+import resource
+import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final, NoReturn
+
+from common.cli import describe_os_error
+from dropbox.errors import DropboxError
 
 #: Debian's HAProxy binary.
 HAPROXY: Final = "/usr/sbin/haproxy"
+#: The configuration ``dropbox serve --front haproxy`` writes into the data directory.
+CONFIG_FILE: Final = "haproxy.cfg"
 
 
 @dataclass(frozen=True)
@@ -62,14 +71,27 @@ class FrontLimits:
     retry_after: int = 30
 
 
+DEFAULT_LIMITS: Final = FrontLimits()
+
+
+@dataclass(frozen=True)
+class Front:
+    """One listening address of the front, and how many requests it hands one node at once
+    (the node's gunicorn threads; None: :attr:`FrontLimits.per_node_requests`)."""
+
+    name: str
+    listen: Address
+    node_requests: int | None = None
+
+
 def haproxy_config(
-    fronts: Sequence[tuple[str, Address]],
+    fronts: Sequence[Front],
     nodes: Sequence[Sequence[Address]],
-    limits: FrontLimits = FrontLimits(),
+    limits: FrontLimits = DEFAULT_LIMITS,
 ) -> str:
-    """The HAProxy configuration: one frontend per ``(name, listen address)`` in ``fronts``,
-    each passing to its backend, made of the node addresses at the same index of every
-    entry of ``nodes`` (``nodes[i][j]`` is node i's port for front j)."""
+    """The HAProxy configuration: one frontend per :class:`Front` in ``fronts``, each passing
+    to its backend, made of the node addresses at the same index of every entry of ``nodes``
+    (``nodes[i][j]`` is node i's port for front j)."""
     if not fronts:
         raise ValueError("a front needs at least one listening address")
     if not nodes or any(len(node) != len(fronts) for node in nodes):
@@ -98,10 +120,12 @@ def haproxy_config(
         '    http-error status 408 content-type text/plain string "Request timed out.\\n"',
         "",
     ]
-    for index, (name, listen) in enumerate(fronts):
+    for index, front in enumerate(fronts):
+        name = front.name
+        requests = front.node_requests or limits.per_node_requests
         lines += [
             f"frontend {name}",
-            f"    bind {listen}",
+            f"    bind {front.listen}",
             f"    default_backend {name}_nodes",
             "",
             f"backend {name}_nodes",
@@ -109,8 +133,46 @@ def haproxy_config(
         ]
         for number, node in enumerate(nodes, start=1):
             lines.append(
-                f"    server node{number} {node[index]} maxconn {limits.per_node_requests}"
+                f"    server node{number} {node[index]} maxconn {requests}"
                 + (" check inter 2s" if len(nodes) > 1 else "")
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def run_haproxy(config: Path, *, haproxy: str = HAPROXY) -> NoReturn:
+    """Become HAProxy with ``config``, in the foreground (a child of ``dropbox serve``).
+
+    SIGTERM stops it at once (connections in flight are cut; the apps' own graceful stop
+    is for requests already inside them)."""
+    os.execv(haproxy, [haproxy, "-db", "-f", str(config)])  # noqa: S606 - fixed binary
+
+
+def listen_loopback(port: int, what: str) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port`` (0: a free port) for an app behind the front,
+    bound before the app starts so that the front never meets a closed port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise DropboxError(
+            f"cannot listen on 127.0.0.1:{port} for the {what}: {describe_os_error(exc)}"
+        ) from None
+    return sock
+
+
+def fit_to_file_limit(limits: FrontLimits, hard_limit: int | None = None) -> FrontLimits:
+    """``limits`` with at most as many connections as this process's file limit lets HAProxy
+    hold (two descriptors each, plus its own): HAProxy started by a user whose hard limit is
+    low refuses to start at all rather than hold fewer."""
+    if hard_limit is None:
+        hard_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard_limit == resource.RLIM_INFINITY:
+        return limits
+    most = max(1, (hard_limit - 100) // 2)
+    if most >= limits.max_connections:
+        return limits
+    return replace(limits, max_connections=most)

@@ -13,6 +13,11 @@ never names a request: lines that would carry a path or an address are rewritten
 (:class:`PosternGunicornLogger`). ``deploy/gunicorn.conf.py`` holds the same settings for
 running under systemd.
 
+With ``front="haproxy"`` (:mod:`dropbox.front`), HAProxy listens on the public ports (those
+tor publishes) and the apps move to app ports behind it. This process binds the app ports
+itself before any child starts and hands each gunicorn its listening socket (``fd://``), so
+HAProxy never meets a closed port while gunicorn starts (connections wait in the backlog).
+
 This module adapts gunicorn, which ships no type information (setup.cfg relaxes mypy here).
 """
 
@@ -21,23 +26,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
+import socket
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any, Final
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from common.files import write_atomic
 from config import ServerSettings, load_server_settings
 from dropbox import db
 from dropbox.app import create_app
 from dropbox.errors import DropboxError
-from dropbox.instance import load_instance
-from dropbox.onion import ServerOnions, TorChoice, TorUnreachable
-from dropbox.supervisor import STOP_SIGNALS, run_together
+from dropbox.front import (
+    CONFIG_FILE,
+    DEFAULT_LIMITS,
+    Address,
+    Front,
+    FrontLimits,
+    fit_to_file_limit,
+    haproxy_config,
+    listen_loopback,
+    run_haproxy,
+)
+from dropbox.onion import TorChoice
+from dropbox.publishing import published_onions
+from dropbox.supervisor import run_together
 from dropbox.sweep import SWEEP_INTERVAL
 from dropbox.sync.app import create_sync_app
 
@@ -45,6 +60,11 @@ LOOPBACK: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
 #: The sync API's port (docs/format.md section 9).
 DEFAULT_API_PORT: Final = 8081
+#: Where the apps listen behind the front in the deployment (deploy/haproxy.cfg).
+DEFAULT_APP_PORT: Final = 8180
+DEFAULT_API_APP_PORT: Final = 8181
+#: ``dropbox serve --front``: ``haproxy`` runs the front as a child, ``none`` does not.
+FRONTS: Final = ("haproxy", "none")
 WORKERS: Final = 1
 THREADS: Final = 128
 #: Body-streaming requests admitted at once (dropbox/web/capacity.py): the rest of the
@@ -160,6 +180,31 @@ class SourceInterfaceServer(BaseApplication):
         return self._factory()
 
 
+def front_config(
+    *,
+    port: int = DEFAULT_PORT,
+    api_port: int = DEFAULT_API_PORT,
+    app_port: int = DEFAULT_APP_PORT,
+    api_app_port: int = DEFAULT_API_APP_PORT,
+    limits: FrontLimits = DEFAULT_LIMITS,
+) -> str:
+    """HAProxy's configuration for one machine: the source front on ``port`` before the source
+    interface on ``app_port``, the API front on ``api_port`` before the sync API on
+    ``api_app_port``, each handing its app at most as many requests as it has threads."""
+    ports = {port, api_port, app_port, api_app_port}
+    if len(ports) != 4 or not all(1 <= p <= 65535 for p in ports):
+        raise DropboxError(
+            f"the front needs four different TCP ports, not {port}, {api_port}, {app_port} "
+            f"and {api_app_port}"
+        )
+    fronts = [
+        Front("source", Address(LOOPBACK, port), THREADS),
+        Front("api", Address(LOOPBACK, api_port), API_THREADS),
+    ]
+    nodes = [[Address(LOOPBACK, app_port), Address(LOOPBACK, api_app_port)]]
+    return haproxy_config(fronts, nodes, limits)
+
+
 def serve(
     settings: ServerSettings,
     *,
@@ -167,6 +212,10 @@ def serve(
     api_port: int = DEFAULT_API_PORT,
     address: str = LOOPBACK,
     tor: TorChoice | None = None,
+    front: str = "none",
+    app_port: int = 0,
+    api_app_port: int = 0,
+    limits: FrontLimits = DEFAULT_LIMITS,
     report: Callable[[str], None] = print,
 ) -> None:
     """Run the source interface and the sync API until SIGTERM or SIGINT stops both.
@@ -174,6 +223,10 @@ def serve(
     Each runs under its own gunicorn arbiter in a child process. If one of them stops on its
     own (it could not listen on its port, say), the other is stopped too and
     :class:`DropboxError` says which one failed.
+
+    With ``front="haproxy"``, HAProxy is a third child on ``port`` and ``api_port`` (its
+    configuration in ``DATA/haproxy.cfg``), the apps behind it on ``app_port`` and
+    ``api_app_port`` (0: free ports).
 
     With ``tor`` (other than ``none``), once both are started, the source onion and the API
     onion are published (:class:`dropbox.onion.ServerOnions`), their addresses go to
@@ -183,6 +236,8 @@ def serve(
     """
     if port == api_port:
         raise DropboxError(f"the source interface and the sync API need two ports, not {port}")
+    if front not in FRONTS:
+        raise DropboxError(f"the front must be one of {', '.join(FRONTS)}, not {front!r}")
     source_options = gunicorn_options(port, address=address)
     api_options = api_gunicorn_options(api_port, address=address)
     # Once, before the two apps start: they would otherwise migrate the database together.
@@ -191,25 +246,47 @@ def serve(
         db.upgrade(engine)
     finally:
         engine.dispose()
-    servers = {
-        "source interface": SourceInterfaceServer(
+    sockets: list[socket.socket] = []
+    try:
+        if front == "haproxy":
+            sockets = [
+                listen_loopback(app_port, "source interface"),
+                listen_loopback(api_app_port, "sync API"),
+            ]
+            source_options["bind"] = [f"fd://{sockets[0].fileno()}"]
+            api_options["bind"] = [f"fd://{sockets[1].fileno()}"]
+            app_port, api_app_port = (sock.getsockname()[1] for sock in sockets)
+            config = settings.data_dir / CONFIG_FILE
+            fitted = fit_to_file_limit(limits)
+            if fitted != limits:
+                report(f"front:         at most {fitted.max_connections} connections (ulimit -Hn)")
+                limits = fitted
+            text = front_config(
+                port=port, api_port=api_port, app_port=app_port, api_app_port=api_app_port,
+                limits=limits,
+            )  # fmt: skip
+            write_atomic(config, text.encode("ascii"), mode=0o644)
+            report(
+                f"front:         HAProxy on {address}:{port} and :{api_port} before the apps on "
+                f":{app_port} and :{api_app_port} ({config})"
+            )
+        source = SourceInterfaceServer(
             lambda: create_app(settings, upload_slots=UPLOAD_SLOTS, sweep_interval=SWEEP_INTERVAL),
             source_options,
-        ),
-        "sync API": SourceInterfaceServer(lambda: create_sync_app(settings), api_options),
-    }
-    choice = tor or TorChoice()
-    alongside = None
-    if choice.mode != "none":
-
-        def alongside() -> AbstractContextManager[object]:
-            return published_onions(
-                choice, settings.data_dir, source_port=port, api_port=api_port, report=report
-            )
-
-    failed = run_together(
-        {name: server.run for name, server in servers.items()}, alongside=alongside
-    )
+        )
+        api = SourceInterfaceServer(lambda: create_sync_app(settings), api_options)
+        runners: dict[str, Callable[[], object]] = {
+            "source interface": source.run,
+            "sync API": api.run,
+        }
+        if front == "haproxy":
+            runners["front"] = lambda: run_haproxy(config)
+        failed = run_together(
+            runners, alongside=lambda: _after_start(sockets, tor, settings, port, api_port, report)
+        )
+    finally:
+        for sock in sockets:
+            sock.close()
     if failed:
         raise DropboxError(
             "; ".join(f"the {name} stopped with status {code}" for name, code in failed)
@@ -217,77 +294,27 @@ def serve(
         )
 
 
-def transfer_client_keys(data_dir: Path) -> frozenset[bytes]:
-    """The X25519 onion client-authorization keys of the installed keyring's transfer clients."""
-    keyring = load_instance(data_dir).keyring
-    if keyring is None:
-        return frozenset()
-    return frozenset(client.onion_auth_key for client in keyring.manifest.transfer_clients)
-
-
 @contextlib.contextmanager
-def published_onions(
-    choice: TorChoice,
-    data_dir: Path,
-    *,
-    source_port: int,
+def _after_start(
+    sockets: list[socket.socket],
+    tor: TorChoice | None,
+    settings: ServerSettings,
+    port: int,
     api_port: int,
-    report: Callable[[str], None] = print,
-    watch_interval: float = 5.0,
-) -> Iterator[ServerOnions | None]:
-    """Both onions published while inside (None with ``--tor none``), removed on the way out."""
-    tor = choice.open(data_dir)
-    if tor is None:
-        yield None
+    report: Callable[[str], None],
+) -> Iterator[None]:
+    """Once every child is started: the app sockets are theirs alone (a gunicorn that stops
+    takes its port with it), and the onions go up."""
+    for sock in sockets:
+        sock.close()
+    choice = tor or TorChoice()
+    if choice.mode == "none":
+        yield
         return
-    with tor:
-        report(f"tor:           {tor.where}, version {tor.version}")
-        if choice.mode == "launch" and choice.publish_timeout and tor.network_enabled():
-            report("tor:           connecting to the Tor network...")
-            tor.wait_bootstrapped(choice.publish_timeout)
-        onions = ServerOnions(
-            tor,
-            data_dir,
-            source_port,
-            api_port,
-            clients_of=lambda: transfer_client_keys(data_dir),
-            report=report,
-            publish_timeout=choice.publish_timeout,
-        )
-        onions.publish()
-        with onions.watching(watch_interval):
-            yield onions
-        report("removing the onion services from tor")
-
-
-def run_onions(
-    choice: TorChoice,
-    data_dir: Path,
-    *,
-    source_port: int = DEFAULT_PORT,
-    api_port: int = DEFAULT_API_PORT,
-    report: Callable[[str], None] = print,
-) -> None:
-    """Publish both onions for servers run elsewhere (systemd) until SIGTERM or SIGINT.
-
-    If tor goes away (its services with it), :class:`dropbox.onion.TorUnreachable` ends the
-    run with an error, so that systemd starts it again once tor is back.
-    """
-    # Blocked before any thread starts, so that every thread inherits the mask and the
-    # signal waits for sigtimedwait below.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        with published_onions(
-            choice, data_dir, source_port=source_port, api_port=api_port, report=report
-        ) as onions:
-            while signal.sigtimedwait(STOP_SIGNALS, 2.0) is None:
-                if onions is not None and not onions.tor.alive():
-                    raise TorUnreachable(
-                        f"lost the connection to {onions.tor.where}: the onion services are "
-                        "gone with it"
-                    )
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    with published_onions(
+        choice, settings.data_dir, source_port=port, api_port=api_port, report=report
+    ):
+        yield
 
 
 def app_from_environment() -> Flask:

@@ -29,7 +29,8 @@ def run_together(
 
     SIGTERM or SIGINT to this process sends SIGTERM to every child. A child that ends on its
     own, before any stop signal, makes the others stop too. Returns the children that failed:
-    those that ended on their own, and those that ended with a non-zero status.
+    those that ended on their own, and those that ended with a non-zero status other than
+    the SIGTERM that stopped them.
 
     ``alongside`` makes a context that this process enters once every child is started and
     leaves once every child has ended (the onion services); if entering it fails, the children
@@ -77,7 +78,8 @@ def run_together(
             if not stopping:
                 failed.append((name, code))
                 stop()
-            elif code != 0:
+            elif code not in (0, -signal.SIGTERM):
+                # Ended by the SIGTERM sent to stop it (HAProxy does): a clean stop.
                 failed.append((name, code))
     finally:
         try:

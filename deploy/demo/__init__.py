@@ -10,9 +10,10 @@ It (re)creates a demo data directory (``demo-data/`` in the repository root unle
 2. makes the server's data directory with ``dropbox init``, installs the station's keyring
    with ``dropbox keyring install`` and pins the server's key on the station with
    ``journalist server pin``;
-3. starts the server with ``dropbox serve``: the source interface and the sync API under
-   gunicorn on 127.0.0.1 and, where tor is installed, both published as onion services by
-   a private tor process (``--tor launch``; ``--tor none`` serves loopback only);
+3. starts the server with ``dropbox serve --front haproxy``: the source interface and the
+   sync API under gunicorn on 127.0.0.1, behind the front (HAProxy, which bounds slow
+   clients, on the ports given) and, where tor is installed, both published as onion
+   services by a private tor process (``--tor launch``; ``--tor none`` serves loopback only);
 4. plays one source: a codename, then a message and a file sent through the plain form
    (the server seals them as they stream in);
 5. plays the transfer machine (``dropbox-transfer pull`` onto a "USB stick" directory) and

@@ -90,10 +90,13 @@ class Demo:
 
     def start_server(self) -> None:
         print()
-        print("== 3. The server runs: source interface and sync API under gunicorn")
+        print("== 3. The server runs: source interface and sync API under gunicorn, behind the")
+        print("      front (HAProxy), which bounds slow clients")
+        # The front always, as deployed: HAProxy on the ports tor publishes, gunicorn behind.
         argv = [
             *self.tools.dropbox, "serve", "--data-dir", str(self.layout.server),
             "--port", str(self.port), "--api-port", str(self.api_port), "--tor", self.tor,
+            "--front", "haproxy",
         ]  # fmt: skip
         if self.tor == "launch":
             # Print the onion addresses at once; tor publishes them as soon as it has reached

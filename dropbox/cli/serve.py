@@ -4,12 +4,14 @@ the ``--tor`` options both take."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from common.cli import EXIT_OK, say
 from crypto import Algorithm, fingerprint
 from dropbox.cli.options import Commands, add_data_dir, settings_for
 from dropbox.errors import DropboxError, UsageError
+from dropbox.front import HAPROXY
 from dropbox.instance import load_instance
 from dropbox.onion import ControlAddress, TorChoice
 
@@ -23,9 +25,10 @@ def add_commands(commands: Commands) -> None:
             "machine) on 127.0.0.1:API_PORT, each under its own gunicorn, and publish them "
             "through Tor as two onion services: the source onion, and the API onion with "
             "client authorization for the keyring's transfer clients (--tor system or --tor "
-            "launch; with --tor none, the default, nothing is published). SIGTERM or Ctrl-C "
-            "stops both and removes the onion services from tor. Other POSTERN_* variables "
-            "adjust limits, throttling and retention."
+            "launch; with --tor none, the default, nothing is published). With the front "
+            "(--front), HAProxy listens on PORT and API_PORT and the apps move behind it. "
+            "SIGTERM or Ctrl-C stops everything and removes the onion services from tor. Other "
+            "POSTERN_* variables adjust limits, throttling and retention."
         ),
     )
     add_data_dir(serve)
@@ -40,6 +43,21 @@ def add_commands(commands: Commands) -> None:
     serve.add_argument(
         "--bind", default="127.0.0.1", metavar="ADDRESS",
         help="the address to listen on; only 127.0.0.1 is accepted",
+    )  # fmt: skip
+    serve.add_argument(
+        "--front", choices=("auto", "haproxy", "none"), default="auto",
+        help="haproxy: run HAProxy on PORT and API_PORT before the apps, bounding slow clients "
+        "(its configuration goes to DIR/haproxy.cfg); none: gunicorn listens on PORT and "
+        "API_PORT itself; auto (default): haproxy whenever the servers are published through "
+        "tor, none with --tor none",
+    )  # fmt: skip
+    serve.add_argument(
+        "--app-port", type=int, default=0, metavar="APP_PORT",
+        help="with the front: the source interface's port behind it (default: a free port)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--api-app-port", type=int, default=0, metavar="API_APP_PORT",
+        help="with the front: the sync API's port behind it (default: a free port)",
     )  # fmt: skip
     _add_tor_options(serve, default="none")
     serve.set_defaults(handler=_serve)
@@ -105,6 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port == args.api_port:
         raise UsageError(f"--port and --api-port must differ, both are {args.port}")
     tor = _tor_choice(args)
+    front = _front_choice(args, tor)
     settings = settings_for(args.data_dir)
     # A clear error now, rather than a worker that fails.
     instance = load_instance(settings.data_dir)
@@ -123,13 +142,39 @@ def _serve(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         address=address,
         tor=tor,
+        front=front,
+        app_port=args.app_port,
+        api_app_port=args.api_app_port,
         report=_report,
     )
     return EXIT_OK
 
 
+def _front_choice(args: argparse.Namespace, tor: TorChoice) -> str:
+    """``auto``: the front whenever tor publishes the servers, that is whenever strangers'
+    slow clients can reach them; with ``--tor none`` only this machine can."""
+    front = str(args.front)
+    if front == "auto":
+        front = "none" if tor.mode == "none" else "haproxy"
+    for option, port in (("--app-port", args.app_port), ("--api-app-port", args.api_app_port)):
+        if not 0 <= port <= 65535:
+            raise UsageError(f"{option} must be from 0 (a free port) to 65535, got {port}")
+        if front == "none" and port:
+            raise UsageError(f"{option} goes with the front (--front haproxy) only")
+        if port and port in (args.port, args.api_port):
+            raise UsageError(f"{option} must differ from --port and --api-port")
+    if args.app_port and args.app_port == args.api_app_port:
+        raise UsageError(f"--app-port and --api-app-port must differ, both are {args.app_port}")
+    if front == "haproxy" and not os.access(HAPROXY, os.X_OK):
+        raise UsageError(
+            f"the front needs HAProxy ({HAPROXY}): apt install haproxy, or --front none to "
+            "let slow clients reach gunicorn directly"
+        )
+    return front
+
+
 def _onions(args: argparse.Namespace) -> int:
-    from dropbox.serve import run_onions
+    from dropbox.publishing import run_onions
 
     for option, port in (("--port", args.port), ("--api-port", args.api_port)):
         if not 1 <= port <= 65535:

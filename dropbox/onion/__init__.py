@@ -29,12 +29,19 @@ from dropbox.onion.keys import (
 )
 from dropbox.onion.launch import LAUNCH_TIMEOUT
 from dropbox.onion.services import TOR_DIR, ServerOnions, TorChoice
-from dropbox.onion.tor import DEFAULT_PUBLISH_TIMEOUT, VIRTUAL_PORT, OnionService, Tor
+from dropbox.onion.tor import (
+    DEFAULT_PUBLISH_TIMEOUT,
+    MAX_STREAMS,
+    VIRTUAL_PORT,
+    OnionService,
+    Tor,
+)
 
 __all__ = [
     "API_KEY_FILE",
     "DEFAULT_PUBLISH_TIMEOUT",
     "LAUNCH_TIMEOUT",
+    "MAX_STREAMS",
     "ONION_DIR",
     "SOURCE_KEY_FILE",
     "SYSTEM_CONTROL_SOCKET",

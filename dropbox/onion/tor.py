@@ -9,6 +9,12 @@ nothing either. Each is published from the persistent key in its key file
 Tor's proof-of-work defence against introduction floods (``PoWDefensesEnabled=1``) is asked
 for on every service when the running tor knows the option; :attr:`OnionService.pow` says
 whether it is on.
+
+Every service caps the streams one rendezvous circuit may hold open at once
+(``MaxStreams=N`` with ``Flags=MaxStreamsCloseCircuit``: tor closes the whole circuit of a
+client that opens more), so one client cannot fill the front's connections from a single
+circuit: each further batch of :data:`MAX_STREAMS` costs it a new circuit, through the
+introduction points that the proof-of-work defence prices.
 """
 
 from __future__ import annotations
@@ -39,6 +45,11 @@ from dropbox.onion.launch import LAUNCH_TIMEOUT, launch, stop
 VIRTUAL_PORT: Final = 80
 #: Seconds to wait for a descriptor to reach a hidden-service directory.
 DEFAULT_PUBLISH_TIMEOUT: Final = 180.0
+#: Streams one rendezvous circuit may hold at once. Tor Browser, like Firefox, opens at most
+#: 6 connections to one server at a time, and the transfer client one; 20 leaves room for
+#: a browser's retries and for connections that linger while the front closes them, and is
+#: small next to the front's 4,000 connections (dropbox/front.py).
+MAX_STREAMS: Final = 20
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,8 @@ class OnionService:
     clients: int
     #: Whether tor's proof-of-work defence is on for it.
     pow: bool
+    #: Streams one circuit may hold at once; more close the circuit (0: no limit).
+    max_streams: int = 0
 
     @property
     def address(self) -> str:
@@ -145,34 +158,44 @@ class Tor:
         clients: Iterable[bytes] = (),
         wait: float | None = DEFAULT_PUBLISH_TIMEOUT,
         pow_defence: bool = True,
+        max_streams: int = MAX_STREAMS,
     ) -> OnionService:
         """Publish ``127.0.0.1:target_port`` as the onion of the key in ``key_file``.
 
         A missing key file is created from a key tor makes (0600, in a 0700 directory).
         ``clients`` are X25519 public keys allowed in (v3 client authorization); none makes a
         public service. ``wait`` seconds for the first descriptor upload (None: do not wait).
+        A circuit that opens more than ``max_streams`` streams at once is closed (0: no
+        limit).
         """
         if not 1 <= target_port <= 65535:
             raise OnionError(f"port {target_port} is not a TCP port (1 to 65535)")
+        if not 0 <= max_streams <= 65535:
+            raise OnionError(f"max_streams must be from 0 to 65535, not {max_streams}")
         ensure_private_dir(key_file.parent)
         key = read_key(key_file)
         auth = sorted({client_auth_key(c) for c in clients})
         pow_on = pow_defence and self.supports_pow()
         words = [key if key is not None else "NEW:ED25519-V3"]
-        if auth:
-            words.append("Flags=V3Auth")
+        flags = (["V3Auth"] if auth else []) + (["MaxStreamsCloseCircuit"] if max_streams else [])
+        if flags:
+            words.append("Flags=" + ",".join(flags))
+        if max_streams:
+            words.append(f"MaxStreams={max_streams}")
         words.append(f"Port={VIRTUAL_PORT},127.0.0.1:{target_port}")
         if pow_on:
             words.append("PoWDefensesEnabled=1")
         words += [f"ClientAuthV3={a}" for a in auth]
         try:
-            return self._add(name, key_file, key, words, target_port, len(auth), pow_on, wait)
+            return self._add(name, key_file, key, words, target_port, len(auth), pow_on, wait,
+                             max_streams)  # fmt: skip
         except TorRefused as exc:
             if not pow_on or "PoW" not in str(exc):
                 raise
         # A tor that knows the option's name but was built without the defence.
         words.remove("PoWDefensesEnabled=1")
-        return self._add(name, key_file, key, words, target_port, len(auth), False, wait)
+        return self._add(name, key_file, key, words, target_port, len(auth), False, wait,
+                         max_streams)  # fmt: skip
 
     def _add(
         self,
@@ -184,6 +207,7 @@ class Tor:
         clients: int,
         pow_on: bool,
         wait: float | None,
+        max_streams: int,
     ) -> OnionService:
         uploads = _UploadWatch()
         if wait is not None:
@@ -196,7 +220,7 @@ class Tor:
                 service_id = str(response.service_id)
                 if key is None:
                     self._store_new_key(name, key_file, service_id, response)
-                service = OnionService(name, service_id, target_port, clients, pow_on)
+                service = OnionService(name, service_id, target_port, clients, pow_on, max_streams)
                 self.services[service_id] = service
             if wait is not None:
                 try:

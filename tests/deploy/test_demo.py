@@ -53,6 +53,9 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path):
     assert f"Team root fingerprint: {root.fingerprint}" in out
     assert "Demo passphrase:   demo passphrase only" in out
     assert re.search(r"Source interface:  http://127\.0\.0\.1:\d+/", out)
+    # The demo runs the front, as deployed: HAProxy on the source port, gunicorn behind it.
+    assert re.search(r"front: +HAProxy on 127\.0\.0\.1:\d+ and :\d+ before the apps on", out)
+    assert (data_dir / "server" / "haproxy.cfg").is_file()
     assert re.search(r"Station UI:        http://127\.0\.0\.1:\d+/", out)
     assert "Source onion:      not published" in out
     codename = re.search(r"The demo source's codename: ([a-z -]+)\n", out)

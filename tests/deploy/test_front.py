@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
 import signal
 import socket
 import statistics
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +17,9 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+from bench.front import Tricklers
 from crypto import dump_public_key
-from dropbox.front import HAPROXY, Address, FrontLimits, haproxy_config
+from dropbox.front import HAPROXY, Address, Front, FrontLimits, haproxy_config
 from tests.conftest import require_tool
 from tests.support.ports import free_port
 from tests.support.server import DropboxServer, init_data_dir, running_server
@@ -45,7 +44,7 @@ def front(
     config = tmp_path / "haproxy.cfg"
     config.write_text(
         haproxy_config(
-            [("source", Address("127.0.0.1", port))],
+            [Front("source", Address("127.0.0.1", port))],
             [[Address("127.0.0.1", server.port)]],
             limits,
         )
@@ -87,56 +86,6 @@ def server(tmp_path: Path) -> Iterator[DropboxServer]:
     keyring.write_bytes(team.keyring())
     with running_server(init_data_dir(tmp_path / "data", root_pub, keyring), tmp_path) as running:
         yield running
-
-
-class Tricklers:
-    """``count`` clients that send a request head one line every ``every`` seconds."""
-
-    def __init__(self, port: int, count: int, every: float) -> None:
-        self.port, self.count, self.every = port, count, every
-        self.closed_by_server = 0
-        self.answers: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Tricklers:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        selector = selectors.DefaultSelector()
-        for _ in range(self.count):
-            sock = socket.create_connection(("127.0.0.1", self.port))
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: front\r\n")
-            sock.setblocking(False)
-            selector.register(sock, selectors.EVENT_READ, sock)
-        line = 0
-        next_line = time.monotonic() + self.every
-        while not self._stop.is_set():
-            for key, _events in selector.select(timeout=0.2):
-                sock = key.data
-                try:
-                    data = sock.recv(4096)
-                except OSError:
-                    data = b""
-                if data:
-                    self.answers.append(data)
-                selector.unregister(sock)
-                sock.close()
-                self.closed_by_server += 1
-            if time.monotonic() >= next_line:
-                line += 1
-                next_line += self.every
-                for key in list(selector.get_map().values()):
-                    with contextlib.suppress(OSError):
-                        key.data.send(f"X-Trickle-{line}: {line}\r\n".encode())
-        for key in list(selector.get_map().values()):
-            key.data.close()
-        selector.close()
 
 
 def landing_times(port: int, count: int) -> list[float]:

@@ -11,11 +11,11 @@ from tests.support.cli import REPO_ROOT
 
 def test_the_api_config_file_has_the_same_settings_as_dropbox_serve():
     config = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn-api.conf.py"))
-    options = serve.api_gunicorn_options(serve.DEFAULT_API_PORT)
+    options = serve.api_gunicorn_options(serve.DEFAULT_API_APP_PORT)
     for name, value in options.items():
         assert config[name] == value, name
     assert config["wsgi_app"] == "dropbox.serve:sync_app_from_environment()"
-    assert config["bind"] == ["127.0.0.1:8081"]
+    assert config["bind"] == ["127.0.0.1:8181"]  # behind the front (deploy/haproxy.cfg)
 
 
 def test_the_units_point_at_the_config_files():

@@ -73,6 +73,13 @@ def test_install_lays_out_the_server(root: Path):
     assert (root / "etc" / "postern" / "torrc").read_bytes() == (
         REPO_ROOT / "deploy" / "torrc"
     ).read_bytes()
+    front_config = root / "etc" / "postern-front" / "haproxy.cfg"
+    assert front_config.read_bytes() == (REPO_ROOT / "deploy" / "haproxy.cfg").read_bytes()
+    # HAProxy runs as a dynamic user (postern-front.service): it must be able to read it.
+    assert stat.S_IMODE(front_config.stat().st_mode) == 0o644
+    assert stat.S_IMODE(front_config.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE((root / "etc").stat().st_mode) & 0o005 == 0o005
+    assert (root / "etc" / "systemd" / "system" / "postern-front.service").is_file()
     assert stat.S_IMODE((root / "etc" / "postern" / "postern.env").stat().st_mode) == 0o640
     assert (root / "opt" / "postern" / "src" / "dropbox" / "onion" / "tor.py").read_bytes() == (
         REPO_ROOT / "dropbox" / "onion" / "tor.py"
@@ -96,3 +103,66 @@ def test_the_operators_settings_are_kept(root: Path):
     env.write_text("POSTERN_PURGE_AFTER_ACK=0\n")
     install(root)
     assert env.read_text() == "POSTERN_PURGE_AFTER_ACK=0\n"
+
+
+def pip_commands() -> list[str]:
+    """Every pip command of the script, its continuation lines joined."""
+    text = SCRIPT.read_text().replace("\\\n", " ")
+    return [" ".join(line.split()) for line in text.splitlines() if "-m pip" in line]
+
+
+def test_python_packages_come_from_the_lock_only():
+    commands = pip_commands()
+    installs = [c for c in commands if " install " in c]
+    assert len(installs) == 2, commands
+    locked, project = installs
+    # Exactly the lock, hash-checked, as deploy/bootstrap-dev.sh does.
+    assert '--require-hashes --no-deps -r "$OPT/src/requirements.lock"' in locked
+    # The project alone, built with the locked setuptools.
+    assert "--no-deps --no-build-isolation" in project
+    for command in installs:
+        assert "--upgrade" not in command
+        assert " -U " not in command
+    assert any("-m pip check >/dev/null || die" in c for c in commands), commands
+    text = SCRIPT.read_text()
+    assert "pip install --quiet --upgrade" not in text
+    assert '"$OPT/venv/bin/pip"' not in text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_virtualenv_holds_exactly_the_lock(root: Path):
+    """The real venv step, from the locked (hash-checked) packages this machine's pip finds."""
+    done = subprocess.run(
+        [str(SCRIPT), "--root", str(root), "--skip-packages"],
+        capture_output=True, text=True, timeout=880, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    venv = root / "opt" / "postern" / "venv"
+    freeze = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "freeze", "--all", "--exclude", "postern"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    installed = {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
+                 for line in freeze.splitlines() if "==" in line}  # fmt: skip
+    locked = {}
+    for line in (REPO_ROOT / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split(" ")[0].split("==")
+            locked[name.lower().replace("_", "-")] = version
+    assert installed == locked
+    shown = subprocess.run(
+        [str(venv / "bin" / "dropbox"), "--version"], capture_output=True, text=True,
+        timeout=120, check=True,
+    )  # fmt: skip
+    assert shown.stdout.startswith("dropbox ")
+    # The source tree stays as copied (the project was built from a copy of it).
+    assert not list((root / "opt" / "postern" / "src").glob("*.egg-info"))
+    assert not (root / "opt" / "postern" / "src" / "build").exists()
+    # A second run with the same lock keeps the virtualenv.
+    again = subprocess.run(
+        [str(SCRIPT), "--root", str(root), "--skip-packages"],
+        capture_output=True, text=True, timeout=880, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "from requirements.lock" not in again.stdout

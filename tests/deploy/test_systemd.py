@@ -20,7 +20,10 @@ from tests.support.cli import REPO_ROOT
 
 UNITS_DIR = REPO_ROOT / "deploy" / "systemd"
 UNITS = sorted(p.name for p in UNITS_DIR.iterdir() if p.suffix in (".service", ".target"))
-APP_UNITS = ["postern-source.service", "postern-api.service", "postern-onion.service"]
+APP_UNITS = [
+    "postern-source.service", "postern-api.service", "postern-onion.service",
+    "postern-front.service",
+]  # fmt: skip
 MAX_APP_EXPOSURE = 2.0
 _EXPOSURE = re.compile(r"Overall exposure level for \S+: (\d+\.\d+)")
 
@@ -37,9 +40,17 @@ def local_units(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_expected_units_exist():
-    expected = ["postern-api.service", "postern-onion.service", "postern-source.service",
-                "postern-tor.service", "postern.target"]  # fmt: skip
+    expected = ["postern-api.service", "postern-front.service", "postern-onion.service",
+                "postern-source.service", "postern-tor.service", "postern.target"]  # fmt: skip
     assert sorted(expected) == UNITS
+
+
+def test_the_target_starts_every_service():
+    target = (UNITS_DIR / "postern.target").read_text()
+    (wants,) = [line for line in target.splitlines() if line.startswith("Wants=")]
+    assert sorted(wants.removeprefix("Wants=").split()) == [
+        u for u in UNITS if u.endswith(".service")
+    ]
 
 
 @pytest.mark.parametrize("name", UNITS)
@@ -85,7 +96,12 @@ def test_app_units_reach_nothing_but_the_loopback(name: str):
     assert settings["ProtectSystem"] == "strict"
     assert settings["PrivateTmp"] == "yes"
     assert "AF_INET6" not in settings["RestrictAddressFamilies"]
-    assert settings["User"] == "postern"
+    if name == "postern-front.service":
+        # HAProxy reads no Postern file: a user of its own, made by systemd at start.
+        assert settings["DynamicUser"] == "yes"
+        assert "User" not in settings
+    else:
+        assert settings["User"] == "postern"
 
 
 def test_the_torrc_has_no_socks_port_and_tor_accepts_it(tmp_path: Path):

@@ -104,7 +104,8 @@ def test_the_gunicorn_options_are_what_the_design_asks():
 
 def test_the_systemd_config_file_has_the_same_settings():
     config = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn.conf.py"))
-    options = serve.gunicorn_options(serve.DEFAULT_PORT)
+    # Behind the front (deploy/haproxy.cfg): the app port, not the public one.
+    options = serve.gunicorn_options(serve.DEFAULT_APP_PORT)
     for name, value in options.items():
         assert config[name] == value, name
     assert config["wsgi_app"] == "dropbox.serve:app_from_environment()"

@@ -23,7 +23,7 @@ from dropbox.onion import (
     TorRefused,
     TorUnreachable,
 )
-from dropbox.serve import transfer_client_keys
+from dropbox.publishing import transfer_client_keys
 from tests.conftest import require_tool
 from tests.onion.oniontools import offline_tor
 from tests.support.ports import free_port, wait_for_port
@@ -112,7 +112,7 @@ def test_client_authorization_is_configured_for_every_client(tor, tmp_path, monk
     assert service.service_id in tor.current_onions()
     (add,) = [c for c in sent if c.startswith("ADD_ONION")]
     words = add.split()
-    assert "Flags=V3Auth" in words
+    assert "Flags=V3Auth,MaxStreamsCloseCircuit" in words
     expected = {base64.b32encode(c).decode().rstrip("=") for c in clients}
     assert {w.removeprefix("ClientAuthV3=") for w in words if w.startswith("ClientAuthV3=")} == (
         expected
@@ -136,6 +136,41 @@ def test_pow_defence_is_on_where_tor_supports_it(tor, tmp_path, monkeypatch):
     assert ("PoWDefensesEnabled=1" in sent[-1].split()) is supported
     # tor 0.4.9 (Debian 12's backports and this test machine) has it.
     assert tor.supports_pow() is supported
+
+
+def test_every_service_closes_a_circuit_that_opens_too_many_streams(tor, tmp_path, monkeypatch):
+    sent: list[str] = []
+    original = tor.controller.msg
+
+    def recording(command: str):
+        sent.append(command)
+        return original(command)
+
+    monkeypatch.setattr(tor.controller, "msg", recording)
+    source = tor.publish("source", tmp_path / "onion" / "source.key", 8080, wait=None)
+    api = tor.publish("API", tmp_path / "onion" / "api.key", 8081, clients=[os.urandom(32)],
+                      wait=None)  # fmt: skip
+    assert {source.service_id, api.service_id} == set(tor.current_onions())
+    assert source.max_streams == api.max_streams == onion.MAX_STREAMS == 20
+    adds = [c.split() for c in sent if c.startswith("ADD_ONION")]
+    assert len(adds) == 2
+    # Both ADD_ONION commands carry the limit and the flag, and tor answered 250 OK to both.
+    for words in adds:
+        assert f"MaxStreams={onion.MAX_STREAMS}" in words
+        (flags,) = [w for w in words if w.startswith("Flags=")]
+        assert "MaxStreamsCloseCircuit" in flags.removeprefix("Flags=").split(",")
+    # Tor checks both words (it is not ignoring them): out of range or misspelt, it refuses.
+    for bad in ("MaxStreams=65536", "Flags=MaxStreamsCloseCircuits"):
+        reply = original(f"ADD_ONION NEW:ED25519-V3 {bad} Port=80,127.0.0.1:9")
+        assert not reply.is_ok(), (bad, str(reply))
+    # And without a limit, neither word is sent.
+    sent.clear()
+    unlimited = tor.publish("other", tmp_path / "onion" / "other.key", 9, wait=None,
+                            max_streams=0)  # fmt: skip
+    assert unlimited.max_streams == 0
+    assert not [w for w in sent[-1].split() if "MaxStreams" in w]
+    with pytest.raises(OnionError, match="max_streams must be from 0 to 65535"):
+        tor.publish("other", tmp_path / "onion" / "other.key", 9, wait=None, max_streams=70000)
 
 
 def test_publication_timeout_names_the_reason(tor, tmp_path):

@@ -91,6 +91,9 @@ def test_serve_publishes_both_onions_and_removes_them_on_stop(tor: Tor, tmp_path
         assert f"team root fingerprint: {fingerprint(Algorithm.ED25519, team.root.public.key)}" in (
             text
         )
+        # Published through tor, the server runs its front (--front auto): the onions' target
+        # ports are HAProxy's.
+        assert f"front:         HAProxy on 127.0.0.1:{port} and :{api_port} before" in text
         # The services exist in tor: the same keys are refused by a second connection.
         with pytest.raises(Exception, match="refused to publish"):
             tor.publish("source", data_dir / "onion" / "source.key", 9, wait=None)
