@@ -1,0 +1,198 @@
+"""Completing a script-path submission (docs/format.md 8.4): completed uploads become one
+submission, exactly once, however often the browser asks.
+
+The browser sends a key of its own choosing with the list of its uploads. The order makes
+every crash harmless:
+
+1. each upload is copied into the blob store (the uploads stay);
+2. the submission's rows are committed together with a hash of the key;
+3. only then are the uploads deleted.
+
+A crash before 2 leaves the uploads (the retry copies them again; the blobs of the first try
+have no rows, and the reclaiming sweep removes them); a crash after 2 leaves a committed
+submission whose key the retry finds: it gets the same answer, and the uploads it names are
+deleted then (or expire). Two requests racing with one key meet at the unique constraint on
+(source row, key hash): one commits, the other finds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from crypto.envelope import MAX_RECIPIENTS, header_length, parse_header, sealed_to
+from crypto.errors import FormatError
+from dropbox.db import Submission
+from dropbox.errors import DropboxError
+from dropbox.storage import BlobStore
+from dropbox.submissions import NewItem, SubmissionError, add_submission
+from dropbox.uploads import (
+    UploadBusy,
+    UploadError,
+    UploadIncomplete,
+    UploadStore,
+    is_out_of_space,
+)
+
+#: A key is 16 to 64 random bytes in base64url without padding (22 to 86 characters).
+COMPLETION_KEY: Final = re.compile(r"\A[A-Za-z0-9_-]{22,86}\Z")
+_KEY_CONTEXT: Final = b"postern completion key v1\x00"
+_HEADER_MAX: Final = header_length(MAX_RECIPIENTS)
+
+
+class CompletionError(DropboxError):
+    """Completion refused: ``code`` names the answer (docs/format.md 8.4)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A completion's result: ``created`` is False when the key had already completed."""
+
+    submission_id: int
+    created: bool
+
+
+def key_hash(source_row_id: int, key: str) -> bytes:
+    """What the database keeps of a key: a hash bound to the source row, nothing else."""
+    return hashlib.sha256(
+        _KEY_CONTEXT + source_row_id.to_bytes(8, "big") + key.encode("ascii")
+    ).digest()
+
+
+def _find(db: Session, source_row_id: int, hashed: bytes) -> int | None:
+    query = select(Submission.id).where(
+        Submission.source_row_id == source_row_id, Submission.completion_key == hashed
+    )
+    return db.scalars(query).first()
+
+
+def _check(
+    uploads: UploadStore, owner: str, items: Sequence[tuple[str, str]], recipients: Sequence[bytes]
+) -> None:
+    """Every upload is there, the owner's, complete and sealed to the current keyring."""
+    for upload_id, _ in items:
+        upload = uploads.get(upload_id)
+        if upload is None or not upload.belongs_to(owner):
+            raise CompletionError("unknown_upload")
+        if not upload.complete:
+            raise CompletionError("incomplete_upload")
+        try:
+            header = parse_header(uploads.read_prefix(upload_id, _HEADER_MAX))
+        except (FormatError, UploadError):
+            raise CompletionError("bad_envelope") from None
+        if not sealed_to(header, recipients):
+            raise CompletionError("stale_keyring")
+
+
+def _database_full(error: OperationalError) -> bool:
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or is_out_of_space(error.orig)
+
+
+def _copy_all(
+    uploads: UploadStore, blobs: BlobStore, items: Sequence[tuple[str, str]]
+) -> list[NewItem]:
+    """Copy every upload into a blob; on failure remove the blobs made and raise."""
+    made: list[NewItem] = []
+    try:
+        for upload_id, kind in items:
+            blob_id = uploads.copy_into(upload_id, blobs)
+            made.append((kind, blob_id, blobs.size(blob_id)))
+    except (UploadError, OSError, DropboxError) as error:
+        _drop_blobs(blobs, made)
+        if is_out_of_space(error):
+            raise CompletionError("insufficient_storage") from error
+        if isinstance(error, UploadBusy):
+            raise CompletionError("upload_busy") from error
+        if isinstance(error, UploadIncomplete):
+            raise CompletionError("incomplete_upload") from error
+        raise CompletionError("unknown_upload") from error
+    return made
+
+
+def _drop_blobs(blobs: BlobStore, made: Sequence[NewItem]) -> None:
+    for _, blob_id, _ in made:
+        with contextlib.suppress(OSError, DropboxError):
+            blobs.delete(blob_id)
+
+
+def _delete_uploads(uploads: UploadStore, owner: str, items: Sequence[tuple[str, str]]) -> None:
+    """Delete the named uploads of ``owner`` (after the commit; failures leave them to expire)."""
+    for upload_id, _ in items:
+        upload = uploads.get(upload_id)
+        if upload is not None and upload.belongs_to(owner):
+            with contextlib.suppress(OSError, UploadError):
+                uploads.delete(upload_id)
+
+
+def complete_submission(
+    *,
+    uploads: UploadStore,
+    blobs: BlobStore,
+    db: Callable[[], Session],
+    source_row_id: int,
+    key: str,
+    items: Sequence[tuple[str, str]],
+    recipients: Sequence[bytes],
+    today: date,
+) -> Completed:
+    """Make ``items`` (upload id, kind) of the source one submission, once per ``key``.
+
+    Raises :class:`CompletionError` with the code of the answer; nothing is recorded then.
+    """
+    if not COMPLETION_KEY.match(key):
+        raise CompletionError("bad_request")
+    owner = str(source_row_id)
+    hashed = key_hash(source_row_id, key)
+
+    def replay() -> Completed | None:
+        with db() as session:
+            found = _find(session, source_row_id, hashed)
+        if found is None:
+            return None
+        _delete_uploads(uploads, owner, items)
+        return Completed(found, created=False)
+
+    if (done := replay()) is not None:
+        return done
+    try:
+        _check(uploads, owner, items, recipients)
+        made = _copy_all(uploads, blobs, items)
+    except CompletionError:
+        # A request racing with this one may have completed the same key meanwhile.
+        if (done := replay()) is not None:
+            return done
+        raise
+    try:
+        with db() as session:
+            submission = add_submission(session, source_row_id, made, today, hashed)
+            submission_id = submission.id
+    except IntegrityError:
+        _drop_blobs(blobs, made)
+        if (done := replay()) is not None:
+            return done
+        raise CompletionError("bad_request") from None
+    except SubmissionError:
+        _drop_blobs(blobs, made)
+        raise CompletionError("bad_request") from None
+    except OperationalError as error:
+        _drop_blobs(blobs, made)
+        if _database_full(error):
+            raise CompletionError("insufficient_storage") from None
+        raise
+    _delete_uploads(uploads, owner, items)
+    return Completed(submission_id, created=True)
