@@ -8,8 +8,9 @@ every crash harmless:
 2. the submission's rows are committed together with a hash of the key;
 3. only then are the uploads deleted.
 
-A crash before 2 leaves the uploads (the retry copies them again; the blobs of the first try
-have no rows, and the reclaiming sweep removes them); a crash after 2 leaves a committed
+A crash before 2 leaves the uploads (the retry copies them again, into the same
+content-addressed blobs; a blob that no retry claims has no row, and the reclaiming sweep
+removes it); a crash after 2 leaves a committed
 submission whose key the retry finds: it gets the same answer, and the uploads it names are
 deleted then (or expire). Two requests racing with one key meet at the unique constraint on
 (source row, key hash): one commits, the other finds it.
@@ -106,14 +107,19 @@ def _database_full(error: OperationalError) -> bool:
 def _copy_all(
     uploads: UploadStore, blobs: BlobStore, items: Sequence[tuple[str, str]]
 ) -> list[NewItem]:
-    """Copy every upload into a blob; on failure remove the blobs made and raise."""
+    """Copy every upload into a blob; raise CompletionError when one cannot be copied.
+
+    The blobs already made are left: blob ids are content hashes, so a request racing with
+    this one (a retry after a lost answer) may be about to commit rows naming the very same
+    blobs. The retry makes the same ids again, and blobs that no row names are the
+    reclaiming sweep's.
+    """
     made: list[NewItem] = []
     try:
         for upload_id, kind in items:
             blob_id = uploads.copy_into(upload_id, blobs)
             made.append((kind, blob_id, blobs.size(blob_id)))
     except (UploadError, OSError, DropboxError) as error:
-        _drop_blobs(blobs, made)
         if is_out_of_space(error):
             raise CompletionError("insufficient_storage") from error
         if isinstance(error, UploadBusy):
@@ -122,12 +128,6 @@ def _copy_all(
             raise CompletionError("incomplete_upload") from error
         raise CompletionError("unknown_upload") from error
     return made
-
-
-def _drop_blobs(blobs: BlobStore, made: Sequence[NewItem]) -> None:
-    for _, blob_id, _ in made:
-        with contextlib.suppress(OSError, DropboxError):
-            blobs.delete(blob_id)
 
 
 def _delete_uploads(uploads: UploadStore, owner: str, items: Sequence[tuple[str, str]]) -> None:
@@ -182,15 +182,12 @@ def complete_submission(
             submission = add_submission(session, source_row_id, made, today, hashed)
             submission_id = submission.id
     except IntegrityError:
-        _drop_blobs(blobs, made)
         if (done := replay()) is not None:
             return done
         raise CompletionError("bad_request") from None
     except SubmissionError:
-        _drop_blobs(blobs, made)
         raise CompletionError("bad_request") from None
     except OperationalError as error:
-        _drop_blobs(blobs, made)
         if _database_full(error):
             raise CompletionError("insufficient_storage") from None
         raise

@@ -34,7 +34,11 @@ from dropbox.web.context import (
 )
 from dropbox.web.formatting import format_size
 from dropbox.web.json_body import read_json_body
-from dropbox.web.security import csrf_checked_in_blueprint, render_error
+from dropbox.web.security import (
+    csrf_checked_in_blueprint,
+    csrf_checked_in_view,
+    render_error,
+)
 
 #: Largest JSON body of ``POST /api/submissions``.
 _MAX_JSON: Final = 16 * 1024
@@ -148,11 +152,18 @@ def create_api_blueprint(uploads: UploadStore) -> Blueprint:
     blueprint = Blueprint("api", __name__)
 
     @blueprint.post("/api/submissions")
+    @csrf_checked_in_view
     def submissions() -> ResponseReturnValue:
         who = logged_in_source()
         try:
+            # Not logged in first: a session that ended (or a server restart) also makes the
+            # token wrong, and the page must learn that logging in again is the way on.
             if who is None or not who[0].codename_acknowledged:
                 raise ApiError(403, "not_logged_in", gettext("Please log in again."))
+            if not csrf_token_matches(request.headers.get(CSRF_HEADER)):
+                raise ApiError(
+                    403, "csrf", gettext("The form has expired. Reload the page and try again.")
+                )
             keyring = services().instance().keyring
             if keyring is None:
                 raise ApiError(503, "no_keyring", gettext("Submissions are not open yet."))

@@ -47,9 +47,7 @@ def nesting_depth(data: bytes | bytearray) -> int:
     return deepest
 
 
-def read_json_body(
-    stream: _Stream, *, max_bytes: int, max_depth: int = MAX_DEPTH
-) -> object | None:
+def read_json_body(stream: _Stream, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> object | None:
     """The parsed body, or None if it is larger than ``max_bytes``, deeper or not JSON."""
     data = bytearray()
     while len(data) <= max_bytes:

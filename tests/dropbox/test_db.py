@@ -169,9 +169,7 @@ def test_add_a_submission_with_items_in_order(session):
 
 def submit(session, source_row: int, count: int) -> list[int]:
     submission = add_submission(session, source_row, [("file", blob_id(), 1)] * count, TODAY)
-    return list(
-        session.scalars(select_item_ids().where(Item.submission_id == submission.id)).all()
-    )
+    return list(session.scalars(select_item_ids().where(Item.submission_id == submission.id)).all())
 
 
 def select_item_ids() -> sa.Select[int]:
@@ -195,12 +193,11 @@ def test_the_migration_keeps_items_and_their_high_water_mark(tmp_path):
     with db.make_sessionmaker(engine)() as session:
         source = create_source(session, fake_secrets(), TODAY)
         # Core inserts: the ORM's Submission has the columns of the newest revision.
-        submission_id = session.execute(
-            sa.insert(Submission.__table__).values(source_row_id=source.id, received_day=TODAY)
-        ).inserted_primary_key[0]
+        session.execute(sa.insert(Submission).values(source_row_id=source.id, received_day=TODAY))
+        submission_id = session.scalars(sa.select(Submission.id)).one()
         for position in range(4):
             session.execute(
-                sa.insert(Item.__table__).values(
+                sa.insert(Item).values(
                     submission_id=submission_id,
                     position=position,
                     kind="file",

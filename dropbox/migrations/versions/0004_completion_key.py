@@ -4,8 +4,8 @@ Revision ID: 0004
 Revises: 0003
 
 ``submissions.completion_key`` holds a hash of the key the browser chose for one completion
-(docs/format.md 8.4), scoped to the source row, unique per source (a unique index). Older rows and plain-form
-submissions have NULL, which a unique constraint never compares as equal.
+(docs/format.md 8.4), scoped to the source row, unique per source (a unique index). Older
+rows and plain-form submissions have NULL, which a unique index never compares as equal.
 """
 
 from __future__ import annotations
