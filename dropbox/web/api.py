@@ -141,8 +141,8 @@ def _completion_error(code: str) -> ApiError:
             507,
             code,
             gettext(
-                "The server's disk is full. Your files are kept: keep this page open, it tries "
-                "again by itself."
+                "The server's disk is full. What you sent so far is kept: keep this page "
+                "open, it tries again by itself."
             ),
         )
     return _bad_request()

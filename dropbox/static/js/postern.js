@@ -11,7 +11,11 @@ const S = byId('postern-strings')?.dataset;
 const UPLOADS = '/api/uploads';
 const CHUNK = 65552; // a sealed 64 KiB chunk (format.md 3.4)
 const PER_PATCH = 16; // chunks per PATCH: about 1 MiB
-const DELAYS = [1, 2, 4, 8, 15, 30, 30, 30]; // seconds before each retry
+const DELAYS = [1, 2, 4, 8, 15, 30, 60]; // seconds before each retry, then the last again
+// A lost connection or a restarting server is waited for this long (the upload is kept on
+// the server for 24 hours, so waiting costs nothing but time); other refusals end sooner.
+const PATIENCE = 90; // retries of a connection or server failure: over an hour
+const KEY_BYTES = 18; // the completion key (format.md 8.4): 24 base64url characters
 const lang = document.documentElement.lang || undefined;
 const num = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
 const pct = new Intl.NumberFormat(lang, { style: 'percent' });
@@ -31,16 +35,18 @@ function size(n) {
   return `${num.format(n / f)} ${unit}`;
 }
 
-/** A refusal: `key` names the text to show; `retry` marks what may succeed if sent again. */
+/** A refusal: `key` names the text to show; `retry` marks what may succeed if sent again,
+ * `login` what succeeds after the source logs in again, `wait` a wait the server asked for. */
 class Failure extends Error {
-  constructor(key, retry = false, values = {}) {
+  constructor(key, retry = false, values = {}, extra = {}) {
     super(key);
-    Object.assign(this, { key, retry, values });
+    Object.assign(this, { key, retry, values, login: false, wait: 0 }, extra);
   }
 }
 
-const CODES = { stale_keyring: 'stale', too_large: 'tooLarge', not_logged_in: 'expired' };
-const RETRY = ['incomplete_body', 'offset_mismatch', 'upload_busy'];
+const CODES = { stale_keyring: 'stale', too_large: 'tooLarge', not_logged_in: 'expired',
+  insufficient_storage: 'full' };
+const RETRY = ['incomplete_body', 'offset_mismatch', 'upload_busy', 'insufficient_storage'];
 
 async function call(job, method, url, headers, body, abortable = true) {
   let r;
@@ -56,8 +62,11 @@ async function call(job, method, url, headers, body, abortable = true) {
   if (r.ok) return r;
   let code = '';
   try { code = String((await r.json()).error); } catch { /* an HTML error page */ }
+  // 403: the session ended (or the server restarted): only creating an upload and completing
+  // need it, and logging in again in this page lets both go on.
+  const wait = Math.min(Number(r.headers.get('Retry-After')) || 0, 600);
   throw new Failure(CODES[code] || (r.status === 403 ? 'expired' : 'failed'),
-    r.status >= 500 || RETRY.includes(code));
+    r.status >= 500 || RETRY.includes(code), {}, { login: r.status === 403, wait });
 }
 
 function offsetOf(response, total) {
@@ -89,17 +98,82 @@ async function slice(plan, offset, read) {
   return out;
 }
 
-/** `step()` until it succeeds, waiting longer after each failure that may pass. */
+/** `step()` until it succeeds, waiting longer after each failure that may pass, and asking
+ * the source to log in again when the session has ended. */
 async function persist(job, item, step) {
   for (let failures = 0; ; failures++) {
     try {
       return await step(failures);
     } catch (e) {
-      if (!e.retry || failures >= DELAYS.length) throw e;
-      item.show(undefined, S.retrying);
-      await wait(job, DELAYS[failures]);
+      if (e.login && !job.abort.signal.aborted) {
+        await relogin(job);
+        failures = -1;
+        continue;
+      }
+      if (!e.retry || failures >= PATIENCE) throw e;
+      item.show(undefined, e.key === 'full' ? S.full : S.retrying);
+      await wait(job, Math.max(e.wait, DELAYS[Math.min(failures, DELAYS.length - 1)]));
     }
   }
+}
+
+/** The CSRF token of a fresh page of this site (the session's own). */
+async function pageToken(path) {
+  const r = await fetch(path, { cache: 'no-store', credentials: 'same-origin' });
+  const page = new DOMParser().parseFromString(await r.text(), 'text/html');
+  const token = page.querySelector('input[name="csrf_token"]')?.value;
+  if (!r.ok || !token) throw new Failure('network', true);
+  return { token, page };
+}
+
+/** Log in again inside this page: the uploads and the work done so far stay. Resolves once
+ * the source is logged in and `job.token` is the new session's token. */
+function relogin(job) {
+  const field = el('input', { type: 'password', id: 'postern-codename', required: true,
+    autocomplete: 'off', spellcheck: false });
+  const note = el('p', { className: 'error', role: 'alert', textContent: S.loginNeeded });
+  const button = el('button', { type: 'submit', textContent: S.loginButton });
+  const box = el('form', { id: 'postern-login' }, note,
+    el('p', {}, el('label', { htmlFor: field.id, textContent: S.codename }), ' ', field),
+    el('p', {}, button));
+  status.prepend(box);
+  field.focus();
+  return new Promise((done, fail) => {
+    job.abort.signal.addEventListener('abort', () => {
+      box.remove();
+      fail(new Failure('cancelled'));
+    }, { once: true });
+    box.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      button.disabled = true;
+      note.textContent = S.loggingIn;
+      try {
+        const { token } = await pageToken('/login');
+        const r = await fetch('/login', {
+          method: 'POST', credentials: 'same-origin', cache: 'no-store', redirect: 'manual',
+          body: new URLSearchParams({ csrf_token: token, codename: field.value }),
+        });
+        // Success is a redirect (to the replies); a refusal is the login page again.
+        if (r.type !== 'opaqueredirect') {
+          const page = new DOMParser().parseFromString(await r.text(), 'text/html');
+          throw new Error(page.querySelector('#login-error')?.textContent || S.loginFailed);
+        }
+        job.token = (await pageToken('/submit')).token;
+        box.remove();
+        done();
+      } catch (e) {
+        note.textContent = e instanceof Failure ? S.retrying : e.message;
+        button.disabled = false;
+      }
+    });
+  });
+}
+
+/** A random completion key: base64url without padding. */
+function completionKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(KEY_BYTES));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 async function upload(job, item) {
@@ -109,8 +183,10 @@ async function upload(job, item) {
   // Not abortable: if the upload was made, its Location is needed to delete it again.
   const made = await persist(job, item,
     () => call(job, 'POST', UPLOADS, { 'Upload-Length': total }, undefined, false));
+  // The URL carries the upload's capability: HEAD, PATCH and DELETE need nothing else, so
+  // they go on after the session has ended or the server has restarted.
   const url = new URL(made.headers.get('Location') || '', location.href);
-  const id = /^\/api\/uploads\/([0-9a-f]{32})$/.exec(url.pathname)?.[1];
+  const id = /^\/api\/uploads\/([0-9a-f]{32})\.[A-Za-z0-9_-]{43}$/.exec(url.pathname)?.[1];
   if (url.origin !== location.origin || !id) throw new Failure('failed');
   job.urls.push(url.href);
   item.id = id;
@@ -161,7 +237,8 @@ async function send(event) {
       type: f.type.replace(/[^\x20-\x7e]/g, '').slice(0, 127).trim() || 'application/octet-stream',
       read: (o, n) => f.slice(o, o + n).arrayBuffer() });
   }
-  const job = { abort: new AbortController(), urls: [], token: form.elements.csrf_token.value };
+  const job = { abort: new AbortController(), urls: [], token: form.elements.csrf_token.value,
+    key: completionKey() };
   try {
     check(items);
   } catch (e) {
@@ -188,9 +265,13 @@ async function send(event) {
     for (job.item of items) await upload(job, job.item);
     cancel.disabled = true;
     if (job.abort.signal.aborted) throw new Failure('cancelled');
-    const answer = await call(job, 'POST', '/api/submissions', {
-      'Content-Type': 'application/json',
-    }, JSON.stringify({ items: items.map((i) => ({ upload: i.id, kind: i.kind })) }), false);
+    // One key for every try: a retry after a lost answer gets the same submission, never a
+    // second one (format.md 8.4).
+    const body = JSON.stringify({ key: job.key,
+      items: items.map((i) => ({ upload: i.id, kind: i.kind })) });
+    const answer = await persist(job, { show: (_, note) => say(note || S.sending) },
+      () => call(job, 'POST', '/api/submissions', { 'Content-Type': 'application/json' }, body,
+        false));
     // Sent: from here on nothing may say otherwise.
     let next = new URL('/submit/done', location.href);
     try { next = new URL((await answer.json()).next, location.href); } catch { /* keep it */ }
