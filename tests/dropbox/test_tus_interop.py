@@ -200,7 +200,7 @@ def test_tuspy_resumes_with_the_url_alone_after_the_session_is_gone(server: Serv
     )
     bare = TusClient(server.endpoint)
     first = bare.uploader(url=url, file_stream=io.BytesIO(envelope), chunk_size=1024 * 1024)
-    first.upload_chunk()
+    first.upload_chunk()  # type: ignore[no-untyped-call]
     assert server.head_offset(url) == 1024 * 1024
     resumed = bare.uploader(url=url, file_stream=io.BytesIO(envelope), chunk_size=512 * 1024)
     assert resumed.offset == 1024 * 1024
