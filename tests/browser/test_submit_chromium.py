@@ -237,8 +237,8 @@ def test_a_keyring_replaced_while_the_page_is_open_stops_the_upload(browser, rel
 STRINGS = {
     "ready", "noCrypto", "whySupport", "whyKeyring", "whySerial", "serverSeals",
     "messageName", "sending", "progress", "retrying", "cancel", "cancelled", "empty",
-    "tooMany", "tooLarge", "stale", "expired", "network", "failed", "full", "loginNeeded",
-    "codename", "loginButton", "loggingIn", "loginFailed",
+    "tooMany", "tooLarge", "stale", "expired", "network", "failed", "full", "loggingIn",
+    "loginFailed",
 }  # fmt: skip
 
 
@@ -295,9 +295,10 @@ def test_a_keyring_that_does_not_match_the_page_fails_closed(browser, relay, ser
 
 
 def test_the_script_is_small():
-    """All the page's JavaScript together stays under 40 KB."""
+    """All the page's JavaScript together stays under 42 KB (40 KB until the page learnt to
+    log in again and retry a completion: the login form itself is in the HTML)."""
     js = Path(__file__).resolve().parents[2] / "dropbox" / "static" / "js"
-    assert sum(p.stat().st_size for p in js.glob("*.js")) < 40_000
+    assert sum(p.stat().st_size for p in js.glob("*.js")) < 42_000
 
 
 def _completion_keys(relay: Relay) -> list[str]:
@@ -332,8 +333,8 @@ def test_a_server_restart_mid_upload_resumes_and_asks_to_log_in_again(browser, r
     assert relay.held.wait(30)
     server.kill()
     server.start(timeout=30)
-    browser.page.wait_for_selector("#postern-login", timeout=60_000)
-    assert strings["loginNeeded"] in browser.status()
+    browser.page.wait_for_selector("#postern-login:not([hidden])", timeout=60_000)
+    assert browser.page.is_visible("#postern-codename")
     # The first PATCH's bytes were kept: the page resumed from HEAD, not from zero.
     heads = relay.matching("HEAD", "/api/uploads/")
     assert heads
@@ -346,6 +347,7 @@ def test_a_server_restart_mid_upload_resumes_and_asks_to_log_in_again(browser, r
     browser.page.wait_for_function(
         "() => !document.querySelector('#postern-login button').disabled"
     )
+    assert browser.page.inner_text("#postern-login-note") == strings["loginFailed"]
     assert browser.page.is_visible("#postern-login")
     browser.page.fill("#postern-codename", codename)
     browser.page.click("#postern-login button")

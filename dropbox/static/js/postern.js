@@ -12,10 +12,7 @@ const UPLOADS = '/api/uploads';
 const CHUNK = 65552; // a sealed 64 KiB chunk (format.md 3.4)
 const PER_PATCH = 16; // chunks per PATCH: about 1 MiB
 const DELAYS = [1, 2, 4, 8, 15, 30, 60]; // seconds before each retry, then the last again
-// A lost connection or a restarting server is waited for this long (the upload is kept on
-// the server for 24 hours, so waiting costs nothing but time); other refusals end sooner.
-const PATIENCE = 90; // retries of a connection or server failure: over an hour
-const KEY_BYTES = 18; // the completion key (format.md 8.4): 24 base64url characters
+const PATIENCE = 90; // retries: over an hour (uploads are kept for 24 hours)
 const lang = document.documentElement.lang || undefined;
 const num = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
 const pct = new Intl.NumberFormat(lang, { style: 'percent' });
@@ -36,11 +33,11 @@ function size(n) {
 }
 
 /** A refusal: `key` names the text to show; `retry` marks what may succeed if sent again,
- * `login` what succeeds after the source logs in again, `wait` a wait the server asked for. */
+ * `login` a 403, `wait` the server's Retry-After. */
 class Failure extends Error {
-  constructor(key, retry = false, values = {}, extra = {}) {
+  constructor(key, retry = false, values = {}, login = false, wait = 0) {
     super(key);
-    Object.assign(this, { key, retry, values, login: false, wait: 0 }, extra);
+    Object.assign(this, { key, retry, values, login, wait });
   }
 }
 
@@ -62,11 +59,9 @@ async function call(job, method, url, headers, body, abortable = true) {
   if (r.ok) return r;
   let code = '';
   try { code = String((await r.json()).error); } catch { /* an HTML error page */ }
-  // 403: the session ended (or the server restarted): only creating an upload and completing
-  // need it, and logging in again in this page lets both go on.
-  const wait = Math.min(Number(r.headers.get('Retry-After')) || 0, 600);
   throw new Failure(CODES[code] || (r.status === 403 ? 'expired' : 'failed'),
-    r.status >= 500 || RETRY.includes(code), {}, { login: r.status === 403, wait });
+    r.status >= 500 || RETRY.includes(code), {}, r.status === 403,
+    Math.min(Number(r.headers.get('Retry-After')) || 0, 600));
 }
 
 function offsetOf(response, total) {
@@ -98,8 +93,8 @@ async function slice(plan, offset, read) {
   return out;
 }
 
-/** `step()` until it succeeds, waiting longer after each failure that may pass, and asking
- * the source to log in again when the session has ended. */
+/** `step()` until it succeeds, waiting longer after each failure that may pass, and after a
+ * new login when the session ended. */
 async function persist(job, item, step) {
   for (let failures = 0; ; failures++) {
     try {
@@ -117,63 +112,44 @@ async function persist(job, item, step) {
   }
 }
 
-/** The CSRF token of a fresh page of this site (the session's own). */
-async function pageToken(path) {
-  const r = await fetch(path, { cache: 'no-store', credentials: 'same-origin' });
-  const page = new DOMParser().parseFromString(await r.text(), 'text/html');
-  const token = page.querySelector('input[name="csrf_token"]')?.value;
-  if (!r.ok || !token) throw new Failure('network', true);
-  return { token, page };
+async function token(path) {
+  const r = await fetch(path, { cache: 'no-store' });
+  const t = new DOMParser().parseFromString(await r.text(), 'text/html')
+    .querySelector('[name=csrf_token]')?.value;
+  if (!t) throw new Error();
+  return t;
 }
 
-/** Log in again inside this page: the uploads and the work done so far stay. Resolves once
- * the source is logged in and `job.token` is the new session's token. */
+/** Log in again with the page's login form; resolves once `job.token` is the new session's. */
 function relogin(job) {
-  const field = el('input', { type: 'password', id: 'postern-codename', required: true,
-    autocomplete: 'off', spellcheck: false });
-  const note = el('p', { className: 'error', role: 'alert', textContent: S.loginNeeded });
-  const button = el('button', { type: 'submit', textContent: S.loginButton });
-  const box = el('form', { id: 'postern-login' }, note,
-    el('p', {}, el('label', { htmlFor: field.id, textContent: S.codename }), ' ', field),
-    el('p', {}, button));
-  status.prepend(box);
+  const box = byId('postern-login');
+  const [field, button] = box.elements;
+  const note = byId('postern-login-note');
+  note.textContent = '';
+  box.hidden = false;
   field.focus();
   return new Promise((done, fail) => {
-    job.abort.signal.addEventListener('abort', () => {
-      box.remove();
-      fail(new Failure('cancelled'));
-    }, { once: true });
-    box.addEventListener('submit', async (event) => {
+    job.abort.signal.addEventListener('abort', () => fail(new Failure('cancelled')));
+    box.onsubmit = async (event) => {
       event.preventDefault();
       button.disabled = true;
       note.textContent = S.loggingIn;
       try {
-        const { token } = await pageToken('/login');
-        const r = await fetch('/login', {
-          method: 'POST', credentials: 'same-origin', cache: 'no-store', redirect: 'manual',
-          body: new URLSearchParams({ csrf_token: token, codename: field.value }),
-        });
-        // Success is a redirect (to the replies); a refusal is the login page again.
-        if (r.type !== 'opaqueredirect') {
-          const page = new DOMParser().parseFromString(await r.text(), 'text/html');
-          throw new Error(page.querySelector('#login-error')?.textContent || S.loginFailed);
+        const r = await fetch('/login', { method: 'POST', redirect: 'manual',
+          body: new URLSearchParams({ csrf_token: await token('/login'), codename: field.value }) });
+        // Logged in: a redirect; refused: the login page again.
+        note.textContent = S.loginFailed;
+        if (r.type === 'opaqueredirect') {
+          job.token = await token('/submit');
+          box.hidden = true;
+          done();
         }
-        job.token = (await pageToken('/submit')).token;
-        box.remove();
-        done();
-      } catch (e) {
-        note.textContent = e instanceof Failure ? S.retrying : e.message;
-        button.disabled = false;
+      } catch {
+        note.textContent = S.retrying;
       }
-    });
+      button.disabled = false;
+    };
   });
-}
-
-/** A random completion key: base64url without padding. */
-function completionKey() {
-  const bytes = crypto.getRandomValues(new Uint8Array(KEY_BYTES));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_')
-    .replace(/=+$/, '');
 }
 
 async function upload(job, item) {
@@ -183,8 +159,7 @@ async function upload(job, item) {
   // Not abortable: if the upload was made, its Location is needed to delete it again.
   const made = await persist(job, item,
     () => call(job, 'POST', UPLOADS, { 'Upload-Length': total }, undefined, false));
-  // The URL carries the upload's capability: HEAD, PATCH and DELETE need nothing else, so
-  // they go on after the session has ended or the server has restarted.
+  // The URL carries the upload's capability: HEAD, PATCH and DELETE need nothing else.
   const url = new URL(made.headers.get('Location') || '', location.href);
   const id = /^\/api\/uploads\/([0-9a-f]{32})\.[A-Za-z0-9_-]{43}$/.exec(url.pathname)?.[1];
   if (url.origin !== location.origin || !id) throw new Failure('failed');
@@ -237,8 +212,9 @@ async function send(event) {
       type: f.type.replace(/[^\x20-\x7e]/g, '').slice(0, 127).trim() || 'application/octet-stream',
       read: (o, n) => f.slice(o, o + n).arrayBuffer() });
   }
-  const job = { abort: new AbortController(), urls: [], token: form.elements.csrf_token.value,
-    key: completionKey() };
+  // The completion key (format.md 8.4): the same for every try of this submission.
+  const key = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b + 256).join('');
+  const job = { abort: new AbortController(), urls: [], token: form.elements.csrf_token.value };
   try {
     check(items);
   } catch (e) {
@@ -265,9 +241,7 @@ async function send(event) {
     for (job.item of items) await upload(job, job.item);
     cancel.disabled = true;
     if (job.abort.signal.aborted) throw new Failure('cancelled');
-    // One key for every try: a retry after a lost answer gets the same submission, never a
-    // second one (format.md 8.4).
-    const body = JSON.stringify({ key: job.key,
+    const body = JSON.stringify({ key,
       items: items.map((i) => ({ upload: i.id, kind: i.kind })) });
     const answer = await persist(job, { show: (_, note) => say(note || S.sending) },
       () => call(job, 'POST', '/api/submissions', { 'Content-Type': 'application/json' }, body,
@@ -278,7 +252,7 @@ async function send(event) {
     location.assign(next.origin === location.origin ? next.href : '/submit/done');
   } catch (e) {
     job.abort.abort();
-    const headers = { 'Tus-Resumable': '1.0.0', 'X-Postern-CSRF': job.token };
+    const headers = { 'Tus-Resumable': '1.0.0' };
     await Promise.allSettled(job.urls.map((u) => fetch(u, { method: 'DELETE', headers })));
     const key = e instanceof Failure ? e.key : 'failed';
     const values = { name: job.item?.label, size: size(Number(form.dataset.maxFileBytes)),
