@@ -12,8 +12,9 @@ Choices where section 8.3 leaves room (keep docs/format.md in step when changing
 - A completed upload stays in the :class:`UploadStore` (``HEAD`` still answers, with
   ``Upload-Offset`` equal to ``Upload-Length``), so a client whose last ``PATCH`` response was
   lost over Tor can see that it is done. :meth:`UploadPolicy.on_complete` only reports it; the
-  app moves it into the blob store with :meth:`UploadStore.complete_into` when it becomes part
-  of a submission (section 8.4), and an upload that never does expires like any other.
+  app copies it into the blob store with :meth:`UploadStore.copy_into` when it becomes part
+  of a submission (section 8.4) and deletes it once the submission is committed
+  (:mod:`dropbox.completion`); an upload that never does expires like any other.
 - An upload's URL is ``/api/uploads/<id>.<capability>``: the capability is a random secret made
   at creation, of which the store keeps only a hash. Creation needs the logged-in source
   (session and CSRF token); ``HEAD``, ``PATCH`` and ``DELETE`` need the capability and nothing
