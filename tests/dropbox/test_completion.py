@@ -13,17 +13,21 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from common import files
 from crypto import Kind, open_bytes
+from crypto.envelope import Metadata, Sealer, envelope_length
 from dropbox import completion
 from dropbox.db import Item, Submission
 from dropbox.uploads import UploadStore
-from tests.dropbox.sitetools import Site, generate, login, make_site
+from tests.dropbox.sitetools import START, Site, generate, login, make_site
 from tests.dropbox.sitetools import token_for as page_token
 from tests.dropbox.test_api import (
     OCTETS,
@@ -299,3 +303,71 @@ def test_a_full_disk_at_creation_is_507_and_leaves_nothing(site, team, monkeypat
     assert int(response.headers["Retry-After"]) > 0
     assert stored(site).uploads == ()
     assert source.create(length)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_real_4_gib_envelope_uploads_for_4_hours_and_completes(team, tmp_path):
+    """The same, with every byte: a 4 GiB file sealed here, sent in 64 MiB PATCHes by a client
+    without any session while the clock moves as 300 KB/s would make it."""
+    site = make_site(make_data_dir(tmp_path / "data", team))
+    browser = site.new_browser()
+    codename = generate(browser)
+    source = Source(browser, page_token(browser, "/submit"))
+    length = 4 * GiB - 1000
+    metadata = Metadata(Kind.FILE, length, "big.bin", "application/octet-stream")
+    recipients = [team.journalist.public.key]
+    total = envelope_length(len(recipients), metadata)
+    path = source.create(total)
+    sealer = Sealer(recipients, Kind.FILE, "big.bin", "application/octet-stream")
+
+    def envelope() -> Iterator[bytes]:
+        yield sealer.header
+        zeros = bytes(64 * 1024 * 1024)
+        for start in range(0, length, len(zeros)):
+            yield sealer.update(zeros[: min(len(zeros), length - start)])
+        yield from sealer.finish()
+
+    stranger = site.new_browser()
+    digest = hashlib.sha256()
+    sent = {"offset": 0}
+
+    def patch(body: bytes) -> None:
+        site.clock.advance(seconds=len(body) / 300_000)
+        response = stranger.patch(
+            path,
+            data=body,
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Content-Type": OCTETS,
+                "Upload-Offset": str(sent["offset"]),
+            },
+        )
+        assert response.status_code == 204, response.get_data()
+        digest.update(body)
+        sent["offset"] += len(body)
+
+    # Streamed: never more than a PATCH or two of the envelope in memory.
+    pending, piece = bytearray(), 64 * 1024 * 1024
+    for part in envelope():
+        pending += part
+        while len(pending) >= piece:
+            patch(bytes(pending[:piece]))
+            del pending[:piece]
+    patch(bytes(pending))
+    offset = sent["offset"]
+    assert offset == total
+    assert site.clock.now - START > timedelta(hours=3.9)
+    assert login(browser, codename).status_code == 303
+    again = Source(browser, page_token(browser, "/submit"))
+    done = again.submit(items_of([(upload_id(path), "file")]))
+    assert done.status_code == 201, done.get_data()
+    with site.services.db() as db:
+        (item,) = db.query(Item).all()
+    assert item.size == total
+    copied = hashlib.sha256()
+    with site.services.blobs.open(item.blob_id) as handle:
+        while block := handle.read(16 * 1024 * 1024):
+            copied.update(block)
+    assert copied.digest() == digest.digest()
+    assert stored(site).uploads == ()
