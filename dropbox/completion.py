@@ -10,10 +10,10 @@ every crash harmless:
 
 A crash before 2 leaves the uploads (the retry copies them again, into the same
 content-addressed blobs; a blob that no retry claims has no row, and the reclaiming sweep
-removes it); a crash after 2 leaves a committed
-submission whose key the retry finds: it gets the same answer, and the uploads it names are
-deleted then (or expire). Two requests racing with one key meet at the unique constraint on
-(source row, key hash): one commits, the other finds it.
+removes it). A crash after 2 leaves a committed submission whose key the retry finds: it gets
+the same answer, and the uploads it names are deleted then if they match what was recorded
+(else they expire). Two requests racing with one key meet at the unique index on (source row,
+key hash): one commits, the other finds it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from crypto.envelope import MAX_RECIPIENTS, header_length, parse_header, sealed_to
 from crypto.errors import FormatError
-from dropbox.db import Submission
+from dropbox.db import Item, Submission
 from dropbox.errors import DropboxError
 from dropbox.storage import BlobStore
 from dropbox.submissions import NewItem, SubmissionError, add_submission
@@ -130,6 +130,16 @@ def _copy_all(
     return made
 
 
+def _item_sizes(db: Session, submission_id: int) -> list[int]:
+    query = select(Item.size).where(Item.submission_id == submission_id).order_by(Item.position)
+    return list(db.scalars(query).all())
+
+
+def _length(uploads: UploadStore, owner: str, upload_id: str) -> int | None:
+    upload = uploads.get(upload_id)
+    return upload.length if upload is not None and upload.belongs_to(owner) else None
+
+
 def _delete_uploads(uploads: UploadStore, owner: str, items: Sequence[tuple[str, str]]) -> None:
     """Delete the named uploads of ``owner`` (after the commit; failures leave them to expire)."""
     for upload_id, _ in items:
@@ -162,9 +172,14 @@ def complete_submission(
     def replay() -> Completed | None:
         with db() as session:
             found = _find(session, source_row_id, hashed)
-        if found is None:
-            return None
-        _delete_uploads(uploads, owner, items)
+            if found is None:
+                return None
+            sizes = _item_sizes(session, found)
+        # The uploads a crash left behind are deleted only when they look like what the
+        # submission recorded (a client that reused a key by mistake keeps its uploads,
+        # which then expire).
+        if sizes == [_length(uploads, owner, upload_id) for upload_id, _ in items]:
+            _delete_uploads(uploads, owner, items)
         return Completed(found, created=False)
 
     if (done := replay()) is not None:

@@ -371,3 +371,16 @@ def test_a_real_4_gib_envelope_uploads_for_4_hours_and_completes(team, tmp_path)
             copied.update(block)
     assert copied.digest() == digest.digest()
     assert stored(site).uploads == ()
+
+
+def test_a_key_reused_for_other_uploads_leaves_them_alone(site, team):
+    source = new_source(site)
+    key = new_key()
+    first = source.upload(sealed(team, b"first"))
+    assert source.submit(items_of([(first, "file")], key)).status_code == 201
+    # A client bug: the same key for a new submission of another size. It is told about
+    # the first submission; the new upload is not deleted unseen (it waits, then expires).
+    other = source.upload(sealed(team, b"a longer second file" * 5000))
+    assert source.submit(items_of([(other, "file")], key)).status_code == 200
+    assert len(stored(site).uploads) == 2
+    assert source.submit(items_of([(other, "file")])).status_code == 201
