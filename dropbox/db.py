@@ -36,6 +36,7 @@ from sqlalchemy import (
     Date,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -92,12 +93,17 @@ class Submission(Base):
     """One submission: an ordered group of envelopes sent together."""
 
     __tablename__ = "submissions"
+    __table_args__ = (Index(None, "source_row_id", "completion_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_row_id: Mapped[int] = mapped_column(
         ForeignKey("sources.id", ondelete="CASCADE"), index=True
     )
     received_day: Mapped[date] = mapped_column(Date)
+    #: The script path's idempotency key (docs/format.md 8.4), as a keyed hash scoped to the
+    #: source row: it tells only "this source's key", so that a retried completion finds its
+    #: submission instead of making a second one. NULL for the plain form.
+    completion_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
 
 
 class Item(Base):

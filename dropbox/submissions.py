@@ -24,11 +24,17 @@ class SubmissionError(DropboxError):
 
 
 def add_submission(
-    db: Session, source_row_id: int, items: Sequence[NewItem], today: date
+    db: Session,
+    source_row_id: int,
+    items: Sequence[NewItem],
+    today: date,
+    completion_key: bytes | None = None,
 ) -> Submission:
     """Record one submission of ``items`` (in that order) for the source row ``source_row_id``.
 
     ``source_row_id`` is ``sources.id``, not the journalist-facing ``sources.source_id``.
+    ``completion_key`` is the hashed idempotency key of a script-path completion (unique per
+    source: a second submission with the same one fails to commit with an IntegrityError).
     """
     if not items:
         raise SubmissionError("a submission holds at least one item")
@@ -44,7 +50,9 @@ def add_submission(
             raise SubmissionError("an item size is a non-negative integer")
     if db.get(Source, source_row_id) is None:
         raise SubmissionError("no such source")
-    submission = Submission(source_row_id=source_row_id, received_day=today)
+    submission = Submission(
+        source_row_id=source_row_id, received_day=today, completion_key=completion_key
+    )
     db.add(submission)
     db.flush()
     for position, (kind, blob_id, size) in enumerate(checked):

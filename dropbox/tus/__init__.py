@@ -12,10 +12,18 @@ Choices where section 8.3 leaves room (keep docs/format.md in step when changing
 - A completed upload stays in the :class:`UploadStore` (``HEAD`` still answers, with
   ``Upload-Offset`` equal to ``Upload-Length``), so a client whose last ``PATCH`` response was
   lost over Tor can see that it is done. :meth:`UploadPolicy.on_complete` only reports it; the
-  app moves it into the blob store with :meth:`UploadStore.complete_into` when it becomes part
-  of a submission (section 8.4), and an upload that never does expires like any other.
-- Expired, terminated, unknown and malformed uploads, and uploads of another owner, all answer
-  404 (never 410): the server keeps no record of uploads it has deleted.
+  app copies it into the blob store with :meth:`UploadStore.copy_into` when it becomes part
+  of a submission (section 8.4) and deletes it once the submission is committed
+  (:mod:`dropbox.completion`); an upload that never does expires like any other.
+- An upload's URL is ``/api/uploads/<id>.<capability>``: the capability is a random secret made
+  at creation, of which the store keeps only a hash. Creation needs the logged-in source
+  (session and CSRF token); ``HEAD``, ``PATCH`` and ``DELETE`` need the capability and nothing
+  else, so an upload outlives the web session and a restart of the server until it expires.
+  The URL is the credential, so any tus client resumes with it unchanged.
+- Expired, terminated, unknown and malformed uploads, and a wrong or missing capability, all
+  answer 404 (never 410): the server keeps no record of uploads it has deleted.
+- A full disk (ENOSPC, EDQUOT) answers 507 ``insufficient_storage`` with ``Retry-After``; the
+  failed ``PATCH`` stored none of its bytes, so the client resumes from ``HEAD`` later.
 - Expiry is 24 hours after creation (the store's TTL) and does not move; expired uploads are
   deleted when touched and by :meth:`UploadStore.expire`, which every creation also runs.
 - The envelope header is checked as soon as it is complete, and again at the start of every
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 from dropbox.tus.blueprint import UploadPolicy, create_tus_blueprint
 from dropbox.tus.protocol import (
+    FULL_RETRY_AFTER,
     OFFSET_OCTET_STREAM,
     TUS_EXTENSIONS,
     TUS_VERSION,
@@ -51,6 +60,7 @@ from dropbox.tus.protocol import (
 )
 
 __all__ = [
+    "FULL_RETRY_AFTER",
     "OFFSET_OCTET_STREAM",
     "TUS_EXTENSIONS",
     "TUS_VERSION",

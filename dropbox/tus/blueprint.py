@@ -40,7 +40,7 @@ class UploadPolicy(Protocol):
         ...
 
     def authorize(self) -> str:
-        """The owner id of the current request's source.
+        """The owner id of the current request's source, asked at creation only.
 
         Checks the session cookie and the ``X-Postern-CSRF`` header (section 8.1) and aborts
         with 403 (``flask.abort``, or any werkzeug ``HTTPException``) when either is wrong.
@@ -115,7 +115,7 @@ def create_tus_blueprint(store: UploadStore, policy: UploadPolicy) -> Blueprint:
         return response
 
     def create() -> Response:
-        upload = create_upload(
+        upload, reference = create_upload(
             store,
             policy.authorize(),
             upload_length=request.headers.get("Upload-Length"),
@@ -125,19 +125,18 @@ def create_tus_blueprint(store: UploadStore, policy: UploadPolicy) -> Blueprint:
             now=policy.now(),
         )
         headers = expiry_headers(upload)
-        headers["Location"] = url_for(".upload", upload_id=upload.id)
+        headers["Location"] = url_for(".upload", reference=reference)
         return Response(status=201, headers=headers)
 
-    def status(upload_id: str) -> Response:
-        upload = find_upload(store, upload_id, policy.authorize(), policy.now())
+    def status(reference: str) -> Response:
+        upload = find_upload(store, reference, policy.now())
         headers = expiry_headers(upload)
         headers["Upload-Offset"] = str(upload.offset)
         headers["Upload-Length"] = str(upload.length)
         return Response(status=200, headers=headers)
 
-    def patch(upload_id: str) -> Response:
-        owner = policy.authorize()
-        upload = find_upload(store, upload_id, owner, policy.now())
+    def patch(reference: str) -> Response:
+        upload = find_upload(store, reference, policy.now())
         if request.mimetype != OFFSET_OCTET_STREAM:
             raise TusError(
                 415, "unsupported_media_type", f"The body must be {OFFSET_OCTET_STREAM}."
@@ -157,13 +156,13 @@ def create_tus_blueprint(store: UploadStore, policy: UploadPolicy) -> Blueprint:
             recipients=policy.recipient_public_keys(),
         )
         if offset < upload.length and new_offset == upload.length:
-            policy.on_complete(upload.id, owner)
+            policy.on_complete(upload.id, upload.owner)
         headers = expiry_headers(upload)
         headers["Upload-Offset"] = str(new_offset)
         return Response(status=204, headers=headers)
 
-    def terminate(upload_id: str) -> Response:
-        upload = find_upload(store, upload_id, policy.authorize(), policy.now())
+    def terminate(reference: str) -> Response:
+        upload = find_upload(store, reference, policy.now())
         store.delete(upload.id)
         return Response(status=204)
 
@@ -182,14 +181,14 @@ def create_tus_blueprint(store: UploadStore, policy: UploadPolicy) -> Blueprint:
     def uploads() -> Response:
         return dispatch({"OPTIONS": discover, "POST": create})
 
-    @bp.route("/<path:upload_id>", methods=_METHODS, provide_automatic_options=False)
-    def upload(upload_id: str) -> Response:
+    @bp.route("/<path:reference>", methods=_METHODS, provide_automatic_options=False)
+    def upload(reference: str) -> Response:
         return dispatch(
             {
                 "OPTIONS": discover,
-                "HEAD": lambda: status(upload_id),
-                "PATCH": lambda: patch(upload_id),
-                "DELETE": lambda: terminate(upload_id),
+                "HEAD": lambda: status(reference),
+                "PATCH": lambda: patch(reference),
+                "DELETE": lambda: terminate(reference),
             }
         )
 

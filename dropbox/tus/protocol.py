@@ -29,6 +29,7 @@ from dropbox.uploads import (
     UploadBusy,
     UploadNotFound,
     UploadStore,
+    UploadStoreFull,
 )
 
 TUS_VERSION = "1.0.0"
@@ -39,6 +40,10 @@ URL_PREFIX = "/api/uploads"
 #: The longest envelope header (section 3.1 with 32 recipients).
 _MAX_HEADER = header_length(MAX_RECIPIENTS)
 _DECIMAL = re.compile(r"\A[0-9]{1,20}\Z")
+#: An upload's URL names it and carries its capability: ``<id>.<secret>`` (section 8.3).
+_UPLOAD_REF = re.compile(r"\A([0-9a-f]{32})\.([A-Za-z0-9_-]{43})\Z")
+#: Seconds a client should wait after a full disk before trying again.
+FULL_RETRY_AFTER = 300
 
 
 class TusError(DropboxError):
@@ -56,6 +61,15 @@ class TusError(DropboxError):
 
 def _not_found() -> TusError:
     return TusError(404, "not_found", "There is no such upload. Please start the upload again.")
+
+
+def _full() -> TusError:
+    return TusError(
+        507,
+        "insufficient_storage",
+        "The server's disk is full. Nothing was lost: the upload continues when there is room.",
+        {"Retry-After": str(FULL_RETRY_AFTER)},
+    )
 
 
 def _bad_envelope() -> TusError:
@@ -122,8 +136,12 @@ def create_upload(
     recipients: int,
     max_size: int,
     now: datetime,
-) -> Upload:
-    """The creation extension: check the announced length and make the upload."""
+) -> tuple[Upload, str]:
+    """The creation extension: check the announced length, make the upload.
+
+    Returns the upload and its reference ``<id>.<capability>``, the last part of its URL:
+    from here on, knowing the reference is what authorizes a request to the upload.
+    """
     if defer_length is not None:
         raise TusError(400, "deferred_length", "Uploads must announce their length.")
     length = parse_decimal(upload_length)
@@ -141,13 +159,25 @@ def create_upload(
             "Please reload the page and submit again.",
         )
     store.expire(now)
-    return store.create(owner, length, now)
+    try:
+        upload, secret = store.create_with_key(owner, length, now)
+    except UploadStoreFull:
+        raise _full() from None
+    return upload, f"{upload.id}.{secret}"
 
 
-def find_upload(store: UploadStore, upload_id: str, owner: str, now: datetime) -> Upload:
-    """The owner's live upload; 404 for anything else. Expired uploads are deleted here."""
-    upload = store.get(upload_id)
-    if upload is None or not upload.belongs_to(owner):
+def find_upload(store: UploadStore, reference: str, now: datetime) -> Upload:
+    """The live upload that ``reference`` (``<id>.<capability>``) opens; 404 for anything else.
+
+    The capability is all a request needs: no session, no CSRF token. So an upload outlives
+    the source's web session and a restart of the server, until it expires. Expired uploads
+    are deleted here.
+    """
+    match = _UPLOAD_REF.match(reference)
+    if match is None:
+        raise _not_found()
+    upload = store.get(match[1])
+    if upload is None or not upload.opens_with(match[2]):
         raise _not_found()
     if upload.expired_at(now):
         store.delete(upload.id)
@@ -204,6 +234,8 @@ def append_body(
             ) from None
         except UploadNotFound:
             raise _not_found() from None
+        except UploadStoreFull:
+            raise _full() from None
         if start < header_end <= offset:
             header_end = _checked(store, upload, offset, recipients)
         if interrupted or offset < stop:

@@ -5,7 +5,8 @@ An upload is two files in one directory (mode 0700):
 - ``ROOT/<id>.part`` (mode 0600): the bytes received so far. Its size *is* the upload offset,
   so there is no second copy of the offset that could disagree with the bytes.
 - ``ROOT/<id>.json`` (mode 0600): a small sidecar (:mod:`.sidecar`) with the owner (an opaque
-  string chosen by the caller), the announced length, the creation time and the expiry.
+  string chosen by the caller), the hash of the upload's capability (a secret returned once,
+  at creation), the announced length, the creation time and the expiry.
 
 ``id`` is 32 random lowercase hex digits. Every id is checked against that pattern before any
 path is built from it, so no id can name a file outside the directory.
@@ -21,6 +22,7 @@ knows nothing of HTTP or Flask. It reads no clock: every time comes from the cal
 
 from __future__ import annotations
 
+from dropbox.uploads.sidecar import key_hash
 from dropbox.uploads.store import (
     DEFAULT_TTL,
     PIECE,
@@ -33,6 +35,7 @@ from dropbox.uploads.store import (
     UploadIncomplete,
     UploadNotFound,
     UploadStore,
+    UploadStoreFull,
     check_upload_id,
 )
 
@@ -48,5 +51,7 @@ __all__ = [
     "UploadIncomplete",
     "UploadNotFound",
     "UploadStore",
+    "UploadStoreFull",
     "check_upload_id",
+    "key_hash",
 ]

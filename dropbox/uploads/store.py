@@ -20,13 +20,14 @@ from typing import Protocol
 
 from common.files import fsync_dir, write_all
 from dropbox.errors import DropboxError
-from dropbox.storage import BlobStore
+from dropbox.storage import BlobStore, OutOfSpace, is_out_of_space
 from dropbox.uploads.sidecar import (
     MAX_OWNER,
     MAX_SIDECAR,
     Sidecar,
     decode_sidecar,
     encode_sidecar,
+    key_hash,
     utc,
 )
 
@@ -52,6 +53,10 @@ class UploadNotFound(UploadError):
 
 class UploadBusy(UploadError):
     """Another request is appending to (or completing) this upload right now."""
+
+
+class UploadStoreFull(UploadError, OutOfSpace):
+    """The disk (or the quota) is full: nothing of the failed write was kept."""
 
 
 class UploadIncomplete(UploadError):
@@ -84,6 +89,7 @@ class ByteSource(Protocol):
 class Upload:
     id: str
     owner: str
+    key: str
     length: int
     created: datetime
     expires: datetime
@@ -99,6 +105,10 @@ class Upload:
     def belongs_to(self, owner: str) -> bool:
         """Whether ``owner`` owns this upload (compared in constant time)."""
         return hmac.compare_digest(self.owner.encode("utf-8"), owner.encode("utf-8"))
+
+    def opens_with(self, secret: str) -> bool:
+        """Whether ``secret`` is this upload's capability (compared in constant time)."""
+        return hmac.compare_digest(self.key, key_hash(secret))
 
 
 def check_upload_id(upload_id: str) -> bool:
@@ -163,27 +173,47 @@ class UploadStore:
     # -- operations --------------------------------------------------------------------------
 
     def create(self, owner: str, length: int, now: datetime) -> Upload:
-        """Make a new, empty upload of ``length`` bytes for ``owner``, expiring after the TTL."""
+        """:meth:`create_with_key` without the capability, for callers that never need it."""
+        return self.create_with_key(owner, length, now)[0]
+
+    def create_with_key(self, owner: str, length: int, now: datetime) -> tuple[Upload, str]:
+        """Make a new, empty upload of ``length`` bytes for ``owner``, expiring after the TTL.
+
+        Returns the upload and its capability: a random secret of which only the hash is
+        kept, so it cannot be learnt from the store. Raises :class:`UploadStoreFull` (nothing
+        left behind) when the disk is full.
+        """
         if not isinstance(owner, str) or not 0 < len(owner) <= MAX_OWNER:
             raise ValueError(f"an owner is 1 to {MAX_OWNER} characters")
         if type(length) is not int or length < 0:
             raise ValueError("an upload length is a non-negative integer")
         created = utc(now)
-        sidecar = Sidecar(owner, length, created, created + self.ttl)
+        secret = secrets.token_urlsafe(32)
+        sidecar = Sidecar(owner, key_hash(secret), length, created, created + self.ttl)
         upload_id = secrets.token_hex(16)
         # The sidecar first, by rename so that no reader ever sees half of it; then the
         # (empty) .part. get() needs both, so the upload appears only once it is whole.
         temporary = self.root / f".{upload_id}.json.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(encode_sidecar(sidecar))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self._sidecar(upload_id))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
-        os.close(os.open(self._part(upload_id), flags, 0o600))
-        fsync_dir(self.root)
-        return Upload(upload_id, owner, length, sidecar.created, sidecar.expires, 0)
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(encode_sidecar(sidecar))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self._sidecar(upload_id))
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
+            os.close(os.open(self._part(upload_id), flags, 0o600))
+            fsync_dir(self.root)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.delete(upload_id)
+            if is_out_of_space(error):
+                raise UploadStoreFull("no space left for a new upload") from error
+            raise
+        upload = Upload(upload_id, owner, sidecar.key, length, sidecar.created, sidecar.expires, 0)
+        return upload, secret
 
     def get(self, upload_id: str) -> Upload | None:
         """The upload, whether expired or not; None for an unknown or malformed id."""
@@ -199,7 +229,13 @@ class UploadStore:
         if not stat.S_ISREG(info.st_mode):
             return None
         return Upload(
-            upload_id, sidecar.owner, sidecar.length, sidecar.created, sidecar.expires, info.st_size
+            upload_id,
+            sidecar.owner,
+            sidecar.key,
+            sidecar.length,
+            sidecar.created,
+            sidecar.expires,
+            info.st_size,
         )
 
     def append(
@@ -220,28 +256,40 @@ class UploadStore:
         A stream that ends early leaves the bytes that arrived, and the returned offset counts
         them. A stream that raises leaves them too and raises :class:`StreamInterrupted` with
         that offset. Either way the bytes are flushed to disk (fsync) before this returns.
+
+        A full disk (ENOSPC, EDQUOT, at a write or at the fsync) cuts the file back to the
+        offset it had when this call began and raises :class:`UploadStoreFull`: the upload
+        is as it was, and the same bytes can be sent again once there is room.
         """
         with self._open_part(upload_id, os.O_WRONLY | os.O_APPEND) as fd:
             _lock(fd)
             sidecar = self._required_sidecar(upload_id)
-            offset = os.fstat(fd).st_size
+            start = offset = os.fstat(fd).st_size
             if expected_offset is not None and expected_offset != offset:
                 raise OffsetMismatch(offset)
             budget = max(0, min(max_bytes, sidecar.length - offset))
             try:
-                while budget > 0:
-                    try:
-                        piece = stream.read(min(PIECE, budget))
-                    except Exception as error:
-                        raise StreamInterrupted(offset) from error
-                    if not piece:
-                        break
-                    piece = piece[:budget]
-                    write_all(fd, piece)
-                    offset += len(piece)
-                    budget -= len(piece)
-            finally:
-                os.fsync(fd)
+                try:
+                    while budget > 0:
+                        try:
+                            piece = stream.read(min(PIECE, budget))
+                        except Exception as error:
+                            raise StreamInterrupted(offset) from error
+                        if not piece:
+                            break
+                        piece = piece[:budget]
+                        write_all(fd, piece)
+                        offset += len(piece)
+                        budget -= len(piece)
+                finally:
+                    os.fsync(fd)
+            except OSError as error:
+                if not is_out_of_space(error):
+                    raise
+                os.ftruncate(fd, start)  # shrinking needs no new block
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
+                raise UploadStoreFull("no space left for this upload") from error
             return offset
 
     def read_prefix(self, upload_id: str, size: int) -> bytes:
@@ -301,26 +349,37 @@ class UploadStore:
                     os.unlink(entry.path)
         return count
 
-    def complete_into(self, upload_id: str, blob_store: BlobStore) -> str:
-        """Move a complete upload into the blob store; return the blob id.
+    def copy_into(
+        self, upload_id: str, blob_store: BlobStore, hold: contextlib.ExitStack[bool | None]
+    ) -> str:
+        """Copy a complete upload into the blob store; return the blob id.
 
-        The bytes are streamed into a :class:`~dropbox.storage.BlobWriter` and committed; then
-        the upload is deleted. Raises :class:`UploadIncomplete` if bytes are still missing
-        (nothing changes then), :class:`UploadBusy` while a request appends to it.
+        The blob stays held (the reclaiming sweep leaves it alone) until ``hold`` closes: the
+        caller closes it once a row names the blob. The upload stays too: the caller deletes
+        it once the blob is recorded (a crash in between leaves an upload that expires, never
+        a submission without its bytes). Raises
+        :class:`UploadIncomplete` if bytes are still missing (nothing changes then),
+        :class:`UploadBusy` while a request appends to it, :class:`UploadStoreFull` when the
+        blob store's disk is full (its temporary file is removed).
         """
         with self._open_part(upload_id, os.O_RDONLY) as fd:
             _lock(fd)
             sidecar = self._required_sidecar(upload_id)
             if os.fstat(fd).st_size != sidecar.length:
                 raise UploadIncomplete("the upload is not complete")
-            with blob_store.writer() as writer:
+            try:
+                # The writer is the caller's to close: leaving it open holds the blob.
+                writer = hold.enter_context(blob_store.writer())
                 while piece := os.read(fd, PIECE):
                     writer.write(piece)
                 if writer.size != sidecar.length:
-                    raise UploadIncomplete("the upload changed while it was being completed")
-                blob_id = writer.commit()
-            self.delete(upload_id)
-        return blob_id
+                    raise UploadIncomplete("the upload changed while it was being copied")
+                return writer.commit()
+            except (OSError, DropboxError) as error:
+                if is_out_of_space(error):
+                    raise UploadStoreFull("no space left in the blob store") from error
+                raise
+
 
 
 def _mtime(entry: os.DirEntry[str]) -> float:

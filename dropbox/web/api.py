@@ -2,10 +2,10 @@
 
 - the script path: the tus blueprint (``/api/uploads``, :mod:`dropbox.tus`) with the app's
   :class:`AppUploadPolicy`, and ``POST /api/submissions``, which turns completed uploads of the
-  logged-in source into one submission;
+  logged-in source into one submission, once per key (:mod:`dropbox.completion`);
 - the plain form is in :mod:`dropbox.web.plain_form`.
 
-Views stay thin: the rules live in :func:`complete_submission` and the upload modules.
+Views stay thin: the rules live in :mod:`dropbox.completion` and the upload modules.
 """
 
 from __future__ import annotations
@@ -19,20 +19,18 @@ from flask import Blueprint, Flask, abort, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from crypto.envelope import parse_header, sealed_to
-from crypto.errors import FormatError
+from dropbox.completion import COMPLETION_KEY, CompletionError, complete_submission
 from dropbox.errors import DropboxError
-from dropbox.storage import BlobStore
-from dropbox.submissions import NewItem, SubmissionError, add_submission
-from dropbox.tus import create_tus_blueprint
-from dropbox.uploads import UploadError, UploadStore, check_upload_id
+from dropbox.tus import FULL_RETRY_AFTER, create_tus_blueprint
+from dropbox.uploads import UploadStore, check_upload_id
 from dropbox.web.context import (
     CSRF_HEADER,
     csrf_token_matches,
     logged_in_source,
     services,
 )
-from dropbox.web.security import csrf_checked_in_blueprint
+from dropbox.web.json_body import read_json_body
+from dropbox.web.security import csrf_checked_in_blueprint, csrf_checked_in_view
 
 #: Largest JSON body of ``POST /api/submissions``.
 _MAX_JSON: Final = 16 * 1024
@@ -75,14 +73,23 @@ class ApiError(DropboxError):
     message: str
 
 
-def _parse_items(body: object, max_files: int) -> list[tuple[str, str]]:
-    """``{"items": [{"upload": id, "kind": "message"|"file"}, ...]}`` -> [(id, kind)]."""
-    bad = ApiError(400, "bad_request", gettext("The request was not understood."))
-    if not isinstance(body, dict) or set(body) != {"items"} or not isinstance(body["items"], list):
-        raise bad
+def _bad_request() -> ApiError:
+    return ApiError(400, "bad_request", gettext("The request was not understood."))
+
+
+def _parse_body(body: object, max_files: int) -> tuple[str, list[tuple[str, str]]]:
+    """``{"key": k, "items": [{"upload": id, "kind": "message"|"file"}, ...]}``."""
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"key", "items"}
+        or not isinstance(body["key"], str)
+        or not COMPLETION_KEY.match(body["key"])
+        or not isinstance(body["items"], list)
+    ):
+        raise _bad_request()
     items = body["items"]
     if not items:
-        raise bad
+        raise _bad_request()
     if len(items) > max_files:
         raise ApiError(
             400,
@@ -92,99 +99,91 @@ def _parse_items(body: object, max_files: int) -> list[tuple[str, str]]:
     parsed = []
     for entry in items:
         if not isinstance(entry, dict) or set(entry) != {"upload", "kind"}:
-            raise bad
+            raise _bad_request()
         upload_id, kind = entry["upload"], entry["kind"]
         if not isinstance(upload_id, str) or not check_upload_id(upload_id) or kind not in _KINDS:
-            raise bad
+            raise _bad_request()
         parsed.append((upload_id, str(kind)))
     if len({u for u, _ in parsed}) != len(parsed):
-        raise bad
-    return parsed
+        raise _bad_request()
+    return body["key"], parsed
 
 
-def complete_submission(
-    uploads: UploadStore,
-    blobs: BlobStore,
-    owner: str,
-    items: list[tuple[str, str]],
-    recipients: Sequence[bytes],
-) -> list[NewItem]:
-    """Move the completed uploads into the blob store; return the submission's items.
-
-    Every upload is checked before any is moved; if moving fails half-way, the blobs already
-    made are deleted again, so either all of them become one submission or none.
-    """
-    for upload_id, _ in items:
-        upload = uploads.get(upload_id)
-        if upload is None or not upload.belongs_to(owner):
-            raise ApiError(
-                404, "unknown_upload", gettext("A file was not found. Please send it again.")
-            )
-        if not upload.complete:
-            raise ApiError(
-                409, "incomplete_upload", gettext("A file has not finished uploading yet.")
-            )
-        try:
-            header = parse_header(uploads.read_prefix(upload_id, 58 + 96 * 32))
-        except FormatError:
-            raise ApiError(
-                422, "bad_request", gettext("A file was not encrypted correctly.")
-            ) from None
-        if not sealed_to(header, recipients):
-            raise ApiError(
-                409,
-                "stale_keyring",
-                gettext(
-                    "The team's keys changed while you were sending. Reload the page and "
-                    "send again."
-                ),
-            )
-    made: list[NewItem] = []
-    try:
-        for upload_id, kind in items:
-            blob_id = uploads.complete_into(upload_id, blobs)
-            made.append((kind, blob_id, blobs.size(blob_id)))
-    except (UploadError, OSError):
-        for _, blob_id, _ in made:
-            blobs.delete(blob_id)
-        raise ApiError(
-            409, "unknown_upload", gettext("A file was not found. Please send it again.")
-        ) from None
-    return made
+def _completion_error(code: str) -> ApiError:
+    if code == "unknown_upload":
+        return ApiError(404, code, gettext("A file was not found. Please send it again."))
+    if code == "incomplete_upload":
+        return ApiError(409, code, gettext("A file has not finished uploading yet."))
+    if code == "upload_busy":
+        return ApiError(
+            409, code, gettext("A file is still being received. Please try again in a moment.")
+        )
+    if code == "bad_envelope":
+        return ApiError(422, "bad_request", gettext("A file was not encrypted correctly."))
+    if code == "stale_keyring":
+        return ApiError(
+            409,
+            code,
+            gettext(
+                "The team's keys changed while you were sending. Reload the page and send again."
+            ),
+        )
+    if code == "insufficient_storage":
+        return ApiError(
+            507,
+            code,
+            gettext(
+                "The server's disk is full. What you sent so far is kept: keep this page "
+                "open, it tries again by itself."
+            ),
+        )
+    return _bad_request()
 
 
 def create_api_blueprint(uploads: UploadStore) -> Blueprint:
     blueprint = Blueprint("api", __name__)
 
     @blueprint.post("/api/submissions")
+    @csrf_checked_in_view
     def submissions() -> ResponseReturnValue:
         who = logged_in_source()
         try:
+            # Not logged in first: a session that ended (or a server restart) also makes the
+            # token wrong, and the page must learn that logging in again is the way on.
             if who is None or not who[0].codename_acknowledged:
                 raise ApiError(403, "not_logged_in", gettext("Please log in again."))
+            if not csrf_token_matches(request.headers.get(CSRF_HEADER)):
+                raise ApiError(
+                    403, "csrf", gettext("The form has expired. Reload the page and try again.")
+                )
             keyring = services().instance().keyring
             if keyring is None:
                 raise ApiError(503, "no_keyring", gettext("Submissions are not open yet."))
             if (request.content_length or 0) > _MAX_JSON or request.mimetype != "application/json":
-                raise ApiError(400, "bad_request", gettext("The request was not understood."))
-            body = request.get_json(silent=True)
-            settings = services().settings
-            items = _parse_items(body, settings.max_files_per_submission)
-            made = complete_submission(
-                uploads, services().blobs, str(who[1]), items, keyring.manifest.recipient_keys
-            )
-            with services().db() as db:
-                try:
-                    add_submission(db, who[1], made, services().today())
-                except SubmissionError:
-                    for _, blob_id, _ in made:
-                        services().blobs.delete(blob_id)
-                    raise ApiError(
-                        400, "bad_request", gettext("The request was not understood.")
-                    ) from None
+                raise _bad_request()
+            body = read_json_body(request.stream, max_bytes=_MAX_JSON)
+            key, items = _parse_body(body, services().settings.max_files_per_submission)
+            try:
+                done = complete_submission(
+                    uploads=uploads,
+                    blobs=services().blobs,
+                    db=services().db,
+                    source_row_id=who[1],
+                    key=key,
+                    items=items,
+                    recipients=keyring.manifest.recipient_keys,
+                    today=services().today(),
+                )
+            except CompletionError as error:
+                raise _completion_error(error.code) from None
         except ApiError as error:
-            return jsonify(error=error.code, message=error.message), error.status
-        return jsonify(ok=True, items=len(made), next=url_for("pages.submitted")), 201
+            response = jsonify(error=error.code, message=error.message)
+            if error.status == 507:
+                response.headers["Retry-After"] = str(FULL_RETRY_AFTER)
+            return response, error.status
+        # A retry of a completed key gets the same answer, as 200: nothing new was made.
+        answer = jsonify(ok=True, items=len(items), next=url_for("pages.submitted"))
+        return answer, 201 if done.created else 200
 
     return blueprint
 

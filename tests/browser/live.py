@@ -121,7 +121,9 @@ class Recorded:
 
 #: What the relay does with a request: pass it on (None); "cut" it half-way through its body
 #: (the server gets that half and the end of the stream, its answer is dropped, and so is the
-#: browser's connection); or "hold" its body back until the browser gives up.
+#: browser's connection); "hold" its body back until the browser gives up; or "mute": pass it
+#: on whole, then drop the server's answer and the browser's connection (an answer lost on
+#: its way back, as over a broken circuit).
 Rule = Callable[[Recorded], str | None]
 
 
@@ -197,7 +199,7 @@ class Relay:
         back = threading.Thread(target=self._pump, args=(upstream, client, muted), daemon=True)
         back.start()
         try:
-            if self._forward(client, upstream, raw):
+            if self._forward(client, upstream, raw, muted):
                 # Cut: the server got part of a body and the end of the stream. Once it has
                 # answered (to nobody: the browser never sees the answer), drop the browser's
                 # connection as a broken circuit would.
@@ -224,8 +226,15 @@ class Relay:
             _shut(source)
             _shut(target)
 
-    def _forward(self, client: socket.socket, upstream: socket.socket, raw: bytearray) -> bool:
-        """Pass the browser's requests on until its connection ends; True when one was cut."""
+    def _forward(
+        self,
+        client: socket.socket,
+        upstream: socket.socket,
+        raw: bytearray,
+        muted: threading.Event,
+    ) -> bool:
+        """Pass the browser's requests on until its connection ends; True when one was cut
+        or muted."""
         pending = bytearray()
         current: Recorded | None = None
         remaining = passed = cut_at = 0
@@ -246,6 +255,8 @@ class Relay:
                     assert "transfer-encoding" not in current.headers, "a chunked request"
                     remaining = int(current.headers.get("content-length", "0"))
                     action = self.rule(current)
+                    if action == "mute":
+                        muted.set()  # before the server can answer
                     passed, cut_at = 0, remaining // 2 + 4099 if remaining > 8200 else 1
                     upstream.sendall(head)
                 else:
@@ -265,6 +276,8 @@ class Relay:
                 if current is not None and remaining == 0 and action != "hold":
                     current.complete = True
                     current = None
+                    if action == "mute":
+                        return True
         return False
 
 

@@ -2,8 +2,9 @@
 
 * ``POST /api/submissions``: completed tus uploads become one submission, and every refusal
   answers JSON ``{"error", "message"}`` and stores nothing.
-* tus at ``/api/uploads`` through the app: the session and the ``X-Postern-CSRF`` header are
-  required, and a missing ``Tus-Resumable`` is 412 before anything else.
+* tus at ``/api/uploads`` through the app: creation needs the session and the
+  ``X-Postern-CSRF`` header, later requests the upload's capability (its URL) and nothing
+  else, and a missing ``Tus-Resumable`` is 412 before anything else.
 * the plain form (``POST /submit``): every refusal is a clear page, never a 500, and nothing
   of it is stored.
 
@@ -81,7 +82,7 @@ class Source:
         path = self.create(len(envelope))
         response = self.patch(path, 0, envelope)
         assert response.status_code == 204, response.get_data()
-        return path.rsplit("/", 1)[1]
+        return upload_id(path)
 
     def submit(self, body: object, *, content_type: str = "application/json") -> TestResponse:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -104,8 +105,19 @@ def sealed(team: Team, content: bytes, kind: Kind = Kind.FILE) -> bytes:
     return seal_bytes(content, [team.journalist.public.key], kind, name, media)
 
 
-def items_of(body: list[tuple[str, str]]) -> dict[str, object]:
-    return {"items": [{"upload": upload, "kind": kind} for upload, kind in body]}
+def upload_id(path: str) -> str:
+    """The id in an upload's URL ``/api/uploads/<id>.<capability>``."""
+    return path.rsplit("/", 1)[1].split(".")[0]
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def items_of(body: list[tuple[str, str]], key: str | None = None) -> dict[str, object]:
+    """A completion request; a new key unless one is given."""
+    items = [{"upload": upload, "kind": kind} for upload, kind in body]
+    return {"key": key or new_key(), "items": items}
 
 
 def error_of(response: TestResponse) -> str:
@@ -220,6 +232,13 @@ def test_the_csrf_header_is_required(site, team):
             {"items": [{"upload": "UPLOAD", "kind": "file"}], "pad": "x" * 17_000},
             "application/json",
         ),
+        (b"[" * 16_000, "application/json"),  # once a RecursionError and a 500
+        (b'{"key": "KEY", "items": ' + b"[" * 9 + b"]" * 9 + b"}", "application/json"),
+        ({"key": None, "items": [{"upload": "UPLOAD", "kind": "file"}]}, "application/json"),
+        ({"key": "short", "items": [{"upload": "UPLOAD", "kind": "file"}]}, "application/json"),
+        ({"key": "x" * 87, "items": [{"upload": "UPLOAD", "kind": "file"}]}, "application/json"),
+        ({"key": "a+b/" * 8, "items": [{"upload": "UPLOAD", "kind": "file"}]}, "application/json"),
+        ({"key": 7, "items": [{"upload": "UPLOAD", "kind": "file"}]}, "application/json"),
     ],
 )
 def test_a_request_that_is_not_understood_is_bad_request(site, team, body, content_type):
@@ -227,7 +246,11 @@ def test_a_request_that_is_not_understood_is_bad_request(site, team, body, conte
     upload = source.upload(sealed(team, b"content"))
     if body is None:
         body = items_of([(upload, "file")])
-    if not isinstance(body, bytes):
+    if isinstance(body, dict) and "key" not in body:
+        body = {"key": new_key(), **body}  # only what the case is about is wrong
+    if isinstance(body, bytes):
+        body = body.replace(b"KEY", new_key().encode())
+    else:
         text = json.dumps(body).replace("UPLOAD", upload).replace("UPPER", upload.upper())
         body = text.encode()
     response = source.submit(body, content_type=content_type)
@@ -268,7 +291,7 @@ def test_an_incomplete_upload_is_refused(site, team):
     envelope = sealed(team, os.urandom(100_000))
     path = source.create(len(envelope))
     assert source.patch(path, 0, envelope[:50_000]).status_code == 204
-    upload = path.rsplit("/", 1)[1]
+    upload = upload_id(path)
     response = source.submit(items_of([(upload, "file")]))
     assert (response.status_code, error_of(response)) == (409, "incomplete_upload")
     nothing_stored(site)
@@ -323,22 +346,29 @@ def test_tus_needs_the_csrf_header(site, team):
         assert response.status_code == 403
         assert response.headers["Tus-Resumable"] == "1.0.0"
     assert stored(site).uploads == ()
-    # And for an upload that exists.
+    # An upload that exists needs its capability, not the token: without the capability
+    # (the id alone) it is not found, with it (and nothing else) it answers.
     path = source.create(length)
+    bare = path.split(".")[0]
+    stranger = site.new_browser()
     for method in ("HEAD", "PATCH", "DELETE"):
-        response = source.client.open(path, method=method, headers={"Tus-Resumable": "1.0.0"})
-        assert response.status_code == 403, method
+        response = source.client.open(bare, method=method, headers={"Tus-Resumable": "1.0.0"})
+        assert response.status_code == 404, method
+    assert stranger.head(path, headers={"Tus-Resumable": "1.0.0"}).status_code == 200
     assert len(stored(site).uploads) == 2
 
 
 def test_tus_answers_412_before_403(site, team):
     stranger = site.new_browser()  # no session, no token
-    for method, path in (("POST", "/api/uploads"), ("HEAD", f"/api/uploads/{'0' * 32}")):
+    for method, path, status in (
+        ("POST", "/api/uploads", 403),
+        ("HEAD", f"/api/uploads/{'0' * 32}.{'A' * 43}", 404),
+    ):
         response = stranger.open(path, method=method, headers={"Upload-Length": "2000"})
         assert response.status_code == 412
         assert response.headers["Tus-Version"] == "1.0.0"
         response = stranger.open(path, method=method, headers={"Tus-Resumable": "1.0.0"})
-        assert response.status_code == 403
+        assert response.status_code == status
     assert stranger.options("/api/uploads").status_code == 204
 
 
@@ -354,10 +384,19 @@ def test_tus_hides_another_sources_upload(site, team):
     alice, bob = new_source(site), new_source(site)
     envelope = sealed(team, b"alice's")
     path = alice.create(len(envelope))
-    assert bob.tus("HEAD", path).status_code == 404
-    assert bob.patch(path, 0, envelope).status_code == 404
-    assert bob.tus("DELETE", path).status_code == 404
+    bobs = bob.create(len(envelope))
+    # Bob's capability does not open Alice's upload, nor does its bare id.
+    wrong = f"{path.split('.')[0]}.{bobs.split('.')[1]}"
+    for target in (wrong, path.split(".")[0]):
+        assert bob.tus("HEAD", target).status_code == 404
+        assert bob.patch(target, 0, envelope).status_code == 404
+        assert bob.tus("DELETE", target).status_code == 404
     assert alice.tus("HEAD", path).headers["Upload-Offset"] == "0"
+    # Even knowing Alice's URL, Bob cannot make her upload his submission.
+    assert alice.patch(path, 0, envelope).status_code == 204
+    response = bob.submit(items_of([(upload_id(path), "file")]))
+    assert (response.status_code, error_of(response)) == (404, "unknown_upload")
+    assert alice.submit(items_of([(upload_id(path), "file")])).status_code == 201
 
 
 # -- the plain form through the app ----------------------------------------------------------

@@ -66,7 +66,7 @@ def blob_id() -> str:
 
 
 def test_migrations_create_the_schema_of_the_models(engine):
-    assert db.current_revision(engine) == db.head_revision() == "0003"
+    assert db.current_revision(engine) == db.head_revision() == "0004"
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.Base.metadata) == []
@@ -74,7 +74,7 @@ def test_migrations_create_the_schema_of_the_models(engine):
 
 def test_upgrading_again_changes_nothing(engine):
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0003"
+    assert db.current_revision(engine) == "0004"
 
 
 def test_the_tables_hold_the_least_metadata(engine):
@@ -88,7 +88,7 @@ def test_the_tables_hold_the_least_metadata(engine):
     }
     assert {t: set(c) for t, c in columns.items()} == {
         "sources": {"id", "lookup_id", "source_id", "reply_public", "created_day"},
-        "submissions": {"id", "source_row_id", "received_day"},
+        "submissions": {"id", "source_row_id", "received_day", "completion_key"},
         "items": {"id", "submission_id", "position", "kind", "blob_id", "size", "acknowledged"},
         "replies": {"id", "source_row_id", "blob_id", "created_day"},
         "applied_bundles": {"id", "bundle_id"},
@@ -169,9 +169,7 @@ def test_add_a_submission_with_items_in_order(session):
 
 def submit(session, source_row: int, count: int) -> list[int]:
     submission = add_submission(session, source_row, [("file", blob_id(), 1)] * count, TODAY)
-    return list(
-        session.scalars(select_item_ids().where(Item.submission_id == submission.id)).all()
-    )
+    return list(session.scalars(select_item_ids().where(Item.submission_id == submission.id)).all())
 
 
 def select_item_ids() -> sa.Select[int]:
@@ -194,7 +192,22 @@ def test_the_migration_keeps_items_and_their_high_water_mark(tmp_path):
         command.upgrade(db.alembic_config(connection), "0002")
     with db.make_sessionmaker(engine)() as session:
         source = create_source(session, fake_secrets(), TODAY)
-        before = submit(session, source.id, 4)
+        # Core inserts: the ORM's Submission has the columns of the newest revision.
+        session.execute(sa.insert(Submission).values(source_row_id=source.id, received_day=TODAY))
+        submission_id = session.scalars(sa.select(Submission.id)).one()
+        for position in range(4):
+            session.execute(
+                sa.insert(Item).values(
+                    submission_id=submission_id,
+                    position=position,
+                    kind="file",
+                    blob_id=blob_id(),
+                    size=1,
+                    acknowledged=False,
+                )
+            )
+        session.commit()
+        before = session.scalars(select_item_ids()).all()
         blobs = session.scalars(sa.select(Item.blob_id).order_by(Item.id)).all()
     db.upgrade(engine)
     with db.make_sessionmaker(engine)() as session:
@@ -319,3 +332,35 @@ def test_store_reply_refuses_an_envelope_not_sealed_to_the_source(session, store
     with pytest.raises(SourceError, match="at most"):
         store_reply(session, store, source, bytes(MAX_REPLY_ENVELOPE + 1), TODAY)
     assert list(store.ids()) == []
+
+
+def test_a_completion_key_is_unique_per_source_only(session):
+    first = create_source(session, fake_secrets(), TODAY)
+    second = create_source(session, fake_secrets(), TODAY)
+    key = bytes(32)
+    add_submission(session, first.id, [("file", blob_id(), 1)], TODAY, key)
+    add_submission(session, second.id, [("file", blob_id(), 1)], TODAY, key)
+    add_submission(session, first.id, [("file", blob_id(), 1)], TODAY)
+    add_submission(session, first.id, [("file", blob_id(), 1)], TODAY)
+    with pytest.raises(sa.exc.IntegrityError):
+        add_submission(session, first.id, [("file", blob_id(), 1)], TODAY, key)
+    session.rollback()
+    assert session.query(Submission).count() == 4
+
+
+def test_0004_keeps_items_both_ways(tmp_path):
+    engine = db.make_engine(db.sqlite_url(tmp_path))
+    db.upgrade(engine)
+    with db.make_sessionmaker(engine)() as session:
+        source = create_source(session, fake_secrets(), TODAY)
+        ids = submit(session, source.id, 3)
+    with engine.begin() as connection:
+        command.downgrade(db.alembic_config(connection), "0003")
+    assert "completion_key" not in {
+        c["name"] for c in sa.inspect(engine).get_columns("submissions")
+    }
+    db.upgrade(engine)
+    assert db.current_revision(engine) == "0004"
+    with db.make_sessionmaker(engine)() as session:
+        assert list(session.scalars(select_item_ids()).all()) == ids
+    engine.dispose()

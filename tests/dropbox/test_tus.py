@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import itertools
 import json
@@ -33,12 +34,13 @@ from tests.dropbox.tus_testapp import (
     FakePolicy,
     Session,
     build_app,
+    complete_into,
 )
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 MAX_SIZE = 8 * 1024 * 1024
 OCTETS = "application/offset+octet-stream"
-ID_PATH = re.compile(r"\A/api/uploads/([0-9a-f]{32})\Z")
+ID_PATH = re.compile(r"\A/api/uploads/([0-9a-f]{32})\.([A-Za-z0-9_-]{43})\Z")
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class Env:
         path: str,
         offset: int,
         data: bytes,
-        who: Who = ALICE,
+        who: Who | None = ALICE,
         headers: dict[str, str] | None = None,
     ) -> TestResponse:
         sent = {"Content-Type": OCTETS, "Upload-Offset": str(offset), **(headers or {})}
@@ -125,9 +127,9 @@ class Env:
         return sorted(os.listdir(self.store.root))
 
     def complete(self, path: str) -> bytes:
-        upload_id = path.rsplit("/", 1)[1]
+        upload_id = path.rsplit("/", 1)[1].split(".")[0]
         blobs = LocalBlobStore(self.root / "blobs")
-        blob_id = self.store.complete_into(upload_id, blobs)
+        blob_id = complete_into(self.store, upload_id, blobs)
         with blobs.open(blob_id) as handle:
             return handle.read()
 
@@ -202,8 +204,12 @@ def test_store_layout_modes_and_sidecar(env: Env) -> None:
         assert stat.S_IMODE((env.store.root / name).stat().st_mode) == 0o600
     sidecar = json.loads((env.store.root / f"{ident}.json").read_bytes())
     # Upload-Metadata is not kept, nor anything else about the request.
+    # The capability is kept only as its hash.
+    secret = ID_PATH.match(path)[2]  # type: ignore[index]
+    assert secret not in (env.store.root / f"{ident}.json").read_text()
     assert sidecar == {
         "owner": ALICE.owner,
+        "key": hashlib.sha256(secret.encode()).hexdigest(),
         "length": len(data),
         "created": "2026-11-24T09:00:00Z",
         "expires": "2026-11-25T09:00:00Z",
@@ -319,29 +325,53 @@ def test_tus_resumable_is_required(env: Env, method: str, version: str | None) -
     [None, Who(ALICE.cookie, "wrong", ALICE.owner), Who("nobody", ALICE.csrf, ALICE.owner)],
     ids=["no-session", "bad-csrf", "bad-cookie"],
 )
-def test_a_session_and_its_csrf_token_are_required(env: Env, who: Who | None) -> None:
+def test_creation_needs_a_session_and_its_csrf_token(env: Env, who: Who | None) -> None:
     _, data = envelope(env.keys)
-    path = env.create(len(data))
     post = env.request("POST", "/api/uploads", who, headers={"Upload-Length": str(len(data))})
     assert post.status_code == 403
     assert error_of(post) == "forbidden"
-    assert env.head(path, who=who).status_code == 403
-    patch = env.request("PATCH", path, who, headers={"Content-Type": OCTETS, "Upload-Offset": "0"})
-    assert patch.status_code == 403
-    assert env.request("DELETE", path, who).status_code == 403
-    assert len(env.files()) == 2
+    assert env.files() == []
 
 
-def test_other_owner_sees_nothing(env: Env) -> None:
+@pytest.mark.parametrize(
+    "who",
+    [None, Who(ALICE.cookie, "wrong", ALICE.owner), Who("nobody", ALICE.csrf, ALICE.owner)],
+    ids=["no-session", "bad-csrf", "bad-cookie"],
+)
+def test_the_capability_alone_authorizes_head_patch_delete(env: Env, who: Who | None) -> None:
+    # The session may have ended (or the server restarted): the upload's URL still works.
     _, data = envelope(env.keys)
     path = env.create(len(data))
+    assert env.patch(path, 0, data[:100], who).status_code == 204
+    assert env.head(path, who=who).headers["Upload-Offset"] == "100"
+    assert env.patch(path, 100, data[100:], who).status_code == 204
+    assert env.policy.completed == [(upload_id(path), ALICE.owner)]
+    assert env.request("DELETE", path, who).status_code == 204
+    assert env.files() == []
+
+
+def test_without_its_capability_an_upload_is_404(env: Env) -> None:
+    _, data = envelope(env.keys)
+    path = env.create(len(data))
+    other = env.create(len(data), BOB)
     assert env.patch(path, 0, data[:100]).status_code == 204
-    assert env.head(path, BOB).status_code == 404
-    response = env.patch(path, 100, data[100:200], BOB)
-    assert response.status_code == 404
-    assert error_of(response) == "not_found"
-    assert env.request("DELETE", path, BOB).status_code == 404
+    ident, secret = ID_PATH.match(path).groups()  # type: ignore[union-attr]
+    other_secret = ID_PATH.match(other)[2]  # type: ignore[index]
+    flipped = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    for wrong in (
+        f"/api/uploads/{ident}",
+        f"/api/uploads/{ident}.{other_secret}",
+        f"/api/uploads/{ident}.{flipped}",
+        f"/api/uploads/{ident}.{secret}x",
+    ):
+        for who in (ALICE, None):
+            assert env.head(wrong, who).status_code == 404
+            response = env.patch(wrong, 100, data[100:200], who)
+            assert response.status_code == 404
+            assert error_of(response) == "not_found"
+            assert env.request("DELETE", wrong, who).status_code == 404
     assert env.head(path).headers["Upload-Offset"] == "100"
+    assert len(env.files()) == 4
 
 
 @pytest.mark.parametrize(

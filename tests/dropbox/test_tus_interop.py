@@ -23,7 +23,7 @@ from crypto import KeyKind, Kind, PrivateKey, open_bytes, seal_bytes
 from crypto.envelope import header_length
 from dropbox.storage import LocalBlobStore
 from dropbox.uploads import UploadStore
-from tests.dropbox.tus_testapp import CSRF_HEADER, ENV_DIR, SESSION_COOKIE
+from tests.dropbox.tus_testapp import CSRF_HEADER, ENV_DIR, SESSION_COOKIE, complete_into
 from tests.support.ports import free_port, wait_for_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -54,14 +54,14 @@ class Server:
 
     def take(self, url: str) -> bytes:
         """Complete the upload into a blob store, as the submission step would."""
-        upload_id = urlsplit(url).path.rsplit("/", 1)[1]
+        upload_id = urlsplit(url).path.rsplit("/", 1)[1].split(".")[0]
         store = UploadStore(self.root / "uploads")
         upload = store.get(upload_id)
         assert upload is not None
         assert upload.owner == OWNER
         assert upload.complete
         blobs = LocalBlobStore(self.root / "blobs")
-        with blobs.open(store.complete_into(upload_id, blobs)) as handle:
+        with blobs.open(complete_into(store, upload_id, blobs)) as handle:
             return handle.read()
 
 
@@ -187,3 +187,27 @@ def test_tuspy_resumes_after_an_interrupted_patch(server: Server, cut: int) -> N
     blob = server.take(url)
     assert blob == envelope
     _opens(server, blob, content)
+
+
+def test_tuspy_resumes_with_the_url_alone_after_the_session_is_gone(server: Server) -> None:
+    # The session created the upload; a client with no cookie and no token (the session has
+    # ended, or the server restarted) resumes it: the URL carries the upload's capability.
+    content, envelope = _sealed(server, 2 * 1024 * 1024)
+    url = (
+        TusClient(server.endpoint, headers=dict(AUTH))
+        .uploader(file_stream=io.BytesIO(envelope))
+        .create_url()
+    )
+    bare = TusClient(server.endpoint)
+    first = bare.uploader(url=url, file_stream=io.BytesIO(envelope), chunk_size=1024 * 1024)
+    first.upload_chunk()  # type: ignore[no-untyped-call]
+    assert server.head_offset(url) == 1024 * 1024
+    resumed = bare.uploader(url=url, file_stream=io.BytesIO(envelope), chunk_size=512 * 1024)
+    assert resumed.offset == 1024 * 1024
+    resumed.upload()
+    blob = server.take(url)
+    assert blob == envelope
+    _opens(server, blob, content)
+    # Without the capability the same upload is not found.
+    with requests.head(url.rsplit(".", 1)[0], headers={"Tus-Resumable": "1.0.0"}, timeout=10) as r:
+        assert r.status_code == 404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import io
 import os
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dropbox.storage import LocalBlobStore
+from dropbox.storage import LocalBlobStore, is_out_of_space
 from dropbox.uploads import (
     OffsetMismatch,
     StreamInterrupted,
@@ -18,8 +20,9 @@ from dropbox.uploads import (
     UploadIncomplete,
     UploadNotFound,
     UploadStore,
+    UploadStoreFull,
 )
-from tests.dropbox.tus_testapp import BrokenStream
+from tests.dropbox.tus_testapp import BrokenStream, complete_into
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -69,7 +72,7 @@ def test_store_refuses_a_second_writer(store: UploadStore, tmp_path: Path) -> No
         with pytest.raises(UploadBusy):
             store.append(upload.id, io.BytesIO(b"x"), 1)
         with pytest.raises(UploadBusy):
-            store.complete_into(upload.id, LocalBlobStore(tmp_path / "blobs"))
+            complete_into(store, upload.id, LocalBlobStore(tmp_path / "blobs"))
     assert store.append(upload.id, io.BytesIO(b"x"), 1) == 1
 
 
@@ -78,16 +81,16 @@ def test_store_completes_only_whole_uploads(store: UploadStore, tmp_path: Path) 
     upload = store.create("owner", 10, T0)
     store.append(upload.id, io.BytesIO(b"0123456"), 10)
     with pytest.raises(UploadIncomplete):
-        store.complete_into(upload.id, blobs)
+        complete_into(store, upload.id, blobs)
     assert list(blobs.ids()) == []
     store.append(upload.id, io.BytesIO(b"789"), 10)
-    blob_id = store.complete_into(upload.id, blobs)
+    blob_id = complete_into(store, upload.id, blobs)
     with blobs.open(blob_id) as handle:
         assert handle.read() == b"0123456789"
     assert store.get(upload.id) is None
     assert os.listdir(store.root) == []
     with pytest.raises(UploadNotFound):
-        store.complete_into(upload.id, blobs)
+        complete_into(store, upload.id, blobs)
 
 
 def test_store_expire_removes_crash_leftovers_only_when_old(store: UploadStore) -> None:
@@ -111,3 +114,56 @@ def test_store_wants_aware_times(store: UploadStore) -> None:
         store.create("owner", 10, datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="owner"):
         store.create("", 10, T0)
+
+
+def test_a_capability_is_returned_once_and_kept_only_as_its_hash(store: UploadStore) -> None:
+    upload, secret = store.create_with_key("owner-1", 10, T0)
+    assert len(secret) == 43
+    sidecar = (store.root / f"{upload.id}.json").read_text()
+    assert secret not in sidecar
+    found = store.get(upload.id)
+    assert found is not None
+    assert found.opens_with(secret)
+    assert not found.opens_with(secret[:-1] + ("A" if secret[-1] != "A" else "B"))
+    _, other_secret = store.create_with_key("owner-1", 10, T0)
+    assert not found.opens_with(other_secret)
+
+
+def test_copy_into_leaves_the_upload_for_the_caller_to_delete(
+    store: UploadStore, tmp_path: Path
+) -> None:
+    upload = store.create("owner-1", 5, T0)
+    store.append(upload.id, io.BytesIO(b"hello"), 5)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    with contextlib.ExitStack() as hold:
+        first = store.copy_into(upload.id, blobs, hold)
+    assert store.get(upload.id) is not None
+    # Copied again (a retry after a crash): the same content-addressed blob.
+    with contextlib.ExitStack() as hold:
+        assert store.copy_into(upload.id, blobs, hold) == first
+    assert os.listdir(tmp_path / "blobs") == [first]
+
+
+def test_a_full_disk_during_append_keeps_none_of_it(
+    store: UploadStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload = store.create("owner-1", 300_000, T0)
+    assert store.append(upload.id, io.BytesIO(b"a" * 1000), 1000) == 1000
+    writes = {"n": 0}
+    real = os.write
+
+    def fills_up(fd: int, data: bytes) -> int:
+        writes["n"] += 1
+        if writes["n"] > 1:
+            raise OSError(errno.EDQUOT, "quota")
+        return real(fd, data)
+
+    monkeypatch.setattr("common.files.os.write", fills_up)
+    with pytest.raises(UploadStoreFull):
+        store.append(upload.id, io.BytesIO(b"b" * 200_000), 200_000)
+    monkeypatch.undo()
+    found = store.get(upload.id)
+    assert found is not None
+    assert found.offset == 1000
+    assert is_out_of_space(UploadStoreFull("x"))
+    assert not is_out_of_space(OSError(errno.EIO, "io"))

@@ -7,6 +7,7 @@ In-process tests call :func:`build_app` with their own policy (and clock). Under
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from flask import Flask, abort, request
 
+from dropbox.storage import BlobStore
 from dropbox.tus import create_tus_blueprint
 from dropbox.uploads import UploadStore
 
@@ -104,3 +106,11 @@ class BrokenStream:
         if self._raises:
             raise ConnectionResetError("connection reset by peer")
         return b""
+
+
+def complete_into(store: UploadStore, upload_id: str, blobs: BlobStore) -> str:
+    """What completion does with one upload: copy it into a blob, release it, delete it."""
+    with contextlib.ExitStack() as hold:
+        blob_id = store.copy_into(upload_id, blobs, hold)
+    store.delete(upload_id)
+    return blob_id

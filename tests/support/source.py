@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import requests
 
@@ -79,10 +80,11 @@ class Source:
                 timeout=120,
             )
             assert patched.status_code == 204, patched.text
-            items.append({"upload": location.rsplit("/", 1)[1], "kind": kind})
+            # The URL is /api/uploads/<id>.<capability>; completion names the id only.
+            items.append({"upload": location.rsplit("/", 1)[1].split(".")[0], "kind": kind})
         done = self.http.post(
             self.server.url + "/api/submissions",
-            json={"items": items},
+            json={"key": secrets.token_urlsafe(16), "items": items},
             headers={"X-Postern-CSRF": token},
             timeout=60,
         )

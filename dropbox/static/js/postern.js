@@ -11,7 +11,8 @@ const S = byId('postern-strings')?.dataset;
 const UPLOADS = '/api/uploads';
 const CHUNK = 65552; // a sealed 64 KiB chunk (format.md 3.4)
 const PER_PATCH = 16; // chunks per PATCH: about 1 MiB
-const DELAYS = [1, 2, 4, 8, 15, 30, 30, 30]; // seconds before each retry
+const DELAYS = [1, 2, 4, 8, 15, 30, 60]; // seconds before each retry, then the last again
+const PATIENCE = 90; // retries: over an hour (uploads are kept for 24 hours)
 const lang = document.documentElement.lang || undefined;
 const num = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
 const pct = new Intl.NumberFormat(lang, { style: 'percent' });
@@ -31,16 +32,18 @@ function size(n) {
   return `${num.format(n / f)} ${unit}`;
 }
 
-/** A refusal: `key` names the text to show; `retry` marks what may succeed if sent again. */
+/** A refusal: `key` names the text to show; `retry` marks what may succeed if sent again,
+ * `login` a 403, `wait` the server's Retry-After. */
 class Failure extends Error {
-  constructor(key, retry = false, values = {}) {
+  constructor(key, retry = false, values = {}, login = false, wait = 0) {
     super(key);
-    Object.assign(this, { key, retry, values });
+    Object.assign(this, { key, retry, values, login, wait });
   }
 }
 
-const CODES = { stale_keyring: 'stale', too_large: 'tooLarge', not_logged_in: 'expired' };
-const RETRY = ['incomplete_body', 'offset_mismatch', 'upload_busy'];
+const CODES = { stale_keyring: 'stale', too_large: 'tooLarge', not_logged_in: 'expired',
+  insufficient_storage: 'full' };
+const RETRY = ['incomplete_body', 'offset_mismatch', 'upload_busy', 'insufficient_storage'];
 
 async function call(job, method, url, headers, body, abortable = true) {
   let r;
@@ -57,7 +60,8 @@ async function call(job, method, url, headers, body, abortable = true) {
   let code = '';
   try { code = String((await r.json()).error); } catch { /* an HTML error page */ }
   throw new Failure(CODES[code] || (r.status === 403 ? 'expired' : 'failed'),
-    r.status >= 500 || RETRY.includes(code));
+    r.status >= 500 || RETRY.includes(code), {}, r.status === 403,
+    Math.min(Number(r.headers.get('Retry-After')) || 0, 600));
 }
 
 function offsetOf(response, total) {
@@ -89,17 +93,63 @@ async function slice(plan, offset, read) {
   return out;
 }
 
-/** `step()` until it succeeds, waiting longer after each failure that may pass. */
+/** `step()` until it succeeds, waiting longer after each failure that may pass, and after a
+ * new login when the session ended. */
 async function persist(job, item, step) {
   for (let failures = 0; ; failures++) {
     try {
       return await step(failures);
     } catch (e) {
-      if (!e.retry || failures >= DELAYS.length) throw e;
-      item.show(undefined, S.retrying);
-      await wait(job, DELAYS[failures]);
+      if (e.login && !job.abort.signal.aborted) {
+        await relogin(job);
+        failures = -1;
+        continue;
+      }
+      if (!e.retry || failures >= PATIENCE) throw e;
+      item.show(undefined, e.key === 'full' ? S.full : S.retrying);
+      await wait(job, Math.max(e.wait, DELAYS[Math.min(failures, DELAYS.length - 1)]));
     }
   }
+}
+
+async function token(path) {
+  const r = await fetch(path, { cache: 'no-store' });
+  const t = new DOMParser().parseFromString(await r.text(), 'text/html')
+    .querySelector('[name=csrf_token]')?.value;
+  if (!t) throw new Error();
+  return t;
+}
+
+/** Log in again with the page's login form; resolves once `job.token` is the new session's. */
+function relogin(job) {
+  const box = byId('postern-login');
+  const [field, button] = box.elements;
+  const note = byId('postern-login-note');
+  note.textContent = '';
+  box.hidden = false;
+  field.focus();
+  return new Promise((done, fail) => {
+    job.abort.signal.addEventListener('abort', () => fail(new Failure('cancelled')));
+    box.onsubmit = async (event) => {
+      event.preventDefault();
+      button.disabled = true;
+      note.textContent = S.loggingIn;
+      try {
+        const r = await fetch('/login', { method: 'POST', redirect: 'manual',
+          body: new URLSearchParams({ csrf_token: await token('/login'), codename: field.value }) });
+        // Logged in: a redirect; refused: the login page again.
+        note.textContent = S.loginFailed;
+        if (r.type === 'opaqueredirect') {
+          job.token = await token('/submit');
+          box.hidden = true;
+          done();
+        }
+      } catch {
+        note.textContent = S.retrying;
+      }
+      button.disabled = false;
+    };
+  });
 }
 
 async function upload(job, item) {
@@ -109,8 +159,9 @@ async function upload(job, item) {
   // Not abortable: if the upload was made, its Location is needed to delete it again.
   const made = await persist(job, item,
     () => call(job, 'POST', UPLOADS, { 'Upload-Length': total }, undefined, false));
+  // The URL carries the upload's capability: HEAD, PATCH and DELETE need nothing else.
   const url = new URL(made.headers.get('Location') || '', location.href);
-  const id = /^\/api\/uploads\/([0-9a-f]{32})$/.exec(url.pathname)?.[1];
+  const id = /^\/api\/uploads\/([0-9a-f]{32})\.[A-Za-z0-9_-]{43}$/.exec(url.pathname)?.[1];
   if (url.origin !== location.origin || !id) throw new Failure('failed');
   job.urls.push(url.href);
   item.id = id;
@@ -161,6 +212,8 @@ async function send(event) {
       type: f.type.replace(/[^\x20-\x7e]/g, '').slice(0, 127).trim() || 'application/octet-stream',
       read: (o, n) => f.slice(o, o + n).arrayBuffer() });
   }
+  // The completion key (format.md 8.4): the same for every try of this submission.
+  const key = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b + 256).join('');
   const job = { abort: new AbortController(), urls: [], token: form.elements.csrf_token.value };
   try {
     check(items);
@@ -188,16 +241,18 @@ async function send(event) {
     for (job.item of items) await upload(job, job.item);
     cancel.disabled = true;
     if (job.abort.signal.aborted) throw new Failure('cancelled');
-    const answer = await call(job, 'POST', '/api/submissions', {
-      'Content-Type': 'application/json',
-    }, JSON.stringify({ items: items.map((i) => ({ upload: i.id, kind: i.kind })) }), false);
+    const body = JSON.stringify({ key,
+      items: items.map((i) => ({ upload: i.id, kind: i.kind })) });
+    const answer = await persist(job, { show: (_, note) => say(note || S.sending) },
+      () => call(job, 'POST', '/api/submissions', { 'Content-Type': 'application/json' }, body,
+        false));
     // Sent: from here on nothing may say otherwise.
     let next = new URL('/submit/done', location.href);
     try { next = new URL((await answer.json()).next, location.href); } catch { /* keep it */ }
     location.assign(next.origin === location.origin ? next.href : '/submit/done');
   } catch (e) {
     job.abort.abort();
-    const headers = { 'Tus-Resumable': '1.0.0', 'X-Postern-CSRF': job.token };
+    const headers = { 'Tus-Resumable': '1.0.0' };
     await Promise.allSettled(job.urls.map((u) => fetch(u, { method: 'DELETE', headers })));
     const key = e instanceof Failure ? e.key : 'failed';
     const values = { name: job.item?.label, size: size(Number(form.dataset.maxFileBytes)),
