@@ -158,7 +158,9 @@ def test_an_upload_cut_off_half_way_resumes_where_the_server_stopped(browser, re
     data = os.urandom(3 * MiB + 777)
     relay.rule = nth("PATCH", "/api/uploads/", 2, "cut")
     _send_one_file(browser, data)
-    browser.page.wait_for_url("**/submit/done", timeout=60_000)
+    # The page waits 1, 2, 4, 8... seconds between tries while the server still holds the cut
+    # upload's lock: on a loaded machine that can pass a minute.
+    browser.page.wait_for_url("**/submit/done", timeout=180_000)
 
     [item] = server.items()
     assert (item.kind, item.filename, item.content) == ("file", "dump.bin", data)

@@ -63,21 +63,22 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 def submit_with_faults(world: World) -> None:
     source = world.a_source()
+    contents, pending = world.prepare(source)
     world.counts.submissions += 1
     if world.rng.random() >= KILL_CHANCE:
-        contents = world.submit(source)
+        world.send(source, contents, pending)
         world.sent.append(Sent(source, contents, acknowledged=True))
         world.counts.acknowledged += 1
         return
-    # The server dies at a random moment of this submission: the source's request fails, and
-    # whatever the server committed must be whole.
-    outcome: list[tuple[bytes, ...] | BaseException] = []
+    # The server dies at a random moment of this submission: the request fails, and whatever
+    # the server committed must be whole.
+    failed: list[BaseException] = []
 
     def send() -> None:
         try:
-            outcome.append(world.submit(source))
+            world.send(source, contents, pending)
         except (AssertionError, requests.RequestException) as exc:
-            outcome.append(exc)
+            failed.append(exc)
 
     sender = threading.Thread(target=send)
     sender.start()
@@ -85,9 +86,17 @@ def submit_with_faults(world: World) -> None:
     world.kill_server()
     sender.join(timeout=120)
     world.restart_server()
-    if outcome and isinstance(outcome[0], tuple):
-        world.sent.append(Sent(source, outcome[0], acknowledged=True))
+    if failed and pending is not None:
+        # The page tries again, as postern.js does: resumes from HEAD, completes with the
+        # same key; the server must neither lose nor double the submission.
+        pending.send()
+        world.counts.retried += 1
+    if not failed or pending is not None:
+        world.sent.append(Sent(source, contents, acknowledged=True))
         world.counts.acknowledged += 1
+    else:
+        # A plain form cut by the crash: nobody was told it arrived; it may or may not have.
+        world.sent.append(Sent(source, contents, acknowledged=False))
 
 
 def check_server(world: World) -> None:
@@ -145,7 +154,8 @@ def test_the_system_lives_many_cycles(world: World):
     print(
         f"soak: {counts.cycles} cycles, {counts.submissions} submissions "
         f"({counts.acknowledged} acknowledged), {counts.kills} kills, "
-        f"{counts.interrupted_pulls} interrupted pulls, {counts.replies} replies"
+        f"{counts.retried} script-path retries, {counts.interrupted_pulls} interrupted pulls, "
+        f"{counts.replies} replies"
     )
     for name, times in sorted(counts.checks.items()):
         print(f"soak: invariant held {times} times: {name}")

@@ -30,6 +30,7 @@ from journalist_ui.outbound import queue_reply
 from journalist_ui.store.models import Item
 from journalist_ui.store.models import Source as StationSource
 from journalist_ui.unlock import Unlocked, unlock
+from tests.soak.pending import PendingSubmission
 from tests.support.cli import BIN, JOURNALIST, run_tool
 from tests.support.server import DropboxServer
 from tests.support.source import Source
@@ -64,6 +65,7 @@ class Counts:
     acknowledged: int = 0
     kills: int = 0
     interrupted_pulls: int = 0
+    retried: int = 0
     imported: int = 0
     replies: int = 0
     checks: dict[str, int] = field(default_factory=dict)
@@ -101,24 +103,32 @@ class World:
         self.sources.append(source)
         return source
 
-    def submit(self, source: Source) -> tuple[bytes, ...]:
-        """One submission through a path chosen at random; returns what was sent."""
+    def prepare(self, source: Source) -> tuple[tuple[bytes, ...], PendingSubmission | None]:
+        """What a source sends next: its contents, and for the script path the sealed
+        envelopes to upload (None: the plain form, sent by :meth:`send`)."""
         rng = self.rng
         message = f"message {rng.getrandbits(64):016x}"
         files = [rng.randbytes(rng.choice((2_000, 300_000, 3 * 1024 * 1024)))
                  for _ in range(rng.randint(0, 2))]  # fmt: skip
         if rng.random() < 0.5:
-            if files:
-                source.plain_form(message, "evidence.bin", files[0])
-                return (message.encode(), files[0])
-            source.plain_form(message, "", b"")
-            return (message.encode(),)
+            # The plain form sends at most one file in this soak.
+            return (message.encode(), *files[:1]), None
         recipients = self.recipients(source)
         envelopes = [("message", seal_bytes(message.encode(), recipients, Kind.MESSAGE))]
         envelopes += [("file", seal_bytes(f, recipients, Kind.FILE, "clip.mp4", "video/mp4"))
                       for f in files]  # fmt: skip
-        source.script_path(envelopes)
-        return (message.encode(), *files)
+        return (message.encode(), *files), PendingSubmission(source, envelopes)
+
+    @staticmethod
+    def send(
+        source: Source, contents: tuple[bytes, ...], pending: PendingSubmission | None
+    ) -> None:
+        if pending is not None:
+            pending.send()
+        elif len(contents) > 1:
+            source.plain_form(contents[0].decode(), "evidence.bin", contents[1])
+        else:
+            source.plain_form(contents[0].decode(), "", b"")
 
     # -- the server ----------------------------------------------------------------------------
 
