@@ -352,7 +352,7 @@ def test_search_and_duplicates(web, seeded):
     assert "at most 200" in body(web.get("/search?q=" + "a" * 201))
     assert "NEAR" in body(web.get('/search?q=NEAR("x'))
     dups = body(web.get("/duplicates"))
-    assert "2 items from 2 sources" in dups
+    assert "2 items · from 2 sources" in dups
 
 
 def test_reply_delete_and_outbound_bundle(web, seeded, home, tmp_path):
