@@ -47,6 +47,9 @@ def start() -> ResponseReturnValue:
         )
         return redirect(url_for("imports.index"), 303)
     bundle = Path(text)
+    if state().jobs.running("rewrap"):  # both write the envelopes and the store
+        notice(gettext("A rewrap is running: wait until it has finished."), "error")
+        return redirect(url_for("imports.index"), 303)
     if not bundle.is_file():
         notice(gettext("There is no file %(path)s.", path=text), "error")
         return redirect(url_for("imports.index"), 303)

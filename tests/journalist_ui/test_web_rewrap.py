@@ -5,6 +5,7 @@ as a background job with item progress, after which the newcomer reads everythin
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 from werkzeug.test import TestResponse
 
 from journalist_ui import keys
+from journalist_ui.web.rewrap import RewrapSummary
 from tests.journalist_ui.webkit import Clock, WebClient, add_item, add_source, make_app
 from tests.support.cli import MEMLIMIT, PASSPHRASE
 
@@ -145,3 +147,27 @@ def test_rewrap_progress_counts_items(newcomer):
     page = body(alice.get(f"/rewrap/{job.id}"))
     assert "Resealing: 64 of 130 items." in page
     assert 'http-equiv="refresh"' in page
+
+
+def test_one_import_or_rewrap_at_a_time(newcomer, tmp_path):
+    alice, _bob, _ids = newcomer
+    release = threading.Event()
+    summary = RewrapSummary(0, 0, [])
+    job = alice.state().jobs.start(
+        "alice",
+        "rewrap",
+        lambda _progress: release.wait(60) and summary,
+        lambda _e: None,
+        kind="rewrap",
+    )
+    try:
+        bundle = tmp_path / "in.bundle"
+        bundle.write_bytes(b"not read")
+        refused = alice.post("/imports", {"path": str(bundle)}, follow_redirects=True)
+        assert "A rewrap is running: wait until it has finished." in body(refused)
+        again = alice.post("/rewrap", follow_redirects=True)
+        assert "An import or a rewrap is running" in body(again)
+        assert "A rewrap is running:" in body(alice.get("/rewrap"))
+    finally:
+        release.set()
+    assert 'id="rewrap-done"' in finished(alice, f"/rewrap/{job.id}")
