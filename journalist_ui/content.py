@@ -51,11 +51,17 @@ class FilePlaintext:
             raise _unreadable(self._unlocked, self._item)
 
 
+def sealed_to(unlocked: Unlocked, key_ids: str | None) -> bool:
+    """Whether an envelope sealed to ``key_ids`` (an item's comma-separated hex key ids)
+    opens with the unlocked journalist's keys (an unknown list counts as yes: try it)."""
+    mine = {key.key_id.hex() for key in unlocked.encryption_keys}
+    named = {key_id for key_id in (key_ids or "").split(",") if key_id}
+    return not named or bool(mine & named)
+
+
 def _unreadable(unlocked: Unlocked, item: Item) -> StationError:
     """Why an envelope did not open: not sealed to this journalist's keys, or damaged."""
-    mine = {key.key_id.hex() for key in unlocked.encryption_keys}
-    named = {key_id for key_id in (item.key_ids or "").split(",") if key_id}
-    if named and not mine & named:
+    if not sealed_to(unlocked, item.key_ids):
         return StationError(
             f"item {item.id} is not sealed to your keys (it is sealed to key ids "
             f"{item.key_ids}): a journalist whose key it names can read it, and "
@@ -145,4 +151,4 @@ def open_file(
     )
 
 
-__all__ = ["MAX_MESSAGE", "FilePlaintext", "open_file", "read_message"]
+__all__ = ["MAX_MESSAGE", "FilePlaintext", "open_file", "read_message", "sealed_to"]

@@ -47,6 +47,7 @@ from journalist_ui.keys.rewrap import (
     UNDECRYPTABLE,
     finish_interrupted_rewrap,
     rewrap_store,
+    rewrap_store_with_keys,
 )
 from journalist_ui.keys.root import RootRotationResult, load_root, rotate_team_root
 from journalist_ui.keys.storekey import reseal_store_key
@@ -88,6 +89,7 @@ __all__ = [
     "revoke_transfer_client",
     "rewrap_envelope_files",
     "rewrap_store",
+    "rewrap_store_with_keys",
     "rotate_encryption_key",
     "rotate_team_root",
     "stranded_envelopes",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,15 +74,10 @@ def rewrap_store(
         keys += [k.secret for k in load_encryption_keys(layout, name, ask(journalist_what(name)))]
     for name in revoked:
         keys += _revoked_encryption_keys(layout, record, name, ask)
-    recipients = active_recipients(layout, record.journalists)
     if layout.store_key.exists():
         actor = journalists[0] if journalists else f"{revoked[0]} (revoked)"
-        held = held_encryption_key_ids(home)
-        when = datetime.now(UTC) if now is None else now
-        with opened_store(layout, keys, actor) as store:
-            done, failed = _rewrap_items(layout, store, keys, recipients, held, actor, when)
-        more, failed_key = rewrap_envelope_files([layout.store_key], keys, recipients)
-        return done + more, failed + failed_key
+        return rewrap_store_with_keys(home, keys, actor, now=now)
+    recipients = active_recipients(layout, record.journalists)
     directory = layout.envelopes
     paths = (
         sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -90,6 +85,27 @@ def rewrap_store(
         else []
     )
     return rewrap_envelope_files(paths, keys, recipients)
+
+
+def rewrap_store_with_keys(
+    home: Path,
+    keys: Sequence[bytes],
+    actor: str,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[RewrapResult], list[tuple[Path, str]]]:
+    """Rewrap a station with a store with secret ``keys`` already open (the station UI's
+    unlocked journalist ``actor``); ``progress(items done, items)`` after each batch."""
+    layout = Layout(home)
+    record = load_record(home)
+    recipients = active_recipients(layout, record.journalists)
+    held = held_encryption_key_ids(home)
+    when = datetime.now(UTC) if now is None else now
+    with opened_store(layout, keys, actor) as store:
+        done, failed = _rewrap_items(layout, store, keys, recipients, held, actor, when, progress)
+    more, failed_key = rewrap_envelope_files([layout.store_key], keys, recipients)
+    return done + more, failed + failed_key
 
 
 def _revoked_encryption_keys(
@@ -195,6 +211,7 @@ def _rewrap_items(
     held: set[bytes],
     actor: str,
     now: datetime,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[RewrapResult], list[tuple[Path, str]]]:
     with store.session() as session:
         rows = [
@@ -221,6 +238,8 @@ def _rewrap_items(
         )
         done += batch_done
         failed += batch_failed
+        if progress is not None:
+            progress(min(start + REWRAP_BATCH, len(rows)), len(rows))
     return done, failed
 
 

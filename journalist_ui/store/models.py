@@ -156,6 +156,16 @@ class LedgerRecord(Base):
     detail: Mapped[str] = mapped_column(Text)
 
 
+class Preference(Base):
+    """A journalist's choices in the station UI (migration 0002): the interface language."""
+
+    __tablename__ = "preferences"
+
+    journalist: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: An interface language code of journalist_ui.web.language.LANGUAGES.
+    language: Mapped[str] = mapped_column(String(8))
+
+
 __all__ = [
     "DEFAULT_STATUSES",
     "Base",
@@ -164,6 +174,7 @@ __all__ = [
     "LedgerRecord",
     "Note",
     "Outgoing",
+    "Preference",
     "Read",
     "Source",
     "Status",

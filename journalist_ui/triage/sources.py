@@ -81,6 +81,8 @@ class ItemRow:
     read: bool
     #: How many other items (of any source) have the same plaintext.
     duplicates: int
+    #: The hex key ids its envelope is sealed to, comma-separated.
+    key_ids: str = ""
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ def conversation(session: Session, journalist: str, source_pk: int) -> Conversat
             author=item.author,
             read=bool(read) or item.direction == "out",
             duplicates=int(dups) if item.plaintext_sha256 else 0,
+            key_ids=item.key_ids,
         )
         for item, read, dups in rows
     ]

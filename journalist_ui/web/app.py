@@ -17,20 +17,24 @@ from journalist_ui.web import (
     auth,
     imports,
     items,
+    language,
     ledger,
     outgoing,
+    rewrap,
     search,
     security,
     sources,
 )
 from journalist_ui.web.context import STATE_KEY, StationState
-from journalist_ui.web.jobs import ImportJobs
+from journalist_ui.web.jobs import Jobs
 from journalist_ui.web.sessions import SessionTable
 
 COOKIE_NAME = "postern_station"
+#: The compiled catalogues of the station's languages (deploy/i18n.sh).
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 #: Endpoints that work while the station is locked.
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.unlock", "auth.unlock_post", "auth.lock", "auth.locked", "static"}
+    {"auth.unlock", "auth.unlock_post", "auth.lock", "auth.locked", "language.choose", "static"}
 )
 #: Largest request body: forms only (a reply, a pasted OpenPGP key); files never come in.
 MAX_FORM_BYTES = 1024 * 1024
@@ -60,13 +64,13 @@ def create_app(settings: UISettings, clock: Callable[[], datetime]) -> Flask:
         settings=settings,
         clock=clock,
         sessions=SessionTable(settings.idle_timeout, clock),
-        jobs=ImportJobs(),
+        jobs=Jobs(),
     )
     app.extensions[STATE_KEY] = state
     install_log_filters()
     security.register_error_pages(app)
 
-    for module in (auth, sources, items, search, imports, outgoing, ledger):
+    for module in (auth, sources, items, search, imports, outgoing, ledger, rewrap):
         app.register_blueprint(module.blueprint)
 
     @app.before_request
@@ -80,6 +84,9 @@ def create_app(settings: UISettings, clock: Callable[[], datetime]) -> Flask:
                 return redirect(url_for("auth.unlock"))
             raise Forbidden("locked")
         return None
+
+    # After _policy: the language choice in a URL goes to the browser session it found.
+    language.install(app, str(TRANSLATIONS))
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -101,6 +108,7 @@ def create_app(settings: UISettings, clock: Callable[[], datetime]) -> Flask:
             "csrf_token": browser.csrf if browser is not None else "",
             "journalist": unlocked.journalist if unlocked is not None else None,
             "notices": notices,
+            **language.language_context(),
         }
 
     return app

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, ngettext, refresh
 
 from crypto import CryptoError
 from journalist_ui import station
 from journalist_ui.errors import StationError
 from journalist_ui.reopen import reopen_items
 from journalist_ui.unlock import unlock as unlock_station
+from journalist_ui.web import language
 from journalist_ui.web.context import browser, notice, now, state
+from journalist_ui.web.views import store_session
 
 blueprint = Blueprint("auth", __name__)
 
@@ -39,27 +42,40 @@ def unlock_post() -> ResponseReturnValue:
     passphrase = request.form.get("passphrase", "")
     error = None
     if name not in journalists:
-        error = "choose a journalist of this station"
+        error = gettext("Choose a journalist of this station.")
     elif not passphrase or len(passphrase) > MAX_PASSPHRASE_CHARS:
-        error = "type your passphrase"
+        error = gettext("Type your passphrase.")
     else:
         try:
             unlocked = unlock_station(state().settings.home, name, passphrase)
         except (StationError, CryptoError) as exc:
             error = str(exc)
         except OSError as exc:
-            error = f"cannot read the station's files: {exc.strerror or exc}"
+            error = gettext(
+                "Cannot read the station's files: %(reason)s", reason=exc.strerror or str(exc)
+            )
         else:
             g.browser = state().sessions.unlock(browser(), unlocked)
+            _apply_language(name)
+            minutes = int(state().settings.idle_timeout.total_seconds() // 60)
             notice(
-                f"Unlocked for {name}. The station locks itself after "
-                f"{int(state().settings.idle_timeout.total_seconds() // 60)} idle minutes."
+                ngettext(
+                    "Unlocked for %(name)s. The station locks itself after %(num)d idle minute.",
+                    "Unlocked for %(name)s. The station locks itself after %(num)d idle minutes.",
+                    minutes,
+                    name=name,
+                )
             )
             reopened = reopen_items(unlocked, now=now())
             if reopened:
                 notice(
-                    f"{reopened} item(s) that could not be decrypted when they were imported "
-                    "open with your keys: they are readable now."
+                    ngettext(
+                        "%(num)d item that could not be decrypted when it was imported opens "
+                        "with your keys: it is readable now.",
+                        "%(num)d items that could not be decrypted when they were imported "
+                        "open with your keys: they are readable now.",
+                        reopened,
+                    )
                 )
             return redirect(url_for("sources.index"))
     del passphrase
@@ -69,11 +85,24 @@ def unlock_post() -> ResponseReturnValue:
     return page, 403
 
 
+def _apply_language(journalist: str) -> None:
+    """The journalist's stored language; else the one chosen before unlock, stored now."""
+    with store_session() as session:
+        stored = language.stored_language(session, journalist)
+        chosen = browser().language
+        if stored is not None:
+            browser().language = stored
+        elif chosen in language.CODES:
+            language.store_language(session, journalist, chosen)
+    refresh()  # this request may have picked its language before the unlock
+
+
 @blueprint.post("/lock")
 def lock() -> ResponseReturnValue:
     if browser().unlocked is not None:
         state().sessions.lock(browser())
-    return redirect(url_for("auth.locked"))
+    # The locked page keeps the language (the session that held it is gone).
+    return redirect(url_for("auth.locked", lang=language.current_language()))
 
 
 @blueprint.get("/locked")

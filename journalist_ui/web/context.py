@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 from flask import current_app, g
 from werkzeug.exceptions import Forbidden
 
-from journalist_ui.web.jobs import ImportJobs
+from journalist_ui.web.jobs import Jobs
 from journalist_ui.web.sessions import BrowserSession, SessionTable
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ class StationState:
     settings: UISettings
     clock: Callable[[], datetime]
     sessions: SessionTable
-    jobs: ImportJobs
+    jobs: Jobs
 
 
 def state() -> StationState:

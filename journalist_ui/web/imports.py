@@ -12,14 +12,14 @@ from pathlib import Path
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
-from crypto import CryptoError
 from journalist_ui import importer
-from journalist_ui.errors import StationError
 from journalist_ui.store.models import Import
 from journalist_ui.web.context import notice, now, state, today, unlocked
+from journalist_ui.web.jobs import describe_error
 from journalist_ui.web.views import store_session
 
 blueprint = Blueprint("imports", __name__)
@@ -27,19 +27,11 @@ blueprint = Blueprint("imports", __name__)
 MAX_PATH_CHARS = 4096
 
 
-def _describe(exc: BaseException) -> str | None:
-    if isinstance(exc, StationError | CryptoError):
-        return str(exc)
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
-    return None
-
-
 @blueprint.get("/imports")
 def index() -> ResponseReturnValue:
     with store_session() as session:
         imports = list(session.scalars(select(Import).order_by(Import.id.desc())))
-    running = [j for j in state().jobs.running() if j.journalist == unlocked().journalist]
+    running = [j for j in state().jobs.running("import") if j.journalist == unlocked().journalist]
     return render_template("imports.html", imports=imports, running=running)
 
 
@@ -48,12 +40,18 @@ def start() -> ResponseReturnValue:
     text = request.form.get("path", "").strip()
     if not text or len(text) > MAX_PATH_CHARS or "\x00" in text or not Path(text).is_absolute():
         notice(
-            "give the bundle's absolute path on this station (for example on a USB stick)", "error"
+            gettext(
+                "Give the bundle's absolute path on this station (for example on a USB stick)."
+            ),
+            "error",
         )
         return redirect(url_for("imports.index"), 303)
     bundle = Path(text)
+    if state().jobs.running("rewrap"):  # both write the envelopes and the store
+        notice(gettext("A rewrap is running: wait until it has finished."), "error")
+        return redirect(url_for("imports.index"), 303)
     if not bundle.is_file():
-        notice(f"there is no file {text}", "error")
+        notice(gettext("There is no file %(path)s.", path=text), "error")
         return redirect(url_for("imports.index"), 303)
     current = unlocked()
     day, moment = today(), now()
@@ -68,13 +66,13 @@ def start() -> ResponseReturnValue:
 
     sessions.hold(current)
 
-    job = state().jobs.start(current.journalist, bundle.name, work, _describe)
+    job = state().jobs.start(current.journalist, bundle.name, work, describe_error)
     return redirect(url_for("imports.progress", job_id=job.id), 303)
 
 
 @blueprint.get("/imports/<job_id>")
 def progress(job_id: str) -> ResponseReturnValue:
     job = state().jobs.get(job_id, unlocked().journalist)
-    if job is None:
+    if job is None or job.kind != "import":
         raise NotFound()
     return render_template("import_progress.html", job=job)

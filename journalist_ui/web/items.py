@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
 from werkzeug.exceptions import NotFound
 
 from crypto import Kind
@@ -25,6 +26,12 @@ blueprint = Blueprint("items", __name__)
 
 #: Media types shown in the browser (sandboxed); everything else is only downloaded.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"})
+#: Why a file does not open for this journalist (in the page's language when raised).
+NOT_SEALED = lazy_gettext(
+    "This file is not sealed to your keys: it arrived before your key was on the team "
+    "keyring. A journalist whose key opens it can reseal it to every current journalist "
+    "on the Rewrap page."
+)
 
 
 def _file_item(item_id: int) -> Item:
@@ -60,6 +67,7 @@ def file_page(item_id: int) -> ResponseReturnValue:
     return render_template(
         "file.html",
         item=item,
+        sealed=content.sealed_to(unlocked(), item.key_ids),
         source=source,
         inline=_inline(item),
         mat2=mat.mat2_path() is not None,
@@ -70,9 +78,15 @@ def file_page(item_id: int) -> ResponseReturnValue:
 
 
 def _open(item: Item, *, view: bool = False) -> content.FilePlaintext:
-    """The file's plaintext; with ``view``, content.open_file records a "view" event."""
+    """The file's plaintext; with ``view``, content.open_file records a "view" event.
+
+    StationError with a message for the page if the journalist's keys cannot open it (the
+    file page then says why and what to do, and offers nothing that would need it).
+    """
     if not item.decryptable:
         raise NotFound()
+    if not content.sealed_to(unlocked(), item.key_ids):
+        raise StationError(str(NOT_SEALED))
     return content.open_file(unlocked(), item.id, log_view=view, now=now())
 
 
@@ -83,7 +97,10 @@ def _stream(plaintext: content.FilePlaintext) -> Iterator[bytes]:
 @blueprint.get("/files/<int:item_id>/download")
 def download(item_id: int) -> ResponseReturnValue:
     item = _file_item(item_id)
-    plaintext = _open(item)
+    try:
+        plaintext = _open(item)
+    except StationError as exc:
+        return _fail(item, str(exc))
     name = files.export_name(plaintext)
     with store_session() as session:
         record(
@@ -105,7 +122,10 @@ def show(item_id: int) -> ResponseReturnValue:
     item = _file_item(item_id)
     if not _inline(item):
         raise NotFound()
-    plaintext = _open(item, view=True)
+    try:
+        plaintext = _open(item, view=True)
+    except StationError as exc:
+        return _fail(item, str(exc))
     with store_session() as session:
         triage.mark_read(session, unlocked().journalist, [item.id])
     media_type = (item.media_type or "").split(";")[0].strip().lower()
@@ -154,7 +174,9 @@ def export(item_id: int) -> ResponseReturnValue:
     return _done(
         item,
         {"to": "folder", "name": path.name, "stripped": int(strip)},
-        f"Exported to {path}" + (" with its metadata removed by mat2." if strip else "."),
+        gettext("Exported to %(path)s with its metadata removed by mat2.", path=str(path))
+        if strip
+        else gettext("Exported to %(path)s.", path=str(path)),
     )
 
 
@@ -178,7 +200,11 @@ def export_openpgp(item_id: int) -> ResponseReturnValue:
     return _done(
         item,
         {"to": "openpgp", "name": path.name, "fingerprint": key.fingerprint},
-        f"Exported to {path}, encrypted to the OpenPGP key {key.fingerprint}.",
+        gettext(
+            "Exported to %(path)s, encrypted to the OpenPGP key %(fingerprint)s.",
+            path=str(path),
+            fingerprint=key.fingerprint,
+        ),
     )
 
 

@@ -1,4 +1,9 @@
-"""Imports running in background threads, and their progress for the import page."""
+"""Background work of the station UI (imports, rewraps) and its progress for their pages.
+
+A job's ``done`` and ``total`` count one unit, named by ``unit``: an import counts the
+bundle's bytes (read and verified, then decrypted: each byte twice, so ``total`` is twice the
+bundle's size), a rewrap counts items. Pages say which; a count is never shown as another.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,37 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crypto import CryptoError
+from journalist_ui.errors import StationError
+
+#: The units a job counts in.
+BYTES = "bytes"
+ITEMS = "items"
+
+
+def describe_error(exc: BaseException) -> str | None:
+    """The one line a job's page shows for ``exc``: our errors and OS errors are written to
+    be shown; anything else is a bug (None: a generic line, the traceback to stderr)."""
+    if isinstance(exc, StationError | CryptoError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+    return None
+
+
+#: Shown when a job failed for a reason nobody wrote a message for (a bug: logged to stderr).
+UNEXPECTED = "unexpected"
+
 
 @dataclass
-class ImportJob:
+class Job:
     id: str
     journalist: str
-    bundle_name: str
+    #: What the job works on, for its page: the bundle's file name of an import.
+    name: str
+    #: "import" or "rewrap".
+    kind: str = "import"
+    unit: str = BYTES
     done: int = 0
     total: int = 0
     finished: bool = False
@@ -32,28 +62,31 @@ class ImportJob:
             return 100 if self.finished else (self.done * 100 // self.total if self.total else 0)
 
 
-class ImportJobs:
-    """Running and finished imports of one app (finished ones are kept for their page)."""
+class Jobs:
+    """Running and finished jobs of one app (finished ones are kept for their page)."""
 
     MAX_KEPT = 50
 
     def __init__(self) -> None:
-        self._jobs: dict[str, ImportJob] = {}
+        self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
     def start(
         self,
         journalist: str,
-        bundle_name: str,
+        name: str,
         work: Callable[[Callable[[int, int], None]], Any],
         describe_error: Callable[[BaseException], str | None],
-    ) -> ImportJob:
+        *,
+        kind: str = "import",
+        unit: str = BYTES,
+    ) -> Job:
         """Run ``work(progress)`` in a new thread; its result or error lands in the job.
 
         ``describe_error`` turns an exception into the one line shown to the journalist, or
         None for an unexpected one (then a generic message is shown).
         """
-        job = ImportJob(secrets.token_hex(16), journalist, bundle_name)
+        job = Job(secrets.token_hex(16), journalist, name, kind, unit)
 
         def run() -> None:
             try:
@@ -61,9 +94,9 @@ class ImportJobs:
             except BaseException as exc:
                 message = describe_error(exc)
                 if message is None:  # a bug, not bad input: its traceback goes to stderr
-                    logging.getLogger(__name__).exception("import %s failed", job.id[:8])
+                    logging.getLogger(__name__).exception("%s %s failed", kind, job.id[:8])
                 with job.lock:
-                    job.error = message or "the import failed unexpectedly; nothing was kept"
+                    job.error = message or UNEXPECTED
                     job.finished = True
                 if message is None and not isinstance(exc, Exception):
                     raise
@@ -77,14 +110,18 @@ class ImportJobs:
             if len(self._jobs) > self.MAX_KEPT:
                 for old in [j for j in self._jobs.values() if j.finished][: -self.MAX_KEPT]:
                     del self._jobs[old.id]
-        threading.Thread(target=run, name=f"import-{job.id[:8]}", daemon=True).start()
+        threading.Thread(target=run, name=f"{kind}-{job.id[:8]}", daemon=True).start()
         return job
 
-    def get(self, job_id: str, journalist: str) -> ImportJob | None:
+    def get(self, job_id: str, journalist: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
         return job if job is not None and job.journalist == journalist else None
 
-    def running(self) -> list[ImportJob]:
+    def running(self, kind: str | None = None) -> list[Job]:
         with self._lock:
-            return [j for j in self._jobs.values() if not j.finished]
+            return [
+                j
+                for j in self._jobs.values()
+                if not j.finished and (kind is None or j.kind == kind)
+            ]

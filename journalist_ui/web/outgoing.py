@@ -6,6 +6,7 @@ from typing import cast
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest, NotFound
 
@@ -18,10 +19,11 @@ from journalist_ui.web.views import store_session
 blueprint = Blueprint("outgoing", __name__)
 
 MAX_REPLY_CHARS = 100_000
+#: What each deletion scope deletes, in the page's language when shown (lazy: no request yet).
 SCOPES = {
-    "item": "this item",
-    "source_data": "everything this source sent and every reply (the source stays)",
-    "source": "the source and everything about it",
+    "item": lazy_gettext("this item"),
+    "source_data": lazy_gettext("everything this source sent and every reply (the source stays)"),
+    "source": lazy_gettext("the source and everything about it"),
 }
 
 
@@ -29,16 +31,16 @@ SCOPES = {
 def reply(source_pk: int) -> ResponseReturnValue:
     text = request.form.get("text", "").replace("\r\n", "\n")
     if not text.strip():
-        notice("the reply is empty", "error")
+        notice(gettext("The reply is empty."), "error")
     elif len(text) > MAX_REPLY_CHARS:
-        notice(f"a reply is at most {MAX_REPLY_CHARS} characters", "error")
+        notice(gettext("A reply is at most %(num)d characters.", num=MAX_REPLY_CHARS), "error")
     else:
         try:
             outbound.queue_reply(unlocked(), source_pk, text, today=today(), now=now())
         except StationError as exc:
             notice(str(exc), "error")
         else:
-            notice("Reply sealed and queued: it goes out with the next outbound bundle.")
+            notice(gettext("Reply sealed and queued: it goes out with the next outbound bundle."))
     return redirect(url_for("sources.source", source_pk=source_pk), 303)
 
 
@@ -79,7 +81,13 @@ def delete(source_pk: int) -> ResponseReturnValue:
     scope, item_id = _scope_args()
     source, _ = _target(scope, source_pk, item_id)
     if request.form.get("confirm") != source.designation:
-        notice(f"type the designation {source.designation!r} to confirm the deletion", "error")
+        notice(
+            gettext(
+                "Type the designation “%(name)s” to confirm the deletion.",
+                name=source.designation,
+            ),
+            "error",
+        )
         return redirect(
             url_for(
                 "outgoing.confirm_delete", source_pk=source_pk, scope=scope, item=item_id or ""
@@ -98,7 +106,12 @@ def delete(source_pk: int) -> ResponseReturnValue:
     except StationError as exc:
         notice(str(exc), "error")
         return redirect(url_for("sources.source", source_pk=source_pk), 303)
-    notice(f"Deleted {SCOPES[scope]} on this station; the server deletion is queued.")
+    notice(
+        gettext(
+            "Deleted %(what)s on this station; the server deletion is queued.",
+            what=str(SCOPES[scope]),
+        )
+    )
     if scope == "source":
         return redirect(url_for("sources.index"), 303)
     return redirect(url_for("sources.source", source_pk=source_pk), 303)
@@ -133,7 +146,12 @@ def export() -> ResponseReturnValue:
         notice(str(exc), "error")
     else:
         if result is None:
-            notice("Nothing to send: no pending reply, deletion or acknowledgement.")
+            notice(gettext("Nothing to send: no pending reply, deletion or acknowledgement."))
         else:
-            notice(f"Outbound bundle written: {result.path}. Carry it to the transfer machine.")
+            notice(
+                gettext(
+                    "Outbound bundle written: %(path)s. Carry it to the transfer machine.",
+                    path=str(result.path),
+                )
+            )
     return redirect(url_for("outgoing.pending"), 303)

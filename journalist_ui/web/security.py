@@ -20,6 +20,7 @@ import hmac
 from typing import Final
 
 from flask import Flask, render_template, request
+from flask_babel import gettext, lazy_gettext
 from werkzeug.exceptions import BadRequest, Forbidden
 from werkzeug.wrappers import Response
 
@@ -43,7 +44,6 @@ SECURITY_HEADERS: Final = strict_headers(
         "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
     },
 )
-
 
 
 def allowed_hosts(port: int) -> frozenset[str]:
@@ -80,25 +80,36 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+#: Error pages, in the page's language (lazy: translated when the page is rendered).
 _TEXTS: Final = {
-    400: ("Bad request", "The request could not be understood."),
+    400: (lazy_gettext("Bad request"), lazy_gettext("The request could not be understood.")),
     403: (
-        "Refused",
-        (
+        lazy_gettext("Refused"),
+        lazy_gettext(
             "This request was refused. If you were filling in a form, reload the page and "
             "try again (forms expire when the station locks)."
         ),
     ),
-    404: ("Not found", "There is nothing at this address (it may have been deleted)."),
-    405: ("Not allowed", "This page cannot be used that way."),
-    413: ("Too large", "What was sent is larger than this page accepts."),
+    404: (
+        lazy_gettext("Not found"),
+        lazy_gettext("There is nothing at this address (it may have been deleted)."),
+    ),
+    405: (lazy_gettext("Not allowed"), lazy_gettext("This page cannot be used that way.")),
+    413: (
+        lazy_gettext("Too large"),
+        lazy_gettext("What was sent is larger than this page accepts."),
+    ),
 }
 
 
 def render_error(code: int, message: str | None = None) -> tuple[str, int]:
-    title, text = _TEXTS.get(code, ("Error", "Something went wrong; nothing was changed."))
+    title, text = _TEXTS.get(code, (None, None))
     if code >= 500:
-        title, text = "Station error", "Something went wrong inside the station. Try again."
+        title = gettext("Station error")
+        text = gettext("Something went wrong inside the station. Try again.")
+    elif title is None:
+        title = gettext("Error")
+        text = gettext("Something went wrong; nothing was changed.")
     return (
         render_template("error.html", code=code, title=title, message=message or text),
         code,
@@ -107,4 +118,3 @@ def render_error(code: int, message: str | None = None) -> tuple[str, int]:
 
 def register_error_pages(app: Flask) -> None:
     common_web.register_error_pages(app, render_error)
-

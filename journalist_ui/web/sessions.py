@@ -40,6 +40,9 @@ class BrowserSession:
     unlocked: Lockable | None = None
     #: One-line notices shown on the next page (set by a view, taken by the next render).
     notices: list[tuple[str, str]] = field(default_factory=list)
+    #: The interface language chosen in this browser (journalist_ui/web/language.py); once
+    #: unlocked, the journalist's stored choice replaces it.
+    language: str | None = None
 
 
 def _token() -> str:
@@ -79,6 +82,7 @@ class SessionTable:
     def unlock(self, session: BrowserSession, unlocked: Lockable) -> BrowserSession:
         """Replace ``session`` by a new unlocked one (new cookie and CSRF token)."""
         fresh = BrowserSession(_token(), _token(), self._clock(), unlocked)
+        fresh.language = session.language
         with self._lock:
             previous = self._sessions.pop(session.token, None)
             self._sessions[fresh.token] = fresh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, ngettext
 from werkzeug.exceptions import BadRequest, NotFound
 
 from journalist_ui import content, station, triage
@@ -84,7 +85,7 @@ def bulk() -> ResponseReturnValue:
     except StationError as exc:
         notice(str(exc), "error")
     else:
-        notice(f"Done: {action.value} applied ({count} changed).")
+        notice(ngettext("Done: %(num)d source changed.", "Done: %(num)d sources changed.", count))
     back = request.form.get("back", "")
     if not back.startswith("/") or back.startswith(("//", "/\\")):
         back = url_for("sources.index")
@@ -102,8 +103,15 @@ def source(source_pk: int) -> ResponseReturnValue:
         raise NotFound() from None
     texts: dict[int, str] = {}
     problems: dict[int, str] = {}
+    # Items the journalist's keys cannot open: the page says so, with the way out (rewrap),
+    # and offers nothing that would need their plaintext.
+    unsealed = {
+        item.id
+        for item in convo.items
+        if item.decryptable and not content.sealed_to(unlocked(), item.key_ids)
+    }
     for item in convo.items:
-        if item.kind == "file" or not item.decryptable:
+        if item.kind == "file" or not item.decryptable or item.id in unsealed:
             continue
         try:
             texts[item.id] = content.read_message(unlocked(), item.id, log_view=False)
@@ -130,6 +138,7 @@ def source(source_pk: int) -> ResponseReturnValue:
         convo=convo,
         texts=texts,
         problems=problems,
+        unsealed=unsealed,
         statuses=statuses,
         journalists=_journalists(),
         today=today(),
@@ -155,14 +164,16 @@ def _apply(source_pk: int, action: triage.BulkAction, value: str = "", done: str
 def star(source_pk: int) -> ResponseReturnValue:
     starred = request.form.get("starred") == "1"
     action = triage.BulkAction.STAR if starred else triage.BulkAction.UNSTAR
-    _apply(source_pk, action, done="Starred." if starred else "Star removed.")
+    _apply(source_pk, action, done=gettext("Starred.") if starred else gettext("Star removed."))
     return _back(source_pk)
 
 
 @blueprint.post("/sources/<int:source_pk>/status")
 def status(source_pk: int) -> ResponseReturnValue:
     value = request.form.get("status", "")
-    _apply(source_pk, triage.BulkAction.STATUS, value, f"Status set to {value}.")
+    _apply(
+        source_pk, triage.BulkAction.STATUS, value, gettext("Status set to %(name)s.", name=value)
+    )
     return _back(source_pk)
 
 
@@ -173,14 +184,14 @@ def assign(source_pk: int) -> ResponseReturnValue:
         source_pk,
         triage.BulkAction.ASSIGN,
         value,
-        f"Assigned to {value}." if value else "Assignment removed.",
+        gettext("Assigned to %(name)s.", name=value) if value else gettext("Assignment removed."),
     )
     return _back(source_pk)
 
 
 @blueprint.post("/sources/<int:source_pk>/unread")
 def unread(source_pk: int) -> ResponseReturnValue:
-    _apply(source_pk, triage.BulkAction.UNREAD, done="Marked unread.")
+    _apply(source_pk, triage.BulkAction.UNREAD, done=gettext("Marked unread."))
     return redirect(url_for("sources.index"), 303)
 
 
@@ -207,7 +218,7 @@ def add_note(source_pk: int) -> ResponseReturnValue:
     except StationError as exc:
         notice(str(exc), "error")
     else:
-        notice("Note added.")
+        notice(gettext("Note added."))
     return _back(source_pk)
 
 
@@ -220,7 +231,7 @@ def delete_note(note_id: int) -> ResponseReturnValue:
     except StationError as exc:
         notice(str(exc), "error")
     else:
-        notice("Note deleted.")
+        notice(gettext("Note deleted."))
     if not source_pk:
         return redirect(url_for("sources.index"), 303)
     return _back(source_pk[0])
@@ -241,10 +252,10 @@ def change_statuses() -> ResponseReturnValue:
         with store_session() as session:
             if action == "add":
                 added = triage.add_status(session, name)
-                notice(f"Status {added!r} added.")
+                notice(gettext("Status “%(name)s” added.", name=added))
             elif action == "remove":
                 triage.remove_status(session, name)
-                notice(f"Status {name!r} removed.")
+                notice(gettext("Status “%(name)s” removed.", name=name))
             elif action in ("up", "down"):
                 triage.move_status(session, name, -1 if action == "up" else 1)
             else:

@@ -9,6 +9,7 @@ outbound bundle, and check that it verifies and carries the reply to the source.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -189,6 +190,24 @@ def test_station_journey(page: Page, station, tmp_path: Path) -> None:
     page.goto(source_url)
     assert (page.text_content("#star") or "").strip() == "Unstar"
     assert page.eval_on_selector("#status", "s => s.value") == "verified"
+
+    # The language: chosen with the picker on any page, kept for alice across lock and unlock.
+    page.click("#lang-ru")
+    page.wait_for_load_state()
+    assert page.url == source_url
+    assert page.get_attribute("html", "lang") == "ru"
+    # The reply box has a label a screen reader reads (its accessible name).
+    reply_box = page.get_by_label(re.compile("^Ваш ответ для "))
+    assert reply_box.get_attribute("id") == "reply-text"
+    page.click("button[accesskey=k]")  # Lock
+    page.wait_for_load_state()
+    assert page.get_attribute("html", "lang") == "ru"
+    assert "Станция заблокирована" in page.content()
+    unlock(page, ui)
+    assert page.get_attribute("html", "lang") == "ru"
+    page.click("#lang-en")
+    page.wait_for_load_state()
+    assert page.get_attribute("html", "lang") == "en"
 
     # The reply goes out: the outbound bundle verifies and the source can read the reply.
     out = tmp_path / "usb"

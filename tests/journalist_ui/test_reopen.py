@@ -160,7 +160,7 @@ def test_unlocking_in_the_web_ui_reopens_them_and_says_so(station_home: Path) ->
     bob.get("/unlock")
     page = bob.post("/unlock", {"journalist": "bob", "passphrase": BOB}, follow_redirects=True)
     text = page.get_data(as_text=True)
-    assert "2 item(s) that could not be decrypted when they were imported open with your keys" in (
+    assert "2 items that could not be decrypted when they were imported open with your keys" in (
         text
     )
     assert sum(not item.decryptable for item in _items(station_home).values()) == 1

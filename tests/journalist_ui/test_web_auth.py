@@ -94,7 +94,7 @@ def test_wrong_passphrase_and_unknown_journalist(web):
     assert response.status_code == 403
     assert "wrong passphrase for journalist alice" in response.get_data(as_text=True)
     response = web.post("/unlock", {"journalist": "mallory", "passphrase": "x"})
-    assert "choose a journalist of this station" in response.get_data(as_text=True)
+    assert "Choose a journalist of this station." in response.get_data(as_text=True)
     assert web.state().sessions.unlocked_count() == 0
 
 

@@ -109,12 +109,14 @@ def test_two_journalists_each_with_their_own_passphrase_reads_and_replies(statio
     done = alice.post(f"/sources/{pk}/reply", {"text": "alice writes back"}, follow_redirects=True)
     assert "Reply sealed and queued" in body(done)
     page = body(bob.get(f"/sources/{pk}"))
-    assert "Reply by alice" in page
+    assert 'Reply by <span translate="no">alice</span>' in page
     assert "alice writes back" in page
     assert unread_of(body(bob.get("/")), designation) == "0"
     bob.post(f"/sources/{pk}/reply", {"text": "bob adds a question"})
     page = body(alice.get(f"/sources/{pk}"))
-    assert page.index("Reply by alice") < page.index("Reply by bob")
+    assert page.index('Reply by <span translate="no">alice</span>') < page.index(
+        'Reply by <span translate="no">bob</span>'
+    )
     assert "bob adds a question" in page
 
     # Bob marks one message unread again: only for him.

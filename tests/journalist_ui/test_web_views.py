@@ -352,7 +352,7 @@ def test_search_and_duplicates(web, seeded):
     assert "at most 200" in body(web.get("/search?q=" + "a" * 201))
     assert "NEAR" in body(web.get('/search?q=NEAR("x'))
     dups = body(web.get("/duplicates"))
-    assert "2 items from 2 sources" in dups
+    assert "2 items · from 2 sources" in dups
 
 
 def test_reply_delete_and_outbound_bundle(web, seeded, home, tmp_path):
@@ -458,3 +458,21 @@ def test_statuses_page(web, seeded):
     assert "give them another status first" in body(refused)
     assert "<b>legal</b>" not in body(refused)
     assert web.post("/statuses", {"action": "fly", "name": "new"}).status_code == 400
+
+
+def test_import_progress_names_bytes_as_bytes_and_items_as_items(web):
+    """The importer reports bytes (each byte read and verified, then decrypted: twice the
+    bundle's size in all); the page never calls them items. Items come with the result."""
+    jobs = web.state().jobs
+    job = jobs.start("alice", "in.bundle", lambda progress: None, lambda _e: None)
+    wait_for_import(web, f"/imports/{job.id}")
+    bundle = 3 * 1024 * 1024
+    job.finished, job.total = False, 2 * bundle
+    job.done = 1024 * 1024
+    page = body(web.get(f"/imports/{job.id}"))
+    assert "Reading and verifying the bundle: 1.0 MiB of 3.0 MiB." in page
+    assert "items." not in page.split('id="import-status"')[1].split("</p>")[0]
+    job.done = bundle + 2 * 1024 * 1024
+    page = body(web.get(f"/imports/{job.id}"))
+    assert "Decrypting the new items: 2.0 MiB of 3.0 MiB." in page
+    assert 'value="83"' in page  # the bar: both passes together
