@@ -219,7 +219,10 @@ def _register_script_path(app: Flask, settings: ServerSettings, uploads_dir: Pat
     largest = header_length(MAX_RECIPIENTS) + payload_length(
         padded_size(settings.max_resumable_file_bytes, MAX_RECORD)
     )
-    api.register(app, UploadStore(uploads_dir), largest)
+    uploads = UploadStore(uploads_dir)
+    # What a crash left half-made; later ones go with every expiry pass (at each creation).
+    uploads.reclaim_temporaries()
+    api.register(app, uploads, largest)
 
 
 # -- language ----------------------------------------------------------------------------------

@@ -197,10 +197,13 @@ class UploadStore:
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
             with os.fdopen(fd, "wb") as handle:
+                # Locked until renamed: a locked temporary is being written, an unlocked one
+                # is what a crash left (reclaim_temporaries removes those).
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 handle.write(encode_sidecar(sidecar))
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temporary, self._sidecar(upload_id))
+                os.replace(temporary, self._sidecar(upload_id))
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
             os.close(os.open(self._part(upload_id), flags, 0o600))
             fsync_dir(self.root)
@@ -325,8 +328,9 @@ class UploadStore:
     def expire(self, now: datetime) -> int:
         """Delete every upload whose expiry is at or before ``now``; return how many.
 
-        Also removes leftovers of crashes (a .part without sidecar, an unreadable sidecar, a
-        temporary sidecar) once their modification time is a whole TTL before ``now``.
+        Also removes leftovers of crashes: a .part without sidecar or an unreadable sidecar
+        once their modification time is a whole TTL before ``now``, and every temporary
+        sidecar that no request is writing.
         """
         now = utc(now)
         stale_before = (now - self.ttl).timestamp()
@@ -344,10 +348,17 @@ class UploadStore:
                 sidecar_gone = not (self.root / f"{match[1]}.json").exists()
                 if sidecar_gone and _mtime(entry) <= stale_before and self.delete(match[1]):
                     count += 1
-            elif _TEMPORARY.match(name) and _mtime(entry) <= stale_before:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
+            elif _TEMPORARY.match(name):
+                _remove_if_unheld(Path(entry.path))
         return count
+
+    def reclaim_temporaries(self) -> int:
+        """Remove the temporary sidecars that a crash left (none is being written); how many."""
+        return sum(
+            _remove_if_unheld(Path(entry.path))
+            for entry in list(os.scandir(self.root))
+            if _TEMPORARY.match(entry.name)
+        )
 
     def copy_into(
         self, upload_id: str, blob_store: BlobStore, hold: contextlib.ExitStack[bool | None]
@@ -380,6 +391,29 @@ class UploadStore:
                     raise UploadStoreFull("no space left in the blob store") from error
                 raise
 
+
+
+def _remove_if_unheld(path: Path) -> bool:
+    """Unlink a temporary sidecar unless its writer still holds its lock; whether it went."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # being written right now
+        # Still under that name (not renamed into a sidecar meanwhile)?
+        try:
+            same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
+        if same:
+            path.unlink(missing_ok=True)
+        return same
+    finally:
+        os.close(fd)
 
 
 def _mtime(entry: os.DirEntry[str]) -> float:

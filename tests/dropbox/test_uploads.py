@@ -96,17 +96,31 @@ def test_store_completes_only_whole_uploads(store: UploadStore, tmp_path: Path) 
 def test_store_expire_removes_crash_leftovers_only_when_old(store: UploadStore) -> None:
     live = store.create("owner", 10, T0)
     orphan = store.root / ("ab" * 16 + ".part")
-    temporary = store.root / (".cd" + "cd" * 15 + ".json.tmp")
     broken = store.root / ("ef" * 16 + ".json")
-    for path in (orphan, temporary, broken):
+    for path in (orphan, broken):
         path.write_bytes(b"{")
         stamp = T0.timestamp()
         os.utime(path, (stamp, stamp))
     assert store.expire(T0 + timedelta(hours=23)) == 0
-    assert len(os.listdir(store.root)) == 5
+    assert len(os.listdir(store.root)) == 4
     assert store.expire(T0 + timedelta(hours=24)) == 3  # the live upload and two leftovers
     assert os.listdir(store.root) == []
     assert store.get(live.id) is None
+
+
+def test_a_temporary_sidecar_is_reclaimed_unless_it_is_being_written(
+    store: UploadStore,
+) -> None:
+    left = store.root / (".cd" + "cd" * 15 + ".json.tmp")  # what a crash left
+    writing = store.root / (".ab" + "ab" * 15 + ".json.tmp")  # a request writes it now
+    left.write_bytes(b"{")
+    writing.write_bytes(b"{")
+    with open(writing, "rb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        assert store.reclaim_temporaries() == 1
+        assert sorted(os.listdir(store.root)) == [writing.name]
+    assert store.reclaim_temporaries() == 1  # its writer is gone: a crash's leftover too
+    assert os.listdir(store.root) == []
 
 
 def test_store_wants_aware_times(store: UploadStore) -> None:

@@ -22,9 +22,13 @@ class PendingSubmission:
     key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     #: The capability URL of each envelope's upload, once created.
     locations: list[str | None] = field(default_factory=list)
+    #: Which uploads the server said were whole: the page asks only for completion then
+    #: (after a lost completion answer the uploads are gone, and that is no error).
+    whole: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.locations = [None] * len(self.envelopes)
+        self.whole = [False] * len(self.envelopes)
 
     def send(self) -> None:
         """Create what is missing, resume what is partial, complete; raises on any failure."""
@@ -42,6 +46,9 @@ class PendingSubmission:
                 )
                 assert created.status_code == 201, created.text
                 location = self.locations[index] = created.headers["Location"]
+            items.append({"upload": location.rsplit("/", 1)[1].split(".")[0], "kind": kind})
+            if self.whole[index]:
+                continue
             # Only the capability URL from here on, as a page whose session ended has.
             head = source.http.head(base + location, headers=TUS, timeout=60)
             assert head.status_code == 200, head.status_code
@@ -58,7 +65,7 @@ class PendingSubmission:
                     timeout=120,
                 )
                 assert patched.status_code == 204, patched.text
-            items.append({"upload": location.rsplit("/", 1)[1].split(".")[0], "kind": kind})
+            self.whole[index] = True
         done = source.http.post(
             base + "/api/submissions",
             json={"key": self.key, "items": items},

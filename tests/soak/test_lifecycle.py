@@ -82,7 +82,7 @@ def submit_with_faults(world: World) -> None:
 
     sender = threading.Thread(target=send)
     sender.start()
-    time.sleep(world.rng.uniform(0.0, 0.4))
+    time.sleep(world.rng.uniform(0.0, 0.15))
     world.kill_server()
     sender.join(timeout=120)
     world.restart_server()

@@ -166,7 +166,8 @@ class World:
 
     def journalist(self, *args: str | Path, unlock: bool = True) -> str:
         passphrase = PASSPHRASE if unlock else None
-        done = run_tool(JOURNALIST, *args, "--home", self.home, passphrase=passphrase)
+        who = ("--journalist", "alice") if unlock else ()
+        done = run_tool(JOURNALIST, *args, "--home", self.home, *who, passphrase=passphrase)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -203,7 +204,8 @@ class World:
         unlocked = unlock(self.home, "alice", PASSPHRASE)
         try:
             with unlocked.store.session() as session:
-                items = session.scalars(select(Item)).all()
+                # What sources sent; the journalists' own replies are items too ("out").
+                items = session.scalars(select(Item).where(Item.direction == "in")).all()
             return [digest(read(unlocked, item)) for item in items]
         finally:
             unlocked.lock()
