@@ -7,14 +7,17 @@ codenames and logins keep being answered, and once space is freed, submitting wo
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 import requests
 
+from crypto import Kind, seal_bytes, verify_keyring
 from dropbox.instance import load_instance
 from tests.support.loopfs import fill, loop_mounted
 from tests.support.server import make_data_dir, running_server
@@ -25,6 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 MiB = 1024 * 1024
 OUT_OF_SPACE = "The server is out of storage space"
+_META = re.compile(r'<meta name="(postern-root|postern-keyring-serial)" content="([^"]*)">')
 
 
 def post_form(source: Source, message: str, content: bytes) -> requests.Response:
@@ -67,6 +71,42 @@ def assert_out_of_space_page(response: requests.Response, what: str) -> None:
     assert response.headers.get("Connection") == "close"
 
 
+def recipients(source: Source) -> list[bytes]:
+    """The keyring the page announces, verified as postern.js verifies it."""
+    page = source.get("/submit")
+    meta = dict(_META.findall(page))
+    served = source.http.get(source.server.url + "/keyring.json", timeout=60).content
+    keyring = verify_keyring(served, base64.b64decode(meta["postern-root"]))
+    return list(keyring.manifest.recipient_keys)
+
+
+def assert_script_path_is_refused(source: Source) -> None:
+    envelope = seal_bytes(os.urandom(MiB), recipients(source), Kind.FILE, "clip.mp4", "video/mp4")
+    token = source.token(source.get("/submit"))
+    tus = {"Tus-Resumable": "1.0.0", "X-Postern-CSRF": token}
+    created = source.http.post(
+        source.server.url + "/api/uploads",
+        headers={**tus, "Upload-Length": str(len(envelope))},
+        timeout=60,
+    )
+    answer = created
+    if created.status_code == 201:  # room for the record, not for the bytes
+        answer = source.http.patch(
+            source.server.url + created.headers["Location"],
+            data=envelope,
+            headers={
+                **tus,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+            timeout=120,
+        )
+        source.http.delete(source.server.url + created.headers["Location"], headers=tus)
+    assert answer.status_code == 507, answer.text[:300]
+    assert int(answer.headers["Retry-After"]) > 0
+    assert answer.json()["error"] == "insufficient_storage"
+
+
 def test_a_full_disk_is_answered_plainly_and_service_goes_on(tmp_path):
     with loop_mounted(tmp_path) as disk:
         data_dir = make_data_dir(disk / "data", Team())
@@ -82,6 +122,12 @@ def test_a_full_disk_is_answered_plainly_and_service_goes_on(tmp_path):
             fill(disk / "filler")
             response = post_form(source, "a small one", b"tiny")
             assert_out_of_space_page(response, "Nothing of this submission was kept.")
+            assert_nothing_left_behind(data_dir, 0)
+
+            # The script path, on the same full disk: tus creation or its PATCH answers 507
+            # with the JSON error and a Retry-After, and keeps nothing.
+            assert_script_path_is_refused(source)
+            assert os.listdir(load_instance(data_dir).uploads_dir) == []
             assert_nothing_left_behind(data_dir, 0)
 
             # Reading goes on: the landing page, the login, the replies.
@@ -103,4 +149,8 @@ def test_a_full_disk_is_answered_plainly_and_service_goes_on(tmp_path):
             assert_nothing_left_behind(data_dir, 1)
             assert len(stored(data_dir)[2]) == 2
             Source(server)  # a new codename, with room for its row
+            # And the script path, from creation to completion.
+            after = seal_bytes(b"after", recipients(source), Kind.MESSAGE)
+            source.script_path([("message", after)])
+            assert_nothing_left_behind(data_dir, 2)
         assert "Traceback" not in server.output()
