@@ -173,10 +173,11 @@ def test_conversation_shows_duplicates(unlocked):
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
-        ("mayor", '"mayor"'),
-        ("mayor money", '"mayor" "money"'),
-        ('say "hi"', '"say" """hi"""'),
-        ("NEAR(a b) OR x*", '"NEAR(a" "b)" "OR" "x*"'),
+        ("mayor", '("mayor")'),
+        ("Mayors money", '("mayor" OR "mayors") AND ("money")'),
+        ('say "hi"', '("say") AND ("hi")'),
+        # FTS5 syntax is words (quoted); a trailing * is a prefix search.
+        ("NEAR(a b) OR x*", '("near") AND ("a") AND ("b") AND ("or") AND "x"*'),
     ],
 )
 def test_fts_query_quotes_every_word(typed, expected):
