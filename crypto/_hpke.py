@@ -167,15 +167,14 @@ def _encap(pk_r: bytes, sk_e: X25519PrivateKey) -> tuple[bytes, bytes]:
 
 @dataclass(frozen=True)
 class RecipientKey:
-    """A recipient's X25519 key object and public key, built once (``prepare_key``) for
-    opening many envelopes: each costs a scalar multiplication, as the DH itself does."""
+    """An X25519 key object and its public key, built once for many envelopes (deriving the
+    public key is a scalar multiplication, as the DH itself is)."""
 
     sk: X25519PrivateKey = field(repr=False)
     pk: bytes
 
 
 def prepare_key(sk_r: bytes) -> RecipientKey:
-    """The key object and public key of a raw X25519 private key (FormatError if not 32 bytes)."""
     if len(sk_r) != _N_SK:
         raise FormatError("an X25519 private key is 32 bytes")
     sk = X25519PrivateKey.from_private_bytes(sk_r)
@@ -184,16 +183,13 @@ def prepare_key(sk_r: bytes) -> RecipientKey:
 
 def _decap(enc: bytes, sk_r: bytes | RecipientKey) -> bytes:
     """``Decap(enc, skR)``: returns the shared secret or raises DecryptionError."""
-    if len(enc) != _N_ENC:
+    if len(enc) != _N_ENC or (isinstance(sk_r, bytes) and len(sk_r) != _N_SK):
         raise DecryptionError()
-    if not isinstance(sk_r, RecipientKey):
-        if len(sk_r) != _N_SK:
-            raise DecryptionError()
-        sk_r = prepare_key(sk_r)
-    dh = _dh(sk_r.sk, X25519PublicKey.from_public_bytes(enc))
+    key = sk_r if isinstance(sk_r, RecipientKey) else prepare_key(sk_r)
+    dh = _dh(key.sk, X25519PublicKey.from_public_bytes(enc))
     if dh is None:
         raise DecryptionError()
-    kem_context = enc + sk_r.pk
+    kem_context = enc + key.pk
     return _extract_and_expand(dh, kem_context)
 
 
