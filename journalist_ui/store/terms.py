@@ -21,6 +21,7 @@ diacritics of Latin letters, and й/ї/ў to и/і/у, on the indexed terms and 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 
 import pymorphy3
@@ -54,12 +55,15 @@ def words(text: str) -> list[tuple[int, int]]:
 
 
 class Analyzer:
-    """Turns words into search terms, caching each word's terms (one per import or query).
+    """Turns words into search terms, caching each word's terms.
 
-    Not shared between threads; building one loads the Ukrainian dictionary (tens of ms).
+    Building one loads the Ukrainian dictionary (tens of ms): an import builds one, the web
+    interface one for its lifetime. Safe to share between threads (PyStemmer's stemmers are
+    not: a lock guards them).
     """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._russian = Stemmer.Stemmer("russian")
         self._english = Stemmer.Stemmer("english")
         self._ukrainian = pymorphy3.MorphAnalyzer(lang="uk")
@@ -70,6 +74,13 @@ class Analyzer:
         cached = self._cache.get(word)
         if cached is not None:
             return cached
+        with self._lock:
+            result = self._analyze(word)
+        if len(self._cache) < 200_000:
+            self._cache[word] = result
+        return result
+
+    def _analyze(self, word: str) -> frozenset[str]:
         base = _base(word)
         folded = base.replace("'", "")
         terms = {folded}
@@ -84,10 +95,7 @@ class Analyzer:
                     terms.add(fold(self._ukrainian.parse(base)[0].normal_form))
             else:
                 terms.add(self._english.stemWord(folded))
-        result = frozenset(term for term in terms if term)
-        if len(self._cache) < 200_000:
-            self._cache[word] = result
-        return result
+        return frozenset(term for term in terms if term)
 
     def text_terms(self, text: str) -> str:
         """What the index holds for ``text``: the terms of its words, space-separated."""
