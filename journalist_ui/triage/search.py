@@ -62,21 +62,24 @@ def fts_query(query: str, analyzer: Analyzer | None = None) -> str:
 
 _ITEMS = text(
     # The newest CANDIDATES matches (FTS5 walks its index by rowid, newest first, and stops),
-    # ranked by bm25 among themselves: a common word costs no more than a rare one.
-    "SELECT c.id, c.score, i.source_pk, s.designation, i.kind, i.day, i.filename, m.body "
-    "FROM (SELECT rowid AS id, rank AS score FROM item_terms WHERE item_terms MATCH :match "
-    "      ORDER BY rowid DESC LIMIT :candidates) AS c "
-    "JOIN items AS i ON i.id = c.id "
-    "JOIN sources AS s ON s.id = i.source_pk "
-    "LEFT JOIN message_fts AS m ON m.rowid = c.id "
-    "WHERE s.deleted = 0 ORDER BY c.score, c.id DESC LIMIT :limit"
+    # ranked by bm25 among themselves: a common word costs no more than a rare one. The
+    # texts are read for the shown hits only. CROSS JOIN keeps that order: by key from the
+    # candidates, never a scan of every source's items.
+    "SELECT r.id, r.score, r.source_pk, r.designation, r.kind, r.day, r.filename, m.body "
+    "FROM (SELECT c.id, c.score, i.source_pk, s.designation, i.kind, i.day, i.filename "
+    "      FROM (SELECT rowid AS id, rank AS score FROM item_terms "
+    "            WHERE item_terms MATCH :match ORDER BY rowid DESC LIMIT :candidates) AS c "
+    "      CROSS JOIN items AS i ON i.id = c.id "
+    "      CROSS JOIN sources AS s ON s.id = i.source_pk "
+    "      WHERE s.deleted = 0 ORDER BY c.score, c.id DESC LIMIT :limit) AS r "
+    "LEFT JOIN message_fts AS m ON m.rowid = r.id ORDER BY r.score, r.id DESC"
 )
 _NOTES = text(
     "SELECT c.id, c.score, n.source_pk, s.designation, n.day, n.text "
     "FROM (SELECT rowid AS id, rank AS score FROM note_terms WHERE note_terms MATCH :match "
     "      ORDER BY rowid DESC LIMIT :candidates) AS c "
-    "JOIN notes AS n ON n.id = c.id "
-    "JOIN sources AS s ON s.id = n.source_pk "
+    "CROSS JOIN notes AS n ON n.id = c.id "
+    "CROSS JOIN sources AS s ON s.id = n.source_pk "
     "WHERE s.deleted = 0 ORDER BY c.score, c.id DESC LIMIT :limit"
 )
 

@@ -238,3 +238,11 @@ def test_statuses_are_configurable(unlocked):
         assert "needs lawyer" not in triage.statuses(session)
         with pytest.raises(StationError, match="no status"):
             triage.remove_status(session, "needs lawyer")
+
+
+def test_the_header_unread_count_stops_at_its_cap(unlocked):
+    with unlocked.store.session() as session:
+        total = triage.journalists_unread(session, "alice", cap=10**6)
+        assert total >= 3
+        assert triage.journalists_unread(session, "alice", cap=2) == 2
+        assert triage.journalists_unread(session, "alice", cap=total + 5) == total
