@@ -21,7 +21,9 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_TOKENIZER = "tokenize = 'unicode61 remove_diacritics 2'"
+#: Prefix indexes of 2 to 4 characters: a prefix search ("закуп*") reads one list and stops
+#: at its newest matches, instead of merging the lists of every word with that prefix.
+_TOKENIZER = "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4'"
 
 
 def upgrade() -> None:
