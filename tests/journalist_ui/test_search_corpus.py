@@ -122,3 +122,37 @@ def test_file_names_and_notes_are_searched_and_highlighted(tmp_path: Path) -> No
             assert triage.search(session, "поставщик") == []
     finally:
         opened.close()
+
+
+def test_the_migration_indexes_what_an_older_store_holds(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from journalist_ui.store import _alembic_config
+
+    key = os.urandom(32)
+    path = tmp_path / "db.sqlite"
+    opened = open_store(path, key)
+    with opened.engine.begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    with opened.session() as session:  # what revision 0001 stored
+        session.execute(insert(Source), [_source(1)])
+        session.execute(insert(Item), [_item(7, "message"), _item(8, "file", "Закупки.xlsx")])
+        session.execute(
+            text("INSERT INTO message_fts (item_id, body) VALUES (7, 'Ёлки вывезли ночью')")
+        )
+        session.execute(
+            text("INSERT INTO notes (source_pk, author, day, text) VALUES (1, 'a', :d, :t)"),
+            {"d": DAY, "t": "Свидетели боятся"},
+        )
+    opened.close()
+    opened = open_store(path, key)  # migrates to the newest revision
+    try:
+        with opened.session() as session:
+            assert [h.item_id for h in triage.search(session, "елкам")] == [7]
+            assert [h.item_id for h in triage.search(session, "закупка")] == [8]
+            assert [h.kind for h in triage.search(session, "свидетель")] == ["note"]
+    finally:
+        opened.close()
