@@ -7,7 +7,6 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-import crypto
 from crypto import Kind, RecipientKeys, open_bytes, seal_bytes
 from crypto.errors import DecryptionError, FormatError
 from crypto.keys import x25519_public
@@ -28,7 +27,7 @@ def _count_key_objects(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         built[0] += 1
         return original(data)
 
-    monkeypatch.setattr(crypto._hpke.X25519PrivateKey, "from_private_bytes", counting)
+    monkeypatch.setattr(x25519.X25519PrivateKey, "from_private_bytes", counting)
     return built
 
 
