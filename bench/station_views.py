@@ -10,8 +10,10 @@ unlocked through its own unlock page and each page is requested through Flask's 
 so the time measured is the server's: routing, the policy checks, the SQL on the SQLCipher
 database and the template. Best of ``--repeat``.
 
-Targets (the issue): source list < 300 ms, search < 100 ms, with 10,000 sources. The script
-prints PASS or FAIL for each and exits 0 either way (the numbers are the result).
+Targets (the issue): source list < 100 ms and search < 100 ms at newsroom scale, 100,000
+sources and 1,000,000 messages (``--sources 100000 --items-per-source 10``; the fill takes
+minutes). The script prints PASS or FAIL for each and exits 0 either way (the numbers are
+the result).
 
 :func:`measure_views` is the measurement alone, for other scripts (bench/station.py).
 """
@@ -35,7 +37,9 @@ if __package__ in (None, ""):
 from sqlalchemy import insert, text
 
 from journalist_ui import station
+from journalist_ui.store import index_items
 from journalist_ui.store.models import Item, Source
+from journalist_ui.store.terms import Analyzer
 from journalist_ui.unlock import unlock
 from journalist_ui.web import UISettings, create_app
 
@@ -49,6 +53,8 @@ PAGES = {
     "source list, unread only": "/?unread=1",
     "search (one word)": "/search?q=invoice",
     "search (two words)": "/search?q=invoice+minutes",
+    "search (an inflected form)": "/search?q=invoices",
+    "search (a prefix)": "/search?q=inv*",
 }
 
 
@@ -154,10 +160,15 @@ def fill(home: Path, sources: int, items_per_source: int) -> None:
                     text("SELECT id FROM items WHERE kind = 'message' ORDER BY id")
                 )
             ]
-            session.execute(
-                text("INSERT INTO message_fts (item_id, body) VALUES (:item_id, :body)"),
-                [{"item_id": i, "body": b} for i, b in zip(ids, bodies, strict=True)],
-            )
+            files = [
+                (item_id, None, "scan.pdf")
+                for (item_id,) in session.execute(text("SELECT id FROM items WHERE kind = 'file'"))
+            ]
+            # The index as an import leaves it: texts, their search terms, file names.
+            analyzer = Analyzer()
+            rows = [(i, b, None) for i, b in zip(ids, bodies, strict=True)] + files
+            for start in range(0, len(rows), 50_000):
+                index_items(session, rows[start : start + 50_000], analyzer)
     finally:
         unlocked.lock()
 
@@ -189,7 +200,7 @@ def main() -> int:
         print(f"  {name:40} {seconds * 1000:9.1f}")
     list_ms = results["source list"] * 1000
     search_ms = max(v for k, v in results.items() if k.startswith("search")) * 1000
-    print(f"{'PASS' if list_ms < 300 else 'FAIL'} source list < 300 ms: {list_ms:.0f} ms")
+    print(f"{'PASS' if list_ms < 100 else 'FAIL'} source list < 100 ms: {list_ms:.0f} ms")
     print(f"{'PASS' if search_ms < 100 else 'FAIL'} search < 100 ms: {search_ms:.0f} ms")
     return 0
 

@@ -22,6 +22,7 @@ side raise :class:`~crypto.errors.FormatError` with a message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -164,15 +165,31 @@ def _encap(pk_r: bytes, sk_e: X25519PrivateKey) -> tuple[bytes, bytes]:
     return _extract_and_expand(dh, kem_context), enc
 
 
-def _decap(enc: bytes, sk_r: bytes) -> bytes:
-    """``Decap(enc, skR)``: returns the shared secret or raises DecryptionError."""
-    if len(enc) != _N_ENC or len(sk_r) != _N_SK:
-        raise DecryptionError()
+@dataclass(frozen=True)
+class RecipientKey:
+    """An X25519 key object and its public key, built once for many envelopes (deriving the
+    public key is a scalar multiplication, as the DH itself is)."""
+
+    sk: X25519PrivateKey = field(repr=False)
+    pk: bytes
+
+
+def prepare_key(sk_r: bytes) -> RecipientKey:
+    if len(sk_r) != _N_SK:
+        raise FormatError("an X25519 private key is 32 bytes")
     sk = X25519PrivateKey.from_private_bytes(sk_r)
-    dh = _dh(sk, X25519PublicKey.from_public_bytes(enc))
+    return RecipientKey(sk, _public_bytes(sk))
+
+
+def _decap(enc: bytes, sk_r: bytes | RecipientKey) -> bytes:
+    """``Decap(enc, skR)``: returns the shared secret or raises DecryptionError."""
+    if len(enc) != _N_ENC or (isinstance(sk_r, bytes) and len(sk_r) != _N_SK):
+        raise DecryptionError()
+    key = sk_r if isinstance(sk_r, RecipientKey) else prepare_key(sk_r)
+    dh = _dh(key.sk, X25519PublicKey.from_public_bytes(enc))
     if dh is None:
         raise DecryptionError()
-    kem_context = enc + _public_bytes(sk)
+    kem_context = enc + key.pk
     return _extract_and_expand(dh, kem_context)
 
 
@@ -348,7 +365,7 @@ def setup_base_sender(
 
 
 def setup_base_recipient(
-    enc: bytes, sk_r: bytes, info: bytes, *, aead_id: int = AES_256_GCM
+    enc: bytes, sk_r: bytes | RecipientKey, info: bytes, *, aead_id: int = AES_256_GCM
 ) -> Context:
     """``SetupBaseR(enc, skR, info)``; any problem with ``enc`` or ``skR`` is DecryptionError."""
     _check_aead(aead_id)
@@ -371,7 +388,7 @@ def seal_base(
 
 def open_base(
     enc: bytes,
-    sk_r: bytes,
+    sk_r: bytes | RecipientKey,
     info: bytes,
     aad: bytes,
     ciphertext: bytes,

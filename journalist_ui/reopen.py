@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from journalist_ui import ledger
 from journalist_ui.importer import Contents, read_contents
-from journalist_ui.store import index_messages
+from journalist_ui.store import index_items
 from journalist_ui.store.models import Item
 from journalist_ui.unlock import Unlocked
 
@@ -65,8 +65,8 @@ def _record(unlocked: Unlocked, item_id: int, contents: Contents, now: datetime)
         item.plaintext_size = contents.plaintext_size
         item.plaintext_sha256 = contents.plaintext_sha256
         item.key_ids = contents.key_ids
-        if contents.body is not None:
-            index_messages(session, [(item_id, contents.body)])
+        if contents.body is not None or contents.filename:
+            index_items(session, [(item_id, contents.body, contents.filename)])
         detail: dict[str, str | int] = {
             "kind": contents.kind,
             "plaintext_size": contents.plaintext_size or 0,

@@ -38,6 +38,7 @@ from crypto.envelope.format import (
 )
 from crypto.envelope.header import (
     Header,
+    RecipientKeys,
     Stanza,
     build_header,
     parse_header,
@@ -82,6 +83,7 @@ __all__ = [
     "OpenedEnvelope",
     "PaddedPlaintext",
     "PayloadCipher",
+    "RecipientKeys",
     "Sealer",
     "Stanza",
     "build_header",

@@ -27,7 +27,7 @@ from crypto.envelope.format import (
 )
 from crypto.errors import DecryptionError, FormatError, UnsupportedVersion
 from crypto.kdf import hkdf_sha256
-from crypto.keys import Algorithm, key_id, x25519_public
+from crypto.keys import Algorithm, key_id
 
 
 @dataclass(frozen=True)
@@ -128,11 +128,21 @@ def build_header(
     return covered + _mac(file_key, covered)
 
 
-def unwrap_file_key(header: Header, private_keys: Iterable[bytes]) -> bytes:
+class RecipientKeys:
+    """X25519 private keys prepared for opening many envelopes: their key objects, public
+    keys and key ids are built here once, not again for every envelope."""
+
+    def __init__(self, private_keys: Iterable[bytes]) -> None:
+        self.by_id: dict[bytes, _hpke.RecipientKey] = {}
+        for secret in private_keys:
+            prepared = _hpke.prepare_key(secret)
+            self.by_id[key_id(Algorithm.X25519, prepared.pk)] = prepared
+
+
+def unwrap_file_key(header: Header, private_keys: Iterable[bytes] | RecipientKeys) -> bytes:
     """Recover the file key with any of the X25519 private keys and check the header MAC."""
-    by_id: dict[bytes, bytes] = {}
-    for secret in private_keys:
-        by_id[key_id(Algorithm.X25519, x25519_public(secret))] = secret
+    keys = private_keys if isinstance(private_keys, RecipientKeys) else RecipientKeys(private_keys)
+    by_id = keys.by_id
     for stanza in header.stanzas:
         candidate = by_id.get(stanza.key_id)
         if candidate is None:

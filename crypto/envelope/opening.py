@@ -21,7 +21,7 @@ from crypto.envelope.format import (
     parse_record,
     split_payload_length,
 )
-from crypto.envelope.header import Header, read_header, unwrap_file_key
+from crypto.envelope.header import Header, RecipientKeys, read_header, unwrap_file_key
 from crypto.envelope.stream import BATCH, PayloadCipher, payload_key
 from crypto.errors import DecryptionError
 
@@ -117,7 +117,7 @@ class OpenedEnvelope:
         return b"".join(self.iter_content())
 
 
-def open_envelope(src: BinaryIO, private_keys: Iterable[bytes]) -> OpenedEnvelope:
+def open_envelope(src: BinaryIO, private_keys: Iterable[bytes] | RecipientKeys) -> OpenedEnvelope:
     """Verify an envelope in a seekable binary file and return it ready to read."""
     src.seek(0)
     header = read_header(src)
@@ -155,7 +155,9 @@ def _read_tail(
     return cipher.open_chunk(last, True, chunk)
 
 
-def open_bytes(data: bytes, private_keys: Iterable[bytes]) -> tuple[Metadata, bytes]:
+def open_bytes(
+    data: bytes, private_keys: Iterable[bytes] | RecipientKeys
+) -> tuple[Metadata, bytes]:
     opened = open_envelope(io.BytesIO(data), private_keys)
     return opened.metadata, opened.read_all()
 
@@ -185,7 +187,7 @@ def _open_range(
 
 
 def open_file_parallel(
-    src_path: str, dst_path: str, private_keys: Iterable[bytes], workers: int = 2
+    src_path: str, dst_path: str, private_keys: Iterable[bytes] | RecipientKeys, workers: int = 2
 ) -> Metadata:
     """Decrypt an envelope file into dst_path using several processes.
 

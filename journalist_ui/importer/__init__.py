@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from crypto import RecipientKeys
 from crypto.bundle import InboundManifest
 from journalist_ui import fs
 from journalist_ui.errors import StationError
@@ -91,7 +92,7 @@ def import_bundle(
     with _import_lock(layout):
         sweep_temporaries(layout.envelopes)
         recover_publish(unlocked)
-        receiving = Receiving(layout.envelopes, unlocked.secrets)
+        receiving = Receiving(layout.envelopes, RecipientKeys(unlocked.secrets))
         try:
             manifest, bundle_sha256, size = receive_bundle(
                 bundle, server_key, unlocked, receiving, progress
@@ -168,7 +169,7 @@ def _decrypt_new(
     def decrypt(sink: SpoolSink) -> None:
         nonlocal done
         already = sink.opened
-        opened_by_id[sink.item.id] = sink.decrypt(unlocked.secrets) if already is None else already
+        opened_by_id[sink.item.id] = sink.decrypt(receiving.keys) if already is None else already
         done += sink.item.size
         if progress is not None:
             progress(done)

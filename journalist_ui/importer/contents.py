@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from crypto import DecryptionError, FormatError, Kind, open_envelope, read_header
+from crypto import (
+    DecryptionError,
+    FormatError,
+    Kind,
+    RecipientKeys,
+    open_envelope,
+    read_header,
+)
 from crypto.bundle import InboundItem
 from journalist_ui.filenames import safe_filename
 
@@ -68,17 +75,17 @@ class _Digest:
         return len(data)
 
 
-def open_received(item: InboundItem, temp: Path, src: BinaryIO, secrets_: list[bytes]) -> Opened:
+def open_received(item: InboundItem, temp: Path, src: BinaryIO, keys: RecipientKeys) -> Opened:
     """Open the envelope in src (its bytes as in the bundle; its file is ``temp``)."""
-    return Opened(item, temp, **dataclasses.asdict(read_contents(src, secrets_, item.kind)))
+    return Opened(item, temp, **dataclasses.asdict(read_contents(src, keys, item.kind)))
 
 
-def read_contents(src: BinaryIO, secrets_: list[bytes], kind: str) -> Contents:
-    """Open the envelope in ``src`` with ``secrets_`` and hash (and, for a message, keep the
+def read_contents(src: BinaryIO, keys: RecipientKeys | list[bytes], kind: str) -> Contents:
+    """Open the envelope in ``src`` with ``keys`` and hash (and, for a message, keep the
     text of) its content. An envelope none of the keys opens gives ``decryptable`` False,
     the key ids its header names (if it has a header) and ``kind`` as given."""
     try:
-        opened = open_envelope(src, secrets_)
+        opened = open_envelope(src, keys)
         metadata = opened.metadata
         digest = _Digest(keep_text=metadata.kind is Kind.MESSAGE)
         opened.write_to(cast(BinaryIO, digest))

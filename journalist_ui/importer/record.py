@@ -21,7 +21,7 @@ from crypto.bundle import InboundManifest
 from journalist_ui import ledger
 from journalist_ui.errors import StationError
 from journalist_ui.importer.contents import Opened
-from journalist_ui.store import index_messages
+from journalist_ui.store import index_items
 from journalist_ui.store.designations import designation_for
 from journalist_ui.store.models import Import, Item, LedgerRecord, Outgoing, Source
 from journalist_ui.unlock import Unlocked
@@ -155,7 +155,7 @@ def _write(
     next_item = (session.scalar(select(func.max(Item.id))) or 0) + 1
     new_sources: dict[str, dict[str, object]] = {}
     item_rows: list[dict[str, object]] = []
-    fts_rows: list[tuple[int, str]] = []
+    fts_rows: list[tuple[int, str | None, str | None]] = []
     appender = ledger.Appender(session)
     for entry in opened:
         item = entry.item
@@ -223,8 +223,8 @@ def _write(
                 "decryptable": entry.decryptable,
             }
         )
-        if entry.body is not None:
-            fts_rows.append((item_pk, entry.body))
+        if entry.body is not None or entry.filename:
+            fts_rows.append((item_pk, entry.body, entry.filename))
         detail: dict[str, str | int] = {
             "bundle": bundle_sha256,
             "server_id": item.id,
@@ -260,7 +260,7 @@ def _write(
         session.execute(insert(Source), list(new_sources.values()))
     if item_rows:
         session.execute(insert(Item), item_rows)
-    index_messages(session, fts_rows)
+    index_items(session, fts_rows)
     appender.flush()
     session.flush()
     return Written(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import cast
 
 from common.files import write_all
+from crypto import RecipientKeys
 from crypto.bundle import InboundItem
 from journalist_ui.importer.contents import Opened, open_received
 
@@ -124,9 +125,10 @@ class Spool:
 class Receiving:
     """What the sinks of one import share."""
 
-    def __init__(self, directory: Path, secrets_: list[bytes]) -> None:
+    def __init__(self, directory: Path, keys: RecipientKeys) -> None:
         self.directory = directory
-        self.secrets = secrets_
+        #: The journalist's keys, prepared once for every envelope of the import.
+        self.keys = keys
         self.spool = Spool(SPOOL_THREAD, self.decrypt_one if DECRYPT_WHILE_WAITING else None)
         #: False once the bundle is known to be imported already: sinks then keep nothing.
         self.keep = True
@@ -145,7 +147,7 @@ class Receiving:
         sink = self.waiting.popleft()
         if sink.opened is None and sink.data is not None:
             self.held -= len(sink.data)
-            sink.opened = sink.decrypt(self.secrets)
+            sink.opened = sink.decrypt(self.keys)
         return True
 
 
@@ -242,7 +244,7 @@ class SpoolSink:
         return len(data)
 
     def _decrypt_written(self) -> None:
-        self.opened = self.decrypt(self._receiving.secrets)
+        self.opened = self.decrypt(self._receiving.keys)
 
     def commit(self) -> None:
         # The files are made durable all at once before they get their names (publish.py).
@@ -257,10 +259,10 @@ class SpoolSink:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    def decrypt(self, secrets_: list[bytes]) -> Opened:
+    def decrypt(self, keys: RecipientKeys) -> Opened:
         """Decrypt the envelope (from memory if held, else from its file): once."""
         if self.data is not None:
             data, self.data = self.data, None
-            return open_received(self.item, self.path, io.BytesIO(data), secrets_)
+            return open_received(self.item, self.path, io.BytesIO(data), keys)
         with self.path.open("rb") as src:
-            return open_received(self.item, self.path, src, secrets_)
+            return open_received(self.item, self.path, src, keys)

@@ -13,12 +13,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from common.files import fsync_dir
 from journalist_ui import ledger
 from journalist_ui.errors import StationError
+from journalist_ui.store import unindex_item, unindex_notes
 from journalist_ui.store.models import Item, Note, Outgoing, Read, Source
 from journalist_ui.unlock import Unlocked
 
@@ -52,7 +53,7 @@ def _delete_items(
     names = []
     for item in items:
         session.execute(delete(Read).where(Read.item_id == item.id))
-        session.execute(text("DELETE FROM message_fts WHERE item_id = :id"), {"id": item.id})
+        unindex_item(session, item.id)
         # A reply not sent yet is simply dropped; rows of sent ones keep no link to it.
         session.execute(
             delete(Outgoing).where(Outgoing.item_id == item.id, Outgoing.bundle_id.is_(None))
@@ -135,6 +136,9 @@ def queue_deletion(
             )
         names = _delete_items(session, unlocked, items, source, scope, moment)
         if scope == "source":
+            unindex_notes(
+                session, session.scalars(select(Note.id).where(Note.source_pk == source.id))
+            )
             session.execute(delete(Note).where(Note.source_pk == source.id))
             source.deleted = True
             source.starred = False

@@ -25,6 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from journalist_ui.errors import StationError
+from journalist_ui.store.search_index import (
+    index_items,
+    index_messages,
+    index_note,
+    unindex_item,
+    unindex_notes,
+)
 
 KEY_LEN = 32
 #: How long a connection waits for another one's write lock, in milliseconds.
@@ -128,13 +135,13 @@ def open_store(path: Path, key: bytes) -> Store:
     return Store(engine)
 
 
-def index_messages(session: Session, texts: list[tuple[int, str]]) -> None:
-    """Add message texts to the search index (the ``message_fts`` table), by item id."""
-    if texts:
-        session.execute(
-            text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"),
-            [{"id": item_id, "body": body} for item_id, body in texts],
-        )
-
-
-__all__ = ["KEY_LEN", "Store", "index_messages", "open_store"]
+__all__ = [
+    "KEY_LEN",
+    "Store",
+    "index_items",
+    "index_messages",
+    "index_note",
+    "open_store",
+    "unindex_item",
+    "unindex_notes",
+]

@@ -2,9 +2,11 @@
 
 The schema is created and changed only by the Alembic migrations in
 ``journalist_ui/store/migrations/versions``; a test checks that the migrations produce exactly
-these tables. Besides the mapped tables, migration 0001 creates the FTS5 virtual table
-``message_fts(item_id UNINDEXED, body)`` (decrypted text of incoming messages and outgoing
-replies, for search), which is reached with raw SQL only.
+these tables. Besides the mapped tables, the migrations create the FTS5 virtual tables of
+the search index (journalist_ui.store.search_index): ``message_fts(item_id UNINDEXED, body)``
+(decrypted text of incoming messages and outgoing replies; rowid = item id),
+``item_terms(terms)`` and ``note_terms(terms)`` (search terms of item texts and file names,
+and of notes; rowid = item or note id), reached with raw SQL only.
 
 Columns added beyond the shared station design: ``Item.decryptable`` (False for an envelope
 none of the station's keys could open: imported all the same, its ciphertext kept;
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: Statuses a new station starts with, in order (the list is configurable: table statuses).
@@ -32,6 +34,8 @@ class Base(DeclarativeBase):
 
 class Source(Base):
     __tablename__ = "sources"
+    #: The source list's default order (newest activity first), read off the index.
+    __table_args__ = (Index("ix_sources_activity", "deleted", "last_day", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: The server's opaque per-source id: 32 lowercase hex digits.

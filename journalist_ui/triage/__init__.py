@@ -37,6 +37,7 @@ from journalist_ui.triage.search import (
     search,
 )
 from journalist_ui.triage.sources import (
+    UNREAD_COUNT_CAP,
     Conversation,
     ItemRow,
     NoteRow,
@@ -67,6 +68,7 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_SEARCH_RESULTS",
     "MAX_STATUS_CHARS",
+    "UNREAD_COUNT_CAP",
     "BulkAction",
     "Conversation",
     "DuplicateGroup",

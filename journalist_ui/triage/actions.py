@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from journalist_ui.errors import StationError
+from journalist_ui.store import index_note, unindex_notes
 from journalist_ui.store.models import Item, Note, Read, Source
 from journalist_ui.triage.statuses import statuses
 
@@ -94,6 +95,7 @@ def add_note(session: Session, source_pk: int, author: str, note: str, today: da
     row = Note(source_pk=source_pk, author=author, day=today, text=note)
     session.add(row)
     session.flush()
+    index_note(session, row.id, note)
     return row
 
 
@@ -103,6 +105,7 @@ def delete_note(session: Session, note_id: int, author: str) -> None:
         raise StationError(f"no note {note_id}")
     if note.author != author:
         raise StationError("only the author of a note can delete it")
+    unindex_notes(session, [note.id])
     session.delete(note)
 
 

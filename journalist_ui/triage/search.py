@@ -1,4 +1,5 @@
-"""Full-text search of the messages and replies, and items with the same content."""
+"""Full-text search of messages, replies, file names and notes, in the languages of the
+newsroom (journalist_ui.store.terms), and items with the same content."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ from sqlalchemy.orm import Session
 
 from journalist_ui.errors import StationError
 from journalist_ui.store.models import Item, Source
+from journalist_ui.store.terms import Analyzer, match_expression, matches, words
 
 #: Longest search query accepted, and most results shown.
 MAX_QUERY_CHARS = 200
 MAX_SEARCH_RESULTS = 200
+#: Matches ranked per search: the newest ones (a common word matches most of the store).
+SEARCH_CANDIDATES = 1000
+#: Words in a search snippet.
+SNIPPET_WORDS = 24
 #: Marks around matched words in a search snippet (private-use characters, replaced by the
 #: view after escaping; a message containing them can only add harmless <mark> tags).
 MATCH_START = "\ue000"
@@ -25,9 +31,11 @@ class SearchHit:
     item_id: int
     source_pk: int
     designation: str
-    kind: str
+    kind: str  # an item's kind ("message", "file", "reply"), or "note"
     day: date
     snippet: str
+    #: The note found, for a hit in a note (item_id is then 0).
+    note_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,46 +49,107 @@ class DuplicateGroup:
         return len({source for _, source, _, _, _ in self.items})
 
 
-def fts_query(query: str) -> str:
-    """The FTS5 MATCH expression for what a journalist typed: every word, quoted (AND).
-
-    Quoting each word makes FTS5 operators and syntax characters (``AND``, ``NEAR``, ``*``,
-    ``:``, ``"``) plain text; a double quote inside a word is doubled.
-    """
+def fts_query(query: str, analyzer: Analyzer | None = None) -> str:
+    """The FTS5 MATCH expression for what a journalist typed (journalist_ui.store.terms):
+    every word (AND), each as any of its forms' terms, or a prefix for ``word*``."""
     if len(query) > MAX_QUERY_CHARS:
         raise StationError(f"a search is at most {MAX_QUERY_CHARS} characters")
-    words = query.split()
-    if not words:
+    match = match_expression(analyzer or Analyzer(), query)
+    if match is None:
         raise StationError("type a word to search for")
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    return match
 
 
-def search(session: Session, query: str, limit: int = MAX_SEARCH_RESULTS) -> list[SearchHit]:
-    """Messages and replies whose decrypted text contains every word of ``query``."""
-    match = fts_query(query)
-    rows = session.execute(
-        text(
-            "SELECT f.item_id, i.source_pk, s.designation, i.kind, i.day, "
-            "snippet(message_fts, 1, :start, :end, '…', 16) "
-            "FROM message_fts AS f "
-            "JOIN items AS i ON i.id = f.item_id "
-            "JOIN sources AS s ON s.id = i.source_pk "
-            "WHERE message_fts MATCH :match AND s.deleted = 0 "
-            "ORDER BY f.rank LIMIT :limit"
-        ),
-        {"match": match, "start": MATCH_START, "end": MATCH_END, "limit": limit},
-    ).all()
-    return [
-        SearchHit(
-            int(item_id),
+_ITEMS = text(
+    # The newest CANDIDATES matches (FTS5 walks its index by rowid, newest first, and stops),
+    # ranked by bm25 among themselves: a common word costs no more than a rare one. The
+    # texts are read for the shown hits only. CROSS JOIN keeps that order: by key from the
+    # candidates, never a scan of every source's items.
+    "SELECT r.id, r.score, r.source_pk, r.designation, r.kind, r.day, r.filename, m.body "
+    "FROM (SELECT c.id, c.score, i.source_pk, s.designation, i.kind, i.day, i.filename "
+    "      FROM (SELECT rowid AS id, rank AS score FROM item_terms "
+    "            WHERE item_terms MATCH :match ORDER BY rowid DESC LIMIT :candidates) AS c "
+    "      CROSS JOIN items AS i ON i.id = c.id "
+    "      CROSS JOIN sources AS s ON s.id = i.source_pk "
+    "      WHERE s.deleted = 0 ORDER BY c.score, c.id DESC LIMIT :limit) AS r "
+    "LEFT JOIN message_fts AS m ON m.rowid = r.id ORDER BY r.score, r.id DESC"
+)
+_NOTES = text(
+    "SELECT c.id, c.score, n.source_pk, s.designation, n.day, n.text "
+    "FROM (SELECT rowid AS id, rank AS score FROM note_terms WHERE note_terms MATCH :match "
+    "      ORDER BY rowid DESC LIMIT :candidates) AS c "
+    "CROSS JOIN notes AS n ON n.id = c.id "
+    "CROSS JOIN sources AS s ON s.id = n.source_pk "
+    "WHERE s.deleted = 0 ORDER BY c.score, c.id DESC LIMIT :limit"
+)
+
+
+def search(
+    session: Session,
+    query: str,
+    limit: int = MAX_SEARCH_RESULTS,
+    analyzer: Analyzer | None = None,
+) -> list[SearchHit]:
+    """Messages, replies, file names and notes with every word of ``query`` in some form,
+    best first (bm25 among the newest SEARCH_CANDIDATES matches), with highlighted snippets."""
+    analyzer = analyzer or Analyzer()
+    params = {"match": fts_query(query, analyzer), "candidates": SEARCH_CANDIDATES, "limit": limit}
+    scored: list[tuple[float, SearchHit]] = []
+    for item_id, score, source_pk, designation, kind, day, filename, body in session.execute(
+        _ITEMS, params
+    ):
+        shown = body if body is not None else filename or ""
+        scored.append(
+            (
+                float(score),
+                SearchHit(
+                    int(item_id),
+                    int(source_pk),
+                    str(designation),
+                    str(kind),
+                    _day(day),
+                    snippet(analyzer, query, str(shown)),
+                ),
+            )
+        )
+    for note_id, score, source_pk, designation, day, note in session.execute(_NOTES, params):
+        hit = SearchHit(
+            0,
             int(source_pk),
             str(designation),
-            str(kind),
-            day if isinstance(day, date) else date.fromisoformat(str(day)),
-            str(snippet),
+            "note",
+            _day(day),
+            snippet(analyzer, query, str(note)),
+            int(note_id),
         )
-        for item_id, source_pk, designation, kind, day, snippet in rows
-    ]
+        scored.append((float(score), hit))
+    scored.sort(key=lambda pair: pair[0])
+    return [hit for _, hit in scored[:limit]]
+
+
+def _day(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def snippet(analyzer: Analyzer, query: str, shown: str, width: int = SNIPPET_WORDS) -> str:
+    """About ``width`` words of ``shown`` around the first word the query finds, with every
+    found word between MATCH_START and MATCH_END (the view escapes the text, then marks)."""
+    shown = shown.replace(MATCH_START, "").replace(MATCH_END, "")
+    spans = words(shown)
+    found = [matches(analyzer, query, shown[a:b]) for a, b in spans]
+    first = found.index(True) if True in found else 0
+    begin = max(0, first - width // 4)
+    end = min(len(spans), begin + width)
+    if not spans:
+        return shown[:200]
+    out = ["…" if begin > 0 else ""]
+    position = spans[begin][0]
+    for (a, b), hit in zip(spans[begin:end], found[begin:end], strict=True):
+        out.append(shown[position:a])
+        out.append(MATCH_START + shown[a:b] + MATCH_END if hit else shown[a:b])
+        position = b
+    out.append("…" if end < len(spans) else shown[position:])
+    return "".join(out)
 
 
 def duplicates(session: Session, limit: int = 200) -> list[DuplicateGroup]:

@@ -173,10 +173,11 @@ def test_conversation_shows_duplicates(unlocked):
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
-        ("mayor", '"mayor"'),
-        ("mayor money", '"mayor" "money"'),
-        ('say "hi"', '"say" """hi"""'),
-        ("NEAR(a b) OR x*", '"NEAR(a" "b)" "OR" "x*"'),
+        ("mayor", '("mayor")'),
+        ("Mayors money", '("mayor" OR "mayors") AND ("money")'),
+        ('say "hi"', '("say") AND ("hi")'),
+        # FTS5 syntax is words (quoted); a trailing * is a prefix search.
+        ("NEAR(a b) OR x*", '("near") AND ("a") AND ("b") AND ("or") AND "x"*'),
     ],
 )
 def test_fts_query_quotes_every_word(typed, expected):
@@ -237,3 +238,11 @@ def test_statuses_are_configurable(unlocked):
         assert "needs lawyer" not in triage.statuses(session)
         with pytest.raises(StationError, match="no status"):
             triage.remove_status(session, "needs lawyer")
+
+
+def test_the_header_unread_count_stops_at_its_cap(unlocked):
+    with unlocked.store.session() as session:
+        total = triage.journalists_unread(session, "alice", cap=10**6)
+        assert total >= 3
+        assert triage.journalists_unread(session, "alice", cap=2) == 2
+        assert triage.journalists_unread(session, "alice", cap=total + 5) == total

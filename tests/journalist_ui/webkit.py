@@ -14,16 +14,20 @@ from pathlib import Path
 from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from crypto import FormatError, Kind, seal_bytes
+from journalist_ui.store import index_items
 from journalist_ui.store.models import Item, Source
+from journalist_ui.store.terms import Analyzer
 from journalist_ui.unlock import Unlocked
 from journalist_ui.web import UISettings, create_app
 from journalist_ui.web.context import STATE_KEY, StationState
 from tests.support.cli import PASSPHRASE
+
+#: One analyzer for the test session (building one loads a dictionary).
+ANALYZER = Analyzer()
 
 DAY = date(2026, 11, 20)
 
@@ -98,11 +102,9 @@ def add_item(
     )
     session.add(item)
     session.flush()
-    if kind != "file":
-        session.execute(
-            text("INSERT INTO message_fts (item_id, body) VALUES (:id, :body)"),
-            {"id": item.id, "body": content.decode("utf-8")},
-        )
+    # As an import indexes it: a message's text, a file's name.
+    body = None if kind == "file" else content.decode("utf-8")
+    index_items(session, [(item.id, body, filename)], ANALYZER)
     source.last_day = max(source.last_day, day)
     source.first_day = min(source.first_day, day)
     return item
