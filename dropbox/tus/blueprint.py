@@ -123,6 +123,7 @@ def create_tus_blueprint(store: UploadStore, policy: UploadPolicy) -> Blueprint:
             recipients=len(policy.recipient_public_keys()),
             max_size=policy.max_size,
             now=policy.now(),
+            capability=request.headers.get("Upload-Capability"),
         )
         headers = expiry_headers(upload)
         headers["Location"] = url_for(".upload", reference=reference)

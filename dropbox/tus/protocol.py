@@ -22,11 +22,13 @@ from crypto.envelope import (
 from crypto.errors import FormatError
 from dropbox.errors import DropboxError
 from dropbox.uploads import (
+    CLIENT_SECRET,
     ByteSource,
     OffsetMismatch,
     StreamInterrupted,
     Upload,
     UploadBusy,
+    UploadConflict,
     UploadNotFound,
     UploadStore,
     UploadStoreFull,
@@ -136,12 +138,18 @@ def create_upload(
     recipients: int,
     max_size: int,
     now: datetime,
+    capability: str | None = None,
 ) -> tuple[Upload, str]:
     """The creation extension: check the announced length, make the upload.
 
     Returns the upload and its reference ``<id>.<capability>``, the last part of its URL:
-    from here on, knowing the reference is what authorizes a request to the upload.
+    from here on, knowing the reference is what authorizes a request to the upload. A client
+    may choose the capability (``Upload-Capability``, docs/format.md 8.3): creating again with
+    the same one gives the same upload, so a creation whose answer was lost can be asked
+    again without leaving an upload that nobody can resume.
     """
+    if capability is not None and not CLIENT_SECRET.match(capability):
+        raise TusError(400, "bad_capability", "Upload-Capability is not 43 base64url characters.")
     if defer_length is not None:
         raise TusError(400, "deferred_length", "Uploads must announce their length.")
     length = parse_decimal(upload_length)
@@ -160,9 +168,11 @@ def create_upload(
         )
     store.expire(now)
     try:
-        upload, secret = store.create_with_key(owner, length, now)
+        upload, secret = store.create_with_key(owner, length, now, capability)
     except UploadStoreFull:
         raise _full() from None
+    except UploadConflict:
+        raise TusError(409, "capability_taken", "Choose another Upload-Capability.") from None
     return upload, f"{upload.id}.{secret}"
 
 

@@ -23,7 +23,9 @@ knows nothing of HTTP or Flask. It reads no clock: every time comes from the cal
 from __future__ import annotations
 
 from dropbox.uploads.sidecar import key_hash
-from dropbox.uploads.store import (
+from dropbox.uploads.store import UploadStore
+from dropbox.uploads.upload import (
+    CLIENT_SECRET,
     DEFAULT_TTL,
     PIECE,
     ByteSource,
@@ -31,15 +33,16 @@ from dropbox.uploads.store import (
     StreamInterrupted,
     Upload,
     UploadBusy,
+    UploadConflict,
     UploadError,
     UploadIncomplete,
     UploadNotFound,
-    UploadStore,
     UploadStoreFull,
     check_upload_id,
 )
 
 __all__ = [
+    "CLIENT_SECRET",
     "DEFAULT_TTL",
     "PIECE",
     "ByteSource",
@@ -47,6 +50,7 @@ __all__ = [
     "StreamInterrupted",
     "Upload",
     "UploadBusy",
+    "UploadConflict",
     "UploadError",
     "UploadIncomplete",
     "UploadNotFound",

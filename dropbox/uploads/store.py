@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hmac
 import os
-import re
 import secrets
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from common.files import fsync_dir, write_all
 from dropbox.errors import DropboxError
-from dropbox.storage import BlobStore, OutOfSpace, is_out_of_space
+from dropbox.storage import BlobStore, is_out_of_space
 from dropbox.uploads.sidecar import (
     MAX_OWNER,
     MAX_SIDECAR,
@@ -30,97 +26,26 @@ from dropbox.uploads.sidecar import (
     key_hash,
     utc,
 )
-
-#: How long an upload may take before it expires (docs/format.md section 8.3).
-DEFAULT_TTL = timedelta(hours=24)
-#: The most bytes read from a request body (or a .part file) in one piece.
-PIECE = 64 * 1024
-
-_UPLOAD_ID = re.compile(r"\A[0-9a-f]{32}\Z")
-_PART = re.compile(r"\A([0-9a-f]{32})\.part\Z")
-_SIDECAR = re.compile(r"\A([0-9a-f]{32})\.json\Z")
-_TEMPORARY = re.compile(r"\A\.[0-9a-f]{32}\.json\.tmp\Z")
-_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class UploadError(DropboxError):
-    """Root of the errors of the upload store."""
-
-
-class UploadNotFound(UploadError):
-    """No upload has this id (or the id is malformed)."""
-
-
-class UploadBusy(UploadError):
-    """Another request is appending to (or completing) this upload right now."""
-
-
-class UploadStoreFull(UploadError, OutOfSpace):
-    """The disk (or the quota) is full: nothing of the failed write was kept."""
-
-
-class UploadIncomplete(UploadError):
-    """The upload has not received all its announced bytes yet."""
-
-
-class OffsetMismatch(UploadError):
-    """The caller expected another offset than the upload's current one."""
-
-    def __init__(self, offset: int) -> None:
-        super().__init__("the upload is at another offset")
-        self.offset = offset
-
-
-class StreamInterrupted(UploadError):
-    """Reading the source stream failed; the bytes read before are kept (up to ``offset``)."""
-
-    def __init__(self, offset: int) -> None:
-        super().__init__("the stream broke off")
-        self.offset = offset
-
-
-class ByteSource(Protocol):
-    """What :meth:`UploadStore.append` reads from (a WSGI input stream, a file)."""
-
-    def read(self, size: int, /) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class Upload:
-    id: str
-    owner: str
-    key: str
-    length: int
-    created: datetime
-    expires: datetime
-    offset: int
-
-    @property
-    def complete(self) -> bool:
-        return self.offset == self.length
-
-    def expired_at(self, now: datetime) -> bool:
-        return utc(now) >= self.expires
-
-    def belongs_to(self, owner: str) -> bool:
-        """Whether ``owner`` owns this upload (compared in constant time)."""
-        return hmac.compare_digest(self.owner.encode("utf-8"), owner.encode("utf-8"))
-
-    def opens_with(self, secret: str) -> bool:
-        """Whether ``secret`` is this upload's capability (compared in constant time)."""
-        return hmac.compare_digest(self.key, key_hash(secret))
-
-
-def check_upload_id(upload_id: str) -> bool:
-    """True when upload_id is 32 lowercase hex digits, the only form an id can take."""
-    return isinstance(upload_id, str) and _UPLOAD_ID.match(upload_id) is not None
-
-
-def _lock(fd: int) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise UploadBusy("the upload is in use") from None
+from dropbox.uploads.upload import (
+    CLIENT_SECRET,
+    DEFAULT_TTL,
+    OPEN_FLAGS,
+    PART_NAME,
+    PIECE,
+    SIDECAR_NAME,
+    TEMPORARY_NAME,
+    ByteSource,
+    OffsetMismatch,
+    StreamInterrupted,
+    Upload,
+    UploadConflict,
+    UploadIncomplete,
+    UploadNotFound,
+    UploadStoreFull,
+    check_upload_id,
+    chosen_upload_id,
+    lock_upload,
+)
 
 
 class UploadStore:
@@ -148,7 +73,7 @@ class UploadStore:
     @contextlib.contextmanager
     def _open_part(self, upload_id: str, flags: int) -> Iterator[int]:
         try:
-            fd = os.open(self._part(upload_id), flags | _OPEN_FLAGS)
+            fd = os.open(self._part(upload_id), flags | OPEN_FLAGS)
         except FileNotFoundError:
             raise UploadNotFound("no such upload") from None
         try:
@@ -158,7 +83,7 @@ class UploadStore:
 
     def _read_sidecar(self, upload_id: str) -> Sidecar | None:
         try:
-            fd = os.open(self._sidecar(upload_id), os.O_RDONLY | _OPEN_FLAGS)
+            fd = os.open(self._sidecar(upload_id), os.O_RDONLY | OPEN_FLAGS)
         except FileNotFoundError:
             return None
         with os.fdopen(fd, "rb") as handle:
@@ -176,26 +101,38 @@ class UploadStore:
         """:meth:`create_with_key` without the capability, for callers that never need it."""
         return self.create_with_key(owner, length, now)[0]
 
-    def create_with_key(self, owner: str, length: int, now: datetime) -> tuple[Upload, str]:
+    def create_with_key(
+        self, owner: str, length: int, now: datetime, secret: str | None = None
+    ) -> tuple[Upload, str]:
         """Make a new, empty upload of ``length`` bytes for ``owner``, expiring after the TTL.
 
         Returns the upload and its capability: a random secret of which only the hash is
-        kept, so it cannot be learnt from the store. Raises :class:`UploadStoreFull` (nothing
-        left behind) when the disk is full.
+        kept, so it cannot be learnt from the store. A client may choose the secret itself
+        (32 random bytes, base64url): the upload's id is then derived from it, so that
+        asking again after a lost answer gives the same upload instead of a second one that
+        nobody can ever resume. Raises :class:`UploadConflict` when that id is taken by an
+        upload of another owner or length, :class:`UploadStoreFull` (nothing left behind)
+        when the disk is full.
         """
         if not isinstance(owner, str) or not 0 < len(owner) <= MAX_OWNER:
             raise ValueError(f"an owner is 1 to {MAX_OWNER} characters")
         if type(length) is not int or length < 0:
             raise ValueError("an upload length is a non-negative integer")
         created = utc(now)
-        secret = secrets.token_urlsafe(32)
+        if secret is None:
+            secret, upload_id = secrets.token_urlsafe(32), secrets.token_hex(16)
+        else:
+            if not CLIENT_SECRET.match(secret):
+                raise ValueError("a chosen capability is 43 base64url characters")
+            upload_id = chosen_upload_id(owner, secret)
+            if (existing := self._same_upload(upload_id, owner, length, secret)) is not None:
+                return existing, secret
         sidecar = Sidecar(owner, key_hash(secret), length, created, created + self.ttl)
-        upload_id = secrets.token_hex(16)
         # The sidecar first, by rename so that no reader ever sees half of it; then the
         # (empty) .part. get() needs both, so the upload appears only once it is whole.
         temporary = self.root / f".{upload_id}.json.tmp"
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | OPEN_FLAGS, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 # Locked until renamed: a locked temporary is being written, an unlocked one
                 # is what a crash left (reclaim_temporaries removes those).
@@ -203,10 +140,19 @@ class UploadStore:
                 handle.write(encode_sidecar(sidecar))
                 handle.flush()
                 os.fsync(handle.fileno())
-                os.replace(temporary, self._sidecar(upload_id))
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
+                # A link never replaces: two creations of one chosen id cannot both win.
+                os.link(temporary, self._sidecar(upload_id))
+                os.unlink(temporary)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | OPEN_FLAGS
             os.close(os.open(self._part(upload_id), flags, 0o600))
             fsync_dir(self.root)
+        except FileExistsError:
+            # The same chosen id, created by a request racing with this one.
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            if (existing := self._same_upload(upload_id, owner, length, secret)) is not None:
+                return existing, secret
+            raise UploadConflict("that upload exists for another owner or length") from None
         except OSError as error:
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
@@ -217,6 +163,16 @@ class UploadStore:
             raise
         upload = Upload(upload_id, owner, sidecar.key, length, sidecar.created, sidecar.expires, 0)
         return upload, secret
+
+    def _same_upload(self, upload_id: str, owner: str, length: int, secret: str) -> Upload | None:
+        """The existing upload ``upload_id`` if it is this owner's, of this length, opened by
+        ``secret`` (a creation asked again); None if there is none; UploadConflict else."""
+        existing = self.get(upload_id)
+        if existing is None:
+            return None
+        if existing.belongs_to(owner) and existing.length == length and existing.opens_with(secret):
+            return existing
+        raise UploadConflict("that upload exists for another owner or length")
 
     def get(self, upload_id: str) -> Upload | None:
         """The upload, whether expired or not; None for an unknown or malformed id."""
@@ -265,7 +221,7 @@ class UploadStore:
         is as it was, and the same bytes can be sent again once there is room.
         """
         with self._open_part(upload_id, os.O_WRONLY | os.O_APPEND) as fd:
-            _lock(fd)
+            lock_upload(fd)
             sidecar = self._required_sidecar(upload_id)
             start = offset = os.fstat(fd).st_size
             if expected_offset is not None and expected_offset != offset:
@@ -337,18 +293,18 @@ class UploadStore:
         count = 0
         for entry in list(os.scandir(self.root)):
             name = entry.name
-            if match := _SIDECAR.match(name):
+            if match := SIDECAR_NAME.match(name):
                 sidecar = self._read_sidecar(match[1])
                 if sidecar is None:
                     if _mtime(entry) <= stale_before and self.delete(match[1]):
                         count += 1
                 elif sidecar.expires <= now and self.delete(match[1]):
                     count += 1
-            elif match := _PART.match(name):
+            elif match := PART_NAME.match(name):
                 sidecar_gone = not (self.root / f"{match[1]}.json").exists()
                 if sidecar_gone and _mtime(entry) <= stale_before and self.delete(match[1]):
                     count += 1
-            elif _TEMPORARY.match(name):
+            elif TEMPORARY_NAME.match(name):
                 _remove_if_unheld(Path(entry.path))
         return count
 
@@ -357,7 +313,7 @@ class UploadStore:
         return sum(
             _remove_if_unheld(Path(entry.path))
             for entry in list(os.scandir(self.root))
-            if _TEMPORARY.match(entry.name)
+            if TEMPORARY_NAME.match(entry.name)
         )
 
     def copy_into(
@@ -374,7 +330,7 @@ class UploadStore:
         blob store's disk is full (its temporary file is removed).
         """
         with self._open_part(upload_id, os.O_RDONLY) as fd:
-            _lock(fd)
+            lock_upload(fd)
             sidecar = self._required_sidecar(upload_id)
             if os.fstat(fd).st_size != sidecar.length:
                 raise UploadIncomplete("the upload is not complete")
@@ -396,7 +352,7 @@ class UploadStore:
 def _remove_if_unheld(path: Path) -> bool:
     """Unlink a temporary sidecar unless its writer still holds its lock; whether it went."""
     try:
-        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+        fd = os.open(path, os.O_RDONLY | OPEN_FLAGS)
     except FileNotFoundError:
         return False
     try:

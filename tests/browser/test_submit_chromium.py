@@ -307,6 +307,19 @@ def _completion_keys(relay: Relay) -> list[str]:
     return [json.loads(r.body)["key"] for r in relay.matching("POST", "/api/submissions")]
 
 
+def test_a_lost_answer_to_creation_is_asked_again_for_the_same_upload(browser, relay, server):
+    """The server makes the upload, its answer is lost: the page asks again with the
+    capability it chose and gets the same upload, so nothing is left that nobody can resume."""
+    data = os.urandom(200_000)
+    relay.rule = nth("POST", "/api/uploads", 1, "mute")
+    _send_one_file(browser, data)
+    browser.page.wait_for_url("**/submit/done", timeout=180_000)
+    created = relay.matching("POST", "/api/uploads")
+    assert len(created) == 2
+    assert [(i.filename, i.content) for i in server.items()] == [("dump.bin", data)]
+    assert server.upload_files() == []
+
+
 def test_a_lost_answer_to_completion_is_asked_again_with_the_same_key(browser, relay, server):
     """The server commits the submission, the answer is lost on its way: the page asks again
     with the same key and is told the same submission, not a 404 and not a second one."""

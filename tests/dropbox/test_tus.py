@@ -194,6 +194,42 @@ def test_creation_answers_location_and_expiry(env: Env) -> None:
     assert head.get_data() == b""
 
 
+CHOSEN = "A" * 20 + "b" * 20 + "-_9"  # 43 base64url characters, as a page chooses them
+
+
+def test_a_chosen_capability_makes_creating_again_give_the_same_upload(env: Env) -> None:
+    _, data = envelope(env.keys)
+    asked = {"Upload-Length": str(len(data)), "Upload-Capability": CHOSEN}
+    first = env.request("POST", "/api/uploads", headers=asked)
+    # The answer was lost: the page asks again with the same capability.
+    again = env.request("POST", "/api/uploads", headers=asked)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.headers["Location"] == again.headers["Location"]
+    assert first.headers["Location"].endswith("." + CHOSEN)
+    assert len([f for f in env.files() if f.endswith(".part")]) == 1
+    assert env.patch(again.headers["Location"], 0, data, who=None).status_code == 204
+    # Another source choosing the same capability gets an upload of its own.
+    bobs = env.request("POST", "/api/uploads", BOB, headers=asked)
+    assert bobs.status_code == 201
+    assert bobs.headers["Location"] != first.headers["Location"]
+    # The same capability for another length is not the same upload: refused.
+    other = {**asked, "Upload-Length": str(len(envelope(env.keys, 9000)[1]))}
+    taken = env.request("POST", "/api/uploads", headers=other)
+    assert (taken.status_code, error_of(taken)) == (409, "capability_taken")
+
+
+@pytest.mark.parametrize("capability", ["short", "A" * 44, "A" * 42 + "+", "A" * 42 + "="])
+def test_a_malformed_chosen_capability_is_400(env: Env, capability: str) -> None:
+    _, data = envelope(env.keys)
+    response = env.request(
+        "POST",
+        "/api/uploads",
+        headers={"Upload-Length": str(len(data)), "Upload-Capability": capability},
+    )
+    assert (response.status_code, error_of(response)) == (400, "bad_capability")
+    assert env.files() == []
+
+
 def test_store_layout_modes_and_sidecar(env: Env) -> None:
     _, data = envelope(env.keys)
     path = env.create(len(data))

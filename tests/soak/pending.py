@@ -22,6 +22,8 @@ class PendingSubmission:
     key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     #: The capability URL of each envelope's upload, once created.
     locations: list[str | None] = field(default_factory=list)
+    #: The capability the page chose for each upload (asked again after a lost answer).
+    capabilities: list[str] = field(default_factory=list)
     #: Which uploads the server said were whole: the page asks only for completion then
     #: (after a lost completion answer the uploads are gone, and that is no error).
     whole: list[bool] = field(default_factory=list)
@@ -29,6 +31,7 @@ class PendingSubmission:
     def __post_init__(self) -> None:
         self.locations = [None] * len(self.envelopes)
         self.whole = [False] * len(self.envelopes)
+        self.capabilities = [secrets.token_urlsafe(32) for _ in self.envelopes]
 
     def send(self) -> None:
         """Create what is missing, resume what is partial, complete; raises on any failure."""
@@ -41,7 +44,11 @@ class PendingSubmission:
             if location is None:
                 created = source.http.post(
                     base + "/api/uploads",
-                    headers={**headers, "Upload-Length": str(len(envelope))},
+                    headers={
+                        **headers,
+                        "Upload-Length": str(len(envelope)),
+                        "Upload-Capability": self.capabilities[index],
+                    },
                     timeout=60,
                 )
                 assert created.status_code == 201, created.text

@@ -9,6 +9,7 @@ const form = byId('submit-form');
 const status = byId('postern-status');
 const S = byId('postern-strings')?.dataset;
 const UPLOADS = '/api/uploads';
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const CHUNK = 65552; // a sealed 64 KiB chunk (format.md 3.4)
 const PER_PATCH = 16; // chunks per PATCH: about 1 MiB
 const DELAYS = [1, 2, 4, 8, 15, 30, 60]; // seconds before each retry, then the last again
@@ -156,9 +157,13 @@ async function upload(job, item) {
   const plan = await planEnvelope({ recipients, kind: item.kind, filename: item.filename,
     mediaType: item.type, length: item.size });
   const total = plan.totalLength;
+  // The page chooses the upload's capability, so a creation whose answer was lost is asked
+  // again for the same upload (format.md 8.3) instead of leaving one nobody can resume.
+  const capability = [...crypto.getRandomValues(new Uint8Array(43))]
+    .map((b) => B64URL[b & 63]).join('');
   // Not abortable: if the upload was made, its Location is needed to delete it again.
-  const made = await persist(job, item,
-    () => call(job, 'POST', UPLOADS, { 'Upload-Length': total }, undefined, false));
+  const made = await persist(job, item, () => call(job, 'POST', UPLOADS,
+    { 'Upload-Length': total, 'Upload-Capability': capability }, undefined, false));
   // The URL carries the upload's capability: HEAD, PATCH and DELETE need nothing else.
   const url = new URL(made.headers.get('Location') || '', location.href);
   const id = /^\/api\/uploads\/([0-9a-f]{32})\.[A-Za-z0-9_-]{43}$/.exec(url.pathname)?.[1];
