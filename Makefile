@@ -41,17 +41,19 @@ lint:
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collects no test; that is a failure too. The full run includes a
-# bounded lifecycle soak (tests/soak, 3 cycles); `make soak` runs hundreds.
+# bounded lifecycle soak (tests/soak, 3 cycles); `make soak` runs hundreds. Two workers
+# (pytest-xdist) keep both cores busy while tests wait on servers; a file's tests stay on one
+# worker, since several share a module's fixtures.
 test: bootstrap
 	@$(MAKE) --no-print-directory lint
-	@status=0; $(BIN)/pytest --durations=25 || status=$$?; \
+	@status=0; $(BIN)/pytest -n 2 --dist loadfile --durations=25 || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
 
 # Everything but the tests marked browser, tor, slow or bench (see setup.cfg).
 test-fast: bootstrap
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -m "not browser and not tor and not slow and not bench and not soak"
+	$(BIN)/pytest -n 2 --dist loadfile -m "not browser and not tor and not slow and not bench and not soak"
 
 SOAK_CYCLES ?= 200
 soak: bootstrap
