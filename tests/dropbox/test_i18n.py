@@ -12,23 +12,17 @@ one module-scoped fixture that makes as few codename derivations as it can (nine
 from __future__ import annotations
 
 import functools
-import gettext
 import re
-import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from configparser import ConfigParser
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from io import BytesIO
 from typing import Final
 
 import pytest
-from babel import Locale
-from babel.messages.catalog import Catalog, Message
+from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import write_mo
-from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from flask import abort
 from flask.testing import FlaskClient
@@ -39,6 +33,16 @@ from dropbox.app import DEFAULT_LANGUAGE, LANGUAGES, PACKAGE_DIR
 from dropbox.instance import load_instance
 from dropbox.sources import find_source, store_reply
 from tests.dropbox.sitetools import Site, codename_in, csrf_token, login, make_site, token_for
+from tests.support.catalogues import (
+    compiled_differences,
+    ids,
+    messages,
+    placeholder_problems,
+    plural_problems,
+    read_catalog,
+    template_differences,
+    untranslated,
+)
 from tests.support.server import make_data_dir
 from tests.support.team import Team
 
@@ -103,24 +107,6 @@ def po(locale: str) -> Catalog:
         return read_po(file, locale=locale)
 
 
-def messages(catalog: Catalog) -> Iterator[Message]:
-    return (message for message in catalog if message.id)
-
-
-def strings(message: Message) -> tuple[str, ...]:
-    value = message.string
-    return tuple(value) if isinstance(value, (tuple, list)) else (str(value or ""),)
-
-
-def ids(message: Message) -> tuple[str, ...]:
-    value = message.id
-    return tuple(value) if isinstance(value, (tuple, list)) else (str(value),)
-
-
-def placeholders(text: str) -> set[str]:
-    return {match.group(0) for match in _PLACEHOLDER.finditer(text)}
-
-
 def test_every_interface_language_has_a_catalogue():
     assert LOCALES, "no language besides English"
     assert sorted(p.name for p in TRANSLATIONS.iterdir() if p.is_dir()) == sorted(LOCALES)
@@ -140,32 +126,16 @@ def test_the_extraction_finds_templates_and_python_code():
 
 
 def test_the_template_lists_every_extracted_string():
-    with TEMPLATE.open("rb") as file:
-        template = read_po(file)
-    listed = {(m.id, m.context) for m in messages(template)}
-    wanted = {(m.id, m.context) for m in messages(extracted())}
-    assert listed == wanted, (
+    problems = template_differences(read_catalog(TEMPLATE), extracted())
+    assert not problems, (
         "dropbox/translations/messages.pot is out of date: run deploy/i18n.sh\n"
-        f"missing: {sorted(map(str, wanted - listed))}\nstale: {sorted(map(str, listed - wanted))}"
+        + "\n".join(problems)
     )
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_extracted_string_is_translated(locale):
-    catalog = po(locale)
-    problems = []
-    for wanted in messages(extracted()):
-        message = catalog.get(wanted.id, wanted.context)
-        if message is None:
-            problems.append(f"not in the catalogue: {ids(wanted)[0]!r}")
-            continue
-        forms = strings(message)
-        if message.fuzzy:
-            problems.append(f"fuzzy: {ids(wanted)[0]!r}")
-        if not all(form.strip() for form in forms):
-            problems.append(f"untranslated: {ids(wanted)[0]!r}")
-        if wanted.pluralizable and (not message.pluralizable or len(forms) != catalog.num_plurals):
-            problems.append(f"needs {catalog.num_plurals} plural forms: {ids(wanted)[0]!r}")
+    problems = untranslated(extracted(), po(locale))
     assert not problems, (
         f"{locale}: run deploy/i18n.sh, translate these in "
         f"dropbox/translations/{locale}/LC_MESSAGES/messages.po, and run it again:\n  "
@@ -175,73 +145,23 @@ def test_every_extracted_string_is_translated(locale):
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_translations_keep_the_placeholders(locale):
-    problems = []
-    for message in messages(po(locale)):
-        source = ids(message)
-        wanted = placeholders(source[-1])  # the plural, if any, names every placeholder
-        names = {name: 1 for text in source for name in re.findall(r"%\((\w+)\)", text)}
-        for form in strings(message):
-            if placeholders(form) != wanted:
-                problems.append(f"{source[0]!r}: {form!r} has {placeholders(form) or '{}'}")
-            try:
-                # Templates always %-format (Jinja's newstyle gettext), with or without values.
-                _ = form % names
-            except (TypeError, ValueError, KeyError) as error:
-                problems.append(f"{form!r} cannot be formatted: {error}")
+    problems = placeholder_problems(po(locale))
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_plural_forms_are_the_languages_own(locale):
-    catalog = po(locale)
-    expected = get_plural(locale)
-    assert catalog.num_plurals == expected.num_plurals
-    # Babel's releases write the same rule differently (2.19 dropped the parentheses and
-    # wrote the ranges another way), so the two expressions are compared by what they do.
-    ours, babels = gettext.c2py(catalog.plural_expr), gettext.c2py(expected.plural_expr)
-    differ = [n for n in range(1001) if ours(n) != babels(n)]
-    assert not differ, f"{locale}: the catalogue's plural rule differs for n={differ[:10]}"
-    # Each gettext form is exactly one CLDR plural category of the language.
-    choose = gettext.c2py(catalog.plural_expr)
-    rule = Locale.parse(locale).plural_form
-    pairs = {(choose(n), rule(n)) for n in range(1000)}
-    assert len(pairs) == len({i for i, _ in pairs}) == len({c for _, c in pairs})
-    assert {i for i, _ in pairs} == set(range(catalog.num_plurals))
-
-
-def mo_entries(data: bytes) -> dict[bytes, bytes]:
-    """The (msgid, msgstr) pairs of a GNU .mo file."""
-    (magic,) = struct.unpack_from("<I", data)
-    order = "<" if magic == 0x950412DE else ">"
-    _revision, count, ids_at, strings_at = struct.unpack_from(order + "4I", data, 4)
-    entries = {}
-    for i in range(count):
-        id_length, id_at = struct.unpack_from(order + "2I", data, ids_at + 8 * i)
-        string_length, string_at = struct.unpack_from(order + "2I", data, strings_at + 8 * i)
-        entries[data[id_at : id_at + id_length]] = data[string_at : string_at + string_length]
-    return entries
-
-
-def mo_header(entries: dict[bytes, bytes]) -> dict[str, str]:
-    lines = entries[b""].decode("utf-8").splitlines()
-    return dict(line.split(": ", 1) for line in lines if ": " in line)
+    problems = plural_problems(po(locale), locale)
+    assert not problems, f"{locale}: {problems}"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_the_compiled_catalogue_is_up_to_date(locale):
-    fresh = BytesIO()
-    write_mo(fresh, po(locale))
-    expected = mo_entries(fresh.getvalue())
-    shipped = mo_entries((TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo").read_bytes())
-    for field in ("Language", "Plural-Forms", "Content-Type"):
-        assert mo_header(shipped).get(field) == mo_header(expected)[field], field
-    del expected[b""], shipped[b""]
-    differing = sorted(k.decode() for k in expected.keys() ^ shipped.keys()) + sorted(
-        k.decode() for k in expected.keys() & shipped.keys() if expected[k] != shipped[k]
-    )
-    assert not differing, (
+    compiled = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo"
+    problems = compiled_differences(po(locale), compiled)
+    assert not problems, (
         f"{locale}: messages.mo differs from messages.po; run deploy/i18n.sh compile: "
-        f"{differing[:5]}"
+        f"{problems[:5]}"
     )
 
 

@@ -12,25 +12,19 @@ named, decrypted content, the English ledger report) is in elements marked
 from __future__ import annotations
 
 import functools
-import gettext
 import re
 import time
-from collections.abc import Iterator
 from configparser import ConfigParser
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from io import BytesIO
 from pathlib import Path
 from typing import Final
 
 import pytest
-from babel import Locale
-from babel.messages.catalog import Catalog, Message
+from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import write_mo
-from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from flask import abort
 from sqlalchemy import select
@@ -41,9 +35,18 @@ from journalist_ui.importer import ImportResult
 from journalist_ui.store.models import Preference
 from journalist_ui.web.language import DEFAULT_LANGUAGE, LANGUAGES
 from journalist_ui.web.rewrap import RewrapSummary
-from tests.dropbox.test_i18n import ids, mo_entries, mo_header, placeholders, strings
 from tests.journalist_ui.storekit import make_home
 from tests.journalist_ui.webkit import Clock, WebClient, add_item, add_source, make_app
+from tests.support.catalogues import (
+    compiled_differences,
+    ids,
+    messages,
+    placeholder_problems,
+    plural_problems,
+    read_catalog,
+    template_differences,
+    untranslated,
+)
 from tests.support.cli import MEMLIMIT, PASSPHRASE
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parents[2] / "journalist_ui"
@@ -93,10 +96,6 @@ def po(locale: str) -> Catalog:
         return read_po(file, locale=locale)
 
 
-def messages(catalog: Catalog) -> Iterator[Message]:
-    return (message for message in catalog if message.id)
-
-
 def test_every_station_language_has_a_catalogue():
     assert set(LOCALES) == {"ru", "be", "uk"}
     assert sorted(p.name for p in TRANSLATIONS.iterdir() if p.is_dir()) == sorted(LOCALES)
@@ -117,32 +116,16 @@ def test_the_extraction_finds_templates_views_and_error_pages():
 
 
 def test_the_template_lists_every_extracted_string():
-    with TEMPLATE.open("rb") as file:
-        template = read_po(file)
-    listed = {(m.id, m.context) for m in messages(template)}
-    wanted = {(m.id, m.context) for m in messages(extracted())}
-    assert listed == wanted, (
+    problems = template_differences(read_catalog(TEMPLATE), extracted())
+    assert not problems, (
         "journalist_ui/translations/messages.pot is out of date: run deploy/i18n.sh\n"
-        f"missing: {sorted(map(str, wanted - listed))}\nstale: {sorted(map(str, listed - wanted))}"
+        + "\n".join(problems)
     )
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_extracted_string_is_translated(locale):
-    catalog = po(locale)
-    problems = []
-    for wanted in messages(extracted()):
-        message = catalog.get(wanted.id, wanted.context)
-        if message is None:
-            problems.append(f"not in the catalogue: {ids(wanted)[0]!r}")
-            continue
-        forms = strings(message)
-        if message.fuzzy:
-            problems.append(f"fuzzy: {ids(wanted)[0]!r}")
-        if not all(form.strip() for form in forms):
-            problems.append(f"untranslated: {ids(wanted)[0]!r}")
-        if wanted.pluralizable and (not message.pluralizable or len(forms) != catalog.num_plurals):
-            problems.append(f"needs {catalog.num_plurals} plural forms: {ids(wanted)[0]!r}")
+    problems = untranslated(extracted(), po(locale))
     assert not problems, (
         f"{locale}: run deploy/i18n.sh, translate these in "
         f"journalist_ui/translations/{locale}/LC_MESSAGES/messages.po, and run it again:\n  "
@@ -152,48 +135,24 @@ def test_every_extracted_string_is_translated(locale):
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_translations_keep_the_placeholders(locale):
-    problems = []
-    for message in messages(po(locale)):
-        source = ids(message)
-        wanted = placeholders(source[-1])
-        names = {name: 1 for text in source for name in re.findall(r"%\((\w+)\)", text)}
-        for form in strings(message):
-            if placeholders(form) != wanted:
-                problems.append(f"{source[0]!r}: {form!r} has {placeholders(form) or '{}'}")
-            try:
-                _ = form % names
-            except (TypeError, ValueError, KeyError) as error:
-                problems.append(f"{form!r} cannot be formatted: {error}")
+    problems = placeholder_problems(po(locale))
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_plural_forms_are_the_languages_own(locale):
-    catalog = po(locale)
-    expected = get_plural(locale)
-    assert catalog.num_plurals == expected.num_plurals
-    ours, babels = gettext.c2py(catalog.plural_expr), gettext.c2py(expected.plural_expr)
-    differ = [n for n in range(1001) if ours(n) != babels(n)]
-    assert not differ, f"{locale}: the catalogue's plural rule differs for n={differ[:10]}"
-    rule = Locale.parse(locale).plural_form
-    pairs = {(ours(n), rule(n)) for n in range(1001)}
-    assert len(pairs) == len({i for i, _ in pairs}) == len({c for _, c in pairs})
-    assert {i for i, _ in pairs} == set(range(catalog.num_plurals))
+    problems = plural_problems(po(locale), locale)
+    assert not problems, f"{locale}: {problems}"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_the_compiled_catalogue_is_up_to_date(locale):
-    fresh = BytesIO()
-    write_mo(fresh, po(locale))
-    expected = mo_entries(fresh.getvalue())
-    shipped = mo_entries((TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo").read_bytes())
-    for field in ("Language", "Plural-Forms", "Content-Type"):
-        assert mo_header(shipped).get(field) == mo_header(expected)[field], field
-    del expected[b""], shipped[b""]
-    differing = sorted(k.decode() for k in expected.keys() ^ shipped.keys()) + sorted(
-        k.decode() for k in expected.keys() & shipped.keys() if expected[k] != shipped[k]
+    compiled = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo"
+    problems = compiled_differences(po(locale), compiled)
+    assert not problems, (
+        f"{locale}: messages.mo differs from messages.po; run deploy/i18n.sh compile: "
+        f"{problems[:5]}"
     )
-    assert not differing, f"{locale}: run deploy/i18n.sh compile: {differing[:5]}"
 
 
 def test_the_catalogues_are_shipped_in_the_package():
