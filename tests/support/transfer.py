@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import crypto
-from crypto.bundle import InboundItem, open_bundle_file, read_inbound_bundle
+from crypto.bundle import InboundItem, InboundManifest, open_bundle_file, read_inbound_bundle
 from tests.support.cli import BIN
 from tests.support.server import DropboxServer
 
@@ -42,11 +42,18 @@ def pull(server: DropboxServer, key: Path, to: Path, *, check: bool = True) -> l
     return sorted(to.glob("*.bundle"))
 
 
-def read_bundle(path: Path, server_key: bytes) -> tuple[list[InboundItem], dict[str, bytes]]:
+def read_inbound(path: Path, server_key: bytes) -> tuple[InboundManifest, list[bytes]]:
+    """A bundle's verified manifest and its envelopes, in the manifest's order."""
     envelopes: dict[str, bytes] = {}
     with open_bundle_file(path) as handle:
         manifest = read_inbound_bundle(handle, server_key, lambda item: MemorySink(envelopes, item))
-    return list(manifest.items), envelopes
+    return manifest, [envelopes[item.id] for item in manifest.items]
+
+
+def read_bundle(path: Path, server_key: bytes) -> tuple[list[InboundItem], dict[str, bytes]]:
+    """A bundle's items, and their envelopes by item id."""
+    manifest, envelopes = read_inbound(path, server_key)
+    return list(manifest.items), {i.id: e for i, e in zip(manifest.items, envelopes, strict=True)}
 
 
 def partial_bundle_size(medium: Path) -> int:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from crypto.bundle import InboundItem, InboundManifest, read_inbound_bundle
+from crypto.bundle import InboundItem
 from crypto.envelope import Kind, seal_bytes
 from crypto.keys import KeyKind, PrivateKey, x25519_public
+from tests.support.transfer import read_inbound
 from tests.transfer.fake_sync import FakeSync, ServerThread
 from transfer import spool as spool_module
 from transfer.client import SyncClient
@@ -93,30 +94,6 @@ def test_a_small_envelope_hashed_before_a_large_one_before_it(
         os.close(fd)
 
 
-def _read(bundle: Path) -> tuple[InboundManifest, list[bytes]]:
-    got: list[bytes] = []
-
-    class Sink:
-        def __init__(self) -> None:
-            self.data = bytearray()
-
-        def write(self, data: bytes, /) -> None:
-            self.data += data
-
-        def commit(self) -> None:
-            got.append(bytes(self.data))
-
-        def abort(self) -> None:
-            raise AssertionError("a pulled bundle did not verify")
-
-    def open_sink(item: InboundItem) -> Sink:
-        return Sink()
-
-    with bundle.open("rb") as src:
-        manifest = read_inbound_bundle(src, SERVER_KEY.public.key, open_sink)
-    return manifest, got
-
-
 @pytest.mark.timeout(300)
 def test_pulls_of_large_and_small_envelopes_in_turn(tmp_path: Path) -> None:
     """30 items, 3 MiB and 100 bytes in turn, pulled several times: one bundle each time,
@@ -136,7 +113,7 @@ def test_pulls_of_large_and_small_envelopes_in_turn(tmp_path: Path) -> None:
             finally:
                 client.close()
             [bundle] = result.bundles
-            manifest, got = _read(bundle)
+            manifest, got = read_inbound(bundle, SERVER_KEY.public.key)
             assert [item.id for item in manifest.items] == [str(n) for n in range(1, 31)]
             assert got == envelopes
     finally:

@@ -24,15 +24,13 @@ import requests
 
 from crypto.bundle import (
     Deletion,
-    InboundItem,
-    InboundManifest,
-    read_inbound_bundle,
     write_outbound_bundle,
 )
 from crypto.envelope import Kind, seal_bytes
 from crypto.errors import CryptoError
 from crypto.keys import KeyKind, PrivateKey, dump_private_key, x25519_public
 from tests.support.cli import BIN, REPO_ROOT, assert_one_line_error
+from tests.support.transfer import read_inbound
 from tests.transfer.fake_sync import FakeSync, ServerThread, Socks5Proxy, self_signed_certificate
 from transfer.cli import main
 from transfer.client import SyncClient
@@ -118,30 +116,6 @@ def _bundles(dest: Path) -> list[Path]:
     return sorted(dest.glob("postern-inbound-*.bundle"))
 
 
-def _read(path: Path) -> tuple[InboundManifest, list[bytes]]:
-    envelopes: list[bytes] = []
-
-    class Sink:
-        def __init__(self) -> None:
-            self.data = bytearray()
-
-        def write(self, data: bytes, /) -> None:
-            self.data += data
-
-        def commit(self) -> None:
-            envelopes.append(bytes(self.data))
-
-        def abort(self) -> None:
-            raise AssertionError("a pulled bundle did not verify")
-
-    def open_sink(item: InboundItem) -> Sink:
-        return Sink()
-
-    with path.open("rb") as src:
-        manifest = read_inbound_bundle(src, SERVER_KEY.public.key, open_sink)
-    return manifest, envelopes
-
-
 def _leftovers(dest: Path) -> list[str]:
     return sorted(p.name for p in dest.iterdir() if p.name.startswith("."))
 
@@ -163,7 +137,7 @@ def test_pull_writes_one_verified_bundle(run: Run, fake: FakeSync, tmp_path: Pat
     status, out, err = run.pull(dest)
     assert status == 0, err
     [bundle] = _bundles(dest)
-    manifest, envelopes = _read(bundle)
+    manifest, envelopes = read_inbound(bundle, SERVER_KEY.public.key)
     assert [item.id for item in manifest.items] == ["1", "2", "3"]
     assert envelopes == [SMALL_1, BIG, SMALL_2]
     assert manifest.made == date(2026, 11, 24)
@@ -226,7 +200,7 @@ def test_interrupted_mid_envelope_resumes_to_the_same_bundle(
     [resumed], [uninterrupted] = _bundles(dest), _bundles(reference)
     assert resumed.name == uninterrupted.name
     assert resumed.read_bytes() == uninterrupted.read_bytes()
-    manifest, envelopes = _read(resumed)
+    manifest, envelopes = read_inbound(resumed, SERVER_KEY.public.key)
     assert [item.id for item in manifest.items] == ["1", "2", "3"]
     assert envelopes == [SMALL_1, BIG, SMALL_2]
     assert _leftovers(dest) == [".postern-server-key"]
@@ -250,7 +224,7 @@ def test_a_damaged_partial_bundle_is_checked_and_refetched(
     status, _, err = run.pull(tmp_path)
     assert status == 0, err
     [bundle] = _bundles(tmp_path)
-    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    assert read_inbound(bundle, SERVER_KEY.public.key)[1] == [SMALL_1, BIG, SMALL_2]
     gets = [(e.target, e.range) for e in fake.log if e.target.endswith("/envelope")]
     if where == "partial envelope":
         # The rest of 2 is fetched, its hash fails, and all of 2 is fetched once more.
@@ -289,7 +263,7 @@ def test_ctrl_c_then_resume(
     status, _, err = run.pull(tmp_path)
     assert status == 0, err
     [bundle] = _bundles(tmp_path)
-    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    assert read_inbound(bundle, SERVER_KEY.public.key)[1] == [SMALL_1, BIG, SMALL_2]
 
 
 def test_resume_then_only_new_items_in_a_second_bundle(
@@ -301,7 +275,7 @@ def test_resume_then_only_new_items_in_a_second_bundle(
     fake.add(late)  # arrives while the pull is interrupted
     status, out, err = run.pull(tmp_path)
     assert status == 0, err
-    bundles = [_read(path) for path in _bundles(tmp_path)]
+    bundles = [read_inbound(path, SERVER_KEY.public.key) for path in _bundles(tmp_path)]
     ids = sorted([item.id for item in manifest.items] for manifest, _ in bundles)
     assert ids == [["1", "2", "3"], ["4"]]  # every item exactly once
     assert "Pulled 4 items" in out
@@ -316,7 +290,7 @@ def test_many_items_are_split_into_batches(
         fake.add(_envelope(size))
     status, _, err = run.pull(tmp_path)
     assert status == 0, err
-    bundles = [_read(path) for path in _bundles(tmp_path)]
+    bundles = [read_inbound(path, SERVER_KEY.public.key) for path in _bundles(tmp_path)]
     assert len(bundles) == 3
     ids = sorted(item.id for manifest, _ in bundles for item in manifest.items)
     assert ids == ["1", "2", "3", "4", "5", "6"]
@@ -380,7 +354,7 @@ def test_a_mismatch_found_while_later_envelopes_arrive(
     status, _, err = run.pull(tmp_path)
     assert status == 0, err
     [bundle] = _bundles(tmp_path)
-    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    assert read_inbound(bundle, SERVER_KEY.public.key)[1] == [SMALL_1, BIG, SMALL_2]
     gets = [(e.target, e.range) for e in fake.log if e.target.endswith("/envelope")]
     assert gets == [(f"/v1/items/{n}/envelope", None) for n in ("1", "2", "3")]
 
@@ -394,7 +368,7 @@ def test_without_verify_wrong_bytes_are_left_to_the_station(
     assert "not checked here (--no-verify): the station checks them at import" in out
     [bundle] = _bundles(tmp_path)
     with pytest.raises(CryptoError, match="envelope 1 does not match its SHA-256"):
-        _read(bundle)
+        read_inbound(bundle, SERVER_KEY.public.key)
 
 
 def test_without_verify_what_an_interrupted_pull_left_is_still_checked(
@@ -411,7 +385,7 @@ def test_without_verify_what_an_interrupted_pull_left_is_still_checked(
     status, _, err = run.pull(tmp_path, "--no-verify")
     assert status == 0, err
     [bundle] = _bundles(tmp_path)
-    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    assert read_inbound(bundle, SERVER_KEY.public.key)[1] == [SMALL_1, BIG, SMALL_2]
     gets = [(e.target, e.range) for e in fake.log if e.target.endswith("/envelope")]
     assert gets == [
         ("/v1/items/2/envelope", "bytes=1000000-"),
@@ -506,7 +480,7 @@ def test_pull_through_a_socks5_proxy_resolving_the_name(
     assert status == 0, err
     assert set(proxy.requested) == {"sync.postern.invalid"}
     [bundle] = _bundles(tmp_path)
-    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    assert read_inbound(bundle, SERVER_KEY.public.key)[1] == [SMALL_1, BIG, SMALL_2]
 
 
 # == TLS ====================================================================================
@@ -535,7 +509,7 @@ def test_pull_from_an_https_server(fake: FakeSync, tmp_path: Path) -> None:
     assert server.url.startswith("https://")
     assert result.items == 3
     [bundle] = _bundles(dest)
-    assert _read(bundle)[1] == [SMALL_1, BIG, SMALL_2]
+    assert read_inbound(bundle, SERVER_KEY.public.key)[1] == [SMALL_1, BIG, SMALL_2]
 
 
 # == push ===================================================================================
