@@ -41,13 +41,13 @@ lint:
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collects no test; that is a failure too. The full run includes a
-# bounded lifecycle soak (tests/soak, 3 cycles); `make soak` runs hundreds. It runs on one
-# worker: with two (pytest-xdist, locked), the suite takes 8 instead of 15 minutes here, but
-# a test that binds the front's ports failed twice in three runs when another worker took a
-# port it had just picked; `make test-fast` uses two.
+# bounded lifecycle soak (tests/soak, 3 cycles); `make soak` runs hundreds. Two workers
+# (pytest-xdist) keep both cores busy while tests wait on servers; a file's tests stay on one
+# worker, since several share a module's fixtures. tests/support/ports gives each worker its
+# own ports below the kernel's ephemeral range, so no worker takes another's.
 test: bootstrap
 	@$(MAKE) --no-print-directory lint
-	@status=0; $(BIN)/pytest --durations=25 || status=$$?; \
+	@status=0; $(BIN)/pytest -n 2 --dist loadfile --durations=25 || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
 

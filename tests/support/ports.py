@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 HOST = "127.0.0.1"
 
@@ -15,12 +19,45 @@ class PortNotOpen(RuntimeError):
     """Nothing listened on the port in time, or the process meant to listen exited first."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+#: Ports handed out lie below the kernel's ephemeral range (32768-60999 by default), so that no
+#: outgoing connection (a test's client, tor, HAProxy's checks) can take one between the moment
+#: it is picked and the moment the server under test binds it. Each pytest-xdist worker draws
+#: from its own slice, so two workers never pick the same port either.
+_PORTS_LOW: Final = 10_000
+_PORTS_HIGH: Final = 32_000
+_SLICES: Final = 8
+#: The ports handed out lately in this process: callers often pick several before binding any.
+_recent: deque[int] = deque(maxlen=256)
+
+
+def _slice() -> range:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    width = (_PORTS_HIGH - _PORTS_LOW) // _SLICES
+    start = _PORTS_LOW + (index % _SLICES) * width
+    return range(start, start + width)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now and that no outgoing connection will take."""
+    ports = _slice()
+    # Start at a random place so that ports from earlier runs in TIME_WAIT are rarely met.
+    offset = random.SystemRandom().randrange(len(ports))
+    for step in range(len(ports)):
+        port = ports[(offset + step) % len(ports)]
+        if port not in _recent and _bindable(port):
+            _recent.append(port)
+            return port
+    raise PortNotOpen(f"no free port between {ports.start} and {ports.stop - 1}")
 
 
 def is_listening(port: int, host: str = HOST, timeout: float = 2.0) -> bool:
