@@ -116,8 +116,7 @@ def blur(data_dir: Path) -> int:
     for directory, _dirs, files in os.walk(data_dir):
         for name in files:
             if name.startswith(DISCARDED_PREFIX):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(directory, name))
+                _unlink_discarded(os.path.join(directory, name))
     settled = refused = 0
     for path in _everything(data_dir):
         try:
@@ -129,6 +128,22 @@ def blur(data_dir: Path) -> int:
     if refused:
         _log.warning("the daily blur could not settle %d path(s) not owned by the server", refused)
     return settled
+
+
+def _unlink_discarded(path: str) -> None:
+    """Unlink a discarded file; overwrite it first if a writer that still held it when it was
+    discarded (an append in flight) wrote into it since."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        if os.fstat(fd).st_size:
+            overwrite(fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _everything(root: Path) -> Iterator[str]:

@@ -26,6 +26,7 @@ measures it (the figures are in docs/operations.md).
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -36,6 +37,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from dropbox.filetimes import overwrite, settle
+
+_log = logging.getLogger(__name__)
 
 JOURNAL_SUFFIX: Final = "-journal"
 _CHANGES_KEY: Final = "postern_total_changes"
@@ -59,9 +62,16 @@ def install(engine: Engine, database: Path) -> None:
         if dbapi_connection is None:
             return
         changes = _total_changes(dbapi_connection)
-        if changes != record.info.get(_CHANGES_KEY):
+        if changes == record.info.get(_CHANGES_KEY):
+            return
+        try:
             _scrub(dbapi_connection, database, journal)
-            record.info[_CHANGES_KEY] = changes
+        except (sqlite3.Error, OSError) as error:
+            # The write itself is committed: the request must not fail for this. The next
+            # checkin of this connection tries again (its count stays behind).
+            _log.error("the database journal could not be zeroed: %s", type(error).__name__)
+            return
+        record.info[_CHANGES_KEY] = changes
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "checkin", on_checkin)
