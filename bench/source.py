@@ -33,8 +33,9 @@ in count and time. Then:
    files under ``dropbox/static/js/`` together, in bytes, uncompressed (KB = 1000 bytes).
 
 Settings of the benchmark's server (environment, printed with the results):
-``POSTERN_LOGIN_DERIVATIONS_PER_MINUTE`` is raised so that making the accounts is never
-throttled (the concurrent-derivation limit keeps its default), and
+``POSTERN_LOGIN_DERIVATIONS_PER_MINUTE`` and ``POSTERN_CODENAME_DERIVATIONS_PER_MINUTE`` are
+raised so that making the accounts is never throttled (the concurrent-derivation limit keeps
+its default), and
 ``POSTERN_MAX_NOJS_REQUEST_BYTES`` is raised above the upload's size when the default
 (500 MiB) would refuse it.
 
@@ -978,6 +979,7 @@ def work_dir(need: int, parent: Path | None) -> Iterator[Path]:
 def server_env(data_dir: Path, size: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
     env["POSTERN_LOGIN_DERIVATIONS_PER_MINUTE"] = str(DERIVATIONS_PER_MINUTE)
+    env["POSTERN_CODENAME_DERIVATIONS_PER_MINUTE"] = str(DERIVATIONS_PER_MINUTE)
     # The upload's body is the file plus a few hundred bytes of form.
     env["POSTERN_MAX_NOJS_REQUEST_BYTES"] = str(max(DEFAULT_NOJS_LIMIT, size + 16 * MIB))
     env["POSTERN_DATA_DIR"] = str(data_dir)
@@ -1167,7 +1169,11 @@ def run(args: argparse.Namespace) -> int:
                 f"(worker pid {postern.worker})"
             )
             print(f"  {'':<13} settings changed for the benchmark, through the environment:")
-            for name in ("POSTERN_LOGIN_DERIVATIONS_PER_MINUTE", "POSTERN_MAX_NOJS_REQUEST_BYTES"):
+            for name in (
+                "POSTERN_LOGIN_DERIVATIONS_PER_MINUTE",
+                "POSTERN_CODENAME_DERIVATIONS_PER_MINUTE",
+                "POSTERN_MAX_NOJS_REQUEST_BYTES",
+            ):
                 print(f"  {'':<13}   {name}={env[name]}")
             print(f"  {'':<13} (login throttle out of the way while accounts are made; room for")
             print(

@@ -14,6 +14,12 @@
 # data directory /var/lib/postern on the first run. Running it again upgrades the code and
 # changes nothing else: every step checks before it acts (docs/operations.md, "Upgrade").
 #
+# With --data-device DEV (a block device: the opened LUKS volume, /dev/mapper/postern-data),
+# the data directory gets a file system of its own on it, made and mounted with the options of
+# deploy/datafs.conf (ext4 without a journal, 128-byte inodes, noatime: docs/operations.md,
+# "The data file system"), listed in /etc/fstab. A device that holds a file system already
+# is used only if it has those properties; nothing on it is ever formatted again.
+#
 # For tests and packaging: --root DIR installs into DIR instead of / (users go into DIR/etc
 # through useradd --prefix, systemctl is not called), --skip-packages leaves apt alone and
 # --skip-venv does not build the virtualenv (it needs PyPI).
@@ -22,12 +28,13 @@ umask 022
 
 ROOT=""
 ROOT_PUB=""
+DATA_DEVICE=""
 SKIP_PACKAGES=0
 SKIP_VENV=0
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -35,6 +42,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
         --root-pub) ROOT_PUB="${2:?--root-pub needs a file}"; shift 2 ;;
+        --data-device) DATA_DEVICE="${2:?--data-device needs a block device}"; shift 2 ;;
         --skip-packages) SKIP_PACKAGES=1; shift ;;
         --skip-venv) SKIP_VENV=1; shift ;;
         -h|--help) usage 0 ;;
@@ -205,6 +213,35 @@ done
 mkdir -p "$ROOT/var/lib"
 if [ ! -d "$DATA" ]; then
     install -d -m 0700 -o "$POSTERN_UID" -g "$POSTERN_GID" "$DATA"
+fi
+if [ -n "$DATA_DEVICE" ]; then
+    [ -z "$ROOT" ] || die "--data-device cannot be used with --root"
+    [ -b "$DATA_DEVICE" ] || die "--data-device $DATA_DEVICE is not a block device"
+    # shellcheck source=deploy/datafs.conf
+    . "$SOURCE/deploy/datafs.conf"
+    if ! blkid -p "$DATA_DEVICE" >/dev/null 2>&1; then
+        [ -z "$(ls -A "$DATA")" ] || die "$DATA is not empty: move its content away before giving it a file system of its own"
+        say "data file system: mkfs.ext4 $DATAFS_MKFS_OPTIONS on $DATA_DEVICE"
+        # shellcheck disable=SC2086
+        mkfs.ext4 -q -L postern-data $DATAFS_MKFS_OPTIONS "$DATA_DEVICE"
+    fi
+    features="$(dumpe2fs -h "$DATA_DEVICE" 2>/dev/null | sed -n 's/^Filesystem features:[[:space:]]*//p')"
+    inode_size="$(dumpe2fs -h "$DATA_DEVICE" 2>/dev/null | sed -n 's/^Inode size:[[:space:]]*//p')"
+    [ -n "$features" ] || die "$DATA_DEVICE holds no ext4 file system; it will not be formatted over"
+    case " $features " in
+        *" has_journal "*) die "$DATA_DEVICE has a journal, which keeps old metadata: see docs/operations.md" ;;
+    esac
+    [ "$inode_size" = "128" ] || die "$DATA_DEVICE has $inode_size-byte inodes, which keep creation times: see docs/operations.md"
+    uuid="$(blkid -s UUID -o value "$DATA_DEVICE")"
+    if ! grep -q "^UUID=$uuid " /etc/fstab; then
+        say "data file system: /etc/fstab entry for /var/lib/postern"
+        printf 'UUID=%s /var/lib/postern ext4 %s 0 2\n' "$uuid" "$DATAFS_MOUNT_OPTIONS" >> /etc/fstab
+    fi
+    if ! mountpoint -q "$DATA"; then
+        mount "$DATA"
+    fi
+    # The daily blur settles every path of the data directory, lost+found included.
+    [ ! -d "$DATA/lost+found" ] || chown "$POSTERN_UID:$POSTERN_GID" "$DATA/lost+found"
 fi
 chmod 0700 "$DATA"
 chown "$POSTERN_UID:$POSTERN_GID" "$DATA"

@@ -38,7 +38,9 @@ from werkzeug.exceptions import BadRequest
 from common.web import install_log_filters
 from config import ServerSettings
 from crypto.envelope import MAX_RECIPIENTS, MAX_RECORD, header_length, padded_size, payload_length
+from dropbox import request_log
 from dropbox.errors import DropboxError
+from dropbox.filetimes import blur
 from dropbox.services import open_services, utc_now
 from dropbox.sweep import Sweeper, sweep
 from dropbox.uploads import UploadStore
@@ -162,6 +164,10 @@ def create_app(
     now = clock or utc_now
     base = open_services(settings, now)
     sweep(base.db, base.blobs)
+    uploads = UploadStore(base.instance().uploads_dir, base.db)
+    uploads.expire(now())
+    # Every start blurs the file times (dropbox/filetimes.py), as the daily job does.
+    blur(settings.data_dir)
 
     app = PosternFlask("dropbox", root_path=str(PACKAGE_DIR))
     app.config.update(
@@ -205,23 +211,23 @@ def create_app(
     out_of_space.install(app)
     plain_form.install(app)
     app.register_blueprint(pages.blueprint)
-    _register_script_path(app, settings, base.instance().uploads_dir)
+    _register_script_path(app, settings, uploads)
     install_log_filters()
+    held = request_log.install(app.extensions)
+    _ = app.logger  # Flask attaches its handler, where request records are held, on first use
     if sweep_interval is not None:
-        sweeper = Sweeper(base.db, base.blobs, sweep_interval)
+        daily = (lambda: uploads.expire(now()), lambda: blur(settings.data_dir), held.flush)
+        sweeper = Sweeper(base.db, base.blobs, sweep_interval, daily=daily)
         app.extensions[SWEEPER_KEY] = sweeper
         sweeper.start()
     return app
 
 
-def _register_script_path(app: Flask, settings: ServerSettings, uploads_dir: Path) -> None:
+def _register_script_path(app: Flask, settings: ServerSettings, uploads: UploadStore) -> None:
     """The script path: tus uploads and ``POST /api/submissions`` (dropbox/web/api.py)."""
     largest = header_length(MAX_RECIPIENTS) + payload_length(
         padded_size(settings.max_resumable_file_bytes, MAX_RECORD)
     )
-    uploads = UploadStore(uploads_dir)
-    # What a crash left half-made; later ones go with every expiry pass (at each creation).
-    uploads.reclaim_temporaries()
     api.register(app, uploads, largest)
 
 

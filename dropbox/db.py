@@ -46,9 +46,12 @@ from sqlalchemy import (
     event,
     false,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from dropbox import sqlite_files
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 DATABASE_FILE: Final = "db.sqlite"
@@ -158,6 +161,28 @@ class AppliedBundle(Base):
     bundle_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
 
 
+class UploadRow(Base):
+    """An incomplete tus upload's state (docs/format.md 8.3); its bytes are the part data.
+
+    Days only, as everywhere: ``created_day`` and ``expires_day`` (expired from 00:00 UTC of
+    that day). ``owner`` is the opaque owner string the app chose (the source's row id);
+    ``key_hash`` the SHA-256 of the upload's capability; ``part`` the random name of its part
+    data, which tells nothing once the row is gone. Rows are deleted like every other row,
+    overwritten by ``secure_delete``.
+    """
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upload_id: Mapped[str] = mapped_column(String(32), unique=True)
+    owner: Mapped[str] = mapped_column(String(256), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(BigInteger)
+    created_day: Mapped[date] = mapped_column(Date)
+    expires_day: Mapped[date] = mapped_column(Date, index=True)
+    part: Mapped[str] = mapped_column(String(32), unique=True)
+
+
 # -- engine and sessions -----------------------------------------------------------------------
 
 
@@ -180,10 +205,14 @@ def _sqlite_connection_options(
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite connections get foreign keys and secure deletion."""
+    """An engine for ``url``; SQLite connections get foreign keys and secure deletion, and a
+    database in a file leaves no old row and no fine time in its files (dropbox/sqlite_files.py)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_connection_options)
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            sqlite_files.install(engine, Path(database))
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -84,17 +84,19 @@ API_PROC_NAME: Final = "postern-sync"
 
 
 class _ScrubRequests(logging.Filter):
-    """Rewrites gunicorn error-log records that would name a request or a client address."""
+    """Rewrites gunicorn error-log records that would name a request or a client address, and
+    drops the line of a malformed request."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        if message.startswith("Error handling request"):
-            kind = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
-            record.msg = "Error handling a request" + (f" ({kind})" if kind else "")
-        elif message.startswith("Invalid request from"):
-            record.msg = "Invalid request refused"
-        else:
+        if message.startswith("Invalid request from"):
+            # A malformed request is refused with a 400 and leaves no line: a line would
+            # date a client's request to the second (journald times every line).
+            return False
+        if not message.startswith("Error handling request"):
             return True
+        kind = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+        record.msg = "Error handling a request" + (f" ({kind})" if kind else "")
         record.args = ()
         # A traceback of a request error can quote the request line: keep only its type.
         record.exc_info = None

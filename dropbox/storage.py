@@ -34,6 +34,7 @@ from typing import BinaryIO, Final, Protocol
 
 from common.files import write_all
 from dropbox.errors import DropboxError
+from dropbox.filetimes import discard, settle, settle_fd
 
 _BLOB_ID = re.compile(r"\A[0-9a-f]{64}\Z")
 _TEMP_PREFIX = ".incoming-"
@@ -158,6 +159,7 @@ class _LocalWriter:
         with store.commit_lock(), out_of_space_as_error():
             fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
+        settle(store.root)
         self._fd: int | None = fd
 
     @property
@@ -179,9 +181,11 @@ class _LocalWriter:
         with out_of_space_as_error():
             os.fsync(self._fd)
         blob_id = self._hash.hexdigest()
+        settle_fd(self._fd)
         with self._store.commit_lock(), out_of_space_as_error():
             os.replace(self._path, self._store.path(blob_id))
             self._committed = True
+        settle(self._store.root)
         self._store.sync_dir()
         return blob_id
 
@@ -193,8 +197,7 @@ class _LocalWriter:
     def abort(self) -> None:
         """Remove the temporary file of a blob not yet committed (and stop holding it)."""
         if not self._committed:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path)
+            discard(self._path)
         self.release()
 
     def __enter__(self) -> _LocalWriter:
@@ -268,15 +271,14 @@ class LocalBlobStore:
     def delete(self, blob_id: str) -> None:
         """Remove the blob. Missing blobs are fine: deletion is idempotent.
 
-        The file is overwritten with zeros before it is unlinked. On journaling and
-        copy-on-write file systems and SSDs that is no guarantee; the real protection is
-        that blobs are ciphertext (docs/threat-model.md).
+        The file is overwritten with zeros and discarded (:func:`dropbox.filetimes.discard`:
+        unlinked at the next daily blur). On the deployment's file system (ext4 without a
+        journal) the zeros land on the blob's blocks; on journaling and copy-on-write file
+        systems and SSDs that is no guarantee, and the real protection is that blobs are
+        ciphertext (docs/threat-model.md).
         """
-        path = self.path(blob_id)
-        if not path.exists():
-            return
-        _overwrite_and_unlink(path)
-        self.sync_dir()
+        if discard(self.path(blob_id)):
+            self.sync_dir()
 
     def ids(self) -> Iterator[str]:
         for entry in os.scandir(self.root):
@@ -317,7 +319,7 @@ class LocalBlobStore:
                 os.rename(self.path(blob_id), doomed)
             except FileNotFoundError:
                 return False
-        _overwrite_and_unlink(doomed)
+        discard(doomed)
         self.sync_dir()
         return True
 
@@ -338,23 +340,6 @@ class LocalBlobStore:
                     continue  # a live writer's
                 finally:
                     os.close(fd)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    count += 1
+                count += discard(Path(entry.path))
         return count
 
-
-def _overwrite_and_unlink(path: Path) -> None:
-    """Overwrite a file with zeros, then unlink it (see :meth:`LocalBlobStore.delete`)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "r+b") as handle:
-            zeros = bytes(min(size, 1 << 20))
-            left = size
-            while left > 0:
-                left -= handle.write(zeros[: min(left, len(zeros))])
-            handle.flush()
-            os.fsync(handle.fileno())
-        path.unlink()
-    except FileNotFoundError:
-        return

@@ -18,14 +18,18 @@ over several machines would back it with the database instead: a table of held b
 inserted with the commit and deleted with the release, and ``reclaim`` as one transaction.
 
 :class:`Sweeper` runs the sweep in a background thread owned by the app's services, started
-and stopped explicitly; the app also sweeps once before it serves.
+and stopped explicitly; the app also sweeps once before it serves. The same thread runs the
+server's daily jobs (``daily``, every :data:`DAILY_INTERVAL`): the upload expiry, the blur of
+file times (dropbox/filetimes.py) and the report of held-back request log records
+(dropbox/request_log.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, Protocol
@@ -41,6 +45,9 @@ _log = logging.getLogger(__name__)
 #: How often the app's background sweep runs. Orphans come only from crashes (reclaimed at
 #: the next start) and from clean-ups that failed, so this need not be frequent.
 SWEEP_INTERVAL: Final = timedelta(hours=1)
+#: How often the daily jobs run (the first time one interval after the thread starts; the app
+#: runs them once when it starts).
+DAILY_INTERVAL: Final = timedelta(days=1)
 
 
 class Reclaimable(Protocol):
@@ -118,12 +125,17 @@ class Sweeper:
         db: sessionmaker[Session],
         blobs: Reclaimable,
         interval: timedelta = SWEEP_INTERVAL,
+        *,
+        daily: Sequence[Callable[[], object]] = (),
+        daily_interval: timedelta = DAILY_INTERVAL,
     ) -> None:
-        if interval <= timedelta(0):
+        if interval <= timedelta(0) or daily_interval <= timedelta(0):
             raise ValueError("the sweep interval must be positive")
         self._db = db
         self._blobs = blobs
         self._interval = interval.total_seconds()
+        self._daily = tuple(daily)
+        self._daily_interval = daily_interval.total_seconds()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -147,6 +159,18 @@ class Sweeper:
             self._thread.join(timeout)
             self._thread = None
 
+    def run_daily(self) -> None:
+        """Run each daily job; one that fails is logged (its type only), the others still run."""
+        for job in self._daily:
+            try:
+                job()
+            except Exception as error:  # noqa: BLE001 - the thread must survive a bad day
+                _log.error("a daily job failed: %s", type(error).__name__)
+
     def _loop(self) -> None:
-        while not self._stopping.wait(self._interval):
+        next_daily = time.monotonic() + self._daily_interval
+        while not self._stopping.wait(min(self._interval, self._daily_interval)):
             self.run_once()
+            if time.monotonic() >= next_daily:
+                next_daily += self._daily_interval
+                self.run_daily()

@@ -29,6 +29,7 @@ from dropbox.instance.load import Instance, load_instance
 from dropbox.storage import LocalBlobStore
 
 SERVER_KEY_LABEL = "server signing key"
+LOST_AND_FOUND = "lost+found"
 
 
 def init_instance(
@@ -78,7 +79,9 @@ def _make_data_dir(data_dir: Path) -> None:
             raise DropboxError(f"{data_dir} exists and is not a directory")
         if (data_dir / INSTANCE_FILE).exists():
             raise DropboxError(f"{data_dir} is already an initialized Postern data directory")
-        if any(data_dir.iterdir()):
+        # The root of the data directory's own file system (docs/operations.md) holds
+        # lost+found, which e2fsck needs: that is still an empty directory.
+        if any(entry.name != LOST_AND_FOUND for entry in data_dir.iterdir()):
             raise DropboxError(
                 f"{data_dir} is not empty (a failed init leaves files behind: remove them, or "
                 "choose a new directory)"

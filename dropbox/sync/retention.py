@@ -18,7 +18,7 @@ from typing import Any, Final, TypeVar, cast
 from sqlalchemy import CursorResult, delete, exists, select, update
 from sqlalchemy.orm import Session
 
-from dropbox.db import Item, Reply, Source, Submission
+from dropbox.db import Item, Reply, Source, Submission, UploadRow
 from dropbox.storage import BlobStore
 
 #: Ids are bound in chunks of this many, below every database's limit on query parameters.
@@ -82,8 +82,14 @@ def delete_source_data(db: Session, source_row_id: int) -> list[str]:
 
 
 def delete_source(db: Session, source_row_id: int) -> list[str]:
-    """Delete a source's account with everything it sent and every reply to it."""
+    """Delete a source's account with everything it sent and every reply to it.
+
+    Its uploads in progress go too: their rows here (the source interface owns uploads by
+    the source's row id, dropbox/web/api.py), their part data at the next expiry pass,
+    which discards every part no row names (dropbox/uploads/store.py).
+    """
     blob_ids = delete_source_data(db, source_row_id)
+    db.execute(delete(UploadRow).where(UploadRow.owner == str(source_row_id)))
     db.execute(delete(Source).where(Source.id == source_row_id))
     return blob_ids
 

@@ -1,20 +1,23 @@
-"""Incomplete uploads on the local filesystem (the storage side of docs/format.md section 8.3).
+"""Incomplete uploads (the storage side of docs/format.md section 8.3).
 
-An upload is two files in one directory (mode 0700):
+An upload is a row of the database's ``uploads`` table (:class:`dropbox.db.UploadRow`) and
+its part data:
 
-- ``ROOT/<id>.part`` (mode 0600): the bytes received so far. Its size *is* the upload offset,
-  so there is no second copy of the offset that could disagree with the bytes.
-- ``ROOT/<id>.json`` (mode 0600): a small sidecar (:mod:`.sidecar`) with the owner (an opaque
-  string chosen by the caller), the hash of the upload's capability (a secret returned once,
-  at creation), the announced length, the creation time and the expiry.
+- the row holds the owner (an opaque string chosen by the caller), the hash of the upload's
+  capability (a secret returned once, at creation), the announced length, and the days of its
+  creation and expiry: days only, as every row (docs/threat-model.md);
+- the part data (:mod:`.parts`, a :class:`PartStore`; today files ``ROOT/<name>`` in one
+  directory of mode 0700) holds the bytes received so far. Its size *is* the upload offset,
+  so there is no second copy of the offset that could disagree with the bytes. Its name is
+  random, unrelated to the upload's id.
 
-``id`` is 32 random lowercase hex digits. Every id is checked against that pattern before any
-path is built from it, so no id can name a file outside the directory.
+``id`` is 32 random lowercase hex digits (or derived from a capability the client chose).
+Every id and every part name is checked against its pattern before any path is built.
 
-Appends hold an exclusive ``flock`` on the ``.part`` file for their whole duration: two
-requests for the same upload never interleave their bytes (the second one gets
-:class:`UploadBusy`). Deletion does not wait for that lock: it unlinks at once, and an append
-still running writes into a file that no longer has a name.
+Appends hold an exclusive lock on the part for their whole duration: two requests for the
+same upload never interleave their bytes (the second one gets :class:`UploadBusy`).
+Deletion does not wait for that lock: it deletes the row, then discards the part (overwritten
+with zeros, unlinked at the daily blur, :mod:`dropbox.filetimes`).
 
 Like the blob store, this package never sees plaintext (only envelopes travel this way) and
 knows nothing of HTTP or Flask. It reads no clock: every time comes from the caller.
@@ -22,7 +25,7 @@ knows nothing of HTTP or Flask. It reads no clock: every time comes from the cal
 
 from __future__ import annotations
 
-from dropbox.uploads.sidecar import key_hash
+from dropbox.uploads.parts import LocalParts, Part, PartStore
 from dropbox.uploads.store import UploadStore
 from dropbox.uploads.upload import (
     CLIENT_SECRET,
@@ -39,6 +42,7 @@ from dropbox.uploads.upload import (
     UploadNotFound,
     UploadStoreFull,
     check_upload_id,
+    key_hash,
 )
 
 __all__ = [
@@ -46,7 +50,10 @@ __all__ = [
     "DEFAULT_TTL",
     "PIECE",
     "ByteSource",
+    "LocalParts",
     "OffsetMismatch",
+    "Part",
+    "PartStore",
     "StreamInterrupted",
     "Upload",
     "UploadBusy",

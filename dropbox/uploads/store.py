@@ -1,4 +1,4 @@
-"""The upload store: incomplete uploads as ``ROOT/<id>.part`` plus ``ROOT/<id>.json``.
+"""The upload store: each incomplete upload is a database row plus its part data.
 
 See :mod:`dropbox.uploads` for the layout, the locking and what the store never sees.
 """
@@ -6,34 +6,24 @@ See :mod:`dropbox.uploads` for the layout, the locking and what the store never 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import secrets
-import stat
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from common.files import fsync_dir, write_all
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dropbox.db import UploadRow
 from dropbox.errors import DropboxError
 from dropbox.storage import BlobStore, is_out_of_space
-from dropbox.uploads.sidecar import (
-    MAX_OWNER,
-    MAX_SIDECAR,
-    Sidecar,
-    decode_sidecar,
-    encode_sidecar,
-    key_hash,
-    utc,
-)
+from dropbox.uploads.parts import LocalParts, Part, PartStore
 from dropbox.uploads.upload import (
     CLIENT_SECRET,
     DEFAULT_TTL,
-    OPEN_FLAGS,
-    PART_NAME,
+    MAX_OWNER,
     PIECE,
-    SIDECAR_NAME,
-    TEMPORARY_NAME,
     ByteSource,
     OffsetMismatch,
     StreamInterrupted,
@@ -44,56 +34,53 @@ from dropbox.uploads.upload import (
     UploadStoreFull,
     check_upload_id,
     chosen_upload_id,
-    lock_upload,
+    expiry_day,
+    key_hash,
+    midnight,
+    utc,
 )
 
 
 class UploadStore:
-    """Incomplete uploads as ``ROOT/<id>.part`` plus ``ROOT/<id>.json``; see the module text."""
+    """Incomplete uploads: state in the database (``uploads``), bytes in a :class:`PartStore`
+    (files under ``root`` unless another is given); see the package text."""
 
-    def __init__(self, root: Path, ttl: timedelta = DEFAULT_TTL) -> None:
+    def __init__(
+        self,
+        root: Path,
+        db: sessionmaker[Session],
+        ttl: timedelta = DEFAULT_TTL,
+        *,
+        parts: PartStore | None = None,
+    ) -> None:
         if ttl <= timedelta(0):
             raise ValueError("the time to live must be positive")
         self.root = root
         self.ttl = ttl
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._db = db
+        self.parts: PartStore = parts if parts is not None else LocalParts(root)
 
-    # -- paths -------------------------------------------------------------------------------
+    # -- rows --------------------------------------------------------------------------------
 
-    def _part(self, upload_id: str) -> Path:
+    def _row(self, upload_id: str) -> UploadRow | None:
         if not check_upload_id(upload_id):
-            raise UploadNotFound("no such upload")
-        return self.root / f"{upload_id}.part"
+            return None
+        with self._db() as session:
+            return session.scalars(
+                select(UploadRow).where(UploadRow.upload_id == upload_id)
+            ).first()
 
-    def _sidecar(self, upload_id: str) -> Path:
-        if not check_upload_id(upload_id):
+    def _required_row(self, upload_id: str) -> UploadRow:
+        row = self._row(upload_id)
+        if row is None:
             raise UploadNotFound("no such upload")
-        return self.root / f"{upload_id}.json"
+        return row
 
     @contextlib.contextmanager
-    def _open_part(self, upload_id: str, flags: int) -> Iterator[int]:
-        try:
-            fd = os.open(self._part(upload_id), flags | OPEN_FLAGS)
-        except FileNotFoundError:
-            raise UploadNotFound("no such upload") from None
-        try:
-            yield fd
-        finally:
-            os.close(fd)  # also releases the flock, if taken
-
-    def _read_sidecar(self, upload_id: str) -> Sidecar | None:
-        try:
-            fd = os.open(self._sidecar(upload_id), os.O_RDONLY | OPEN_FLAGS)
-        except FileNotFoundError:
-            return None
-        with os.fdopen(fd, "rb") as handle:
-            return decode_sidecar(handle.read(MAX_SIDECAR + 1))
-
-    def _required_sidecar(self, upload_id: str) -> Sidecar:
-        sidecar = self._read_sidecar(upload_id)
-        if sidecar is None:
-            raise UploadNotFound("no such upload")
-        return sidecar
+    def _locked(self, upload_id: str) -> Iterator[tuple[UploadRow, Part]]:
+        row = self._required_row(upload_id)
+        with self.parts.open(row.part, exclusive=True) as part:
+            yield row, part
 
     # -- operations --------------------------------------------------------------------------
 
@@ -118,7 +105,7 @@ class UploadStore:
             raise ValueError(f"an owner is 1 to {MAX_OWNER} characters")
         if type(length) is not int or length < 0:
             raise ValueError("an upload length is a non-negative integer")
-        created = utc(now)
+        created = utc(now).date()
         if secret is None:
             secret, upload_id = secrets.token_urlsafe(32), secrets.token_hex(16)
         else:
@@ -127,42 +114,35 @@ class UploadStore:
             upload_id = chosen_upload_id(owner, secret)
             if (existing := self._same_upload(upload_id, owner, length, secret)) is not None:
                 return existing, secret
-        sidecar = Sidecar(owner, key_hash(secret), length, created, created + self.ttl)
-        # The sidecar first, by rename so that no reader ever sees half of it; then the
-        # (empty) .part. get() needs both, so the upload appears only once it is whole.
-        temporary = self.root / f".{upload_id}.json.tmp"
+        row = UploadRow(
+            upload_id=upload_id, owner=owner, key_hash=key_hash(secret), length=length,
+            created_day=created, expires_day=expiry_day(created, self.ttl),
+            part=secrets.token_hex(16),
+        )  # fmt: skip
+        # The row first, then its (empty) part: get() needs both, so the upload appears only
+        # once it is whole, and a part is never without its row until the row is deleted
+        # (expire() discards parts that no row names).
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | OPEN_FLAGS, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                # Locked until renamed: a locked temporary is being written, an unlocked one
-                # is what a crash left (reclaim_temporaries removes those).
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-                handle.write(encode_sidecar(sidecar))
-                handle.flush()
-                os.fsync(handle.fileno())
-                # A link never replaces: two creations of one chosen id cannot both win.
-                os.link(temporary, self._sidecar(upload_id))
-                os.unlink(temporary)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | OPEN_FLAGS
-            os.close(os.open(self._part(upload_id), flags, 0o600))
-            fsync_dir(self.root)
-        except FileExistsError:
+            with self._db() as session, session.begin():
+                session.add(row)
+        except IntegrityError:
             # The same chosen id, created by a request racing with this one.
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
             if (existing := self._same_upload(upload_id, owner, length, secret)) is not None:
                 return existing, secret
             raise UploadConflict("that upload exists for another owner or length") from None
+        except Exception as error:
+            if is_out_of_space(error):
+                raise UploadStoreFull("no space left for a new upload") from error
+            raise
+        try:
+            self.parts.create(row.part)
         except OSError as error:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):
                 self.delete(upload_id)
             if is_out_of_space(error):
                 raise UploadStoreFull("no space left for a new upload") from error
             raise
-        upload = Upload(upload_id, owner, sidecar.key, length, sidecar.created, sidecar.expires, 0)
-        return upload, secret
+        return _upload(row, 0), secret
 
     def _same_upload(self, upload_id: str, owner: str, length: int, secret: str) -> Upload | None:
         """The existing upload ``upload_id`` if it is this owner's, of this length, opened by
@@ -176,26 +156,11 @@ class UploadStore:
 
     def get(self, upload_id: str) -> Upload | None:
         """The upload, whether expired or not; None for an unknown or malformed id."""
-        if not check_upload_id(upload_id):
+        row = self._row(upload_id)
+        if row is None:
             return None
-        sidecar = self._read_sidecar(upload_id)
-        if sidecar is None:
-            return None
-        try:
-            info = os.stat(self._part(upload_id), follow_symlinks=False)
-        except FileNotFoundError:
-            return None
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        return Upload(
-            upload_id,
-            sidecar.owner,
-            sidecar.key,
-            sidecar.length,
-            sidecar.created,
-            sidecar.expires,
-            info.st_size,
-        )
+        size = self.parts.size(row.part)
+        return None if size is None else _upload(row, size)
 
     def append(
         self,
@@ -216,17 +181,15 @@ class UploadStore:
         them. A stream that raises leaves them too and raises :class:`StreamInterrupted` with
         that offset. Either way the bytes are flushed to disk (fsync) before this returns.
 
-        A full disk (ENOSPC, EDQUOT, at a write or at the fsync) cuts the file back to the
+        A full disk (ENOSPC, EDQUOT, at a write or at the fsync) cuts the part back to the
         offset it had when this call began and raises :class:`UploadStoreFull`: the upload
         is as it was, and the same bytes can be sent again once there is room.
         """
-        with self._open_part(upload_id, os.O_WRONLY | os.O_APPEND) as fd:
-            lock_upload(fd)
-            sidecar = self._required_sidecar(upload_id)
-            start = offset = os.fstat(fd).st_size
+        with self._locked(upload_id) as (row, part):
+            start = offset = part.size()
             if expected_offset is not None and expected_offset != offset:
                 raise OffsetMismatch(offset)
-            budget = max(0, min(max_bytes, sidecar.length - offset))
+            budget = max(0, min(max_bytes, row.length - offset))
             try:
                 try:
                     while budget > 0:
@@ -237,84 +200,68 @@ class UploadStore:
                         if not piece:
                             break
                         piece = piece[:budget]
-                        write_all(fd, piece)
+                        part.append(piece)
                         offset += len(piece)
                         budget -= len(piece)
                 finally:
-                    os.fsync(fd)
+                    part.sync()
             except OSError as error:
                 if not is_out_of_space(error):
                     raise
-                os.ftruncate(fd, start)  # shrinking needs no new block
+                part.truncate(start)
                 with contextlib.suppress(OSError):
-                    os.fsync(fd)
+                    part.sync()
                 raise UploadStoreFull("no space left for this upload") from error
             return offset
 
     def read_prefix(self, upload_id: str, size: int) -> bytes:
         """The first ``size`` bytes of the upload, or fewer if it holds fewer."""
-        with self._open_part(upload_id, os.O_RDONLY) as fd:
-            parts: list[bytes] = []
+        row = self._required_row(upload_id)
+        with self.parts.open(row.part, exclusive=False) as part:
+            pieces: list[bytes] = []
             got = 0
             while got < size:
-                piece = os.pread(fd, min(PIECE, size - got), got)
+                piece = part.read(got, min(PIECE, size - got))
                 if not piece:
                     break
-                parts.append(piece)
+                pieces.append(piece)
                 got += len(piece)
-            return b"".join(parts)
+            return b"".join(pieces)
 
     def delete(self, upload_id: str) -> bool:
-        """Remove the upload's bytes and sidecar; return whether there was anything to remove.
+        """Remove the upload's row, then its part; return whether there was anything to remove.
 
-        The .part goes first, so that a reader never finds bytes without their sidecar.
-        Unknown and malformed ids are fine: deletion is idempotent.
+        Unknown and malformed ids are fine: deletion is idempotent. Deletion does not wait for
+        an append in progress: that one goes on writing into a part that no longer has a name
+        (the daily blur overwrites it before it unlinks it).
         """
-        if not check_upload_id(upload_id):
+        row = self._row(upload_id)
+        if row is None:
             return False
-        removed = False
-        for path in (self._part(upload_id), self._sidecar(upload_id)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed = True
-        if removed:
-            fsync_dir(self.root)
-        return removed
+        with self._db() as session, session.begin():
+            session.execute(delete(UploadRow).where(UploadRow.id == row.id))
+        self.parts.discard(row.part)
+        return True
 
     def expire(self, now: datetime) -> int:
-        """Delete every upload whose expiry is at or before ``now``; return how many.
+        """Delete every upload expired at ``now`` (at a day's start); return how many.
 
-        Also removes leftovers of crashes: a .part without sidecar or an unreadable sidecar
-        once their modification time is a whole TTL before ``now``, and every temporary
-        sidecar that no request is writing.
+        Also discards every part that no row names: what a crash between a row's deletion
+        and its part's left, and the parts of a deleted source (dropbox/sync/retention.py
+        deletes its rows). The parts are listed before the rows are read: a part is made
+        after its row, so a part made meanwhile is always found named.
         """
-        now = utc(now)
-        stale_before = (now - self.ttl).timestamp()
-        count = 0
-        for entry in list(os.scandir(self.root)):
-            name = entry.name
-            if match := SIDECAR_NAME.match(name):
-                sidecar = self._read_sidecar(match[1])
-                if sidecar is None:
-                    if _mtime(entry) <= stale_before and self.delete(match[1]):
-                        count += 1
-                elif sidecar.expires <= now and self.delete(match[1]):
-                    count += 1
-            elif match := PART_NAME.match(name):
-                sidecar_gone = not (self.root / f"{match[1]}.json").exists()
-                if sidecar_gone and _mtime(entry) <= stale_before and self.delete(match[1]):
-                    count += 1
-            elif TEMPORARY_NAME.match(name):
-                _remove_if_unheld(Path(entry.path))
+        today = utc(now).date()
+        on_disk = set(self.parts.names())
+        with self._db() as session:
+            expired = list(
+                session.scalars(select(UploadRow.upload_id).where(UploadRow.expires_day <= today))
+            )
+            named = set(session.scalars(select(UploadRow.part)))
+        count = sum(self.delete(upload_id) for upload_id in expired)
+        for name in sorted(on_disk - named):
+            self.parts.discard(name)
         return count
-
-    def reclaim_temporaries(self) -> int:
-        """Remove the temporary sidecars that a crash left (none is being written); how many."""
-        return sum(
-            _remove_if_unheld(Path(entry.path))
-            for entry in list(os.scandir(self.root))
-            if TEMPORARY_NAME.match(entry.name)
-        )
 
     def copy_into(
         self, upload_id: str, blob_store: BlobStore, hold: contextlib.ExitStack[bool | None]
@@ -329,17 +276,17 @@ class UploadStore:
         :class:`UploadBusy` while a request appends to it, :class:`UploadStoreFull` when the
         blob store's disk is full (its temporary file is removed).
         """
-        with self._open_part(upload_id, os.O_RDONLY) as fd:
-            lock_upload(fd)
-            sidecar = self._required_sidecar(upload_id)
-            if os.fstat(fd).st_size != sidecar.length:
+        with self._locked(upload_id) as (row, part):
+            if part.size() != row.length:
                 raise UploadIncomplete("the upload is not complete")
             try:
                 # The writer is the caller's to close: leaving it open holds the blob.
                 writer = hold.enter_context(blob_store.writer())
-                while piece := os.read(fd, PIECE):
+                offset = 0
+                while piece := part.read(offset, PIECE):
                     writer.write(piece)
-                if writer.size != sidecar.length:
+                    offset += len(piece)
+                if writer.size != row.length:
                     raise UploadIncomplete("the upload changed while it was being copied")
                 return writer.commit()
             except (OSError, DropboxError) as error:
@@ -348,32 +295,8 @@ class UploadStore:
                 raise
 
 
-
-def _remove_if_unheld(path: Path) -> bool:
-    """Unlink a temporary sidecar unless its writer still holds its lock; whether it went."""
-    try:
-        fd = os.open(path, os.O_RDONLY | OPEN_FLAGS)
-    except FileNotFoundError:
-        return False
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False  # being written right now
-        # Still under that name (not renamed into a sidecar meanwhile)?
-        try:
-            same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            return False
-        if same:
-            path.unlink(missing_ok=True)
-        return same
-    finally:
-        os.close(fd)
-
-
-def _mtime(entry: os.DirEntry[str]) -> float:
-    try:
-        return entry.stat(follow_symlinks=False).st_mtime
-    except FileNotFoundError:
-        return float("inf")  # gone meanwhile: nothing to remove
+def _upload(row: UploadRow, offset: int) -> Upload:
+    return Upload(
+        row.upload_id, row.owner, row.key_hash, row.length, midnight(row.created_day),
+        midnight(row.expires_day), offset, row.part,
+    )  # fmt: skip

@@ -1,33 +1,31 @@
-"""An upload as the store knows it, its errors, and the names of its files.
+"""An upload as the store knows it, its errors, and the hash kept of its capability.
 
 See :mod:`dropbox.uploads` for the layout, the locking and what the store never sees.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
-import os
+import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Protocol
 
 from dropbox.errors import DropboxError
 from dropbox.storage import OutOfSpace
-from dropbox.uploads.sidecar import key_hash, utc
 
-#: How long an upload may take before it expires (docs/format.md section 8.3).
+#: How long an upload may take at least before it expires (docs/format.md section 8.3). The
+#: store keeps days only, so an upload expires at 00:00 UTC of the first day that begins a
+#: whole TTL after its creation: it lives at least the TTL and less than a day more.
 DEFAULT_TTL = timedelta(hours=24)
-#: The most bytes read from a request body (or a .part file) in one piece.
+#: The most bytes read from a request body (or the part data) in one piece.
 PIECE = 64 * 1024
+#: Longest owner id kept.
+MAX_OWNER: Final = 256
 
 UPLOAD_ID = re.compile(r"\A[0-9a-f]{32}\Z")
-PART_NAME = re.compile(r"\A([0-9a-f]{32})\.part\Z")
-SIDECAR_NAME = re.compile(r"\A([0-9a-f]{32})\.json\Z")
-TEMPORARY_NAME = re.compile(r"\A\.[0-9a-f]{32}\.json\.tmp\Z")
-OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UploadError(DropboxError):
@@ -76,15 +74,40 @@ class ByteSource(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
 
+def utc(now: datetime) -> datetime:
+    """An aware time in UTC, to the second."""
+    if now.tzinfo is None:
+        raise ValueError("times must be timezone-aware")
+    return now.astimezone(UTC).replace(microsecond=0)
+
+
+def midnight(day: date) -> datetime:
+    """00:00 UTC of ``day``: the time the store gives for a day it keeps."""
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def expiry_day(created: date, ttl: timedelta) -> date:
+    """The day from whose start an upload created on ``created`` is expired (see DEFAULT_TTL)."""
+    return created + timedelta(days=math.ceil(ttl / timedelta(days=1)) + 1)
+
+
+def key_hash(secret: str) -> str:
+    """What the store keeps of an upload's capability: its SHA-256, in hex."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class Upload:
     id: str
     owner: str
     key: str
     length: int
+    #: 00:00 UTC of the day it was created, and of the day it is expired from.
     created: datetime
     expires: datetime
     offset: int
+    #: The name of its part data in the part store.
+    part: str = ""
 
     @property
     def complete(self) -> bool:
@@ -117,9 +140,3 @@ def chosen_upload_id(owner: str, secret: str) -> str:
     material = _CHOSEN_ID_LABEL + owner.encode() + b"\x00" + secret.encode()
     return hashlib.sha256(material).hexdigest()[:32]
 
-
-def lock_upload(fd: int) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise UploadBusy("the upload is in use") from None

@@ -203,7 +203,7 @@ def test_cancel_deletes_the_upload(browser, relay, server):
     relay.rule = nth("PATCH", "/api/uploads/", 2, "hold")
     _send_one_file(browser, os.urandom(3 * MiB))
     assert relay.held.wait(30), "the second PATCH never came"
-    assert len(server.upload_files()) == 2  # the upload's bytes and its sidecar
+    assert len(server.upload_files()) == 1  # the upload's bytes (its state is a row)
     strings = browser.strings()
     browser.page.click(f"#postern-status button:text-is('{strings['cancel']}')")
     browser.page.wait_for_function(

@@ -25,7 +25,7 @@ from common import files
 from crypto import Kind, open_bytes
 from crypto.envelope import Metadata, Sealer, envelope_length
 from dropbox import completion
-from dropbox.db import Item, Submission
+from dropbox.db import Item, Submission, UploadRow
 from dropbox.uploads import UploadStore
 from tests.dropbox.sitetools import START, Site, generate, login, make_site
 from tests.dropbox.sitetools import token_for as page_token
@@ -85,7 +85,7 @@ def test_a_retry_after_a_crash_between_commit_and_answer_gets_the_same_answer(
         with pytest.raises(Crash):
             source.submit(body)
     assert stored(site).submissions == 1
-    assert len(stored(site).uploads) == 4  # still there: the retry removes them
+    assert len(stored(site).uploads) == 2  # still there: the retry removes them
     retry = source.submit(body)
     assert retry.status_code == 200
     assert retry.get_json() == {"ok": True, "items": 2, "next": "/submit/done"}
@@ -106,7 +106,7 @@ def test_a_retry_after_a_crash_before_the_commit_makes_the_submission_once(site,
         with pytest.raises(Crash):
             source.submit(body)
     before = stored(site)
-    assert (before.submissions, len(before.blobs), len(before.uploads)) == (0, 1, 2)
+    assert (before.submissions, len(before.blobs), len(before.uploads)) == (0, 1, 1)
     retry = source.submit(body)
     assert retry.status_code == 201
     now = stored(site)
@@ -208,11 +208,14 @@ def test_a_4_gib_upload_at_300_kb_per_second_completes_across_session_expiry(tea
         assert open_bytes(handle.read(), [team.journalist.secret])[1] == content
 
 
-def test_an_upload_still_expires_after_24_hours(site, team):
+def test_an_upload_still_expires_after_24_hours_by_the_day(site, team):
     source = new_source(site)
     envelope = sealed(team, b"late")
-    path = source.create(len(envelope))
-    site.clock.advance(hours=24)
+    path = source.create(len(envelope))  # Nov 24, 12:00
+    # Days only: expired from 00:00 on the first day that starts 24 hours after its own.
+    site.clock.advance(hours=35)  # Nov 25, 23:00
+    assert site.new_browser().head(path, headers={"Tus-Resumable": "1.0.0"}).status_code == 200
+    site.clock.advance(hours=1)  # Nov 26, 00:00
     response = site.new_browser().head(path, headers={"Tus-Resumable": "1.0.0"})
     assert response.status_code == 404
     assert stored(site).uploads == ()
@@ -262,7 +265,7 @@ def test_a_full_disk_at_completion_is_507_and_keeps_the_uploads(site, team, monk
         assert int(response.headers["Retry-After"]) > 0
     now = stored(site)
     # Nothing partial: no blob, no temporary, no row; the upload waits.
-    assert (now.submissions, now.blobs, len(now.uploads)) == (0, (), 2)
+    assert (now.submissions, now.blobs, len(now.uploads)) == (0, (), 1)
     assert source.submit(body).status_code == 201
 
 
@@ -281,23 +284,29 @@ def test_a_full_disk_during_a_patch_is_507_and_keeps_no_byte_of_it(site, team, m
         real_write_all(fd, data)
 
     with monkeypatch.context() as patch:
-        patch.setattr("dropbox.uploads.store.write_all", fills_up)
+        patch.setattr("dropbox.uploads.parts.write_all", fills_up)
         response = source.patch(path, 1000, envelope[1000:])
         assert (response.status_code, error_of(response)) == (507, "insufficient_storage")
         assert int(response.headers["Retry-After"]) > 0
         assert response.headers["Tus-Resumable"] == "1.0.0"
     assert source.tus("HEAD", path).headers["Upload-Offset"] == "1000"
-    part = site.services.instance().uploads_dir / f"{upload_id(path)}.part"
+    part = site.services.instance().uploads_dir / uploads_of(site)[upload_id(path)]
     assert part.stat().st_size == 1000
     assert source.patch(path, 1000, envelope[1000:]).status_code == 204
     assert source.submit(items_of([(upload_id(path), "file")])).status_code == 201
+
+
+def uploads_of(site: Site) -> dict[str, str]:
+    """Each upload's id and the name of its part data."""
+    with site.services.db() as db:
+        return {row.upload_id: row.part for row in db.query(UploadRow)}
 
 
 def test_a_full_disk_at_creation_is_507_and_leaves_nothing(site, team, monkeypatch):
     source = new_source(site)
     length = len(sealed(team, b"x"))
     with monkeypatch.context() as patch:
-        patch.setattr("dropbox.uploads.store.os.fsync", enospc)
+        patch.setattr("dropbox.uploads.parts.fsync_dir", enospc)
         response = source.tus("POST", "/api/uploads", {"Upload-Length": str(length)})
     assert (response.status_code, error_of(response)) == (507, "insufficient_storage")
     assert int(response.headers["Retry-After"]) > 0
@@ -382,5 +391,5 @@ def test_a_key_reused_for_other_uploads_leaves_them_alone(site, team):
     # the first submission; the new upload is not deleted unseen (it waits, then expires).
     other = source.upload(sealed(team, b"a longer second file" * 5000))
     assert source.submit(items_of([(other, "file")], key)).status_code == 200
-    assert len(stored(site).uploads) == 2
+    assert len(stored(site).uploads) == 1
     assert source.submit(items_of([(other, "file")])).status_code == 201

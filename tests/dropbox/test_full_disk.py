@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from crypto import Kind, seal_bytes, verify_keyring
+from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.instance import load_instance
 from tests.support.loopfs import fill, loop_mounted
 from tests.support.server import make_data_dir, running_server
@@ -51,9 +52,14 @@ def stored(data_dir: Path) -> tuple[int, set[str], set[str], list[str]]:
         submissions = db.execute("SELECT count(*) FROM submissions").fetchone()[0]
         query = "SELECT blob_id FROM items UNION SELECT blob_id FROM replies"
         named = {row[0] for row in db.execute(query)}
-    names = os.listdir(load_instance(data_dir).blobs_dir)
+    root = load_instance(data_dir).blobs_dir
+    names = os.listdir(root)
     blobs = {name for name in names if not name.startswith(".")}
-    return submissions, named, blobs, [name for name in names if name.startswith(".")]
+    # Discarded files wait for the daily blur to be unlinked (dropbox/filetimes.py): empty.
+    discarded = [name for name in names if name.startswith(DISCARDED_PREFIX)]
+    assert all((root / name).stat().st_size == 0 for name in discarded)
+    temporaries = [name for name in names if name.startswith(".") and name not in discarded]
+    return submissions, named, blobs, temporaries
 
 
 def assert_nothing_left_behind(data_dir: Path, submissions: int) -> None:
@@ -127,7 +133,8 @@ def test_a_full_disk_is_answered_plainly_and_service_goes_on(tmp_path):
             # The script path, on the same full disk: tus creation or its PATCH answers 507
             # with the JSON error and a Retry-After, and keeps nothing.
             assert_script_path_is_refused(source)
-            assert os.listdir(load_instance(data_dir).uploads_dir) == []
+            uploads = os.listdir(load_instance(data_dir).uploads_dir)
+            assert [name for name in uploads if not name.startswith(DISCARDED_PREFIX)] == []
             assert_nothing_left_behind(data_dir, 0)
 
             # Reading goes on: the landing page, the login, the replies.

@@ -84,7 +84,8 @@ def test_init_creates_the_data_directory(team, root_pub, tmp_path):
     assert fingerprint(Algorithm.ED25519, team.root.public.key) in done.stdout
     assert mode(directory) == 0o700
     assert sorted(p.name for p in directory.iterdir()) == [
-        "blobs", "db.sqlite", "instance.json", "server.key", "server.pub", "uploads",
+        "blobs", "db.sqlite", "db.sqlite-journal", "instance.json", "server.key", "server.pub",
+        "uploads",
     ]  # fmt: skip
     for name in ("blobs", "uploads"):
         assert (directory / name).is_dir()

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from crypto import KeyKind, PrivateKey, open_envelope
+from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.nojs import NoJsError, NoJsLimits, seal_form
 from dropbox.storage import LocalBlobStore
 from tests.support.ports import free_port, wait_for_port
@@ -187,7 +188,8 @@ def pieces(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
 
 
 def store_files(store: LocalBlobStore) -> set[str]:
-    return set(os.listdir(store.root))
+    """The store's files but the discarded (empty, unlinked at the daily blur)."""
+    return {n for n in os.listdir(store.root) if not n.startswith(DISCARDED_PREFIX)}
 
 
 # -- tests -----------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(team, tmp_path):
     for path in SECRET_PATHS:
         assert path not in output
     assert "GET /" not in output
-    assert "Invalid request refused" in output  # gunicorn's warning, rewritten
+    # gunicorn's warning is dropped: a line would date the request (tests/seizure).
+    assert "Invalid request" not in output
     assert "127.0.0.1" not in output.replace(f"127.0.0.1:{port}", "")
     assert "Traceback" not in output
 
@@ -128,8 +129,7 @@ def test_the_error_log_never_names_a_request():
         "gunicorn.error", logging.WARNING, __file__, 1, "Invalid request from ip=10.0.0.1: /x",
         (), None,
     )  # fmt: skip
-    assert scrub.filter(record)
-    assert record.getMessage() == "Invalid request refused"
+    assert not scrub.filter(record)
     other = logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "Booting", (), None)
     assert scrub.filter(other)
     assert other.getMessage() == "Booting"

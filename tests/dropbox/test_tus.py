@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import io
 import itertools
-import json
 import os
 import re
 import stat
@@ -21,6 +21,8 @@ from werkzeug.test import TestResponse
 
 from crypto import KeyKind, Kind, PrivateKey, open_bytes, seal_bytes
 from crypto.envelope import header_length
+from dropbox.db import UploadRow
+from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.storage import LocalBlobStore
 from dropbox.tus import TusError, append_body, check_envelope_prefix, valid_envelope_length
 from dropbox.uploads import (
@@ -35,6 +37,7 @@ from tests.dropbox.tus_testapp import (
     Session,
     build_app,
     complete_into,
+    make_upload_store,
 )
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -124,7 +127,14 @@ class Env:
         return self.request("HEAD", path, who)
 
     def files(self) -> list[str]:
-        return sorted(os.listdir(self.store.root))
+        """The part files of the store (discarded ones wait for the daily blur: left out)."""
+        names = os.listdir(self.store.root)
+        return sorted(name for name in names if not name.startswith(DISCARDED_PREFIX))
+
+    def part(self, path: str) -> Path:
+        upload = self.store.get(upload_id(path))
+        assert upload is not None
+        return self.store.root / upload.part
 
     def complete(self, path: str) -> bytes:
         upload_id = path.rsplit("/", 1)[1].split(".")[0]
@@ -138,7 +148,7 @@ class Env:
 def env(tmp_path: Path) -> Env:
     keys = team(2)
     clock = Clock()
-    store = UploadStore(tmp_path / "uploads")
+    store = make_upload_store(tmp_path)
     policy = FakePolicy(
         sessions={who.cookie: Session(csrf=who.csrf, owner=who.owner) for who in (ALICE, BOB)},
         recipients=[key.public.key for key in keys],
@@ -184,12 +194,12 @@ def test_creation_answers_location_and_expiry(env: Env) -> None:
     )
     assert response.status_code == 201
     assert ID_PATH.match(response.headers["Location"])
-    assert response.headers["Upload-Expires"] == "Wed, 25 Nov 2026 09:00:00 GMT"
+    assert response.headers["Upload-Expires"] == "Thu, 26 Nov 2026 00:00:00 GMT"
     head = env.head(response.headers["Location"])
     assert head.status_code == 200
     assert head.headers["Upload-Offset"] == "0"
     assert head.headers["Upload-Length"] == str(len(data))
-    assert head.headers["Upload-Expires"] == "Wed, 25 Nov 2026 09:00:00 GMT"
+    assert head.headers["Upload-Expires"] == "Thu, 26 Nov 2026 00:00:00 GMT"
     assert head.headers["Cache-Control"] == "no-store"
     assert head.get_data() == b""
 
@@ -206,7 +216,7 @@ def test_a_chosen_capability_makes_creating_again_give_the_same_upload(env: Env)
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.headers["Location"] == again.headers["Location"]
     assert first.headers["Location"].endswith("." + CHOSEN)
-    assert len([f for f in env.files() if f.endswith(".part")]) == 1
+    assert len(env.files()) == 1
     assert env.patch(again.headers["Location"], 0, data, who=None).status_code == 204
     # Another source choosing the same capability gets an upload of its own.
     bobs = env.request("POST", "/api/uploads", BOB, headers=asked)
@@ -230,26 +240,26 @@ def test_a_malformed_chosen_capability_is_400(env: Env, capability: str) -> None
     assert env.files() == []
 
 
-def test_store_layout_modes_and_sidecar(env: Env) -> None:
+def test_store_layout_modes_and_row(env: Env) -> None:
     _, data = envelope(env.keys)
     path = env.create(len(data))
     ident = upload_id(path)
-    assert env.files() == [f"{ident}.json", f"{ident}.part"]
+    # One file, the part data, under a random name that is not the upload's id.
+    [name] = env.files()
+    assert env.part(path).name == name != ident
     assert stat.S_IMODE(env.store.root.stat().st_mode) == 0o700
-    for name in env.files():
-        assert stat.S_IMODE((env.store.root / name).stat().st_mode) == 0o600
-    sidecar = json.loads((env.store.root / f"{ident}.json").read_bytes())
-    # Upload-Metadata is not kept, nor anything else about the request.
-    # The capability is kept only as its hash.
+    assert stat.S_IMODE(env.part(path).stat().st_mode) == 0o600
+    # The state is a row, by the day. Upload-Metadata is not kept, nor anything else about
+    # the request. The capability is kept only as its hash.
     secret = ID_PATH.match(path)[2]  # type: ignore[index]
-    assert secret not in (env.store.root / f"{ident}.json").read_text()
-    assert sidecar == {
-        "owner": ALICE.owner,
-        "key": hashlib.sha256(secret.encode()).hexdigest(),
-        "length": len(data),
-        "created": "2026-11-24T09:00:00Z",
-        "expires": "2026-11-25T09:00:00Z",
-    }
+    with env.store._db() as session:
+        [row] = session.query(UploadRow).all()
+    assert (row.upload_id, row.owner, row.key_hash, row.length, row.part) == (
+        ident, ALICE.owner, hashlib.sha256(secret.encode()).hexdigest(), len(data), name,
+    )  # fmt: skip
+    assert (row.created_day.isoformat(), row.expires_day.isoformat()) == (
+        "2026-11-24", "2026-11-26",
+    )  # fmt: skip
 
 
 # -- whole uploads --------------------------------------------------------------------------
@@ -261,7 +271,7 @@ def test_full_upload_in_one_patch(env: Env) -> None:
     response = env.patch(path, 0, data)
     assert response.status_code == 204, response.get_data()
     assert response.headers["Upload-Offset"] == str(len(data))
-    assert response.headers["Upload-Expires"] == "Wed, 25 Nov 2026 09:00:00 GMT"
+    assert response.headers["Upload-Expires"] == "Thu, 26 Nov 2026 00:00:00 GMT"
     assert env.policy.completed == [(upload_id(path), ALICE.owner)]
     # The completed upload still answers HEAD until the app takes it.
     head = env.head(path)
@@ -296,8 +306,8 @@ def test_full_upload_in_many_patches(env: Env) -> None:
 def test_resume_after_a_broken_patch(env: Env, cut: int, raises: bool) -> None:
     content, data = envelope(env.keys, size=150_000)
     path = env.create(len(data))
-    ident = upload_id(path)
-    sidecar = (env.store.root / f"{ident}.json").read_bytes()
+    before = env.store.get(upload_id(path))
+    assert before is not None
     body = BrokenStream(data, cut, len(data), raises=raises)
     response = env.request(
         "PATCH",
@@ -308,9 +318,9 @@ def test_resume_after_a_broken_patch(env: Env, cut: int, raises: bool) -> None:
     assert response.status_code == 400
     assert error_of(response) == "incomplete_body"
     assert response.headers["Upload-Offset"] == str(cut)
-    # The bytes that arrived are kept, the sidecar is untouched, HEAD tells the client.
-    assert (env.store.root / f"{ident}.part").read_bytes() == data[:cut]
-    assert (env.store.root / f"{ident}.json").read_bytes() == sidecar
+    # The bytes that arrived are kept, the state is untouched, HEAD tells the client.
+    assert env.part(path).read_bytes() == data[:cut]
+    assert env.store.get(upload_id(path)) == dataclasses.replace(before, offset=cut)
     assert env.head(path).headers["Upload-Offset"] == str(cut)
     assert env.policy.completed == []
     response = env.patch(path, cut, data[cut:])
@@ -353,7 +363,7 @@ def test_tus_resumable_is_required(env: Env, method: str, version: str | None) -
     if method != "HEAD":
         assert error_of(response) == "tus_version"
     assert env.head(path).headers["Upload-Offset"] == "0"
-    assert len(env.files()) == 2
+    assert len(env.files()) == 1
 
 
 @pytest.mark.parametrize(
@@ -407,7 +417,7 @@ def test_without_its_capability_an_upload_is_404(env: Env) -> None:
             assert error_of(response) == "not_found"
             assert env.request("DELETE", wrong, who).status_code == 404
     assert env.head(path).headers["Upload-Offset"] == "100"
-    assert len(env.files()) == 4
+    assert len(env.files()) == 2
 
 
 @pytest.mark.parametrize(
@@ -438,8 +448,7 @@ def test_malformed_ids_never_reach_the_filesystem(env: Env) -> None:
     _, data = envelope(env.keys)
     path = env.create(len(data))
     ident = upload_id(path)
-    for suffix in ("json", "part"):
-        os.link(env.store.root / f"{ident}.{suffix}", env.root / f"evil.{suffix}")
+    os.link(env.part(path), env.root / "evil.part")
     for bad in ("../evil", "..%2Fevil", ident.upper(), ident + "\n", f"{ident}/."):
         assert env.store.get(bad) is None
         with pytest.raises(UploadNotFound):
@@ -478,7 +487,7 @@ def test_offset_must_be_the_current_one(env: Env) -> None:
 def test_a_second_concurrent_patch_is_409_busy(env: Env) -> None:
     _, data = envelope(env.keys)
     path = env.create(len(data))
-    with open(env.store.root / f"{upload_id(path)}.part", "rb") as other:
+    with open(env.part(path), "rb") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX)  # as a PATCH still receiving would
         response = env.patch(path, 0, data)
     assert response.status_code == 409
@@ -509,7 +518,7 @@ def test_bytes_past_the_length_are_refused_and_not_stored(env: Env) -> None:
     response = env.patch(path, 100, data[100:] + b"extra")
     assert response.status_code == 400
     assert error_of(response) == "beyond_length"
-    assert (env.store.root / f"{upload_id(path)}.part").read_bytes() == data[:100]
+    assert env.part(path).read_bytes() == data[:100]
     assert env.patch(path, 100, data[100:]).status_code == 204
 
 
@@ -616,19 +625,22 @@ def test_delete_terminates_and_removes_the_files(env: Env) -> None:
 
 def test_expired_uploads_are_404_and_expire_removes_them(env: Env) -> None:
     _, data = envelope(env.keys)
-    early = env.create(len(data))
-    env.clock.now = T0 + timedelta(hours=1)
-    late = env.create(len(data))
+    early = env.create(len(data))  # Nov 24: expired from 00:00 on Nov 26
+    env.clock.now = T0 + timedelta(hours=15)  # Nov 25, 00:00
+    late = env.create(len(data))  # expired from 00:00 on Nov 27
     assert env.patch(late, 0, data[:100]).status_code == 204
-    env.clock.now = T0 + timedelta(hours=24)
+    # Days only: the TTL (24 hours) runs out, the upload lives until the day ends.
+    env.clock.now = T0 + timedelta(hours=38, minutes=59)  # Nov 25, 23:59
+    assert env.head(early).status_code == 200
+    env.clock.now = T0 + timedelta(hours=39)  # Nov 26, 00:00
     # Touching an expired upload deletes it.
     assert env.head(early).status_code == 404
-    assert env.files() == [f"{upload_id(late)}.json", f"{upload_id(late)}.part"]
+    assert env.files() == [env.part(late).name]
     assert env.head(late).status_code == 200
-    assert env.store.expire(T0 + timedelta(hours=24, minutes=59)) == 0
-    assert env.store.expire(T0 + timedelta(hours=25)) == 1
+    assert env.store.expire(T0 + timedelta(hours=62, minutes=59)) == 0
+    assert env.store.expire(T0 + timedelta(hours=63)) == 1
     assert env.files() == []
-    env.clock.now = T0 + timedelta(hours=25)
+    env.clock.now = T0 + timedelta(hours=63)
     assert env.patch(late, 100, data[100:]).status_code == 404
 
 
@@ -637,7 +649,7 @@ def test_creation_sweeps_expired_uploads(env: Env) -> None:
     old = env.create(len(data))
     env.clock.now = T0 + timedelta(days=2)
     new = env.create(len(data))
-    assert env.files() == [f"{upload_id(new)}.json", f"{upload_id(new)}.part"]
+    assert env.files() == [env.part(new).name]
     assert env.head(old).status_code == 404
 
 

@@ -22,8 +22,13 @@ from tusclient.client import TusClient
 from crypto import KeyKind, Kind, PrivateKey, open_bytes, seal_bytes
 from crypto.envelope import header_length
 from dropbox.storage import LocalBlobStore
-from dropbox.uploads import UploadStore
-from tests.dropbox.tus_testapp import CSRF_HEADER, ENV_DIR, SESSION_COOKIE, complete_into
+from tests.dropbox.tus_testapp import (
+    CSRF_HEADER,
+    ENV_DIR,
+    SESSION_COOKIE,
+    complete_into,
+    make_upload_store,
+)
 from tests.support.ports import free_port, wait_for_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -55,7 +60,7 @@ class Server:
     def take(self, url: str) -> bytes:
         """Complete the upload into a blob store, as the submission step would."""
         upload_id = urlsplit(url).path.rsplit("/", 1)[1].split(".")[0]
-        store = UploadStore(self.root / "uploads")
+        store = make_upload_store(self.root)
         upload = store.get(upload_id)
         assert upload is not None
         assert upload.owner == OWNER

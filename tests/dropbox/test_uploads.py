@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from dropbox.filetimes import DISCARDED_PREFIX, blur
 from dropbox.storage import LocalBlobStore, is_out_of_space
 from dropbox.uploads import (
     OffsetMismatch,
@@ -22,14 +24,25 @@ from dropbox.uploads import (
     UploadStore,
     UploadStoreFull,
 )
-from tests.dropbox.tus_testapp import BrokenStream, complete_into
+from tests.dropbox.tus_testapp import BrokenStream, complete_into, make_upload_store
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> UploadStore:
-    return UploadStore(tmp_path / "uploads")
+    return make_upload_store(tmp_path)
+
+
+def part_path(store: UploadStore, upload_id: str) -> Path:
+    upload = store.get(upload_id)
+    assert upload is not None
+    return store.root / upload.part
+
+
+def live_files(store: UploadStore) -> list[str]:
+    """The store's files, but those discarded (unlinked at the daily blur)."""
+    return sorted(n for n in os.listdir(store.root) if not n.startswith(DISCARDED_PREFIX))
 
 
 def test_store_never_writes_past_the_length(store: UploadStore) -> None:
@@ -67,7 +80,7 @@ def test_store_checks_the_expected_offset(store: UploadStore) -> None:
 
 def test_store_refuses_a_second_writer(store: UploadStore, tmp_path: Path) -> None:
     upload = store.create("owner", 10, T0)
-    with open(store.root / f"{upload.id}.part", "rb") as other:
+    with open(part_path(store, upload.id), "rb") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX)
         with pytest.raises(UploadBusy):
             store.append(upload.id, io.BytesIO(b"x"), 1)
@@ -88,38 +101,28 @@ def test_store_completes_only_whole_uploads(store: UploadStore, tmp_path: Path) 
     with blobs.open(blob_id) as handle:
         assert handle.read() == b"0123456789"
     assert store.get(upload.id) is None
+    assert live_files(store) == []
+    blur(store.root)  # the daily blur unlinks what was discarded
     assert os.listdir(store.root) == []
     with pytest.raises(UploadNotFound):
         complete_into(store, upload.id, blobs)
 
 
-def test_store_expire_removes_crash_leftovers_only_when_old(store: UploadStore) -> None:
-    live = store.create("owner", 10, T0)
-    orphan = store.root / ("ab" * 16 + ".part")
-    broken = store.root / ("ef" * 16 + ".json")
-    for path in (orphan, broken):
-        path.write_bytes(b"{")
-        stamp = T0.timestamp()
-        os.utime(path, (stamp, stamp))
-    assert store.expire(T0 + timedelta(hours=23)) == 0
-    assert len(os.listdir(store.root)) == 4
-    assert store.expire(T0 + timedelta(hours=24)) == 3  # the live upload and two leftovers
-    assert os.listdir(store.root) == []
-    assert store.get(live.id) is None
-
-
-def test_a_temporary_sidecar_is_reclaimed_unless_it_is_being_written(
+def test_store_expire_goes_by_the_day_and_discards_parts_no_row_names(
     store: UploadStore,
 ) -> None:
-    left = store.root / (".cd" + "cd" * 15 + ".json.tmp")  # what a crash left
-    writing = store.root / (".ab" + "ab" * 15 + ".json.tmp")  # a request writes it now
-    left.write_bytes(b"{")
-    writing.write_bytes(b"{")
-    with open(writing, "rb") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        assert store.reclaim_temporaries() == 1
-        assert sorted(os.listdir(store.root)) == [writing.name]
-    assert store.reclaim_temporaries() == 1  # its writer is gone: a crash's leftover too
+    live = store.create("owner", 10, T0)  # Nov 24, 09:00: expired from 00:00 on Nov 26
+    # What a crash between a row's deletion and its part's leaves, or a deleted source's
+    # upload (its row went with the source): a part no row names.
+    orphan = store.root / ("ab" * 16)
+    orphan.write_bytes(b"ciphertext")
+    assert store.expire(T0 + timedelta(hours=38, minutes=59)) == 0
+    assert live_files(store) == [part_path(store, live.id).name]
+    assert store.get(live.id) is not None
+    assert store.expire(T0 + timedelta(hours=39)) == 1
+    assert live_files(store) == []
+    assert store.get(live.id) is None
+    blur(store.root)
     assert os.listdir(store.root) == []
 
 
@@ -133,8 +136,10 @@ def test_store_wants_aware_times(store: UploadStore) -> None:
 def test_a_capability_is_returned_once_and_kept_only_as_its_hash(store: UploadStore) -> None:
     upload, secret = store.create_with_key("owner-1", 10, T0)
     assert len(secret) == 43
-    sidecar = (store.root / f"{upload.id}.json").read_text()
-    assert secret not in sidecar
+    with store._db() as session:
+        assert session.execute(sa.text("SELECT count(*) FROM uploads")).scalar() == 1
+        kept = session.execute(sa.text("SELECT * FROM uploads")).one()
+    assert secret not in repr(tuple(kept))
     found = store.get(upload.id)
     assert found is not None
     assert found.opens_with(secret)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flask import Flask, abort, request
 
+from dropbox import db
 from dropbox.storage import BlobStore
 from dropbox.tus import create_tus_blueprint
 from dropbox.uploads import UploadStore
@@ -58,6 +59,13 @@ class FakePolicy:
         self.completed.append((upload_id, owner))
 
 
+def make_upload_store(root: Path) -> UploadStore:
+    """An upload store with its state in ``root/db.sqlite`` and its bytes in ``root/uploads``."""
+    engine = db.make_engine(db.sqlite_url(root))
+    db.upgrade(engine)
+    return UploadStore(root / "uploads", db.make_sessionmaker(engine))
+
+
 def build_app(store: UploadStore, policy: FakePolicy) -> Flask:
     app = Flask(__name__)
     app.register_blueprint(create_tus_blueprint(store, policy))
@@ -78,7 +86,7 @@ def create_app() -> Flask:
         max_size=int(config["max_size"]),
         clock=_utc_now,
     )
-    return build_app(UploadStore(root / "uploads"), policy)
+    return build_app(make_upload_store(root), policy)
 
 
 class BrokenStream:

@@ -12,7 +12,7 @@ import contextlib
 import errno
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,24 +21,37 @@ from tests.conftest import require_tool
 
 
 @contextlib.contextmanager
-def loop_mounted(directory: Path, size: int = 8 * 1024 * 1024) -> Iterator[Path]:
-    """A fresh ext4 file system of ``size`` bytes mounted at ``directory/mnt``."""
+def loop_mounted(
+    directory: Path,
+    size: int = 8 * 1024 * 1024,
+    *,
+    mkfs_options: Sequence[str] = (),
+    mount_options: str = "",
+    keep_image: bool = False,
+) -> Iterator[Path]:
+    """A fresh ext4 file system of ``size`` bytes mounted at ``directory/mnt``.
+
+    ``mkfs_options`` go to ``mkfs.ext4`` and ``mount_options`` to ``mount -o``; with
+    ``keep_image`` the image ``directory/disk.img`` stays after the unmount (to be read raw).
+    """
     if os.geteuid() != 0:
         pytest.fail("mounting a loop file system needs root (CI runs the tests as root)")
     mkfs, mount, umount = (require_tool(name) for name in ("mkfs.ext4", "mount", "umount"))
     image, mountpoint = directory / "disk.img", directory / "mnt"
     with image.open("wb") as handle:
         handle.truncate(size)
-    subprocess.run([mkfs, "-q", "-F", "-m", "0", str(image)], check=True)
+    subprocess.run([mkfs, "-q", "-F", "-m", "0", *mkfs_options, str(image)], check=True)
     mountpoint.mkdir()
-    subprocess.run([mount, "-o", "loop", str(image), str(mountpoint)], check=True)
+    options = ",".join(filter(None, ("loop", mount_options)))
+    subprocess.run([mount, "-o", options, str(image), str(mountpoint)], check=True)
     try:
         yield mountpoint
     finally:
         done = subprocess.run([umount, str(mountpoint)], capture_output=True, check=False)
         if done.returncode != 0:  # something still holds a file open there: detach lazily
             subprocess.run([umount, "-l", str(mountpoint)], check=True)
-        image.unlink()
+        if not keep_image:
+            image.unlink()
 
 
 def fill(path: Path) -> int:

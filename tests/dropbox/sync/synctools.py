@@ -24,6 +24,7 @@ from crypto import Kind, PrivateKey, SourceSecrets, seal_bytes
 from crypto.bundle import Deletion, OutboundManifest, write_outbound_bundle
 from dropbox import db
 from dropbox.db import Item, ItemKind
+from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.sources import create_source
 from dropbox.storage import LocalBlobStore
 from dropbox.submissions import add_submission
@@ -201,7 +202,8 @@ def make_sync_site(data_dir: Path, team: Team, **settings: int | bool) -> SyncSi
 
 
 def snapshot(data_dir: Path) -> dict[str, Any]:
-    """Every row of every table, and every file in the blob store with its SHA-256."""
+    """Every row of every table, and every file in the blob store with its SHA-256 (but the
+    discarded ones: emptied, they wait for the daily blur to be unlinked)."""
     engine = db.make_engine(db.sqlite_url(data_dir))
     try:
         with engine.connect() as connection:
@@ -215,6 +217,7 @@ def snapshot(data_dir: Path) -> dict[str, Any]:
     files = {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(blobs_dir.iterdir())
+        if not path.name.startswith(DISCARDED_PREFIX) or path.stat().st_size
     }
     return {"tables": tables, "blobs": files}
 

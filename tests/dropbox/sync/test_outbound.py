@@ -16,6 +16,7 @@ from crypto import KeyKind, Kind, PrivateKey, seal_bytes
 from crypto.bundle import Deletion
 from crypto.keys import x25519_public
 from dropbox.db import Reply, Source
+from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.instance import install_keyring
 from dropbox.sources import delete_reply, find_source, list_replies, open_replies
 from dropbox.sync import outbound
@@ -61,7 +62,8 @@ def refused(response, code: str) -> str:
 
 
 def blob_files(site: SyncSite) -> set[str]:
-    return {path.name for path in (site.data_dir / "blobs").iterdir()}
+    names = (path.name for path in (site.data_dir / "blobs").iterdir())
+    return {name for name in names if not name.startswith(DISCARDED_PREFIX)}
 
 
 def source_blobs(site: SyncSite, source) -> tuple[list[str], list[str]]:
