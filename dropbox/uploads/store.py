@@ -348,7 +348,6 @@ class UploadStore:
                 raise
 
 
-
 def _remove_if_unheld(path: Path) -> bool:
     """Unlink a temporary sidecar unless its writer still holds its lock; whether it went."""
     try:
