@@ -193,6 +193,7 @@ def _clean_jpeg(data: bytes) -> bytes:
             kept.append(b"\xff\xda" + data[start:at])
             scanned = True
         elif marker in _JPEG_KEPT or (marker == 0xEE and segment[2:7] == b"Adobe"):
+            _check_jpeg_segment(marker, segment)
             kept.append(bytes((0xFF, marker)) + segment)
         elif not (0xE0 <= marker <= 0xEF or marker == 0xFE):
             raise LogoError(f"the JPEG image has an unexpected segment (0xFF{marker:02X})")
@@ -202,10 +203,37 @@ def _clean_jpeg(data: bytes) -> bytes:
     return b"".join(kept)
 
 
+def _check_jpeg_segment(marker: int, segment: bytes) -> None:
+    """A kept segment must be exactly what its kind holds: no room for anything else."""
+    body = segment[2:]
+    if marker in _JPEG_SOF:
+        fits = len(body) >= 6 and len(body) == 6 + 3 * body[5]
+    elif marker == 0xDB:  # quantization tables: precision/id, then 64 bytes or 64 words
+        at = 0
+        while at < len(body):
+            at += 1 + (128 if body[at] >> 4 else 64)
+        fits = at == len(body)
+    elif marker == 0xC4:  # Huffman tables: class/id, 16 counts, then that many values
+        at = 0
+        while at + 17 <= len(body):
+            at += 17 + sum(body[at + 1 : at + 17])
+        fits = at == len(body)
+    elif marker == 0xCC:  # arithmetic coding conditioning: pairs
+        fits = len(body) % 2 == 0
+    elif marker == 0xDD:  # restart interval
+        fits = len(body) == 2
+    else:  # Adobe APP14: "Adobe", version, two flag words, colour transform
+        fits = len(body) == 12
+    if not fits:
+        raise LogoError(f"the JPEG image has a malformed segment (0xFF{marker:02X})")
+
+
 def _skip_entropy_coded(data: bytes, at: int) -> int:
     """Where the scan's coded data that starts at ``at`` ends (the next marker's 0xFF)."""
     while True:
-        at = data.index(b"\xff", at)
+        at = data.find(b"\xff", at)
+        if at < 0:
+            raise LogoError("the image is damaged or cut short")
         following = data[at + 1]
         if following == 0x00 or 0xD0 <= following <= 0xD7:
             at += 2  # a stuffed 0xFF, or a restart marker inside the scan

@@ -7,6 +7,7 @@ decoded back to its pixels with zlib.
 
 from __future__ import annotations
 
+import random
 import struct
 import zlib
 
@@ -148,3 +149,24 @@ def test_an_animated_webp_is_refused():
     animated = b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
     with pytest.raises(LogoError, match="animated"):
         clean_logo(animated)
+
+
+@pytest.mark.parametrize("sample", [png_with_metadata, jpeg_with_metadata, webp_with_metadata])
+def test_damaged_images_are_refused_with_a_logo_error_and_nothing_else(sample):
+    """Every truncation, and many random byte changes: LogoError or an image, never another
+    exception (which the CLI would show as a traceback)."""
+    data = sample()
+    rng = random.Random(20261207)
+    damaged = [data[:n] for n in range(len(data))]
+    for _ in range(2000):
+        changed = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            changed[rng.randrange(len(changed))] = rng.randrange(256)
+        damaged.append(bytes(changed))
+    kinds = set()
+    for candidate in damaged:
+        try:
+            kinds.add(clean_logo(candidate).media_type)
+        except LogoError:
+            kinds.add("refused")
+    assert "refused" in kinds
