@@ -30,8 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from flask import Flask, Request, request, url_for
-from flask_babel import Babel, get_locale
+from flask import Flask, Request
+from flask_babel import get_locale
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
@@ -44,18 +44,23 @@ from dropbox.filetimes import blur
 from dropbox.services import open_services, utc_now
 from dropbox.sweep import Sweeper, sweep
 from dropbox.uploads import UploadStore
-from dropbox.web import api, capacity, out_of_space, pages, plain_form
+from dropbox.web import api, brand, capacity, out_of_space, pages, plain_form
 from dropbox.web.context import (
     EXTENSION_KEY,
     Services,
     SubmitHandler,
     csrf_token,
     current_session,
-    ensure_session,
     load_session,
     save_session_cookie,
 )
 from dropbox.web.formatting import format_size
+
+# Re-exported (``as``): deploy/i18n.sh and the tests read the interface languages from here.
+from dropbox.web.language import DEFAULT_LANGUAGE as DEFAULT_LANGUAGE
+from dropbox.web.language import LANGUAGES as LANGUAGES
+from dropbox.web.language import install as install_language
+from dropbox.web.language import language_url, read_query
 from dropbox.web.security import (
     add_security_headers,
     csrf_protect,
@@ -65,16 +70,7 @@ from dropbox.web.sessions import SessionStore
 from dropbox.web.throttle import DerivationBudgets, LoginAttempts
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
-#: Interface languages, with their names as their speakers write them.
-LANGUAGES: Final = (
-    ("en", "English"),
-    ("ru", "Русский"),
-    ("be", "Беларуская"),
-    ("uk", "Українська"),
-)
-DEFAULT_LANGUAGE: Final = "en"
 SWEEPER_KEY: Final = "postern_sweeper"
-_LANGUAGE_CODES: Final = frozenset(code for code, _ in LANGUAGES)
 
 
 class QueryNotUTF8(BadRequest):
@@ -193,16 +189,11 @@ def create_app(
         submit_handler=submit_handler or plain_form.plain_form_handler,
     )
 
-    Babel(
-        app,
-        locale_selector=_select_language,
-        default_locale=DEFAULT_LANGUAGE,
-        default_translation_directories=str(PACKAGE_DIR / "translations"),
-    )
+    install_language(app, str(PACKAGE_DIR / "translations"))
     # Before anything else: a request refused for lack of a slot does no other work.
     capacity.install(app, capacity.UploadSlots(upload_slots))
     app.before_request(load_session)
-    app.before_request(_remember_language)
+    app.before_request(read_query)
     app.before_request(csrf_protect)
     app.after_request(save_session_cookie)
     app.after_request(add_security_headers)
@@ -211,6 +202,7 @@ def create_app(
     out_of_space.install(app)
     plain_form.install(app)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(brand.blueprint)
     _register_script_path(app, settings, uploads)
     install_log_filters()
     held = request_log.install(app.extensions)
@@ -231,51 +223,20 @@ def _register_script_path(app: Flask, settings: ServerSettings, uploads: UploadS
     api.register(app, uploads, largest)
 
 
-# -- language ----------------------------------------------------------------------------------
-
-
-def _remember_language() -> None:
-    """``?lang=xx`` chooses the language and keeps it in the server-side session.
-
-    A query string that is not UTF-8 is refused here (400), before any view runs.
-    """
-    code = request.args.get("lang")
-    if code in _LANGUAGE_CODES:
-        ensure_session().language = code
-
-
-def _query_language() -> str | None:
-    # Also asked while the 400 page for an undecodable query string is rendered: that page
-    # must not fail the same way.
-    try:
-        return request.args.get("lang")
-    except QueryNotUTF8:
-        return None
-
-
-def _select_language() -> str:
-    code = _query_language()
-    if code in _LANGUAGE_CODES:
-        return code
-    state = current_session()
-    if state is not None and state.language in _LANGUAGE_CODES:
-        return state.language
-    return DEFAULT_LANGUAGE
-
-
-def _language_url(code: str) -> str:
-    if request.method == "GET" and request.endpoint and request.endpoint != "static":
-        return url_for(request.endpoint, **(request.view_args or {}), lang=code)
-    return url_for("pages.index", lang=code)
+# -- templates ---------------------------------------------------------------------------------
 
 
 def _template_context() -> dict[str, object]:
     state = current_session()
+    language = str(get_locale() or DEFAULT_LANGUAGE)
+    branding = brand.current_brand()
     return {
         "csrf_token": csrf_token,
         "languages": LANGUAGES,
-        "language_url": _language_url,
-        "current_language": str(get_locale() or DEFAULT_LANGUAGE),
+        "language_url": language_url,
+        "current_language": language,
+        "brand": branding,
+        "brand_intro": branding.intro(language, DEFAULT_LANGUAGE),
         "logged_in": state is not None and state.logged_in,
         "format_size": format_size,
     }

@@ -144,10 +144,12 @@ def _blob_in_use(db: Session, blob_id: str) -> bool:
 
 @dataclass(frozen=True)
 class OpenedReply:
-    """A reply as shown to the source: its row id and text, or None if it did not open."""
+    """A reply as shown to the source: its row id and text, or None if it did not open, and
+    the day the server received it (the server keeps no finer time)."""
 
     reply_id: int
     text: str | None
+    day: date | None = None
 
     @property
     def readable(self) -> bool:
@@ -162,7 +164,8 @@ def open_replies(store: BlobStore, replies: list[Reply], reply_private: bytes) -
     """
     opened = []
     for reply in replies:
-        opened.append(OpenedReply(reply.id, _open_reply(store, reply.blob_id, reply_private)))
+        text = _open_reply(store, reply.blob_id, reply_private)
+        opened.append(OpenedReply(reply.id, text, reply.created_day))
     return opened
 
 

@@ -1,6 +1,8 @@
 """The local demo (``make demo``): the whole Postern system on one machine.
 
-Run it from the repository root as ``python -m deploy.demo``.
+Run it from the repository root as ``python -m deploy.demo`` (or ``make demo``), or from any
+directory as ``/path/to/postern/.venv/bin/python /path/to/postern/deploy/demo``. Every path
+it prints is absolute, so the commands it suggests work when pasted in any directory.
 
 It (re)creates a demo data directory (``demo-data/`` in the repository root unless
 ``--data-dir`` names another) and, through the real command-line tools:
@@ -100,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     layout = DemoLayout(args.data_dir.absolute())
+    tools = Tools.beside(Path(sys.executable).absolute())
     demo = Demo(
-        layout, Tools.beside(Path(sys.executable)), args.port, args.api_port, args.ui_port,
-        choose_tor(args.tor),
+        layout, tools, args.port, args.api_port, args.ui_port, choose_tor(args.tor),
     )  # fmt: skip
     try:
         fresh_data_dir(layout.data_dir)

@@ -44,16 +44,13 @@ class Tools:
 
 
 def show(path: Path | str) -> str:
-    """A path as short as it can be: relative to the working directory when inside it."""
-    path = Path(path)
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    """A path as printed: absolute, so that what the demo prints works when pasted in any
+    directory (and the station refuses relative paths for its exports anyway)."""
+    return str(Path(path).absolute())
 
 
 def command_line(argv: tuple[str, ...] | list[str]) -> str:
-    return shlex.join(show(a) if a.startswith("/") else a for a in argv)
+    return shlex.join(argv)
 
 
 def run(argv: list[str], *, passphrase: str | None = None) -> str:
@@ -93,6 +90,11 @@ class Background:
 
     def start(self) -> None:
         print(f"$ {command_line(self.argv)}    (in the background)")
+        # In a session of its own: Ctrl-C in the terminal reaches the demo alone, which stops
+        # each tool with one SIGTERM (stop()). Were the terminal's SIGINT to reach every process
+        # too, gunicorn's arbiter and worker would each get it on top of the SIGTERM that
+        # `dropbox serve` sends, and a worker hit by two stop signals while it shuts down
+        # could hang until its arbiter killed it 30 s later ("Worker ... was sent SIGKILL!").
         self.process = subprocess.Popen(  # noqa: S603 - our own tools, fixed arguments
             self.argv,
             stdout=subprocess.PIPE,
@@ -100,6 +102,7 @@ class Background:
             stdin=subprocess.DEVNULL,
             text=True,
             bufsize=1,
+            start_new_session=True,
         )
         self._reader = threading.Thread(target=self._echo, name=self.name, daemon=True)
         self._reader.start()

@@ -1,7 +1,8 @@
 """The ``dropbox`` command: administration of the Postern server.
 
 Each command group adds its subcommands in a module of its own (:mod:`.seal`,
-:mod:`.instance`, :mod:`.serve`, :mod:`.front`, :mod:`.onion_auth`, :mod:`.purge`); each
+:mod:`.instance`, :mod:`.serve`, :mod:`.front`, :mod:`.onion_auth`, :mod:`.purge`,
+:mod:`.brand`); each
 subcommand sets ``handler`` to a function that takes the parsed arguments and returns the
 exit status. Handlers only gather their inputs and call a use case (for example
 :func:`dropbox.sealing.seal_to_keyring`), then report its result.
@@ -18,7 +19,7 @@ from importlib import metadata
 from common.cli import run
 from config import SettingsError
 from crypto import CryptoError
-from dropbox.cli import front, instance, onion_auth, purge, seal, serve
+from dropbox.cli import brand, front, instance, onion_auth, purge, seal, serve
 from dropbox.errors import DropboxError, UsageError
 from dropbox.sealing import SealError
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     front.add_commands(commands)
     onion_auth.add_commands(commands)
     purge.add_commands(commands)
+    brand.add_commands(commands)
     return parser
 
 

@@ -13,7 +13,7 @@ from typing import Final
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 
 from crypto import FormatError, generate_codename, normalize_codename
 from dropbox.sources import (
@@ -234,6 +234,20 @@ def replies() -> ResponseReturnValue:
     return render_template("replies.html", replies=list(state.replies))
 
 
+@blueprint.get("/replies/<int:reply_id>/delete")
+def reply_delete_confirm(reply_id: int) -> ResponseReturnValue:
+    """Ask first: a deleted reply is gone for good (the answer is a form, no script needed)."""
+    who = logged_in_source()
+    if who is None:
+        return _to_login()
+    state, _ = who
+    numbered = [(n, r) for n, r in enumerate(state.replies, 1) if r.reply_id == reply_id]
+    if not numbered:
+        abort(404)
+    number, reply = numbered[0]
+    return render_template("reply_delete.html", reply=reply, number=number)
+
+
 @blueprint.post("/replies/<int:reply_id>/delete")
 def reply_delete(reply_id: int) -> ResponseReturnValue:
     who = logged_in_source()
@@ -258,7 +272,6 @@ def reply_delete(reply_id: int) -> ResponseReturnValue:
 
 @blueprint.post("/logout")
 def logout() -> ResponseReturnValue:
-    get_locale()  # fix the page's language while the session still holds it
     end_session()
     return render_template("logged_out.html")
 

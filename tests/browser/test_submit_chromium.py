@@ -241,6 +241,8 @@ STRINGS = {
     "messageName", "sending", "progress", "retrying", "cancel", "cancelled", "empty",
     "tooMany", "tooLarge", "stale", "expired", "network", "failed", "full", "loggingIn",
     "loginFailed",
+    # The page's locale and size units, for the script's sizes in the page's language.
+    "locale", "unitGib", "unitMib", "unitKib", "unitB",
 }  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from werkzeug.test import TestResponse
 from crypto import Algorithm, Kind, derive_source_secrets, fingerprint, seal_bytes
 from dropbox.app import DEFAULT_LANGUAGE, LANGUAGES, PACKAGE_DIR
 from dropbox.instance import load_instance
-from dropbox.sources import find_source, store_reply
+from dropbox.sources import find_source, list_replies, store_reply
 from tests.dropbox.sitetools import Site, codename_in, csrf_token, login, make_site, token_for
 from tests.support.catalogues import (
     compiled_differences,
@@ -51,11 +51,12 @@ TRANSLATIONS: Final = PACKAGE_DIR / "translations"
 TEMPLATE: Final = TRANSLATIONS / "messages.pot"
 BABEL_CFG: Final = PACKAGE_DIR / "babel.cfg"
 LOCALES: Final = tuple(code for code, _ in LANGUAGES if code != DEFAULT_LANGUAGE)
+#: Every interface language, English included: the tour visits each.
+ALL_LANGUAGES: Final = tuple(code for code, _ in LANGUAGES)
 
 #: Words that stay as they are in every language: product names, Tor Browser's own English
 #: names (kept next to their translation) and technical abbreviations. The binary size units
-#: are here because dropbox/web/api.py (the plain form's "too large" page) still prints them
-#: untranslated; dropbox.app.format_size translates them.
+#: are not among them: dropbox.web.formatting.format_size writes them in the page's language.
 KEPT_AS_IS: Final = (
     "Postern",
     "Tor Browser",
@@ -69,10 +70,6 @@ KEPT_AS_IS: Final = (
     "IP",
     "VPN",
     "Wi-Fi",
-    "GiB",
-    "MiB",
-    "KiB",
-    "B",
 )
 _KEPT = re.compile(
     "|".join(rf"(?<![\w-]){re.escape(word)}(?!\w)" for word in sorted(KEPT_AS_IS, key=len)[::-1])
@@ -290,7 +287,7 @@ class Tour:
     """Pages collected per language, each with the status it was expected to have."""
 
     def __init__(self) -> None:
-        self.pages: dict[str, list[Page]] = {locale: [] for locale in LOCALES}
+        self.pages: dict[str, list[Page]] = {locale: [] for locale in ALL_LANGUAGES}
         self.ignored: set[str] = set()
 
     def add(
@@ -303,9 +300,9 @@ class Tour:
         return response
 
 
-def _plain_form(client: FlaskClient, token: str, message: str) -> TestResponse:
+def _plain_form(client: FlaskClient, token: str, message: str, query: str = "") -> TestResponse:
     return client.post(
-        "/submit",
+        f"/submit{query}",
         data={"csrf_token": token, "message": message},
         content_type="multipart/form-data",
     )
@@ -315,36 +312,40 @@ def _visit_as_new_source(tour: Tour, site: Site, locale: str) -> str:
     """A new source's visit in ``locale`` (two derivations); returns its codename."""
     browser = site.new_browser()
     add = functools.partial(tour.add, locale)
-    add("landing", browser.get(f"/?lang={locale}"), 200)
-    add("generate form", browser.get("/generate"), 200)
-    shown = add("codename", browser.post("/generate", data={"csrf_token": token_for(browser)}), 200)
+    # Every address carries the language, as the pages' own links and forms do.
+    q = f"?lang={locale}"
+    add("landing", browser.get(f"/{q}"), 200)
+    add("generate form", browser.get(f"/generate{q}"), 200)
+    token = token_for(browser, f"/generate{q}")
+    shown = add("codename", browser.post(f"/generate{q}", data={"csrf_token": token}), 200)
     codename = codename_in(shown)
     tour.ignored.add(codename)
-    add("acknowledge", browser.get("/submit"), 200)
-    assert browser.post("/acknowledge", data={"csrf_token": csrf_token(shown)}).status_code == 303
-    token = csrf_token(add("submit form", browser.get("/submit"), 200))
+    add("acknowledge", browser.get(f"/submit{q}"), 200)
+    acknowledged = browser.post(f"/acknowledge{q}", data={"csrf_token": csrf_token(shown)})
+    assert acknowledged.status_code == 303
+    token = csrf_token(add("submit form", browser.get(f"/submit{q}"), 200))
     # The plain form: a handler may not be connected yet (501).
-    add("plain form, nothing in it", _plain_form(browser, token, ""), {400, 501})
-    add("plain form, too large", _plain_form(browser, token, "x" * 20_000), {413, 501})
-    assert _plain_form(browser, token, "hello").status_code == 303
-    add("submitted", browser.get("/submit/done"), 200)
-    add("replies, none yet", browser.get("/replies"), 200)
-    add("stale form", browser.post("/acknowledge", data={"csrf_token": "stale"}), 403)
-    add("no such page", browser.get("/no/such/page"), 404)
-    add("wrong method", browser.post("/"), 405)
+    add("plain form, nothing in it", _plain_form(browser, token, "", q), {400, 501})
+    add("plain form, too large", _plain_form(browser, token, "x" * 20_000, q), {413, 501})
+    assert _plain_form(browser, token, "hello", q).status_code == 303
+    add("submitted", browser.get(f"/submit/done{q}"), 200)
+    add("replies, none yet", browser.get(f"/replies{q}"), 200)
+    add("stale form", browser.post(f"/acknowledge{q}", data={"csrf_token": "stale"}), 403)
+    add("no such page", browser.get(f"/no/such/page{q}"), 404)
+    add("wrong method", browser.post(f"/{q}"), 405)
     too_large = {"csrf_token": token, "codename": "x" * 70_000}
-    add("form too large", browser.post("/login", data=too_large), 413)
+    add("form too large", browser.post(f"/login{q}", data=too_large), 413)
     for code in (400, 418, 429, 500, 501, 503):
-        add(f"error {code}", browser.get(f"/test/abort/{code}"), code)
-    add("logged out", browser.post("/logout", data={"csrf_token": token}), 200)
+        add(f"error {code}", browser.get(f"/test/abort/{code}{q}"), code)
+    add("logged out", browser.post(f"/logout{q}", data={"csrf_token": token}), 200)
 
-    token = csrf_token(add("login form", browser.get(f"/login?lang={locale}"), 200))
+    token = csrf_token(add("login form", browser.get(f"/login{q}"), 200))
     malformed = {"csrf_token": token, "codename": "not a codename"}
-    add("login, not a codename", browser.post("/login", data=malformed), 400)
+    add("login, not a codename", browser.post(f"/login{q}", data=malformed), 400)
     words = codename.split()
     unknown = {"csrf_token": token, "codename": " ".join(words[1:] + words[:1])}
-    add("login, unknown codename", browser.post("/login", data=unknown), 403)
-    add("login, too many failures", browser.post("/login", data=unknown), 429)
+    add("login, unknown codename", browser.post(f"/login{q}", data=unknown), 403)
+    add("login, too many failures", browser.post(f"/login{q}", data=unknown), 429)
     return codename
 
 
@@ -368,32 +369,38 @@ def _read_replies(tour: Tour, site: Site, team: Team, codename: str) -> None:
             store_reply(db, site.services.blobs, source, sealed, site.services.today())
     browser = site.new_browser()
     assert login(browser, codename).status_code == 303
-    for locale in LOCALES:
+    for locale in ALL_LANGUAGES:
         page = tour.add(locale, "replies", browser.get(f"/replies?lang={locale}"), 200)
         assert text in page.get_data(as_text=True)
+        with site.services.db() as db:
+            source = find_source(db, secrets.lookup_id)
+            assert source is not None
+            reply_id = list_replies(db, source)[0].id
+        confirm = browser.get(f"/replies/{reply_id}/delete?lang={locale}")
+        tour.add(locale, "delete a reply?", confirm, 200)
 
 
 def _when_the_server_is_busy(tour: Tour, site: Site) -> None:
     site.services.derivations.codenames.per_minute = 0  # every new codename is now refused
-    for locale in LOCALES:
+    for locale in ALL_LANGUAGES:
         browser = site.new_browser()
-        browser.get(f"/generate?lang={locale}")
-        busy = browser.post("/generate", data={"csrf_token": token_for(browser)})
+        token = token_for(browser, f"/generate?lang={locale}")
+        busy = browser.post(f"/generate?lang={locale}", data={"csrf_token": token})
         tour.add(locale, "server busy", busy, 429)
 
 
 def _before_submissions_open(tour: Tour, site: Site) -> None:
     """No keyring installed yet (one derivation)."""
     browser = site.new_browser()
-    for locale in LOCALES:
+    for locale in ALL_LANGUAGES:
         tour.add(locale, "landing, not open yet", browser.get(f"/?lang={locale}"), 200)
     shown = browser.post("/generate", data={"csrf_token": token_for(browser, "/generate")})
     assert shown.status_code == 200
     tour.ignored.add(codename_in(shown))
     assert browser.post("/acknowledge", data={"csrf_token": csrf_token(shown)}).status_code == 303
-    for locale in LOCALES:
+    for locale in ALL_LANGUAGES:
         page = tour.add(locale, "submit, not open yet", browser.get(f"/submit?lang={locale}"), 200)
-        refused = _plain_form(browser, csrf_token(page), "hello")
+        refused = _plain_form(browser, csrf_token(page), "hello", f"?lang={locale}")
         tour.add(locale, "plain form, not open yet", refused, 503)
 
 
@@ -411,7 +418,7 @@ def tour(team, tmp_path_factory) -> Tour:
     )
     tour = Tour()
     tour.ignored.add(fingerprint(Algorithm.ED25519, team.root.public.key))
-    codenames = [_visit_as_new_source(tour, open_site, locale) for locale in LOCALES]
+    codenames = [_visit_as_new_source(tour, open_site, locale) for locale in ALL_LANGUAGES]
     _read_replies(tour, open_site, team, codenames[0])
     _when_the_server_is_busy(tour, open_site)
     _before_submissions_open(tour, closed_site)
@@ -451,3 +458,71 @@ def test_english_is_found_where_it_is_left(team, tmp_path):
         "English string: 'Error 404'",
         "Latin-script text: 'Error 404'",
     ]
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+
+class _Fields(HTMLParser):
+    """The form fields of a page and whether each has a label a screen reader announces."""
+
+    _UNLABELLED_TYPES: Final = ("hidden", "submit", "button", "reset", "image")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.fields: list[tuple[str, dict[str, str], bool]] = []
+        self.label_for: set[str] = set()
+        self._in_label = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "label":
+            self._in_label += 1
+            if values.get("for"):
+                self.label_for.add(values["for"])
+        is_field = tag in ("textarea", "select") or (
+            tag == "input" and values.get("type", "text") not in self._UNLABELLED_TYPES
+        )
+        if is_field:
+            named = bool(values.get("aria-label", "").strip() or values.get("aria-labelledby"))
+            self.fields.append((tag, values, named or self._in_label > 0))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label" and self._in_label:
+            self._in_label -= 1
+
+
+def unlabelled_fields(html: str) -> list[str]:
+    """The fields of ``html`` that have no <label>, aria-label or aria-labelledby."""
+    page = _Fields()
+    page.feed(html)
+    page.close()
+    return [
+        f"<{tag} {' '.join(f'{k}={v!r}' for k, v in values.items())}>"
+        for tag, values, labelled in page.fields
+        if not labelled and values.get("id", "") not in page.label_for
+    ]
+
+
+@pytest.mark.parametrize("locale", ALL_LANGUAGES)
+def test_every_field_of_every_page_has_a_label(tour, locale):
+    pages = tour.pages[locale]
+    assert {"login form", "submit form", "delete a reply?"} <= {page.name for page in pages}
+    problems = [f"{page.name}: {field}" for page in pages for field in unlabelled_fields(page.html)]
+    assert not problems, f"{locale}:\n  " + "\n  ".join(problems)
+
+
+def test_an_unlabelled_field_is_found():
+    """The check above is not vacuous."""
+    assert unlabelled_fields('<input type="text" id="a"><label for="b">B</label>') == [
+        "<input type='text' id='a'>"
+    ]
+    assert unlabelled_fields('<textarea name="m"></textarea><select id="s"></select>') == [
+        "<textarea name='m'>",
+        "<select id='s'>",
+    ]
+    labelled = (
+        '<label for="a">A</label><input id="a"><input aria-label="B">'
+        '<label>C <textarea></textarea></label><input type="hidden"><input type="submit">'
+    )
+    assert unlabelled_fields(labelled) == []

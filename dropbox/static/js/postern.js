@@ -8,13 +8,17 @@ const byId = (id) => document.getElementById(id);
 const form = byId('submit-form');
 const status = byId('postern-status');
 const S = byId('postern-strings')?.dataset;
-const UPLOADS = '/api/uploads';
+// The page's own addresses: they carry its language (?lang=), so every page the script
+// leads to, and every refusal, is in the language the source chose.
+const URLS = form?.dataset || {};
+const UPLOADS = URLS.uploads || '/api/uploads';
+const DONE = URLS.done || '/submit/done';
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const CHUNK = 65552; // a sealed 64 KiB chunk (format.md 3.4)
 const PER_PATCH = 16; // chunks per PATCH: about 1 MiB
 const DELAYS = [1, 2, 4, 8, 15, 30, 60]; // seconds before each retry, then the last again
 const PATIENCE = 90; // retries: over an hour (uploads are kept for 24 hours)
-const lang = document.documentElement.lang || undefined;
+const lang = S?.locale || document.documentElement.lang || undefined;
 const num = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
 const pct = new Intl.NumberFormat(lang, { style: 'percent' });
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => values?.[k] ?? m);
@@ -27,9 +31,11 @@ function el(tag, props, ...children) {
   return e;
 }
 
+/** A byte count in the page's language: its unit symbols (from the page) and its digits. */
 function size(n) {
-  const [unit, f] = [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 1024]].find(([, f]) => n >= f)
-    || ['B', 1];
+  const units = [[S.unitGib || 'GiB', 2 ** 30], [S.unitMib || 'MiB', 2 ** 20],
+    [S.unitKib || 'KiB', 1024]];
+  const [unit, f] = units.find(([, f]) => n >= f) || [S.unitB || 'B', 1];
   return `${num.format(n / f)} ${unit}`;
 }
 
@@ -136,12 +142,13 @@ function relogin(job) {
       button.disabled = true;
       note.textContent = S.loggingIn;
       try {
-        const r = await fetch('/login', { method: 'POST', redirect: 'manual',
-          body: new URLSearchParams({ csrf_token: await token('/login'), codename: field.value }) });
+        const login = URLS.login || '/login';
+        const r = await fetch(login, { method: 'POST', redirect: 'manual',
+          body: new URLSearchParams({ csrf_token: await token(login), codename: field.value }) });
         // Logged in: a redirect; refused: the login page again.
         note.textContent = S.loginFailed;
         if (r.type === 'opaqueredirect') {
-          job.token = await token('/submit');
+          job.token = await token(location.href);
           box.hidden = true;
           done();
         }
@@ -249,12 +256,12 @@ async function send(event) {
     const body = JSON.stringify({ key,
       items: items.map((i) => ({ upload: i.id, kind: i.kind })) });
     const answer = await persist(job, { show: (_, note) => say(note || S.sending) },
-      () => call(job, 'POST', '/api/submissions', { 'Content-Type': 'application/json' }, body,
-        false));
+      () => call(job, 'POST', URLS.submissions || '/api/submissions',
+        { 'Content-Type': 'application/json' }, body, false));
     // Sent: from here on nothing may say otherwise.
-    let next = new URL('/submit/done', location.href);
+    let next = new URL(DONE, location.href);
     try { next = new URL((await answer.json()).next, location.href); } catch { /* keep it */ }
-    location.assign(next.origin === location.origin ? next.href : '/submit/done');
+    location.assign(next.origin === location.origin ? next.href : DONE);
   } catch (e) {
     job.abort.abort();
     const headers = { 'Tus-Resumable': '1.0.0' };
