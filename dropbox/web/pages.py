@@ -9,6 +9,7 @@ streams in).
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Final
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
@@ -32,6 +33,7 @@ from dropbox.web.context import (
     logged_in_source,
     rotate_session,
     services,
+    update_session,
 )
 from dropbox.web.out_of_space import out_of_space_page
 from dropbox.web.security import csrf_checked_in_view, render_error
@@ -87,6 +89,7 @@ def generate_post() -> ResponseReturnValue:
         try:
             with svc.db() as db:
                 row_id = create_source(db, secrets, svc.today()).id
+            reply_private = secrets.reply_private
             break
         except SourceError:
             continue  # a codename already in use: draw another
@@ -103,19 +106,17 @@ def generate_post() -> ResponseReturnValue:
             del secrets
     else:
         return render_error(500)
-    state = rotate_session()
-    state.log_in(row_id, acknowledged=False, replies=[])
+    rotate_session(
+        lambda state: state.logged_in_as(row_id, acknowledged=False, reply_private=reply_private)
+    )
     return render_template("codename.html", codename=codename)
 
 
 @blueprint.post("/acknowledge")
 def acknowledge() -> ResponseReturnValue:
-    who = logged_in_source()
-    if who is None:
+    if logged_in_source() is None:
         return _to_login()
-    state, _ = who
-    with state.lock:
-        state.codename_acknowledged = True
+    update_session(lambda state: replace(state, codename_acknowledged=True))
     return redirect(url_for("pages.submit"), _SEE_OTHER)
 
 
@@ -131,7 +132,6 @@ def login() -> ResponseReturnValue:
 @blueprint.post("/login")
 def login_post() -> ResponseReturnValue:
     svc = services()
-    state = ensure_session()
     typed = request.form.get("codename", "")
     try:
         if len(typed) > _MAX_CODENAME_FIELD:
@@ -145,7 +145,7 @@ def login_post() -> ResponseReturnValue:
         )
         return render_template("login.html", error=message), 400
     try:
-        mark = svc.login_attempts.reserve(state)
+        mark = svc.login_attempts.reserve(update_session)
     except Throttled as error:
         return _throttled(error)
     instance = svc.instance()
@@ -153,7 +153,7 @@ def login_post() -> ResponseReturnValue:
         with svc.derivations.login_slot():
             secrets = instance.derive_source_secrets(codename)
     except Throttled as error:
-        svc.login_attempts.succeeded(state, mark)  # not the session's fault
+        svc.login_attempts.succeeded(update_session, mark)  # not the session's fault
         return _throttled(error)
     try:
         with svc.db() as db:
@@ -161,13 +161,15 @@ def login_post() -> ResponseReturnValue:
             if source is None:
                 message = gettext("That codename was not recognized.")
                 return render_template("login.html", error=message), 403
-            replies = open_replies(svc.blobs, list_replies(db, source), secrets.reply_private)
             row_id = source.id
+        reply_private = secrets.reply_private
     finally:
-        del secrets  # the reply private key lives no longer than this request
-    svc.login_attempts.succeeded(state, mark)
-    state = rotate_session()
-    state.log_in(row_id, acknowledged=True, replies=replies)
+        del secrets
+    # The reply private key goes into the sealed session only (dropbox/web/sessions.py).
+    svc.login_attempts.succeeded(update_session, mark)
+    rotate_session(
+        lambda state: state.logged_in_as(row_id, acknowledged=True, reply_private=reply_private)
+    )
     return redirect(url_for("pages.replies"), _SEE_OTHER)
 
 
@@ -230,8 +232,16 @@ def replies() -> ResponseReturnValue:
     who = logged_in_source()
     if who is None:
         return _to_login()
-    state, _ = who
-    return render_template("replies.html", replies=list(state.replies))
+    state, row_id = who
+    svc = services()
+    with svc.db() as db:
+        source = get_source(db, row_id)
+        if source is None or state.reply_private is None:
+            end_session()
+            return _to_login()
+        # Opened for this page only: decrypted replies are never stored, not even sealed.
+        opened = open_replies(svc.blobs, list_replies(db, source), state.reply_private)
+    return render_template("replies.html", replies=opened)
 
 
 @blueprint.post("/replies/<int:reply_id>/delete")
@@ -239,7 +249,7 @@ def reply_delete(reply_id: int) -> ResponseReturnValue:
     who = logged_in_source()
     if who is None:
         return _to_login()
-    state, row_id = who
+    _, row_id = who
     svc = services()
     with svc.db() as db:
         source = get_source(db, row_id)
@@ -247,7 +257,6 @@ def reply_delete(reply_id: int) -> ResponseReturnValue:
             end_session()
             return _to_login()
         deleted = delete_reply(db, svc.blobs, source, reply_id)
-    state.forget_reply(reply_id)
     if not deleted:
         abort(404)
     return redirect(url_for("pages.replies"), _SEE_OTHER)
