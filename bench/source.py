@@ -96,12 +96,14 @@ from crypto import (
 from dropbox.db import Item, make_engine, sqlite_url
 from dropbox.instance import init_instance, install_keyring, load_instance
 from dropbox.nojs import READ_SIZE
-from dropbox.serve import THREADS, WORKERS
+from dropbox.serve import THREADS
 from tests.support.ports import free_port, is_listening
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 JS_DIR: Final = REPO_ROOT / "dropbox" / "static" / "js"
 DROPBOX_EXE: Final = Path(sys.executable).parent / "dropbox"
+#: The bench measures one worker process against the baseline's one (``--workers 1``).
+WORKERS: Final = 1
 
 KIB: Final = 1 << 10
 MIB: Final = 1 << 20
@@ -1150,7 +1152,7 @@ def run(args: argparse.Namespace) -> int:
             postern = start_server(
                 "postern",
                 [str(DROPBOX_EXE), "serve", "--data-dir", str(data_dir),
-                 "--api-port", str(free_port())],
+                 "--api-port", str(free_port()), "--workers", str(WORKERS)],
                 env,
                 work / "postern.log",
                 nested=True,

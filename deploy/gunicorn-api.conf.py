@@ -4,7 +4,9 @@
 
 The settings ``dropbox serve`` uses for the sync API, taken from dropbox/serve.py itself
 (``api_gunicorn_options``): those of the source interface (deploy/gunicorn.conf.py) on the app
-port 8181 behind the front (deploy/haproxy.cfg), with fewer threads.
+port 8181 behind the front (deploy/haproxy.cfg), with fewer threads. It does not migrate the
+database: the source interface's arbiter does (deploy/gunicorn.conf.py), and until it has, the
+workers here refuse to start with an error that says so.
 """
 
 from dropbox import serve

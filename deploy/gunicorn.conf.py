@@ -4,10 +4,14 @@
 
 These are the settings ``dropbox serve`` uses, taken from dropbox/serve.py itself
 (``gunicorn_options``), on the app port behind the front (127.0.0.1:8180, where
-deploy/haproxy.cfg sends the source front's requests): one worker process, because sessions
-live in its memory only; many threads, because Tor clients are slow; 127.0.0.1 only; no
-access log; an error log that never names a request. The app reads its other settings from
-the POSTERN_* environment (config/settings.py).
+deploy/haproxy.cfg sends the source front's requests): one worker process per core (they
+share sessions and budgets through the database); many threads, because Tor clients are slow;
+127.0.0.1 only; no access log; an error log that never names a request. The app reads its
+other settings from the POSTERN_* environment (config/settings.py).
+
+The arbiter migrates the database once before it starts the workers (``on_starting``); the
+workers only check the schema. The sync API's gunicorn (deploy/gunicorn-api.conf.py) does not
+migrate, so the two never migrate together.
 """
 
 from dropbox import serve
@@ -16,3 +20,7 @@ wsgi_app = "dropbox.serve:app_from_environment()"
 
 # gunicorn reads its settings from this module's names.
 globals().update(serve.gunicorn_options(serve.DEFAULT_APP_PORT))
+
+
+def on_starting(_server: object) -> None:
+    serve.migrate_from_environment()

@@ -2,8 +2,10 @@
 
 One app per process, made from the settings; everything it uses hangs off the app object
 (``app.extensions["postern"]``, a :class:`dropbox.web.context.Services`): the instance loader,
-the database engine and session factory, the blob store, the in-memory session store and the
-login throttles. Nothing happens at import time.
+the database engine and session factory, the blob store, the session store and the login
+throttles (both in the database, shared by every app process). Nothing happens at import
+time, and nothing is migrated when an app is made: the database is brought to the newest
+schema once, before the processes start (dropbox/serve.py).
 
 What it is made of:
 
@@ -67,7 +69,7 @@ from dropbox.web.security import (
     register_error_pages,
 )
 from dropbox.web.sessions import SessionStore
-from dropbox.web.throttle import DerivationBudgets, LoginAttempts
+from dropbox.web.throttle import DerivationBudgets, LoginAttempts, slots_per_process
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 SWEEPER_KEY: Final = "postern_sweeper"
@@ -144,14 +146,17 @@ def create_app(
     submit_handler: SubmitHandler | None = None,
     upload_slots: int = 112,
     sweep_interval: timedelta | None = None,
+    processes: int = 1,
 ) -> Flask:
     """The source interface for the data directory ``settings.data_dir``.
 
     Reads the instance (failing with :class:`dropbox.errors.DropboxError` if the directory
-    is not initialized), brings the database to the newest schema and builds the services.
+    is not initialized or its database not migrated) and builds the services.
     ``clock`` (UTC, aware) replaces the system clock for sessions, throttles and dates.
     ``upload_slots`` bounds the uploads streaming in at once (dropbox/web/capacity.py); the
-    server passes ``dropbox.serve.UPLOAD_SLOTS``.
+    server passes ``dropbox.serve.UPLOAD_SLOTS``. ``processes`` is the number of worker
+    processes serving the app: each runs its share of the concurrent Argon2id derivations
+    the settings allow (dropbox/web/throttle.py).
 
     Orphan blobs and stale temporary files (dropbox/sweep.py) are reclaimed before the app
     is returned; with ``sweep_interval``, a :class:`dropbox.sweep.Sweeper` thread
@@ -171,15 +176,21 @@ def create_app(
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         MAX_FORM_PARTS=16,
     )
+    slots, codename_slots = slots_per_process(
+        settings.login_concurrent_derivations,
+        settings.codename_concurrent_derivations,
+        processes,
+    )
     app.extensions[EXTENSION_KEY] = Services(
         **base.as_fields(),
-        sessions=SessionStore(now),
+        sessions=SessionStore(base.db, now),
         derivations=DerivationBudgets(
+            base.db,
             now,
             login_per_minute=settings.login_derivations_per_minute,
             codename_per_minute=settings.codename_derivations_per_minute,
-            concurrent=settings.login_concurrent_derivations,
-            codename_concurrent=settings.codename_concurrent_derivations,
+            concurrent=slots,
+            codename_concurrent=codename_slots,
         ),
         login_attempts=LoginAttempts(
             now,

@@ -7,7 +7,9 @@ which items the journalists acknowledged (until they are purged) and the random 
 outbound bundles applied.
 
 The schema is created and changed only by the Alembic migrations in ``dropbox/migrations``,
-run from code (:func:`upgrade`) at ``dropbox init`` and when the app starts. The SQL is
+run from code (:func:`upgrade`) at ``dropbox init`` and once before the app processes start
+(``dropbox serve``'s parent, gunicorn's arbiter); each app process only checks the schema
+(:func:`require_head`), so that several of them never migrate at once. The SQL is
 portable: SQLite is the default and PostgreSQL can follow without changing the tables. The
 only SQLite-specific code sets connection options (foreign keys on, deleted content
 overwritten), never the schema.
@@ -52,6 +54,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from dropbox import sqlite_files
+from dropbox.errors import DropboxError
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 DATABASE_FILE: Final = "db.sqlite"
@@ -183,6 +186,53 @@ class UploadRow(Base):
     part: Mapped[str] = mapped_column(String(32), unique=True)
 
 
+# -- server state shared by the app processes (dropbox/web/sessions.py, throttle.py, sync/auth.py)
+
+
+class SessionRecord(Base):
+    """A source's web session, sealed under a key that only the session cookie gives.
+
+    Nothing in clear says which source it is or when it was used, beyond its last day.
+    """
+
+    __tablename__ = "source_sessions"
+
+    #: A keyed BLAKE2b of the cookie's secret: finds the row, and is useless without the cookie.
+    id: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    #: The session's content (docs/format.md 8.1), sealed with a key derived from the cookie.
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The day (UTC) on which the session ends at the latest: stale rows are deleted by it.
+    day: Mapped[date] = mapped_column(Date, index=True)
+    #: Whether a source is logged in: a flood of new sessions evicts anonymous ones first.
+    logged_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class DerivationCount(Base):
+    """How many Argon2id derivations of a kind started in one minute of the clock.
+
+    Only the current and the previous minute are kept: a count ties to no source.
+    """
+
+    __tablename__ = "derivation_counts"
+
+    #: ``login`` or ``codename``.
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    #: Minutes since 1970-01-01 UTC.
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class SyncNonce(Base):
+    """A nonce a transfer client used: the primary key refuses its second use (a replay)."""
+
+    __tablename__ = "sync_nonces"
+
+    client_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    nonce_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    #: The day (UTC) after which the nonce may be forgotten (its request is stale by then).
+    expires_day: Mapped[date] = mapped_column(Date, index=True)
+
+
 # -- engine and sessions -----------------------------------------------------------------------
 
 
@@ -239,6 +289,16 @@ def upgrade(engine: Engine) -> None:
     """Bring the database to the newest schema (a no-op when it is already there)."""
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
+
+
+def require_head(engine: Engine) -> None:
+    """Fail with :class:`dropbox.errors.DropboxError` unless the schema is the newest."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise DropboxError(
+            f"the database's schema is at revision {current or 'none'}, this server needs "
+            f"{head}: it is migrated before the server starts (dropbox serve does it)"
+        )
 
 
 def head_revision() -> str | None:

@@ -2,11 +2,14 @@
 
 Both listen on 127.0.0.1 only, each on its own port: Tor reaches them there and publishes each
 as its own onion service (the sync API's with client authorization). Each runs under its own
-gunicorn arbiter, in its own process (:func:`serve` starts both and stops both), with **one**
-worker process and many threads (gthread): the source interface's sessions and the sync API's
-nonce cache live in that worker's memory and nowhere else (see :mod:`dropbox.web.sessions`,
-:mod:`dropbox.sync.auth`), and Tor clients are slow, so many requests wait on the network at
-once. Timeouts are generous for the same reason.
+gunicorn arbiter, in its own process (:func:`serve` starts both and stops both), with one
+worker process per core by default and many threads per worker (gthread), because Tor clients
+are slow, so many requests wait on the network at once. Timeouts are generous for the same
+reason. The workers keep no state of their own: sessions, budgets and the sync API's nonces
+are in the database (:mod:`dropbox.web.sessions`, :mod:`dropbox.web.throttle`,
+:mod:`dropbox.sync.auth`), so any worker serves any request and a restart loses nothing. The
+database is migrated once, here, before any worker starts (:func:`migrate_database`); the
+workers only check its schema.
 
 No access log is written, gunicorn's own access logging is switched off, and its error log
 never names a request: lines that would carry a path or an address are rewritten
@@ -65,7 +68,8 @@ DEFAULT_APP_PORT: Final = 8180
 DEFAULT_API_APP_PORT: Final = 8181
 #: ``dropbox serve --front``: ``haproxy`` runs the front as a child, ``none`` does not.
 FRONTS: Final = ("haproxy", "none")
-WORKERS: Final = 1
+#: The most worker processes ``dropbox serve --workers`` accepts.
+MAX_WORKERS: Final = 64
 THREADS: Final = 128
 #: Body-streaming requests admitted at once (dropbox/web/capacity.py): the rest of the
 #: threads stay free for pages.
@@ -126,14 +130,32 @@ def check_bind(address: str) -> str:
     return address
 
 
-def gunicorn_options(port: int, *, address: str = LOOPBACK) -> dict[str, Any]:
-    """gunicorn's settings for the source interface (deploy/gunicorn.conf.py mirrors them)."""
+def default_workers() -> int:
+    """One worker process per core this process may run on."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - Linux has sched_getaffinity
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def check_workers(workers: int) -> int:
+    if not 1 <= workers <= MAX_WORKERS:
+        raise DropboxError(f"the number of workers must be from 1 to {MAX_WORKERS}, not {workers}")
+    return workers
+
+
+def gunicorn_options(
+    port: int, *, address: str = LOOPBACK, workers: int | None = None
+) -> dict[str, Any]:
+    """gunicorn's settings for the source interface (deploy/gunicorn.conf.py mirrors them);
+    ``workers`` processes, one per core if None."""
     check_bind(address)
     if not 1 <= port <= 65535:
         raise DropboxError(f"port {port} is not a TCP port (1 to 65535)")
     return {
         "bind": [f"{address}:{port}"],
-        "workers": WORKERS,
+        "workers": default_workers() if workers is None else check_workers(workers),
         "worker_class": "gthread",
         "threads": THREADS,
         "timeout": TIMEOUT,
@@ -156,15 +178,18 @@ def gunicorn_options(port: int, *, address: str = LOOPBACK) -> dict[str, Any]:
     }
 
 
-def api_gunicorn_options(port: int, *, address: str = LOOPBACK) -> dict[str, Any]:
+def api_gunicorn_options(
+    port: int, *, address: str = LOOPBACK, workers: int | None = None
+) -> dict[str, Any]:
     """gunicorn's settings for the sync API: those of the source interface, fewer threads."""
-    options = gunicorn_options(port, address=address)
+    options = gunicorn_options(port, address=address, workers=workers)
     options.update(threads=API_THREADS, proc_name=API_PROC_NAME)
     return options
 
 
 class SourceInterfaceServer(BaseApplication):
-    """gunicorn, configured in code; the app is made in the worker, where its memory lives.
+    """gunicorn, configured in code; the app is made in each worker (never in the arbiter:
+    a forked copy of its database connections would be shared by the workers).
 
     Serves the sync API too, with another factory and other options.
     """
@@ -218,9 +243,11 @@ def serve(
     app_port: int = 0,
     api_app_port: int = 0,
     limits: FrontLimits = DEFAULT_LIMITS,
+    workers: int | None = None,
     report: Callable[[str], None] = print,
 ) -> None:
-    """Run the source interface and the sync API until SIGTERM or SIGINT stops both.
+    """Run the source interface and the sync API until SIGTERM or SIGINT stops both, each
+    with ``workers`` worker processes (one per core if None).
 
     Each runs under its own gunicorn arbiter in a child process. If one of them stops on its
     own (it could not listen on its port, say), the other is stopped too and
@@ -240,14 +267,9 @@ def serve(
         raise DropboxError(f"the source interface and the sync API need two ports, not {port}")
     if front not in FRONTS:
         raise DropboxError(f"the front must be one of {', '.join(FRONTS)}, not {front!r}")
-    source_options = gunicorn_options(port, address=address)
-    api_options = api_gunicorn_options(api_port, address=address)
-    # Once, before the two apps start: they would otherwise migrate the database together.
-    engine = db.make_engine(db.sqlite_url(settings.data_dir))
-    try:
-        db.upgrade(engine)
-    finally:
-        engine.dispose()
+    source_options = gunicorn_options(port, address=address, workers=workers)
+    api_options = api_gunicorn_options(api_port, address=address, workers=workers)
+    migrate_database(settings)
     sockets: list[socket.socket] = []
     try:
         if front == "haproxy":
@@ -273,7 +295,12 @@ def serve(
                 f":{app_port} and :{api_app_port} ({config})"
             )
         source = SourceInterfaceServer(
-            lambda: create_app(settings, upload_slots=UPLOAD_SLOTS, sweep_interval=SWEEP_INTERVAL),
+            lambda: create_app(
+                settings,
+                upload_slots=UPLOAD_SLOTS,
+                sweep_interval=SWEEP_INTERVAL,
+                processes=source_options["workers"],
+            ),
             source_options,
         )
         api = SourceInterfaceServer(lambda: create_sync_app(settings), api_options)
@@ -319,10 +346,29 @@ def _after_start(
         yield
 
 
+def migrate_database(settings: ServerSettings) -> None:
+    """Bring the database to the newest schema, once, before any worker starts: the workers
+    only check it (dropbox.services.open_services), so that they never migrate together."""
+    engine = db.make_engine(db.sqlite_url(settings.data_dir))
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def migrate_from_environment() -> None:
+    """:func:`migrate_database` for the settings in POSTERN_* (gunicorn's ``on_starting``)."""
+    migrate_database(load_server_settings(os.environ))
+
+
 def app_from_environment() -> Flask:
-    """The WSGI app for ``gunicorn -c deploy/gunicorn.conf.py`` (settings from POSTERN_*)."""
+    """The WSGI app for ``gunicorn -c deploy/gunicorn.conf.py`` (settings from POSTERN_*),
+    which runs :func:`default_workers` workers."""
     return create_app(
-        load_server_settings(os.environ), upload_slots=UPLOAD_SLOTS, sweep_interval=SWEEP_INTERVAL
+        load_server_settings(os.environ),
+        upload_slots=UPLOAD_SLOTS,
+        sweep_interval=SWEEP_INTERVAL,
+        processes=default_workers(),
     )
 
 

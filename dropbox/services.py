@@ -1,8 +1,9 @@
 """What both server apps are built on: the settings, the clock, the instance, database and blobs.
 
 :func:`open_services` reads the data directory's instance (failing with
-:class:`dropbox.errors.DropboxError` if the directory is not initialized), brings the database
-to the newest schema and opens the blob store. The source interface
+:class:`dropbox.errors.DropboxError` if the directory is not initialized or its database is
+not at the newest schema) and opens the blob store. It never migrates: the app processes start
+together, and the database was migrated once before them (dropbox/serve.py). The source interface
 (:class:`dropbox.web.context.Services`) and the sync API
 (:class:`dropbox.sync.context.SyncServices`) each extend :class:`ServerServices` with their own
 parts (``Services(**base.as_fields(), sessions=...)``) and hang the result off their app
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import ServerSettings
 from dropbox import db
+from dropbox.errors import DropboxError
 from dropbox.instance import Instance, InstanceLoader
 from dropbox.storage import LocalBlobStore
 
@@ -57,12 +59,17 @@ class ServerServices:
 def open_services(settings: ServerSettings, clock: Callable[[], datetime]) -> ServerServices:
     """The services for ``settings.data_dir``.
 
-    Fails with :class:`dropbox.errors.DropboxError` if the directory is not initialized.
+    Fails with :class:`dropbox.errors.DropboxError` if the directory is not initialized or
+    the database is not at the newest schema.
     """
     instances = InstanceLoader(settings.data_dir)
     instance = instances.current()
     engine = db.make_engine(db.sqlite_url(settings.data_dir))
-    db.upgrade(engine)
+    try:
+        db.require_head(engine)
+    except DropboxError:
+        engine.dispose()
+        raise
     return ServerServices(
         settings=settings,
         clock=clock,

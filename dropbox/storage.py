@@ -15,6 +15,14 @@ row names and no writer holds are orphans (a crash between the commit and the ro
 whose clean-up failed); :mod:`dropbox.sweep` reclaims them with :meth:`LocalBlobStore.reclaim`,
 which decides and removes under the store's commit lock, so it never takes a blob in flight.
 
+Temporary files (``.incoming-<random>``) are removed at a worker's start and by every sweep
+only when no process holds their ``flock``. A writer takes the lock when it makes the file and
+keeps it until the blob is committed and recorded, and :meth:`LocalBlobStore.reclaim` holds it
+on a blob it renames away until it is overwritten; the kernel drops the lock of a process that
+dies, so what a crash leaves is removed at once, and a live worker's file never is, however
+slow its upload. No age threshold, so no clock to trust. (flock covers every process of one
+machine; a store shared between machines needs its own liveness check.)
+
 A full disk (ENOSPC, EDQUOT) surfaces as :class:`OutOfSpace`, never as a bare ``OSError``.
 """
 
@@ -310,16 +318,31 @@ class LocalBlobStore:
         row before, which ``still_named`` (a fresh database read) sees.
         """
         with self.commit_lock():
-            if self.in_flight(blob_id) or still_named(blob_id):
+            # Locked as a writer locks its file: the test for "in flight", and, once renamed
+            # to a temporary name, what keeps another process's remove_stale_temporaries from
+            # unlinking it before it is overwritten.
+            fd = _lock_if_free(self.path(blob_id))
+            if fd is None:
                 return False
-            # Renamed away under the lock, overwritten and unlinked outside it: a writer
-            # committing the same bytes meanwhile makes a new, whole file under the name.
-            doomed = self.root / f"{_TEMP_PREFIX}{secrets.token_hex(16)}"
             try:
+                if still_named(blob_id):
+                    os.close(fd)
+                    return False
+                # Renamed away under the lock, overwritten and unlinked outside it: a writer
+                # committing the same bytes meanwhile makes a new, whole file under the name.
+                doomed = self.root / f"{_TEMP_PREFIX}{secrets.token_hex(16)}"
                 os.rename(self.path(blob_id), doomed)
             except FileNotFoundError:
+                os.close(fd)
                 return False
-        discard(doomed)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                raise
+        try:
+            discard(doomed)
+        finally:
+            os.close(fd)
         self.sync_dir()
         return True
 
@@ -343,3 +366,17 @@ class LocalBlobStore:
                 count += discard(Path(entry.path))
         return count
 
+
+def _lock_if_free(path: Path) -> int | None:
+    """An open descriptor of ``path`` holding its exclusive ``flock``; None if the file is
+    gone or a live writer holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

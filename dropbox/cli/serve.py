@@ -59,6 +59,11 @@ def add_commands(commands: Commands) -> None:
         "--api-app-port", type=int, default=0, metavar="API_APP_PORT",
         help="with the front: the sync API's port behind it (default: a free port)",
     )  # fmt: skip
+    serve.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="worker processes of each of the two apps (default: one per core); they share "
+        "sessions, budgets and nonces through the database",
+    )  # fmt: skip
     _add_tor_options(serve, default="none")
     serve.set_defaults(handler=_serve)
 
@@ -109,11 +114,13 @@ def _add_tor_options(parser: argparse.ArgumentParser, *, default: str) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     # Imported here: the other commands need neither Flask nor gunicorn.
-    from dropbox.serve import check_bind, serve
+    from dropbox.serve import check_bind, check_workers, serve
 
     address = args.bind
     try:
         check_bind(address)
+        if args.workers is not None:
+            check_workers(args.workers)
     except DropboxError as exc:
         raise UsageError(str(exc)) from None
     if not 1 <= args.port <= 65535:
@@ -145,6 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
         front=front,
         app_port=args.app_port,
         api_app_port=args.api_app_port,
+        workers=args.workers,
         report=_report,
     )
     return EXIT_OK

@@ -23,7 +23,7 @@ from config import ServerSettings
 from dropbox.app import PosternFlask
 from dropbox.services import open_services, utc_now
 from dropbox.sync import views
-from dropbox.sync.auth import AuthError, NonceCache
+from dropbox.sync.auth import AuthError, NonceStore
 from dropbox.sync.context import (
     SYNC_EXTENSION_KEY,
     SyncServices,
@@ -51,7 +51,7 @@ def create_sync_app(
     """The sync API for the data directory ``settings.data_dir``.
 
     Reads the instance (failing with :class:`dropbox.errors.DropboxError` if the directory is
-    not initialized) and brings the database to the newest schema. ``clock`` (UTC, aware)
+    not initialized or its database not migrated). ``clock`` (UTC, aware)
     replaces the system clock for request timestamps, nonces and days.
 
     Unlike the source interface it leaves the blob store's temporary files alone: the source
@@ -62,7 +62,8 @@ def create_sync_app(
 
     app = PosternFlask("dropbox.sync", static_folder=None)
     app.config.update(PROVIDE_AUTOMATIC_OPTIONS=False)
-    app.extensions[SYNC_EXTENSION_KEY] = SyncServices(**base.as_fields(), nonces=NonceCache(now))
+    nonces = NonceStore(base.db, now)
+    app.extensions[SYNC_EXTENSION_KEY] = SyncServices(**base.as_fields(), nonces=nonces)
     app.before_request(authenticate)
     app.after_request(refuse_unverified)
     app.after_request(add_security_headers)

@@ -4,8 +4,8 @@ Every request names a transfer client of the installed keyring and carries its E
 signature over the method, the request target, the SHA-256 of the body, a timestamp and a
 nonce; the signed bytes and the header names are defined once, in crypto/request_signing.py.
 :func:`verify_request` is pure: it checks everything but replays, in the order of the
-format (headers, client, signature, timestamp). Replays are caught by a :class:`NonceCache`,
-which the app owns and which lives in memory only.
+format (headers, client, signature, timestamp). Replays are caught by a :class:`NonceStore`:
+a table of the nonces used, whose primary key refuses a second use in any process.
 
 Nothing here knows Flask: the app's ``before_request`` hook (dropbox/sync/app.py) gathers
 the inputs and turns an :class:`AuthError` into a 401 answer.
@@ -16,13 +16,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import re
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from crypto import Algorithm, SignatureError, TransferClient, key_id
 from crypto.request_signing import (
@@ -32,7 +36,9 @@ from crypto.request_signing import (
     TIMESTAMP_HEADER,
     verify_request_signature,
 )
+from dropbox.db import SyncNonce
 from dropbox.errors import DropboxError
+from dropbox.storage import is_out_of_space
 
 #: A request whose timestamp is further than this from the server's clock is stale.
 MAX_CLOCK_SKEW: Final = 300
@@ -45,6 +51,8 @@ UNKNOWN_CLIENT: Final = "unknown_client"
 BAD_SIGNATURE: Final = "bad_signature"
 STALE_REQUEST: Final = "stale_request"
 REPLAYED_REQUEST: Final = "replayed_request"
+
+_log = logging.getLogger(__name__)
 
 _KEY_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 _NONCE = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -154,7 +162,7 @@ def verify_request(
 
     ``clients`` are the installed keyring's transfer clients, ``now`` the moment the request
     arrived. Raises :class:`AuthError`. Replays are the caller's to catch, with
-    :meth:`NonceCache.claim` on the returned nonce.
+    :meth:`NonceStore.claim` on the returned nonce.
     """
     parsed, client = check_client(headers, clients)
     try:
@@ -182,46 +190,78 @@ def body_digest(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
-class NonceCache:
-    """The nonces each client used in the last :data:`NONCE_LIFETIME` seconds, in memory.
+class NonceStore:
+    """The nonces each client used, in the table ``sync_nonces``, shared by every process.
 
-    Thread-safe. Entries are forgotten once they are older than the lifetime; the cache never
-    touches a disk.
+    A claim is one INSERT: the primary key (client id, nonce hash) makes the second claim of
+    a nonce fail, whichever process makes it. A nonce must be remembered only while its
+    request's timestamp is accepted (:data:`NONCE_LIFETIME`); the table keeps no time finer
+    than a day, so a row names the day its lifetime ends on and is deleted once that day is
+    over: every nonce is remembered at least as long as it must be, at most a day longer.
     """
 
-    def __init__(self, clock: Callable[[], datetime], *, lifetime: float = NONCE_LIFETIME) -> None:
+    def __init__(
+        self,
+        db: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        *,
+        lifetime: float = NONCE_LIFETIME,
+    ) -> None:
+        self._db = db
         self._clock = clock
-        self._lifetime = lifetime
-        self._lock = threading.Lock()
-        self._expiry: dict[tuple[bytes, str], float] = {}
-        self._order: deque[tuple[float, tuple[bytes, str]]] = deque()
+        self._lifetime = timedelta(seconds=lifetime)
+        # Only while the disk is full (see _claim_while_full): nonces this process saw then.
+        self._full: dict[tuple[bytes, bytes], datetime] = {}
+        self._full_lock = threading.Lock()
 
     def __len__(self) -> int:
-        with self._lock:
-            self._forget(self._clock().timestamp())
-            return len(self._expiry)
+        with self._db() as db:
+            return int(db.scalar(select(func.count()).select_from(SyncNonce)) or 0)
 
     def claim(self, client_id: bytes, nonce: str) -> bool:
-        """Record the nonce; False if this client used it within the lifetime (a replay)."""
-        now = self._clock().timestamp()
-        key = (client_id, nonce)
-        with self._lock:
-            self._forget(now)
-            if key in self._expiry:
+        """Record the nonce; False if this client used it before (a replay)."""
+        now = self._clock().astimezone(UTC)
+        today = now.date()
+        row = SyncNonce(
+            client_id=client_id,
+            nonce_hash=hashlib.sha256(nonce.encode("ascii")).digest(),
+            expires_day=(now + self._lifetime).date(),
+        )
+        try:
+            with self._db() as db:
+                db.execute(delete(SyncNonce).where(SyncNonce.expires_day < today))
+                db.add(row)
+                try:
+                    db.commit()
+                except IntegrityError:
+                    db.rollback()
+                    return False
+        except Exception as error:
+            if not is_out_of_space(error):
+                raise
+            return self._claim_while_full(row, now)
+        return True
+
+    def _claim_while_full(self, row: SyncNonce, now: datetime) -> bool:
+        """A full disk: the transfer machine must still pull (what it takes away is what frees
+        space), so the nonce is claimed in this process's memory until space is freed. A
+        replay is then refused by the process that saw the nonce, and by the table if it
+        holds it; another process may accept it once (a stated limit, docs/threat-model.md)."""
+        _log.warning("the disk is full: sync API nonces are kept in memory until space is freed")
+        with self._db() as db:  # reading needs no space
+            if db.get(SyncNonce, (row.client_id, row.nonce_hash)) is not None:
                 return False
-            expires = now + self._lifetime
-            self._expiry[key] = expires
-            self._order.append((expires, key))
-            return True
-
-    def _forget(self, now: float) -> None:
-        while self._order and self._order[0][0] <= now:
-            expires, key = self._order.popleft()
-            if self._expiry.get(key) == expires:
-                del self._expiry[key]
+        with self._full_lock:
+            for key in [k for k, expires in self._full.items() if expires <= now]:
+                del self._full[key]
+            key = (row.client_id, row.nonce_hash)
+            if key in self._full:
+                return False
+            self._full[key] = now + self._lifetime
+        return True
 
 
-def claim_nonce(nonces: NonceCache, verified: VerifiedRequest) -> None:
+def claim_nonce(nonces: NonceStore, verified: VerifiedRequest) -> None:
     """The last check of section 9.1: the nonce was not used by this client recently."""
     if not nonces.claim(verified.client_id, verified.nonce):
         raise AuthError(REPLAYED_REQUEST, "the request's nonce was already used")

@@ -32,7 +32,7 @@ from werkzeug.wrappers import Response
 
 from crypto import SignedKeyring, TransferClient
 from dropbox.services import ServerServices
-from dropbox.sync.auth import AuthError, NonceCache, check_client, claim_nonce, verify_request
+from dropbox.sync.auth import AuthError, NonceStore, check_client, claim_nonce, verify_request
 
 SYNC_EXTENSION_KEY: Final = "postern_sync"
 #: The largest body read whole before the view runs (a request for a manifest of 10,000 ids
@@ -47,7 +47,7 @@ _READ_PIECE: Final = 1024 * 1024
 class SyncServices(ServerServices):
     """The sync app's dependencies, made once in :func:`create_sync_app`."""
 
-    nonces: NonceCache
+    nonces: NonceStore
     #: One outbound bundle is applied at a time.
     outbound_lock: threading.Lock = field(default_factory=threading.Lock)
 

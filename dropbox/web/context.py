@@ -5,8 +5,11 @@ Everything hangs off the app object (``app.extensions["postern"]``), made by
 and the submission paths of :mod:`dropbox.web.api`) use these helpers:
 
 - :func:`services` for the settings, database, blob store, instance and clock;
-- :func:`current_session`, :func:`ensure_session`, :func:`rotate_session`, :func:`end_session`
-  for the server-side session (the cookie is written by :func:`save_session_cookie`);
+- :func:`current_session`, :func:`ensure_session`, :func:`update_session`,
+  :func:`rotate_session`, :func:`end_session` for the server-side session (the cookie is
+  written by :func:`save_session_cookie`). A session read by a request is an immutable
+  snapshot; a change goes through :func:`update_session` (or :func:`rotate_session`), which
+  stores it in the database for every process;
 - :func:`logged_in_source` to learn which source is logged in;
 - :func:`check_csrf_token` (raises 403) or :func:`csrf_token_matches` (a bool) for views that
   read the CSRF token themselves.
@@ -74,7 +77,14 @@ def _request_session() -> _RequestSession:
 
 
 def load_session() -> None:
-    """``before_request``: find the session named by the request's cookie, if any."""
+    """``before_request``: find the session named by the request's cookie, if any.
+
+    Static files need no session: they come with a page, which read it (and marked it seen),
+    and reading it would cost each of them a database write.
+    """
+    if request.endpoint == "static":
+        g.postern_session = _RequestSession(cookie=None, state=None)
+        return
     cookie = request.cookies.get(SESSION_COOKIE)
     state = services().sessions.get(cookie) if cookie else None
     g.postern_session = _RequestSession(
@@ -98,16 +108,44 @@ def ensure_session() -> SourceSession:
     return current.state
 
 
-def rotate_session() -> SourceSession:
-    """Give the session a new cookie (when a source logs in: no session fixation)."""
-    state = ensure_session()
+SessionChange = Callable[[SourceSession], SourceSession]
+
+
+def update_session(change: SessionChange) -> SourceSession:
+    """Apply ``change`` to the session (made now if there is none) and store it.
+
+    ``change`` may run more than once, on the newest content, if other requests of the session
+    changed it meanwhile; if it raises, nothing is stored.
+    """
+    ensure_session()
     current = _request_session()
-    if current.cookie is not None and not current.send_cookie:
-        new_cookie = services().sessions.rotate(current.cookie)
-        if new_cookie is not None:
-            current.cookie = new_cookie
-            current.send_cookie = True
-    return state
+    assert current.cookie is not None  # noqa: S101 - ensure_session gave the request one
+    changed = services().sessions.update(current.cookie, change)
+    if changed is None:  # the session ended meanwhile (expired, logged out elsewhere)
+        current.cookie, current.state = services().sessions.create()
+        current.send_cookie = True
+        current.clear_cookie = False
+        changed = services().sessions.update(current.cookie, change)
+    current.state = changed
+    assert changed is not None  # noqa: S101 - a session made a moment ago
+    return changed
+
+
+def rotate_session(change: SessionChange) -> SourceSession:
+    """Apply ``change`` and give the session a new cookie (when a source logs in: no
+    session fixation). A session made in this request has a cookie no one else saw."""
+    ensure_session()
+    current = _request_session()
+    if current.send_cookie:
+        return update_session(change)
+    assert current.cookie is not None  # noqa: S101 - ensure_session gave the request one
+    rotated = services().sessions.rotate(current.cookie, change)
+    if rotated is None:
+        current.cookie, current.state = None, None
+        return update_session(change)
+    current.cookie, current.state = rotated
+    current.send_cookie = True
+    return current.state
 
 
 def end_session() -> None:

@@ -9,6 +9,7 @@ streams in).
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Final
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
@@ -17,6 +18,7 @@ from flask_babel import gettext
 
 from crypto import FormatError, generate_codename, normalize_codename
 from dropbox.sources import (
+    OpenedReply,
     SourceError,
     create_source,
     delete_reply,
@@ -32,9 +34,11 @@ from dropbox.web.context import (
     logged_in_source,
     rotate_session,
     services,
+    update_session,
 )
 from dropbox.web.out_of_space import out_of_space_page
 from dropbox.web.security import csrf_checked_in_view, render_error
+from dropbox.web.sessions import SourceSession
 from dropbox.web.throttle import Throttled
 
 blueprint = Blueprint("pages", __name__)
@@ -87,6 +91,7 @@ def generate_post() -> ResponseReturnValue:
         try:
             with svc.db() as db:
                 row_id = create_source(db, secrets, svc.today()).id
+            reply_private = secrets.reply_private
             break
         except SourceError:
             continue  # a codename already in use: draw another
@@ -103,19 +108,17 @@ def generate_post() -> ResponseReturnValue:
             del secrets
     else:
         return render_error(500)
-    state = rotate_session()
-    state.log_in(row_id, acknowledged=False, replies=[])
+    rotate_session(
+        lambda state: state.logged_in_as(row_id, acknowledged=False, reply_private=reply_private)
+    )
     return render_template("codename.html", codename=codename)
 
 
 @blueprint.post("/acknowledge")
 def acknowledge() -> ResponseReturnValue:
-    who = logged_in_source()
-    if who is None:
+    if logged_in_source() is None:
         return _to_login()
-    state, _ = who
-    with state.lock:
-        state.codename_acknowledged = True
+    update_session(lambda state: replace(state, codename_acknowledged=True))
     return redirect(url_for("pages.submit"), _SEE_OTHER)
 
 
@@ -131,7 +134,6 @@ def login() -> ResponseReturnValue:
 @blueprint.post("/login")
 def login_post() -> ResponseReturnValue:
     svc = services()
-    state = ensure_session()
     typed = request.form.get("codename", "")
     try:
         if len(typed) > _MAX_CODENAME_FIELD:
@@ -145,7 +147,7 @@ def login_post() -> ResponseReturnValue:
         )
         return render_template("login.html", error=message), 400
     try:
-        mark = svc.login_attempts.reserve(state)
+        mark = svc.login_attempts.reserve(update_session)
     except Throttled as error:
         return _throttled(error)
     instance = svc.instance()
@@ -153,7 +155,7 @@ def login_post() -> ResponseReturnValue:
         with svc.derivations.login_slot():
             secrets = instance.derive_source_secrets(codename)
     except Throttled as error:
-        svc.login_attempts.succeeded(state, mark)  # not the session's fault
+        svc.login_attempts.succeeded(update_session, mark)  # not the session's fault
         return _throttled(error)
     try:
         with svc.db() as db:
@@ -161,13 +163,15 @@ def login_post() -> ResponseReturnValue:
             if source is None:
                 message = gettext("That codename was not recognized.")
                 return render_template("login.html", error=message), 403
-            replies = open_replies(svc.blobs, list_replies(db, source), secrets.reply_private)
             row_id = source.id
+        reply_private = secrets.reply_private
     finally:
-        del secrets  # the reply private key lives no longer than this request
-    svc.login_attempts.succeeded(state, mark)
-    state = rotate_session()
-    state.log_in(row_id, acknowledged=True, replies=replies)
+        del secrets
+    # The reply private key goes into the sealed session only (dropbox/web/sessions.py).
+    svc.login_attempts.succeeded(update_session, mark)
+    rotate_session(
+        lambda state: state.logged_in_as(row_id, acknowledged=True, reply_private=reply_private)
+    )
     return redirect(url_for("pages.replies"), _SEE_OTHER)
 
 
@@ -230,8 +234,24 @@ def replies() -> ResponseReturnValue:
     who = logged_in_source()
     if who is None:
         return _to_login()
-    state, _ = who
-    return render_template("replies.html", replies=list(state.replies))
+    opened = _opened_replies(*who)
+    if opened is None:
+        return _to_login()
+    return render_template("replies.html", replies=opened)
+
+
+def _opened_replies(state: SourceSession, row_id: int) -> list[OpenedReply] | None:
+    """The source's replies, opened for this page only; None (session ended) if it cannot be.
+
+    Decrypted replies are never stored, not even sealed: each page opens them again.
+    """
+    svc = services()
+    with svc.db() as db:
+        source = get_source(db, row_id)
+        if source is None or state.reply_private is None:
+            end_session()
+            return None
+        return open_replies(svc.blobs, list_replies(db, source), state.reply_private)
 
 
 @blueprint.get("/replies/<int:reply_id>/delete")
@@ -240,8 +260,10 @@ def reply_delete_confirm(reply_id: int) -> ResponseReturnValue:
     who = logged_in_source()
     if who is None:
         return _to_login()
-    state, _ = who
-    numbered = [(n, r) for n, r in enumerate(state.replies, 1) if r.reply_id == reply_id]
+    opened = _opened_replies(*who)
+    if opened is None:
+        return _to_login()
+    numbered = [(n, r) for n, r in enumerate(opened, 1) if r.reply_id == reply_id]
     if not numbered:
         abort(404)
     number, reply = numbered[0]
@@ -253,7 +275,7 @@ def reply_delete(reply_id: int) -> ResponseReturnValue:
     who = logged_in_source()
     if who is None:
         return _to_login()
-    state, row_id = who
+    _, row_id = who
     svc = services()
     with svc.db() as db:
         source = get_source(db, row_id)
@@ -261,7 +283,6 @@ def reply_delete(reply_id: int) -> ResponseReturnValue:
             end_session()
             return _to_login()
         deleted = delete_reply(db, svc.blobs, source, reply_id)
-    state.forget_reply(reply_id)
     if not deleted:
         abort(404)
     return redirect(url_for("pages.replies"), _SEE_OTHER)

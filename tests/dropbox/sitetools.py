@@ -10,9 +10,11 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from config import ServerSettings
+from dropbox import db
 from dropbox.app import create_app
 from dropbox.web.context import EXTENSION_KEY, Services
 
@@ -95,3 +97,12 @@ def login(client: FlaskClient, codename: str) -> TestResponse:
 def logout(client: FlaskClient) -> TestResponse:
     token = token_for(client, "/replies")
     return client.post("/logout", data={"csrf_token": token})
+
+
+def migrated_database(directory: Path) -> sessionmaker[Session]:
+    """A database of the newest schema in ``directory`` (SQLite), for the stores of server
+    state (sessions, budgets, nonces) tested without an app."""
+    directory.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(db.sqlite_url(directory))
+    db.upgrade(engine)
+    return db.make_sessionmaker(engine)

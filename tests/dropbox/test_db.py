@@ -66,7 +66,7 @@ def blob_id() -> str:
 
 
 def test_migrations_create_the_schema_of_the_models(engine):
-    assert db.current_revision(engine) == db.head_revision() == "0005"
+    assert db.current_revision(engine) == db.head_revision() == "0006"
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.Base.metadata) == []
@@ -74,18 +74,19 @@ def test_migrations_create_the_schema_of_the_models(engine):
 
 def test_upgrading_again_changes_nothing(engine):
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0005"
+    assert db.current_revision(engine) == "0006"
 
 
 def test_the_tables_hold_the_least_metadata(engine):
     inspector = sa.inspect(engine)
     assert set(inspector.get_table_names()) == {
         "alembic_version", "sources", "submissions", "items", "replies", "applied_bundles",
-        "uploads",
+        "uploads", "source_sessions", "derivation_counts", "sync_nonces",
     }  # fmt: skip
     columns = {
         table: {c["name"]: c["type"] for c in inspector.get_columns(table)}
-        for table in ("sources", "submissions", "items", "replies", "applied_bundles", "uploads")
+        for table in inspector.get_table_names()
+        if table != "alembic_version"
     }
     assert {t: set(c) for t, c in columns.items()} == {
         "sources": {"id", "lookup_id", "source_id", "reply_public", "created_day"},
@@ -97,6 +98,10 @@ def test_the_tables_hold_the_least_metadata(engine):
             "id", "upload_id", "owner", "key_hash", "length", "created_day", "expires_day",
             "part",
         },
+        # Sealed under the cookie's key: no source row, CSRF token or reply key in clear.
+        "source_sessions": {"id", "sealed", "day", "logged_in"},
+        "derivation_counts": {"kind", "minute", "count"},
+        "sync_nonces": {"client_id", "nonce_hash", "expires_day"},
     }  # fmt: skip
     # No time finer than a day anywhere.
     for table, types in columns.items():
@@ -365,7 +370,7 @@ def test_0004_keeps_items_both_ways(tmp_path):
         c["name"] for c in sa.inspect(engine).get_columns("submissions")
     }
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0005"
+    assert db.current_revision(engine) == "0006"
     with db.make_sessionmaker(engine)() as session:
         assert list(session.scalars(select_item_ids()).all()) == ids
     engine.dispose()

@@ -1,8 +1,10 @@
 """A full disk, for real: ``dropbox serve`` with its data directory on a small ext4 file system.
 
 The source gets a 507 page that says the server is out of space and nothing was kept, with
-``Retry-After``, and that is true: no blob without a row, no temporary file. Pages, new
-codenames and logins keep being answered, and once space is freed, submitting works again.
+``Retry-After``, and that is true: no blob without a row, no temporary file. Pages and the
+replies of sources logged in keep being answered, and the transfer machine still pulls; a new
+session (a login, a new codename) needs a database row and gets the 507 page. Once space is
+freed, everything works again.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from crypto import Kind, seal_bytes, verify_keyring
+from crypto import Kind, dump_private_key, seal_bytes, verify_keyring
 from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.instance import load_instance
 from tests.support.loopfs import fill, loop_mounted
 from tests.support.server import make_data_dir, running_server
 from tests.support.source import Source
 from tests.support.team import Team
+from tests.support.transfer import pull
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -114,8 +117,12 @@ def assert_script_path_is_refused(source: Source) -> None:
 
 
 def test_a_full_disk_is_answered_plainly_and_service_goes_on(tmp_path):
+    team = Team()
+    transfer_key = tmp_path / "transfer.key"
+    transfer_key.write_bytes(dump_private_key(team.transfer, None))
+    transfer_key.chmod(0o600)
     with loop_mounted(tmp_path) as disk:
-        data_dir = make_data_dir(disk / "data", Team())
+        data_dir = make_data_dir(disk / "data", team)
         with running_server(data_dir, tmp_path) as server:
             source = Source(server)
 
@@ -137,20 +144,28 @@ def test_a_full_disk_is_answered_plainly_and_service_goes_on(tmp_path):
             assert [name for name in uploads if not name.startswith(DISCARDED_PREFIX)] == []
             assert_nothing_left_behind(data_dir, 0)
 
-            # Reading goes on: the landing page, the login, the replies.
+            # Reading goes on: the landing page, and the replies of a source logged in.
             assert "Postern" in source.get("/")
+            assert "replies" in source.get("/replies").lower()
+            assert "Postern" in requests.get(server.url + "/", timeout=60).text
+            # A new session (to log in, or for a new codename) needs a row in the database:
+            # refused plainly, and nothing shown that was not kept.
+            browser = requests.Session()
+            assert_out_of_space_page(browser.get(server.url + "/login", timeout=60), "")
+            assert_out_of_space_page(browser.get(server.url + "/generate", timeout=60), "")
+            # The transfer machine still pulls (its signed requests' nonces wait in memory);
+            # nothing was kept, so it finds nothing, but every request of the pull is answered.
+            assert pull(server, transfer_key, tmp_path / "usb") == []
+
+            # Space freed: everything works again.
+            (disk / "filler").unlink()
             assert "replies" in source.replies_after_login().lower()
-            # A new codename needs a row: refused plainly, never shown without one.
             browser = requests.Session()
             page = browser.get(server.url + "/generate", timeout=60).text
             made = browser.post(
                 server.url + "/generate", data={"csrf_token": Source.token(page)}, timeout=60
             )
-            assert_out_of_space_page(made, "no codename could be made")
-            assert 'id="codename"' not in made.text
-
-            # Space freed: everything works again.
-            (disk / "filler").unlink()
+            assert 'id="codename"' in made.text
             response = post_form(source, "after the operator freed space", os.urandom(MiB))
             assert response.status_code == 303, response.text[:300]
             assert_nothing_left_behind(data_dir, 1)

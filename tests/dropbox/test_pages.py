@@ -13,13 +13,14 @@ from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 import crypto
 from config import ServerSettings
 from crypto import Algorithm, Kind, derive_source_secrets, fingerprint, seal_bytes
 from dropbox.app import create_app
-from dropbox.db import Item, Reply, Source
+from dropbox.db import Item, Reply, SessionRecord, Source
 from dropbox.instance import install_keyring, load_instance
 from dropbox.sources import find_source, store_reply
 from dropbox.web import capacity
@@ -617,10 +618,28 @@ def test_new_codenames_are_throttled_apart_from_logins(team, tmp_path):
 # -- sessions ----------------------------------------------------------------------------------
 
 
+def test_static_files_leave_the_session_row_alone(site):
+    generate(site.client)
+
+    def sealed() -> list[bytes]:
+        with site.services.db() as db:
+            return list(db.scalars(select(SessionRecord.sealed)))
+
+    before = sealed()
+    site.clock.advance(minutes=1)
+    response = site.client.get("/static/css/postern.css")
+    assert response.status_code == 200
+    response.close()
+    assert sealed() == before
+    assert site.client.get("/submit").status_code == 200
+    assert sealed() != before  # a page marks the session as seen
+
+
 def test_sessions_hold_nothing_derived_from_the_codename(site):
     client = site.client
     codename = generate(client)
-    (state,) = site.services.sessions._sessions.values()
+    state = site.services.sessions.get(session_cookie(client))
+    assert state is not None
     for value in vars(state).values():
         assert codename not in repr(value)
     assert state.source_row_id == 1
@@ -670,18 +689,22 @@ def test_extensions_can_check_the_csrf_token_themselves(team, tmp_path):
     assert done.status_code == 201
 
 
-def test_session_eviction_spares_logged_in_sources():
+def test_session_eviction_spares_logged_in_sources(tmp_path):
     from dropbox.web.sessions import SessionStore
+    from tests.dropbox.sitetools import migrated_database
 
     clock = FakeClock()
-    store = SessionStore(clock, max_sessions=2)
-    source_cookie, source = store.create()
-    source.log_in(1, acknowledged=True, replies=[])
+    store = SessionStore(migrated_database(tmp_path / "db"), clock, max_sessions=2)
+    source_cookie, _ = store.create()
+    store.update(source_cookie, lambda s: s.logged_in_as(1, acknowledged=True, reply_private=b"k"))
     clock.advance(seconds=1)
     anonymous_cookie, _ = store.create()
     clock.advance(seconds=1)
     store.create()
-    assert store.get(source_cookie) is source
+    assert len(store) == 2
+    source = store.get(source_cookie)
+    assert source is not None
+    assert source.source_row_id == 1
     assert store.get(anonymous_cookie) is None
     assert store.get("not a cookie") is None
     assert store.get("A" * 43) is None

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 import runpy
 import signal
 import socket
 import sys
 
 import pytest
+from alembic import command
 
+from config import ServerSettings
 from crypto import Algorithm, fingerprint
-from dropbox import serve
+from dropbox import db, serve
+from dropbox.app import create_app
+from dropbox.errors import DropboxError
 from dropbox.web.security import SECURITY_HEADERS
 from tests.support.cli import DROPBOX, REPO_ROOT, assert_one_line_error, run_tool
 from tests.support.ports import is_listening
@@ -86,6 +91,30 @@ def test_serve_refuses_any_address_but_the_loopback(team, tmp_path, address):
     assert_one_line_error(done, 2, "127.0.0.1 only")
 
 
+def test_serve_refuses_a_wrong_number_of_workers(team, tmp_path):
+    data_dir = make_data_dir(tmp_path / "data", team, keyring_serial=None)
+    done = run_tool(DROPBOX, "serve", "--data-dir", data_dir, "--workers", "0")
+    assert_one_line_error(done, 2, "workers must be from 1 to")
+
+
+def test_the_systemd_arbiter_migrates_before_its_workers_start(team, tmp_path, monkeypatch):
+    data_dir = make_data_dir(tmp_path / "data", team, keyring_serial=None)
+    engine = db.make_engine(db.sqlite_url(data_dir))
+    try:
+        with engine.begin() as connection:
+            command.downgrade(db.alembic_config(connection), "0004")
+        # A worker does not migrate: it refuses to start on an old schema, and says why.
+        with pytest.raises(DropboxError, match="migrated before the server starts"):
+            create_app(ServerSettings(data_dir=data_dir))
+        config = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn.conf.py"))
+        monkeypatch.setenv("POSTERN_DATA_DIR", str(data_dir))
+        config["on_starting"](None)  # what gunicorn's arbiter runs before it forks
+        assert db.current_revision(engine) == db.head_revision()
+    finally:
+        engine.dispose()
+    create_app(ServerSettings(data_dir=data_dir))
+
+
 def test_serve_needs_an_initialized_data_directory(tmp_path):
     done = run_tool(DROPBOX, "serve", "--data-dir", tmp_path / "nothing", "--port", "1")
     assert_one_line_error(done, 1, "dropbox init")
@@ -94,7 +123,13 @@ def test_serve_needs_an_initialized_data_directory(tmp_path):
 def test_the_gunicorn_options_are_what_the_design_asks():
     options = serve.gunicorn_options(8123)
     assert options["bind"] == ["127.0.0.1:8123"]
-    assert options["workers"] == 1
+    # One worker process per core: they share their state through the database.
+    assert options["workers"] == len(os.sched_getaffinity(0))
+    assert serve.gunicorn_options(8123, workers=4)["workers"] == 4
+    assert serve.api_gunicorn_options(8124, workers=3)["workers"] == 3
+    for wrong in (0, -1, serve.MAX_WORKERS + 1):
+        with pytest.raises(DropboxError, match="workers"):
+            serve.gunicorn_options(8123, workers=wrong)
     assert options["worker_class"] == "gthread"
     assert options["threads"] >= 16
     assert options["timeout"] >= 60

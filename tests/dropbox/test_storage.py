@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from dropbox import filetimes, storage
 from dropbox.filetimes import DISCARDED_PREFIX, blur
 from dropbox.storage import LocalBlobStore, StorageError, check_blob_id
 
@@ -105,3 +108,68 @@ def test_delete_removes_the_file_and_is_idempotent(tmp_path: Path) -> None:
         store.open(blob_id)
     with pytest.raises(StorageError):
         store.size(blob_id)
+
+
+def test_a_blob_being_reclaimed_is_no_stale_temporary_for_another_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between its rename and its overwrite, a reclaimed blob has a temporary name: a worker
+    starting meanwhile (another store on the directory) must leave it to be overwritten."""
+    store, other = LocalBlobStore(tmp_path / "blobs"), LocalBlobStore(tmp_path / "blobs")
+    with store.writer() as writer:
+        writer.write(b"an orphan")
+        blob_id = writer.commit()
+    removed_meanwhile: list[int] = []
+    discard = filetimes.discard
+
+    def another_worker_starts_first(path: Path) -> bool:
+        removed_meanwhile.append(other.remove_stale_temporaries())
+        assert path.exists()
+        return discard(path)
+
+    monkeypatch.setattr(storage, "discard", another_worker_starts_first)
+    assert store.reclaim(blob_id, lambda _: False)
+    assert removed_meanwhile == [0]
+    left = os.listdir(tmp_path / "blobs")
+    assert [name for name in left if not name.startswith(DISCARDED_PREFIX)] == []
+
+
+def test_another_process_writing_keeps_its_temporary_when_a_worker_starts(tmp_path: Path) -> None:
+    """A worker starting (its sweep of stale temporaries) while another worker process streams
+    a blob in leaves that blob's temporary file alone."""
+    root = tmp_path / "blobs"
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from dropbox.storage import LocalBlobStore\n"
+        "w = LocalBlobStore(Path(sys.argv[1])).writer()\n"
+        "w.write(b'first half')\n"
+        "print('writing', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "w.write(b', second half')\n"
+        "print(w.commit(), flush=True)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdin is not None
+        assert child.stdout.readline().strip() == "writing"
+        assert LocalBlobStore(root).remove_stale_temporaries() == 0
+        child.stdin.write("go on\n")
+        child.stdin.flush()
+        blob_id = child.stdout.readline().strip()
+        assert child.wait(30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                pipe.close()
+    with LocalBlobStore(root).open(blob_id) as blob:
+        assert blob.read() == b"first half, second half"

@@ -7,16 +7,34 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from dropbox.web.throttle import DerivationBudgets, DerivationSlots, Throttled
-from tests.dropbox.sitetools import FakeClock
+from dropbox.db import DerivationCount
+from dropbox.web.throttle import (
+    DerivationBudgets,
+    DerivationSlots,
+    MinuteBudget,
+    Throttled,
+    slots_per_process,
+)
+from tests.dropbox.sitetools import START, FakeClock, migrated_database
 
 Slot = Callable[[], AbstractContextManager[None]]
 
 
-def budgets(clock: FakeClock, **kwargs: int | float) -> DerivationBudgets:
+@pytest.fixture
+def database(tmp_path: Path) -> sessionmaker[Session]:
+    return migrated_database(tmp_path / "db")
+
+
+def budgets(
+    database: sessionmaker[Session], clock: FakeClock, **kwargs: int | float
+) -> DerivationBudgets:
     options: dict[str, float] = {
         "login_per_minute": 30,
         "codename_per_minute": 20,
@@ -25,7 +43,7 @@ def budgets(clock: FakeClock, **kwargs: int | float) -> DerivationBudgets:
         "wait_seconds": 0.2,
         **kwargs,
     }
-    return DerivationBudgets(clock, **options)  # type: ignore[arg-type]
+    return DerivationBudgets(database, clock, **options)  # type: ignore[arg-type]
 
 
 class Holder:
@@ -67,9 +85,11 @@ def hold(made: list[Holder], slot: Slot, name: str, order: list[str]) -> Holder:
     return holder
 
 
-def test_new_codenames_use_up_their_own_budget_not_the_logins() -> None:
+def test_new_codenames_use_up_their_own_budget_not_the_logins(
+    database: sessionmaker[Session],
+) -> None:
     clock = FakeClock()
-    limits = budgets(clock, login_per_minute=2, codename_per_minute=3)
+    limits = budgets(database, clock, login_per_minute=2, codename_per_minute=3)
     for _ in range(3):
         with limits.codename_slot():
             pass
@@ -86,8 +106,10 @@ def test_new_codenames_use_up_their_own_budget_not_the_logins() -> None:
         pass
 
 
-def test_codename_requests_never_take_the_last_slots(holders: list[Holder]) -> None:
-    limits = budgets(FakeClock(), concurrent=3, codename_concurrent=2, wait_seconds=0.3)
+def test_codename_requests_never_take_the_last_slots(
+    holders: list[Holder], database: sessionmaker[Session]
+) -> None:
+    limits = budgets(database, FakeClock(), concurrent=3, codename_concurrent=2, wait_seconds=0.3)
     order: list[str] = []
     first = hold(holders, limits.codename_slot, "codename 1", order)
     second = hold(holders, limits.codename_slot, "codename 2", order)
@@ -154,3 +176,71 @@ def test_slots_must_leave_one_to_logins() -> None:
     for total, codenames in ((2, 2), (3, 0), (1, 1)):
         with pytest.raises(ValueError, match="at least one slot"):
             DerivationSlots(total, codenames)
+
+
+def test_the_minute_budget_is_one_for_every_process_sharing_the_database(tmp_path: Path) -> None:
+    """Two engines on one database file stand for two processes; eight threads race."""
+    clock = FakeClock(START + timedelta(seconds=20))
+    first, second = (migrated_database(tmp_path / "db") for _ in range(2))
+    stores = [MinuteBudget(db, clock, "login", 5) for db in (first, second)]
+    results: list[bool] = []
+    refusals: list[Throttled] = []
+
+    def take(budget: MinuteBudget) -> None:
+        try:
+            budget.take()
+            results.append(True)
+        except Throttled as error:
+            refusals.append(error)
+
+    threads = [threading.Thread(target=take, args=(stores[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 5
+    assert len(refusals) == 3
+    assert {r.seconds for r in refusals} == {40}  # until the next minute of the clock
+    # A codename budget is another count.
+    MinuteBudget(first, clock, "codename", 1).take()
+    clock.advance(minutes=1)
+    stores[1].take()
+    clock.advance(minutes=5)
+    stores[0].take()
+    with first() as session:
+        rows = session.scalars(select(DerivationCount).where(DerivationCount.kind == "login"))
+        # Old minutes are deleted as new ones begin: only counts, of the last two minutes.
+        assert [(row.minute, row.count) for row in rows] == [(int(clock.now.timestamp()) // 60, 1)]
+
+
+def test_a_take_that_meets_another_process_beginning_the_minute_still_counts(
+    tmp_path: Path,
+) -> None:
+    """Process B's update finds no row for the minute; before B looks again, process A
+    inserts it (A's first start). B must count in A's row, not report the budget used up."""
+    clock = FakeClock()
+    a_db, b_db = migrated_database(tmp_path / "db"), migrated_database(tmp_path / "db")
+    a, b = MinuteBudget(a_db, clock, "login", 5), MinuteBudget(b_db, clock, "login", 5)
+    interleaved: list[bool] = []
+
+    @event.listens_for(b_db, "after_commit")
+    def a_begins_the_minute(_session: Session) -> None:
+        if not interleaved:
+            interleaved.append(True)
+            a.take()
+
+    b.take()
+    assert interleaved == [True]
+    with a_db() as session:
+        (row,) = session.scalars(select(DerivationCount))
+        assert row.count == 2
+
+
+def test_each_worker_runs_its_share_of_the_servers_derivation_slots() -> None:
+    assert slots_per_process(4, 2, 1) == (4, 2)
+    assert slots_per_process(4, 2, 2) == (2, 1)  # the server's total: 4, and 2 for codenames
+    assert slots_per_process(4, 2, 4) == (2, 1)  # never fewer than one slot for logins alone
+    assert slots_per_process(8, 6, 2) == (4, 3)
+    for total, codename, processes in ((2, 1, 1), (3, 2, 8), (64, 63, 3)):
+        share, codename_share = slots_per_process(total, codename, processes)
+        DerivationSlots(share, codename_share)  # a valid split: logins keep at least one

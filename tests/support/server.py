@@ -96,6 +96,13 @@ class DropboxServer:
                 raise
         return self
 
+    def worker_pids(self) -> list[list[int]]:
+        """The worker processes of each gunicorn arbiter (the source interface's first)."""
+        if self.process is None:
+            return []
+        arbiters = sorted(_children(self.process.pid))
+        return [sorted(_children(arbiter)) for arbiter in arbiters]
+
     def output(self) -> str:
         """Everything the server wrote so far: its stdout, then its stderr."""
         return "".join(
@@ -133,6 +140,23 @@ class DropboxServer:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the killed server's processes did not end")
                 time.sleep(0.02)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) is in parentheses and may hold spaces: split after it.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            children.append(int(entry.name))
+    return children
 
 
 @contextlib.contextmanager

@@ -14,17 +14,28 @@ _CODENAME = re.compile(r'<p class="codename" id="codename">([a-z -]+)</p>')
 
 
 class Source:
-    """A source's browser, speaking HTTP to the source interface."""
+    """A source's browser, speaking HTTP to the source interface.
 
-    def __init__(self, server: DropboxServer) -> None:
+    With ``fresh_connections``, every request comes on a new connection (as through a front
+    that closes its server side), so that any of the server's worker processes may answer it.
+    """
+
+    def __init__(self, server: DropboxServer, *, fresh_connections: bool = False) -> None:
         self.server = server
-        self.http = requests.Session()
+        self.fresh_connections = fresh_connections
+        self.http = self._browser()
         page = self.get("/generate")
         page = self.post("/generate", {"csrf_token": self.token(page)})
         match = _CODENAME.search(page)
         assert match is not None
         self.codename = match.group(1)
         self.post("/acknowledge", {"csrf_token": self.token(page)})
+
+    def _browser(self) -> requests.Session:
+        http = requests.Session()
+        if self.fresh_connections:
+            http.headers["Connection"] = "close"
+        return http
 
     def get(self, path: str) -> str:
         response = self.http.get(self.server.url + path, timeout=60)
@@ -91,7 +102,7 @@ class Source:
         assert done.status_code == 201, done.text
 
     def replies_after_login(self) -> str:
-        fresh = requests.Session()
+        fresh = self._browser()
         page = fresh.get(self.server.url + "/login", timeout=60).text
         response = fresh.post(
             self.server.url + "/login",

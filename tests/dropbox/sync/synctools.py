@@ -201,6 +201,11 @@ def make_sync_site(data_dir: Path, team: Team, **settings: int | bool) -> SyncSi
 # -- what is stored --------------------------------------------------------------------------
 
 
+#: The server's own bookkeeping of requests (sessions, budgets, the nonces every signed request
+#: uses up): not the data a refused request must leave as it was.
+REQUEST_STATE_TABLES = frozenset({"source_sessions", "derivation_counts", "sync_nonces"})
+
+
 def snapshot(data_dir: Path) -> dict[str, Any]:
     """Every row of every table, and every file in the blob store with its SHA-256 (but the
     discarded ones: emptied, they wait for the daily blur to be unlinked)."""
@@ -210,6 +215,7 @@ def snapshot(data_dir: Path) -> dict[str, Any]:
             tables = {
                 table.name: sorted(tuple(row) for row in connection.execute(sa.select(table)))
                 for table in db.Base.metadata.sorted_tables
+                if table.name not in REQUEST_STATE_TABLES
             }
     finally:
         engine.dispose()

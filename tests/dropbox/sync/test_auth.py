@@ -1,20 +1,23 @@
-"""Request signatures (docs/format.md section 9.1): the pure checks, the nonce cache, and the
+"""Request signatures (docs/format.md section 9.1): the pure checks, the nonce store, and the
 app's hook, which answers every refusal with 401 and its code and changes nothing."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from crypto import KeyKind, PrivateKey, TransferClient
+from dropbox.db import SyncNonce
 from dropbox.instance import install_keyring
 from dropbox.sync import auth
 from dropbox.sync.app import create_sync_app
-from dropbox.sync.auth import AuthError, NonceCache, verify_request
-from tests.dropbox.sitetools import START, FakeClock
+from dropbox.sync.auth import AuthError, NonceStore, verify_request
+from tests.dropbox.sitetools import START, FakeClock, migrated_database
 from tests.dropbox.sync.synctools import (
     SyncSite,
     make_sync_site,
@@ -162,28 +165,54 @@ def test_a_forged_stale_request_is_a_bad_signature_first(team):
     assert refusal(team, headers) == "bad_signature"
 
 
-def test_the_nonce_cache_catches_replays_per_client_for_600_seconds():
+def test_the_nonce_store_catches_replays_per_client(tmp_path):
     clock = FakeClock()
-    cache = NonceCache(clock)
+    store = NonceStore(migrated_database(tmp_path / "db"), clock)
     a, b = b"a" * 16, b"b" * 16
     nonce = "0" * 32
-    assert cache.claim(a, nonce)
-    assert not cache.claim(a, nonce)
-    assert cache.claim(b, nonce)  # another client's nonces are its own
-    clock.advance(seconds=599)
-    assert not cache.claim(a, nonce)
-    clock.advance(seconds=1)
-    assert cache.claim(a, nonce)
-    clock.advance(seconds=601)
-    assert len(cache) == 0  # old entries are forgotten
+    assert store.claim(a, nonce)
+    assert not store.claim(a, nonce)
+    assert store.claim(b, nonce)  # another client's nonces are its own
+    clock.advance(hours=11, minutes=59)
+    assert not store.claim(a, nonce)  # remembered longer than a request can be replayed
+    # No time finer than a day: a nonce is forgotten once the day it expires on is over.
+    clock.advance(minutes=1)
+    assert store.claim(b, "1" * 32)
+    assert len(store) == 1  # old nonces were deleted
+    assert store.claim(a, nonce)
 
 
-def test_replay_is_the_last_check(team):
-    cache = NonceCache(FakeClock())
+def test_a_nonce_is_claimed_once_across_processes(tmp_path):
+    """Two engines on one database file stand for two processes; they race for one nonce."""
+    clock = FakeClock()
+    stores = [NonceStore(migrated_database(tmp_path / "db"), clock) for _ in range(2)]
+    claimed: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda s=store: claimed.append(s.claim(b"a" * 16, "f" * 32)))
+        for store in stores * 4
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(claimed) == [False] * 7 + [True]
+
+
+def test_the_nonce_table_holds_a_hash_and_a_day(tmp_path):
+    database = migrated_database(tmp_path / "db")
+    NonceStore(database, FakeClock()).claim(b"a" * 16, "ab" * 16)
+    with database() as session:
+        (row,) = session.scalars(select(SyncNonce))
+        assert row.nonce_hash == hashlib.sha256(b"ab" * 16).digest()
+        assert row.expires_day == START.date()
+
+
+def test_replay_is_the_last_check(team, tmp_path):
+    store = NonceStore(migrated_database(tmp_path / "db"), FakeClock())
     headers = signature_headers(team.transfer, "GET", "/v1/status", timestamp=NOW)
-    auth.claim_nonce(cache, verify(team, headers))
+    auth.claim_nonce(store, verify(team, headers))
     with pytest.raises(AuthError) as error:
-        auth.claim_nonce(cache, verify(team, headers))
+        auth.claim_nonce(store, verify(team, headers))
     assert error.value.code == "replayed_request"
 
 

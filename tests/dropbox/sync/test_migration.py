@@ -16,7 +16,7 @@ def test_the_schema_of_the_models_is_what_the_migrations_make(tmp_path):
     engine = db.make_engine(db.sqlite_url(tmp_path))
     try:
         db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision() == "0005"
+        assert db.current_revision(engine) == db.head_revision() == "0006"
         with engine.connect() as connection:
             context = MigrationContext.configure(
                 connection, opts={"compare_type": True, "compare_server_default": True}
