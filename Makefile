@@ -50,9 +50,18 @@ lint:
 # Then the tests that touch the server's database run a second time on PostgreSQL
 # (POSTERN_TEST_DATABASE=postgresql: a throwaway cluster the suite starts, a fresh database
 # per data directory; tests/support/database.py). Those are PG_TESTS without the browser,
-# tor, slow, bench and soak tests; on two workers (none of them binds the front's ports).
+# tor, slow, bench and soak tests, and without the files whose tests do not depend on the
+# backend (PG_NO_DATABASE: parsers, blob and upload stores, the tus protocol, the seal
+# command, the transfer client against a fake server, and the tests that pick SQLite and
+# PostgreSQL themselves); on two workers (none of them binds the front's ports).
 PG_TESTS := tests/dropbox tests/transfer tests/integration/test_transfer_loop.py
 PG_MARKERS := not browser and not tor and not slow and not bench and not soak
+PG_NO_DATABASE := $(addprefix tests/dropbox/,test_keyring_rotation.py test_nojs.py \
+	test_nojs_gunicorn.py test_seal_cli.py test_storage.py test_throttle.py test_tus.py \
+	test_tus_interop.py test_uploads.py test_postgres_cluster.py test_postgres_privacy.py \
+	test_database.py) \
+	$(addprefix tests/transfer/,test_download.py test_progress.py test_spool.py \
+	test_transfer_client.py)
 test: bootstrap
 	@$(MAKE) --no-print-directory lint
 	@status=0; $(BIN)/pytest --durations=25 || status=$$?; \
@@ -60,7 +69,8 @@ test: bootstrap
 	if [ $$status -eq 0 ]; then \
 		echo "make test: the server's database tests again, on PostgreSQL"; \
 		POSTERN_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 --dist loadfile --durations=10 \
-			-m "$(PG_MARKERS)" $(PG_TESTS) || status=$$?; \
+			-m "$(PG_MARKERS)" $(addprefix --ignore=,$(PG_NO_DATABASE)) $(PG_TESTS) \
+			|| status=$$?; \
 	fi; \
 	exit $$status
 
