@@ -9,9 +9,8 @@ share sessions and budgets through the database); many threads, because Tor clie
 127.0.0.1 only; no access log; an error log that never names a request. The app reads its
 other settings from the POSTERN_* environment (config/settings.py).
 
-The arbiter migrates the database once before it starts the workers (``on_starting``); the
-workers only check the schema. The sync API's gunicorn (deploy/gunicorn-api.conf.py) does not
-migrate, so the two never migrate together.
+The database is migrated before this starts, once, by ``dropbox migrate`` (the unit's
+ExecStartPre); the workers only check the schema and refuse an old one.
 """
 
 from dropbox import serve
@@ -20,7 +19,3 @@ wsgi_app = "dropbox.serve:app_from_environment()"
 
 # gunicorn reads its settings from this module's names.
 globals().update(serve.gunicorn_options(serve.DEFAULT_APP_PORT))
-
-
-def on_starting(_server: object) -> None:
-    serve.migrate_from_environment()

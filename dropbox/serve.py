@@ -8,8 +8,8 @@ are slow, so many requests wait on the network at once. Timeouts are generous fo
 reason. The workers keep no state of their own: sessions, budgets and the sync API's nonces
 are in the database (:mod:`dropbox.web.sessions`, :mod:`dropbox.web.throttle`,
 :mod:`dropbox.sync.auth`), so any worker serves any request and a restart loses nothing. The
-database is migrated once, here, before any worker starts (:func:`migrate_database`); the
-workers only check its schema.
+database is migrated once, by ``dropbox migrate``, before the apps start; ``dropbox serve``
+and the workers only check its schema and refuse an old one.
 
 No access log is written, gunicorn's own access logging is switched off, and its error log
 never names a request: lines that would carry a path or an address are rewritten
@@ -269,7 +269,13 @@ def serve(
         raise DropboxError(f"the front must be one of {', '.join(FRONTS)}, not {front!r}")
     source_options = gunicorn_options(port, address=address, workers=workers)
     api_options = api_gunicorn_options(api_port, address=address, workers=workers)
-    migrate_database(settings)
+    # Before the apps start, so that an old schema is one line here rather than two workers
+    # failing to boot: `dropbox migrate` brings it up to date, the apps never do.
+    engine = db.make_engine(db.database_url(settings), connections=1)
+    try:
+        db.require_current(engine)
+    finally:
+        engine.dispose()
     sockets: list[socket.socket] = []
     try:
         if front == "haproxy":
@@ -344,21 +350,6 @@ def _after_start(
         choice, settings.data_dir, source_port=port, api_port=api_port, report=report
     ):
         yield
-
-
-def migrate_database(settings: ServerSettings) -> None:
-    """Bring the database to the newest schema, once, before any worker starts: the workers
-    only check it (dropbox.services.open_services), so that they never migrate together."""
-    engine = db.make_engine(db.sqlite_url(settings.data_dir))
-    try:
-        db.upgrade(engine)
-    finally:
-        engine.dispose()
-
-
-def migrate_from_environment() -> None:
-    """:func:`migrate_database` for the settings in POSTERN_* (gunicorn's ``on_starting``)."""
-    migrate_database(load_server_settings(os.environ))
 
 
 def app_from_environment() -> Flask:

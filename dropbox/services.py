@@ -1,9 +1,9 @@
 """What both server apps are built on: the settings, the clock, the instance, database and blobs.
 
 :func:`open_services` reads the data directory's instance (failing with
-:class:`dropbox.errors.DropboxError` if the directory is not initialized or its database is
-not at the newest schema) and opens the blob store. It never migrates: the app processes start
-together, and the database was migrated once before them (dropbox/serve.py). The source interface
+:class:`dropbox.errors.DropboxError` if the directory is not initialized), opens the database
+(``POSTERN_DATABASE_URL``, refused unless ``dropbox migrate`` brought it to the newest schema)
+and the blob store. The source interface
 (:class:`dropbox.web.context.Services`) and the sync API
 (:class:`dropbox.sync.context.SyncServices`) each extend :class:`ServerServices` with their own
 parts (``Services(**base.as_fields(), sessions=...)``) and hang the result off their app
@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import ServerSettings
 from dropbox import db
-from dropbox.errors import DropboxError
 from dropbox.instance import Instance, InstanceLoader
 from dropbox.storage import LocalBlobStore
 
@@ -60,14 +59,15 @@ def open_services(settings: ServerSettings, clock: Callable[[], datetime]) -> Se
     """The services for ``settings.data_dir``.
 
     Fails with :class:`dropbox.errors.DropboxError` if the directory is not initialized or
-    the database is not at the newest schema.
+    the database's schema is not the newest.
     """
     instances = InstanceLoader(settings.data_dir)
     instance = instances.current()
-    engine = db.make_engine(db.sqlite_url(settings.data_dir))
+    engine = db.make_engine(db.database_url(settings))
     try:
-        db.require_head(engine)
-    except DropboxError:
+        # The apps never migrate (dropbox migrate does, once, before they start).
+        db.require_current(engine)
+    except BaseException:
         engine.dispose()
         raise
     return ServerServices(

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.database import DATABASES, backend, server_url
 from tests.support.homes import TEMPLATES, HomeTemplates
+from tests.support.postgres import Cluster, ClusterError, LazyCluster
 
 #: The Debian package that provides each external tool the tests use. Every
 #: package named here is in DEBIAN_PACKAGES in deploy/bootstrap-dev.sh.
@@ -35,6 +37,9 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "mkfs.ext4": "e2fsprogs",
     "mount": "mount",
     "umount": "mount",
+    # Debian keeps PostgreSQL's server binaries off PATH (tests/support/postgres.py finds them)
+    "initdb": "postgresql",
+    "postgres": "postgresql",
 }
 
 
@@ -73,3 +78,57 @@ def station_home_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     TEMPLATES.use(tmp_path_factory.mktemp("station-homes"))
     yield TEMPLATES
     TEMPLATES.use(None)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[LazyCluster]:
+    """The session's throwaway PostgreSQL cluster (tests/support/postgres.py), started the
+    first time a test asks for it (``.get()``) and stopped at the end of the session."""
+    cluster = LazyCluster()
+    yield cluster
+    cluster.close()
+
+
+def started_cluster(cluster: LazyCluster) -> Cluster:
+    """The session's cluster, started if it is not yet; a test that needs it fails (never
+    skips) when PostgreSQL cannot be found or started."""
+    try:
+        return cluster.get()
+    except ClusterError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: LazyCluster) -> Iterator[str]:
+    """The URL of a new empty PostgreSQL database, dropped after the test."""
+    cluster = started_cluster(postgres_cluster)
+    url = cluster.create_database()
+    yield url
+    cluster.drop_database(url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_database_backend(postgres_cluster: LazyCluster) -> Iterator[str]:
+    """With POSTERN_TEST_DATABASE=postgresql, the data directories the tests make get fresh
+    PostgreSQL databases (tests/support/database.py); SQLite files otherwise."""
+    name = backend()
+    DATABASES.use(postgres_cluster if name == "postgresql" else None)
+    yield name
+    DATABASES.use(None)
+
+
+@pytest.fixture(autouse=True)
+def server_databases(server_database_backend: str) -> Iterator[None]:
+    """The databases made during a test are dropped after it."""
+    DATABASES.begin_test()
+    try:
+        yield
+    finally:
+        DATABASES.end_test()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The URL of the server database for a test that opens it itself: the SQLite file in
+    tmp_path, or (POSTERN_TEST_DATABASE=postgresql) a fresh PostgreSQL database."""
+    return server_url(tmp_path)

@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from config import ServerSettings
 from dropbox import db
 from dropbox.app import create_app
 from dropbox.web.context import EXTENSION_KEY, Services
+from tests.support.database import server_url, settings_for
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -57,7 +57,7 @@ class Site:
 
 def make_site(data_dir: Path, **settings: int | bool) -> Site:
     clock = FakeClock()
-    app = create_app(ServerSettings(data_dir=data_dir, **settings), clock=clock)  # type: ignore[arg-type]
+    app = create_app(settings_for(data_dir, **settings), clock=clock)
     return Site(app, clock, data_dir)
 
 
@@ -100,9 +100,10 @@ def logout(client: FlaskClient) -> TestResponse:
 
 
 def migrated_database(directory: Path) -> sessionmaker[Session]:
-    """A database of the newest schema in ``directory`` (SQLite), for the stores of server
-    state (sessions, budgets, nonces) tested without an app."""
+    """A database of the newest schema for ``directory`` (SQLite in it, or a fresh PostgreSQL
+    database on the PostgreSQL pass), for the stores of server state (sessions, budgets,
+    nonces) tested without an app."""
     directory.mkdir(parents=True, exist_ok=True)
-    engine = db.make_engine(db.sqlite_url(directory))
+    engine = db.make_engine(server_url(directory))
     db.upgrade(engine)
     return db.make_sessionmaker(engine)

@@ -10,10 +10,8 @@ freed, everything works again.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ import requests
 from crypto import Kind, dump_private_key, seal_bytes, verify_keyring
 from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.instance import load_instance
+from tests.support.database import query
 from tests.support.loopfs import fill, loop_mounted
 from tests.support.server import make_data_dir, running_server
 from tests.support.source import Source
@@ -51,10 +50,11 @@ def post_form(source: Source, message: str, content: bytes) -> requests.Response
 
 def stored(data_dir: Path) -> tuple[int, set[str], set[str], list[str]]:
     """Submissions, blob ids the rows name, blob files, and temporary files."""
-    with contextlib.closing(sqlite3.connect(data_dir / "db.sqlite")) as db:
-        submissions = db.execute("SELECT count(*) FROM submissions").fetchone()[0]
-        query = "SELECT blob_id FROM items UNION SELECT blob_id FROM replies"
-        named = {row[0] for row in db.execute(query)}
+    ((submissions,),) = query(data_dir, "SELECT count(*) FROM submissions")
+    named = {
+        row[0]
+        for row in query(data_dir, "SELECT blob_id FROM items UNION SELECT blob_id FROM replies")
+    }
     root = load_instance(data_dir).blobs_dir
     names = os.listdir(root)
     blobs = {name for name in names if not name.startswith(".")}
