@@ -97,18 +97,17 @@ def test_serve_refuses_a_wrong_number_of_workers(team, tmp_path):
     assert_one_line_error(done, 2, "workers must be from 1 to")
 
 
-def test_the_systemd_arbiter_migrates_before_its_workers_start(team, tmp_path, monkeypatch):
+def test_a_worker_refuses_an_old_schema_until_dropbox_migrate_runs(team, tmp_path):
     data_dir = make_data_dir(tmp_path / "data", team, keyring_serial=None)
     engine = db.make_engine(db.sqlite_url(data_dir))
     try:
         with engine.begin() as connection:
             command.downgrade(db.alembic_config(connection), "0004")
         # A worker does not migrate: it refuses to start on an old schema, and says why.
-        with pytest.raises(DropboxError, match="migrated before the server starts"):
+        with pytest.raises(DropboxError, match="dropbox migrate"):
             create_app(ServerSettings(data_dir=data_dir))
-        config = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn.conf.py"))
-        monkeypatch.setenv("POSTERN_DATA_DIR", str(data_dir))
-        config["on_starting"](None)  # what gunicorn's arbiter runs before it forks
+        done = run_tool(DROPBOX, "migrate", "--data-dir", data_dir)
+        assert done.returncode == 0, done.stderr
         assert db.current_revision(engine) == db.head_revision()
     finally:
         engine.dispose()
