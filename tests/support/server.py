@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.instance import init_instance, install_keyring
 from tests.support.cli import DROPBOX, run_tool
 from tests.support.database import DATABASES
@@ -181,3 +182,9 @@ def init_data_dir(data_dir: Path, root_pub: Path, keyring: Path) -> Path:
         done = run_tool(DROPBOX, *args)
         assert done.returncode == 0, done.stdout + done.stderr
     return data_dir
+
+
+def kept_files(directory: Path) -> list[str]:
+    """The names in a store's directory (blobs, uploads) but the discarded files: emptied,
+    they wait for the daily blur to unlink them (dropbox/filetimes.py)."""
+    return sorted(n for n in os.listdir(directory) if not n.startswith(DISCARDED_PREFIX))
