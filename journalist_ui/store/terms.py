@@ -68,6 +68,9 @@ class Analyzer:
         self._english = Stemmer.Stemmer("english")
         self._ukrainian = pymorphy3.MorphAnalyzer(lang="uk")
         self._cache: dict[str, frozenset[str]] = {}
+        #: Each word's terms as the index holds them (sorted, space-separated): an import
+        #: indexes the same words again and again.
+        self._indexed: dict[str, str] = {}
 
     def word_terms(self, word: str) -> frozenset[str]:
         """The folded form and the stems of one word."""
@@ -99,10 +102,16 @@ class Analyzer:
 
     def text_terms(self, text: str) -> str:
         """What the index holds for ``text``: the terms of its words, space-separated."""
+        indexed = self._indexed
         out: list[str] = []
-        for start, end in words(text):
-            out.extend(sorted(self.word_terms(text[start:end])))
-        return " ".join(out)
+        for word in _WORD.findall(text):
+            terms = indexed.get(word)
+            if terms is None:
+                terms = " ".join(sorted(self.word_terms(word)))
+                if len(indexed) < 200_000:
+                    indexed[word] = terms
+            out.append(terms)
+        return " ".join(term for term in out if term)
 
 
 def _quoted(term: str) -> str:
