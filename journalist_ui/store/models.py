@@ -173,7 +173,8 @@ class Preference(Base):
 class Tally(Base):
     """Counts kept by triggers (migration 0004), so that the header's unread count reads two
     rows instead of counting a million: ``in`` is the number of incoming items, and
-    ``read:<journalist>`` the number of incoming items that journalist has read. A row is
+    ``read:<journalist>`` the number of incoming items that journalist has read; and the
+    source list's total, ``sources``, the sources not deleted (migration 0005). A row is
     written by the triggers only."""
 
     __tablename__ = "tallies"

@@ -157,6 +157,8 @@ def list_sources(
     if filters.unread:
         query = query.having(_unread_count() > 0)
         total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    elif len(conditions) == 1:  # no filter: the tally of sources not deleted (0005)
+        total = session.scalar(select(Tally.n).where(Tally.name == "sources")) or 0
     else:  # the other filters are on the sources table alone: count without the joins
         total = session.execute(select(func.count(Source.id)).where(*conditions)).scalar_one()
     unread = _unread_count()

@@ -142,8 +142,9 @@ def test_unlock_loads_retired_keys(tmp_path):
 
 
 def test_the_tallies_migration_counts_what_an_older_store_holds(tmp_path):
-    """Migration 0004 counts the incoming items and each journalist's read marks already
-    stored (the header's unread count reads them), replies not included."""
+    """Migrations 0004 and 0005 count the incoming items and each journalist's read marks already
+    stored (the header's unread count reads them), replies not included, and the sources
+    not deleted (the source list's total)."""
     from datetime import date
 
     from alembic import command
@@ -187,5 +188,6 @@ def test_the_tallies_migration_counts_what_an_older_store_holds(tmp_path):
             assert triage.journalists_unread(session, "alice") == 3
             assert triage.journalists_unread(session, "bob") == 3
             assert triage.journalists_unread(session, "carol") == 4
+            assert triage.list_sources(session, "alice").total == 1
     finally:
         opened.close()

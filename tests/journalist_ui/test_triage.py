@@ -276,6 +276,8 @@ def test_the_unread_count_follows_reads_marks_and_deletions(tmp_path):
                 for journalist in ("alice", "bob"):
                     expected = _unread_by_scan(session, journalist)
                     assert triage.journalists_unread(session, journalist) == expected
+                listed = session.scalar(text("SELECT count(*) FROM sources WHERE deleted = 0"))
+                assert triage.list_sources(session, "alice").total == listed
 
         with opened.store.session() as session:
             a = add_source(session, "amber otter")
@@ -304,5 +306,9 @@ def test_the_unread_count_follows_reads_marks_and_deletions(tmp_path):
         with opened.store.session() as session:
             assert triage.journalists_unread(session, "alice") == 1
             assert triage.journalists_unread(session, "bob") == 0
+            assert triage.list_sources(session, "alice").total == 1
+            # A source deleted and then heard from again (an import) is listed again.
+            session.execute(text("UPDATE sources SET deleted = 0 WHERE id = :id"), {"id": source_b})
+        check()
     finally:
         opened.lock()
