@@ -23,8 +23,8 @@ EXPECTED = [
     rf"  import: verify, store, decrypt once, record +{NUMBER} +{NUMBER} +{NUMBER}",
     rf"  info: copy of the bundle file on the same disk, synced +{NUMBER}",
     r"  triage store  200 sources, 300 messages, filled in \d+\.\d s",
-    rf"  source list GET / \(200 sources\) +{NUMBER}",
-    rf"  search GET /search\?q=\w+ +{NUMBER}",
+    rf"  source list GET / \(200 sources\) +{NUMBER} +{NUMBER}",
+    rf"  search GET /search\?q=\w+ +{NUMBER} +{NUMBER}",
     (
         rf"  rounds \(s\) +bare {NUMBER} import {NUMBER} = {NUMBER}x; "
         rf"bare {NUMBER} import {NUMBER} = {NUMBER}x"
