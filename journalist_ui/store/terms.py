@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 
 import pymorphy3
 import Stemmer
@@ -146,6 +147,35 @@ def _any(terms: frozenset[str]) -> str:
     return "(" + " OR ".join(_quoted(t) for t in sorted(terms)) + ")"
 
 
+def matcher(analyzer: Analyzer, query: str) -> Callable[[str], bool]:
+    """:func:`matches` for one query, its words analyzed once: a search highlights the words
+    of hundreds of snippets (each text word is looked at once, then remembered)."""
+    wanted: set[str] = set()
+    prefixes: list[str] = []
+    for raw in query.split():
+        found = [raw[s:e] for s, e in words(raw)]
+        if not found:
+            continue
+        if raw.endswith("*"):
+            prefixes.append(fold(found[-1]))
+        for word in found:
+            wanted |= analyzer.word_terms(word)
+    seen: dict[str, bool] = {}
+
+    def match(word: str) -> bool:
+        hit = seen.get(word)
+        if hit is None:
+            folded = fold(word)
+            hit = any(folded.startswith(prefix) for prefix in prefixes) or not (
+                wanted.isdisjoint(analyzer.word_terms(word))
+            )
+            if len(seen) < 100_000:
+                seen[word] = hit
+        return hit
+
+    return match
+
+
 def matches(analyzer: Analyzer, query: str, word: str) -> bool:
     """Whether one word of a text is one a query looks for (to highlight it)."""
     terms = analyzer.word_terms(word)
@@ -161,4 +191,12 @@ def matches(analyzer: Analyzer, query: str, word: str) -> bool:
     return False
 
 
-__all__ = ["MAX_STEMMED_CHARS", "Analyzer", "fold", "match_expression", "matches", "words"]
+__all__ = [
+    "MAX_STEMMED_CHARS",
+    "Analyzer",
+    "fold",
+    "match_expression",
+    "matcher",
+    "matches",
+    "words",
+]

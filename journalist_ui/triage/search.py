@@ -3,6 +3,7 @@ newsroom (journalist_ui.store.terms), and items with the same content."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from journalist_ui.errors import StationError
 from journalist_ui.store.models import Item, Source
-from journalist_ui.store.terms import Analyzer, match_expression, matches, words
+from journalist_ui.store.terms import Analyzer, match_expression, matcher, words
 
 #: Longest search query accepted, and most results shown.
 MAX_QUERY_CHARS = 200
@@ -94,6 +95,7 @@ def search(
     best first (bm25 among the newest SEARCH_CANDIDATES matches), with highlighted snippets."""
     analyzer = analyzer or Analyzer()
     params = {"match": fts_query(query, analyzer), "candidates": SEARCH_CANDIDATES, "limit": limit}
+    match = matcher(analyzer, query)
     scored: list[tuple[float, SearchHit]] = []
     for item_id, score, source_pk, designation, kind, day, filename, body in session.execute(
         _ITEMS, params
@@ -108,7 +110,7 @@ def search(
                     str(designation),
                     str(kind),
                     _day(day),
-                    snippet(analyzer, query, str(shown)),
+                    snippet(analyzer, query, str(shown), match=match),
                 ),
             )
         )
@@ -119,7 +121,7 @@ def search(
             str(designation),
             "note",
             _day(day),
-            snippet(analyzer, query, str(note)),
+            snippet(analyzer, query, str(note), match=match),
             int(note_id),
         )
         scored.append((float(score), hit))
@@ -131,22 +133,31 @@ def _day(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def snippet(analyzer: Analyzer, query: str, shown: str, width: int = SNIPPET_WORDS) -> str:
+def snippet(
+    analyzer: Analyzer,
+    query: str,
+    shown: str,
+    width: int = SNIPPET_WORDS,
+    match: Callable[[str], bool] | None = None,
+) -> str:
     """About ``width`` words of ``shown`` around the first word the query finds, with every
-    found word between MATCH_START and MATCH_END (the view escapes the text, then marks)."""
+    found word between MATCH_START and MATCH_END (the view escapes the text, then marks).
+    ``match`` is :func:`~journalist_ui.store.terms.matcher` of the query, if made already.
+
+    Only the words up to the first found one and those shown are looked at."""
+    match = match or matcher(analyzer, query)
     shown = shown.replace(MATCH_START, "").replace(MATCH_END, "")
     spans = words(shown)
-    found = [matches(analyzer, query, shown[a:b]) for a, b in spans]
-    first = found.index(True) if True in found else 0
+    first = next((n for n, (a, b) in enumerate(spans) if match(shown[a:b])), 0)
     begin = max(0, first - width // 4)
     end = min(len(spans), begin + width)
     if not spans:
         return shown[:200]
     out = ["…" if begin > 0 else ""]
     position = spans[begin][0]
-    for (a, b), hit in zip(spans[begin:end], found[begin:end], strict=True):
+    for a, b in spans[begin:end]:
         out.append(shown[position:a])
-        out.append(MATCH_START + shown[a:b] + MATCH_END if hit else shown[a:b])
+        out.append(MATCH_START + shown[a:b] + MATCH_END if match(shown[a:b]) else shown[a:b])
         position = b
     out.append("…" if end < len(spans) else shown[position:])
     return "".join(out)
