@@ -38,6 +38,7 @@ from journalist_ui.importer.receive import Progress, receive_bundle
 from journalist_ui.importer.record import already_present, bundle_imported, record_import
 from journalist_ui.importer.spool import Receiving, SpoolSink
 from journalist_ui.station import Layout, load_server_key
+from journalist_ui.store.terms import Analyzer
 from journalist_ui.unlock import Unlocked
 
 
@@ -79,9 +80,11 @@ def import_bundle(
     """Verify and import one inbound bundle; see the module docstring.
 
     ``phases``, if given, is called with the name of each phase as it ends: "receive" (read
-    and verify the bundle, write the small envelopes), "decrypt" (the small ones, from
-    memory), "spool" (waiting for the spool thread), "large" (what the spool left to decrypt),
-    "sync", "record" (the database rows) and "commit": the benchmark's breakdown.
+    and verify the bundle while the spool writes the envelopes; small ones are decrypted
+    meanwhile when the spool is behind), "decrypt" (the small ones left, from memory),
+    "spool" (waiting for the spool thread, and what it left to decrypt), "record" (the
+    database rows and ledger events), "index" (the search index) and "publish" (the files
+    made durable and given their names, the commit): the benchmark's breakdown.
     """
     moment = datetime.now(UTC) if now is None else now
     mark = phases if phases is not None else (lambda _phase: None)
@@ -92,7 +95,7 @@ def import_bundle(
     with _import_lock(layout):
         sweep_temporaries(layout.envelopes)
         recover_publish(unlocked)
-        receiving = Receiving(layout.envelopes, RecipientKeys(unlocked.secrets))
+        receiving = Receiving(layout.envelopes, RecipientKeys(unlocked.secrets), Analyzer())
         try:
             manifest, bundle_sha256, size = receive_bundle(
                 bundle, server_key, unlocked, receiving, progress
@@ -138,10 +141,13 @@ def _record(
         unlocked,
         opened,
         lambda session: record_import(
-            session, unlocked, manifest, bundle_sha256, present, opened, today, now
+            session, unlocked, manifest, bundle_sha256, present, opened, today, now, mark
         ),
         mark,
     )
+    renamed = {entry.temp for entry in opened}
+    for sink in receiving.sinks:
+        sink.published = sink.path in renamed
     return ImportResult(
         result.imported,
         len(manifest.items) - result.imported,
@@ -169,7 +175,7 @@ def _decrypt_new(
     def decrypt(sink: SpoolSink) -> None:
         nonlocal done
         already = sink.opened
-        opened_by_id[sink.item.id] = sink.decrypt(receiving.keys) if already is None else already
+        opened_by_id[sink.item.id] = sink.decrypt() if already is None else already
         done += sink.item.size
         if progress is not None:
             progress(done)
@@ -181,14 +187,13 @@ def _decrypt_new(
             decrypt(sink)
     mark("decrypt")
     receiving.spool.finish()
-    mark("spool")
     for sink in new:
         if not sink.small:
             decrypt(sink)
     opened = [opened_by_id[sink.item.id] for sink in new]
     for entry in opened:
         entry.final_name = receiving.names.take()
-    mark("large")
+    mark("spool")
     return opened
 
 

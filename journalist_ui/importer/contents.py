@@ -5,7 +5,6 @@ stored; an envelope none of the keys open still gives the key ids its header nam
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,8 @@ from crypto import (
 )
 from crypto.bundle import InboundItem
 from journalist_ui.filenames import safe_filename
+from journalist_ui.store.search_index import item_terms
+from journalist_ui.store.terms import Analyzer
 
 #: Longest message text indexed for search (the whole message is always decrypted on demand).
 MAX_INDEXED_TEXT = 4 * 1024 * 1024
@@ -54,6 +55,10 @@ class Opened:
     plaintext_size: int | None = None
     plaintext_sha256: str | None = None
     body: str | None = None
+    #: The search terms of its text and file name (store.search_index), worked out as it is
+    #: decrypted, often while the calling thread would wait for the spool: not in the
+    #: import's transaction. None when there is nothing to index.
+    terms: str | None = None
     #: Given once every new envelope is decrypted, from the import's file names.
     final_name: str = ""
 
@@ -75,9 +80,18 @@ class _Digest:
         return len(data)
 
 
-def open_received(item: InboundItem, temp: Path, src: BinaryIO, keys: RecipientKeys) -> Opened:
-    """Open the envelope in src (its bytes as in the bundle; its file is ``temp``)."""
-    return Opened(item, temp, **dataclasses.asdict(read_contents(src, keys, item.kind)))
+def open_received(
+    item: InboundItem, temp: Path, src: BinaryIO, keys: RecipientKeys, analyzer: Analyzer
+) -> Opened:
+    """Open the envelope in src (its bytes as in the bundle; its file is ``temp``) and work
+    out the search terms of what it holds."""
+    c = read_contents(src, keys, item.kind)
+    indexed = c.body is not None or bool(c.filename)
+    return Opened(
+        item, temp, c.key_ids, c.decryptable, c.kind, c.filename, c.media_type,
+        c.plaintext_size, c.plaintext_sha256, c.body,
+        item_terms(analyzer, c.body, c.filename) if indexed else None,
+    )  # fmt: skip
 
 
 def read_contents(src: BinaryIO, keys: RecipientKeys | list[bytes], kind: str) -> Contents:

@@ -1,12 +1,13 @@
 """The durable publish step of an import, and the cleanup of an import that was killed.
 
 The envelope files of an import are written under temporary names (TEMP_PREFIX). Once every
-one is decrypted, they are made durable at once, the final names they are about to get are
-written to HOME/store/import.publishing (PUBLISHING), then they are renamed and the import's
-transaction commits. The marker goes once it committed. A kill before the commit leaves
-files under final names that no row names: the next import removes every name the marker
-lists that no item names (:func:`recover_publish`), and every temporary file
-(:func:`sweep_temporaries`).
+one is decrypted, they are made durable at once (on a second thread, while the calling one
+writes the import's rows: the disk's wait and the database's work overlap), the final names
+they are about to get are written to HOME/store/import.publishing (PUBLISHING), then they are
+renamed and the import's transaction commits. The marker goes once it committed. A kill
+before the commit leaves files under final names that no row names: the next import removes
+every name the marker lists that no item names (:func:`recover_publish`), and every
+temporary file (:func:`sweep_temporaries`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import ctypes
 import os
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -46,16 +48,15 @@ def publish_envelopes(
     """Give the files of ``opened`` their final names in the transaction in which ``write``
     records them; on any failure the names they got are removed again."""
     layout = unlocked.layout
-    # Every new envelope file durable at once, rather than an fsync per file.
-    _sync_file_system(layout.envelopes)
-    mark("sync")
-
+    # Every new envelope file durable at once, rather than an fsync per file; on a second
+    # thread while the rows are written (it waits for the disk, not for the GIL).
+    syncing = _Sync(layout.envelopes)
     renamed: list[Path] = []
     marker = layout.store / PUBLISHING
     try:
         with unlocked.store.session() as session:
             result = write(session)
-            mark("record")
+            syncing.wait()
             envelopes = layout.envelopes
             if opened:
                 # Durable before the first rename: a kill from here on is undone on the
@@ -70,20 +71,47 @@ def publish_envelopes(
             fsync_dir(layout.envelopes)
             # The session commits as the block ends; the files already have their names.
     except BaseException:
+        syncing.join()
         for path in renamed:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         with contextlib.suppress(FileNotFoundError):
             marker.unlink()
         raise
-    mark("commit")
     # Committed: the names are the store's now (a marker left by a crash here is harmless:
     # every name it lists is an item's).
     with contextlib.suppress(FileNotFoundError):
         marker.unlink()
     # Committed: from here on nothing may remove the files.
     ledger.update_head(unlocked.store, layout.ledger_head)
+    mark("publish")
     return result
+
+
+class _Sync:
+    """:func:`_sync_file_system` of a directory on its own thread; :meth:`wait` joins it and
+    raises what it raised."""
+
+    def __init__(self, directory: Path) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(directory,), name="postern-import-sync"
+        )
+        self._thread.start()
+
+    def _run(self, directory: Path) -> None:
+        try:
+            _sync_file_system(directory)
+        except BaseException as exc:  # noqa: BLE001 - raised in the calling thread
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def sweep_temporaries(directory: Path) -> None:

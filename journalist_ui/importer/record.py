@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
@@ -21,9 +22,9 @@ from crypto.bundle import InboundManifest
 from journalist_ui import ledger
 from journalist_ui.errors import StationError
 from journalist_ui.importer.contents import Opened
-from journalist_ui.store import index_items
 from journalist_ui.store.designations import designation_for
 from journalist_ui.store.models import Import, Item, LedgerRecord, Outgoing, Source
+from journalist_ui.store.search_index import index_terms
 from journalist_ui.unlock import Unlocked
 
 
@@ -50,12 +51,14 @@ def record_import(
     opened: list[Opened],
     today: date,
     now: datetime,
+    mark: Callable[[str], None] = lambda _phase: None,
 ) -> Written:
     """Record the new items (``opened``) of a bundle whose items ``present`` were already
-    in the store when it was read; refuse it if the store changed since."""
+    in the store when it was read; refuse it if the store changed since. ``mark`` is
+    called as the rows are written ("record") and as the search index is ("index")."""
     if already_present(session, manifest) != present:
         raise StationError("the store changed during the import: import again")
-    written = _write(session, unlocked, manifest, bundle_sha256, opened, today, now)
+    written = _write(session, unlocked, manifest, bundle_sha256, opened, today, now, mark)
     # Items the server sent again are acknowledged again: the bundle that acknowledged them
     # first may never have reached the server.
     if present:
@@ -130,6 +133,7 @@ def _write(
     opened: list[Opened],
     today: date,
     now: datetime,
+    mark: Callable[[str], None],
 ) -> Written:
     """Insert everything in bulk: ids are assigned here, under the transaction's write lock
     (BEGIN IMMEDIATE), so rows need no flush one by one."""
@@ -155,7 +159,7 @@ def _write(
     next_item = (session.scalar(select(func.max(Item.id))) or 0) + 1
     new_sources: dict[str, dict[str, object]] = {}
     item_rows: list[dict[str, object]] = []
-    fts_rows: list[tuple[int, str | None, str | None]] = []
+    fts_rows: list[tuple[int, str | None, str]] = []
     appender = ledger.Appender(session)
     for entry in opened:
         item = entry.item
@@ -223,8 +227,8 @@ def _write(
                 "decryptable": entry.decryptable,
             }
         )
-        if entry.body is not None or entry.filename:
-            fts_rows.append((item_pk, entry.body, entry.filename))
+        if entry.terms is not None:
+            fts_rows.append((item_pk, entry.body, entry.terms))
         detail: dict[str, str | int] = {
             "bundle": bundle_sha256,
             "server_id": item.id,
@@ -260,9 +264,12 @@ def _write(
         session.execute(insert(Source), list(new_sources.values()))
     if item_rows:
         session.execute(insert(Item), item_rows)
-    index_items(session, fts_rows)
     appender.flush()
     session.flush()
+    mark("record")
+    # The terms were worked out as each envelope was decrypted (contents.open_received).
+    index_terms(session, fts_rows)
+    mark("index")
     return Written(
         len(opened),
         len(new_sources),

@@ -1,9 +1,10 @@
 """Writing an import's envelope files while the bundle is read and verified.
 
-Each envelope goes into HOME/store/envelopes/ under a temporary name (TEMP_PREFIX). Small
-envelopes are written at once and held in memory to be decrypted from there; large ones are
-handed to a writer thread (:class:`Spool`), which also decrypts them once written, so that
-file writes and SHA-256 (which release the GIL) use the second core.
+Each envelope goes into HOME/store/envelopes/ under a temporary name (TEMP_PREFIX), written
+by a writer thread (:class:`Spool`): file creation, writes and SHA-256 release the GIL, so
+they use the second core while the calling thread verifies and decrypts. Small envelopes are
+also held in memory to be decrypted from there (with their search terms) by the calling
+thread; the spool decrypts each large one once it is written.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from common.files import write_all
 from crypto import RecipientKeys
 from crypto.bundle import InboundItem
 from journalist_ui.importer.contents import Opened, open_received
+from journalist_ui.store.terms import Analyzer
 
 TEMP_PREFIX = ".import-"
 #: Envelopes up to this size are gathered in memory and decrypted from there; larger ones
@@ -125,10 +127,12 @@ class Spool:
 class Receiving:
     """What the sinks of one import share."""
 
-    def __init__(self, directory: Path, keys: RecipientKeys) -> None:
+    def __init__(self, directory: Path, keys: RecipientKeys, analyzer: Analyzer) -> None:
         self.directory = directory
         #: The journalist's keys, prepared once for every envelope of the import.
         self.keys = keys
+        #: One analyzer for the import (it caches each word's search terms).
+        self.analyzer = analyzer
         self.spool = Spool(SPOOL_THREAD, self.decrypt_one if DECRYPT_WHILE_WAITING else None)
         #: False once the bundle is known to be imported already: sinks then keep nothing.
         self.keep = True
@@ -147,7 +151,7 @@ class Receiving:
         sink = self.waiting.popleft()
         if sink.opened is None and sink.data is not None:
             self.held -= len(sink.data)
-            sink.opened = sink.decrypt(self.keys)
+            sink.opened = sink.decrypt()
         return True
 
 
@@ -184,6 +188,8 @@ class SpoolSink:
         #: What decrypting it taught, if that happened on the way (by the spool for a large
         #: envelope, while waiting for the spool for a small one).
         self.opened: Opened | None = None
+        #: Set once its file has its final name in a committed import: nothing to remove.
+        self.published = False
         self._receiving = receiving
         self._received = 0
         self._parts: list[bytes] = []
@@ -228,23 +234,27 @@ class SpoolSink:
         if complete:
             whole = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
             self._parts, self._pending = [], 0
-            self._create()
-            try:
-                write_all(cast(int, self._fd), whole)
-            finally:
-                self._close()
-            self.data = whole
-            receiving.held += len(whole)
-            if receiving.held > HELD_MAX:
-                # Too much in memory: written, dropped, decrypted from the file later.
-                receiving.held -= len(whole)
-                self.data = None
+            if receiving.held + len(whole) > HELD_MAX:
+                # Too much in memory: written now, decrypted from the file later.
+                self._write_whole(whole)
             else:
+                # Held, and decrypted from memory: the spool writes the file meanwhile
+                # (creating ten thousand files is no work for the verifying thread).
+                self.data = whole
+                receiving.held += len(whole)
                 receiving.waiting.append(self)
+                receiving.spool.submit(functools.partial(self._write_whole, whole), len(whole))
         return len(data)
 
+    def _write_whole(self, data: bytes) -> None:
+        self._create()
+        try:
+            write_all(cast(int, self._fd), data)
+        finally:
+            self._close()
+
     def _decrypt_written(self) -> None:
-        self.opened = self.decrypt(self._receiving.keys)
+        self.opened = self.decrypt()
 
     def commit(self) -> None:
         # The files are made durable all at once before they get their names (publish.py).
@@ -256,13 +266,17 @@ class SpoolSink:
         self._parts = []
         self.data = None
         self._close()
+        if self.published:
+            return  # renamed: no unlink of a name that is gone (ten thousand lookups)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    def decrypt(self, keys: RecipientKeys) -> Opened:
-        """Decrypt the envelope (from memory if held, else from its file): once."""
+    def decrypt(self) -> Opened:
+        """Decrypt the envelope (from memory if held, else from its file, once the spool
+        has written it): once."""
+        keys, analyzer = self._receiving.keys, self._receiving.analyzer
         if self.data is not None:
             data, self.data = self.data, None
-            return open_received(self.item, self.path, io.BytesIO(data), keys)
+            return open_received(self.item, self.path, io.BytesIO(data), keys, analyzer)
         with self.path.open("rb") as src:
-            return open_received(self.item, self.path, src, keys)
+            return open_received(self.item, self.path, src, keys, analyzer)

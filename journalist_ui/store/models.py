@@ -170,6 +170,19 @@ class Preference(Base):
     language: Mapped[str] = mapped_column(String(8))
 
 
+class Tally(Base):
+    """Counts kept by triggers (migration 0004), so that the header's unread count reads two
+    rows instead of counting a million: ``in`` is the number of incoming items, and
+    ``read:<journalist>`` the number of incoming items that journalist has read; and the
+    source list's total, ``sources``, the sources not deleted (migration 0005). A row is
+    written by the triggers only."""
+
+    __tablename__ = "tallies"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 __all__ = [
     "DEFAULT_STATUSES",
     "Base",
@@ -182,4 +195,5 @@ __all__ = [
     "Read",
     "Source",
     "Status",
+    "Tally",
 ]

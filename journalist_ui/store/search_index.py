@@ -32,6 +32,14 @@ def index_items(
     if not rows:
         return
     analyzer = analyzer or Analyzer()
+    index_terms(session, [(i, body, item_terms(analyzer, body, name)) for i, body, name in rows])
+
+
+def index_terms(session: Session, rows: list[tuple[int, str | None, str]]) -> None:
+    """Index items whose search terms (:func:`item_terms`) are worked out already: (item id,
+    decrypted text or None, terms). An import works them out as it decrypts."""
+    if not rows:
+        return
     bodies = [{"id": i, "body": body} for i, body, _ in rows if body is not None]
     if bodies:
         session.execute(
@@ -42,7 +50,7 @@ def index_items(
         )
     session.execute(
         text("INSERT OR REPLACE INTO item_terms (rowid, terms) VALUES (:id, :terms)"),
-        [{"id": i, "terms": item_terms(analyzer, body, name)} for i, body, name in rows],
+        [{"id": i, "terms": terms} for i, _, terms in rows],
     )
 
 
@@ -71,4 +79,12 @@ def unindex_notes(session: Session, note_ids: Iterable[int]) -> None:
         session.execute(text("DELETE FROM note_terms WHERE rowid = :id"), ids)
 
 
-__all__ = ["index_items", "index_messages", "index_note", "unindex_item", "unindex_notes"]
+__all__ = [
+    "index_items",
+    "index_messages",
+    "index_note",
+    "index_terms",
+    "item_terms",
+    "unindex_item",
+    "unindex_notes",
+]

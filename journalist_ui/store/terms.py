@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 
 import pymorphy3
 import Stemmer
@@ -68,6 +69,9 @@ class Analyzer:
         self._english = Stemmer.Stemmer("english")
         self._ukrainian = pymorphy3.MorphAnalyzer(lang="uk")
         self._cache: dict[str, frozenset[str]] = {}
+        #: Each word's terms as the index holds them (sorted, space-separated): an import
+        #: indexes the same words again and again.
+        self._indexed: dict[str, str] = {}
 
     def word_terms(self, word: str) -> frozenset[str]:
         """The folded form and the stems of one word."""
@@ -99,10 +103,16 @@ class Analyzer:
 
     def text_terms(self, text: str) -> str:
         """What the index holds for ``text``: the terms of its words, space-separated."""
+        indexed = self._indexed
         out: list[str] = []
-        for start, end in words(text):
-            out.extend(sorted(self.word_terms(text[start:end])))
-        return " ".join(out)
+        for word in _WORD.findall(text):
+            terms = indexed.get(word)
+            if terms is None:
+                terms = " ".join(sorted(self.word_terms(word)))
+                if len(indexed) < 200_000:
+                    indexed[word] = terms
+            out.append(terms)
+        return " ".join(term for term in out if term)
 
 
 def _quoted(term: str) -> str:
@@ -137,6 +147,35 @@ def _any(terms: frozenset[str]) -> str:
     return "(" + " OR ".join(_quoted(t) for t in sorted(terms)) + ")"
 
 
+def matcher(analyzer: Analyzer, query: str) -> Callable[[str], bool]:
+    """:func:`matches` for one query, its words analyzed once: a search highlights the words
+    of hundreds of snippets (each text word is looked at once, then remembered)."""
+    wanted: set[str] = set()
+    prefixes: list[str] = []
+    for raw in query.split():
+        found = [raw[s:e] for s, e in words(raw)]
+        if not found:
+            continue
+        if raw.endswith("*"):
+            prefixes.append(fold(found[-1]))
+        for word in found:
+            wanted |= analyzer.word_terms(word)
+    seen: dict[str, bool] = {}
+
+    def match(word: str) -> bool:
+        hit = seen.get(word)
+        if hit is None:
+            folded = fold(word)
+            hit = any(folded.startswith(prefix) for prefix in prefixes) or not (
+                wanted.isdisjoint(analyzer.word_terms(word))
+            )
+            if len(seen) < 100_000:
+                seen[word] = hit
+        return hit
+
+    return match
+
+
 def matches(analyzer: Analyzer, query: str, word: str) -> bool:
     """Whether one word of a text is one a query looks for (to highlight it)."""
     terms = analyzer.word_terms(word)
@@ -152,4 +191,12 @@ def matches(analyzer: Analyzer, query: str, word: str) -> bool:
     return False
 
 
-__all__ = ["MAX_STEMMED_CHARS", "Analyzer", "fold", "match_expression", "matches", "words"]
+__all__ = [
+    "MAX_STEMMED_CHARS",
+    "Analyzer",
+    "fold",
+    "match_expression",
+    "matcher",
+    "matches",
+    "words",
+]

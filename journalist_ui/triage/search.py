@@ -3,15 +3,17 @@ newsroom (journalist_ui.store.terms), and items with the same content."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from journalist_ui.errors import StationError
 from journalist_ui.store.models import Item, Source
-from journalist_ui.store.terms import Analyzer, match_expression, matches, words
+from journalist_ui.store.terms import Analyzer, match_expression, matcher, words
+from journalist_ui.triage.ranking import bm25, query_words
 
 #: Longest search query accepted, and most results shown.
 MAX_QUERY_CHARS = 200
@@ -61,26 +63,27 @@ def fts_query(query: str, analyzer: Analyzer | None = None) -> str:
 
 
 _ITEMS = text(
-    # The newest CANDIDATES matches (FTS5 walks its index by rowid, newest first, and stops),
-    # ranked by bm25 among themselves: a common word costs no more than a rare one. The
-    # texts are read for the shown hits only. CROSS JOIN keeps that order: by key from the
-    # candidates, never a scan of every source's items.
-    "SELECT r.id, r.score, r.source_pk, r.designation, r.kind, r.day, r.filename, m.body "
-    "FROM (SELECT c.id, c.score, i.source_pk, s.designation, i.kind, i.day, i.filename "
-    "      FROM (SELECT rowid AS id, rank AS score FROM item_terms "
-    "            WHERE item_terms MATCH :match ORDER BY rowid DESC LIMIT :candidates) AS c "
-    "      CROSS JOIN items AS i ON i.id = c.id "
-    "      CROSS JOIN sources AS s ON s.id = i.source_pk "
-    "      WHERE s.deleted = 0 ORDER BY c.score, c.id DESC LIMIT :limit) AS r "
-    "LEFT JOIN message_fts AS m ON m.rowid = r.id ORDER BY r.score, r.id DESC"
+    # The newest CANDIDATES matches (FTS5 walks its index by rowid, newest first, and stops)
+    # with their search terms, ranked among themselves (triage.ranking): a common word costs
+    # no more than a rare one. CROSS JOIN keeps that order: by key from the candidates,
+    # never a scan of every source's items. The texts are read for the shown hits only.
+    "SELECT c.id, c.terms, i.source_pk, s.designation, i.kind, i.day, i.filename "
+    "FROM (SELECT rowid AS id, terms FROM item_terms "
+    "      WHERE item_terms MATCH :match ORDER BY rowid DESC LIMIT :candidates) AS c "
+    "CROSS JOIN items AS i ON i.id = c.id "
+    "CROSS JOIN sources AS s ON s.id = i.source_pk "
+    "WHERE s.deleted = 0"
+)
+_BODIES = text("SELECT rowid, body FROM message_fts WHERE rowid IN :ids").bindparams(
+    bindparam("ids", expanding=True)
 )
 _NOTES = text(
-    "SELECT c.id, c.score, n.source_pk, s.designation, n.day, n.text "
-    "FROM (SELECT rowid AS id, rank AS score FROM note_terms WHERE note_terms MATCH :match "
+    "SELECT c.id, c.terms, n.source_pk, s.designation, n.day, n.text "
+    "FROM (SELECT rowid AS id, terms FROM note_terms WHERE note_terms MATCH :match "
     "      ORDER BY rowid DESC LIMIT :candidates) AS c "
     "CROSS JOIN notes AS n ON n.id = c.id "
     "CROSS JOIN sources AS s ON s.id = n.source_pk "
-    "WHERE s.deleted = 0 ORDER BY c.score, c.id DESC LIMIT :limit"
+    "WHERE s.deleted = 0"
 )
 
 
@@ -91,62 +94,80 @@ def search(
     analyzer: Analyzer | None = None,
 ) -> list[SearchHit]:
     """Messages, replies, file names and notes with every word of ``query`` in some form,
-    best first (bm25 among the newest SEARCH_CANDIDATES matches), with highlighted snippets."""
+    best first (BM25 among the newest SEARCH_CANDIDATES matches: triage.ranking), with
+    highlighted snippets."""
     analyzer = analyzer or Analyzer()
-    params = {"match": fts_query(query, analyzer), "candidates": SEARCH_CANDIDATES, "limit": limit}
-    scored: list[tuple[float, SearchHit]] = []
-    for item_id, score, source_pk, designation, kind, day, filename, body in session.execute(
-        _ITEMS, params
-    ):
-        shown = body if body is not None else filename or ""
-        scored.append(
-            (
-                float(score),
-                SearchHit(
-                    int(item_id),
-                    int(source_pk),
-                    str(designation),
-                    str(kind),
-                    _day(day),
-                    snippet(analyzer, query, str(shown)),
-                ),
+    params = {"match": fts_query(query, analyzer), "candidates": SEARCH_CANDIDATES}
+    wanted = query_words(analyzer, query)
+    match = matcher(analyzer, query)
+    items = session.execute(_ITEMS, params).all()
+    notes = session.execute(_NOTES, params).all()
+    scored = [
+        (score, False, row)
+        for score, row in zip(bm25(wanted, [str(r[1]) for r in items]), items, strict=True)
+    ] + [
+        (score, True, row)
+        for score, row in zip(bm25(wanted, [str(r[1]) for r in notes]), notes, strict=True)
+    ]
+    # Best first; among equals, the newest.
+    scored.sort(key=lambda entry: (-entry[0], -int(entry[2][0])))
+    shown = scored[:limit]
+    ids = [int(row[0]) for _, is_note, row in shown if not is_note]
+    bodies: dict[int, str] = {}
+    if ids:
+        bodies = {int(i): str(b) for i, b in session.execute(_BODIES, {"ids": ids})}
+    hits = []
+    for _, is_note, row in shown:
+        if is_note:
+            note_id, _terms, source_pk, designation, day, note = row
+            text_shown, item_id, kind, found_note = str(note), 0, "note", int(note_id)
+        else:
+            item_id, _terms, source_pk, designation, kind, day, filename = row
+            body = bodies.get(int(item_id))
+            text_shown, found_note = str(body if body is not None else filename or ""), None
+        hits.append(
+            SearchHit(
+                int(item_id),
+                int(source_pk),
+                str(designation),
+                str(kind),
+                _day(day),
+                snippet(analyzer, query, text_shown, match=match),
+                found_note,
             )
         )
-    for note_id, score, source_pk, designation, day, note in session.execute(_NOTES, params):
-        hit = SearchHit(
-            0,
-            int(source_pk),
-            str(designation),
-            "note",
-            _day(day),
-            snippet(analyzer, query, str(note)),
-            int(note_id),
-        )
-        scored.append((float(score), hit))
-    scored.sort(key=lambda pair: pair[0])
-    return [hit for _, hit in scored[:limit]]
+    return hits
 
 
 def _day(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def snippet(analyzer: Analyzer, query: str, shown: str, width: int = SNIPPET_WORDS) -> str:
+def snippet(
+    analyzer: Analyzer,
+    query: str,
+    shown: str,
+    width: int = SNIPPET_WORDS,
+    match: Callable[[str], bool] | None = None,
+) -> str:
     """About ``width`` words of ``shown`` around the first word the query finds, with every
-    found word between MATCH_START and MATCH_END (the view escapes the text, then marks)."""
+    found word between MATCH_START and MATCH_END (the view escapes the text, then marks).
+    ``match`` is :func:`~journalist_ui.store.terms.matcher` of the query, if made already.
+
+    Only the words up to the first found one and those shown are looked at."""
+    match = match or matcher(analyzer, query)
     shown = shown.replace(MATCH_START, "").replace(MATCH_END, "")
     spans = words(shown)
-    found = [matches(analyzer, query, shown[a:b]) for a, b in spans]
-    first = found.index(True) if True in found else 0
+    first = next((n for n, (a, b) in enumerate(spans) if match(shown[a:b])), 0)
     begin = max(0, first - width // 4)
     end = min(len(spans), begin + width)
     if not spans:
         return shown[:200]
     out = ["…" if begin > 0 else ""]
     position = spans[begin][0]
-    for (a, b), hit in zip(spans[begin:end], found[begin:end], strict=True):
+    for a, b in spans[begin:end]:
         out.append(shown[position:a])
-        out.append(MATCH_START + shown[a:b] + MATCH_END if hit else shown[a:b])
+        out.append(MATCH_START + shown[a:b] + MATCH_END if match(shown[a:b]) else shown[a:b])
         position = b
     out.append("…" if end < len(spans) else shown[position:])
     return "".join(out)

@@ -53,7 +53,7 @@ def index() -> ResponseReturnValue:
             page_size=state().settings.page_size,
         )
         statuses = triage.statuses(session)
-        unread = triage.journalists_unread(session, me)
+        unread = triage.journalists_unread(session, me, triage.UNREAD_COUNT_CAP)
     return render_template(
         "sources.html",
         listing=listing,
@@ -62,6 +62,8 @@ def index() -> ResponseReturnValue:
         statuses=statuses,
         journalists=_journalists(),
         unread_total=unread,
+        # The count stops at the cap (a million-message store is not counted per page).
+        unread_cap=triage.UNREAD_COUNT_CAP,
         today=today(),
         args=request.args,
     )

@@ -139,3 +139,55 @@ def test_unlock_loads_retired_keys(tmp_path):
         assert [k.key_id for k in unlocked.encryption_keys[1:]] == [old.key_id]
     finally:
         unlocked.lock()
+
+
+def test_the_tallies_migration_counts_what_an_older_store_holds(tmp_path):
+    """Migrations 0004 and 0005 count the incoming items and each journalist's read marks already
+    stored (the header's unread count reads them), replies not included, and the sources
+    not deleted (the source list's total)."""
+    from datetime import date
+
+    from alembic import command
+    from sqlalchemy import insert
+
+    from journalist_ui import triage
+    from journalist_ui.store import _alembic_config
+    from journalist_ui.store.models import Item, Read, Source
+
+    key = os.urandom(32)
+    path = tmp_path / "station.db"
+    opened = open_store(path, key)
+    with opened.engine.begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    day = date(2026, 11, 20)
+    with opened.session() as session:  # what revision 0003 stored
+        session.execute(
+            insert(Source),
+            [{"id": 1, "source_id": "00" * 16, "reply_public_key": bytes(32),
+              "designation": "amber otter", "status": "new", "starred": False,
+              "assigned_to": None, "first_day": day, "last_day": day, "deleted": False}],
+        )  # fmt: skip
+        session.execute(
+            insert(Item),
+            [{"id": n, "source_pk": 1, "server_id": str(n), "direction": direction,
+              "kind": "reply" if direction == "out" else "message", "day": day,
+              "envelope_name": f"{n:032x}", "envelope_size": 1, "envelope_sha256": "0" * 64,
+              "key_ids": "", "decryptable": True}
+             for n, direction in enumerate(("in", "in", "in", "out", "in"), start=1)],
+        )  # fmt: skip
+        session.execute(
+            insert(Read),
+            [{"journalist": j, "item_id": i} for j, i in (("alice", 1), ("alice", 4), ("bob", 2))],
+        )
+    opened.close()
+    opened = open_store(path, key)  # migrates to the newest revision
+    try:
+        with opened.session() as session:
+            assert triage.journalists_unread(session, "alice") == 3
+            assert triage.journalists_unread(session, "bob") == 3
+            assert triage.journalists_unread(session, "carol") == 4
+            assert triage.list_sources(session, "alice").total == 1
+    finally:
+        opened.close()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from journalist_ui import triage
 from journalist_ui.errors import StationError
+from journalist_ui.outbound.deletions import queue_deletion
 from journalist_ui.store.models import Read, Source
 from tests.journalist_ui.storekit import make_home, open_home
 from tests.journalist_ui.webkit import DAY, add_item, add_source
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +249,66 @@ def test_the_header_unread_count_stops_at_its_cap(unlocked):
         assert total >= 3
         assert triage.journalists_unread(session, "alice", cap=2) == 2
         assert triage.journalists_unread(session, "alice", cap=total + 5) == total
+
+
+def _unread_by_scan(session: Session, journalist: str) -> int:
+    """The header's count as it was: every incoming item without a read mark, counted."""
+    return int(
+        session.execute(
+            text(
+                "SELECT count(*) FROM items AS i JOIN sources AS s ON s.id = i.source_pk "
+                "WHERE i.direction = 'in' AND s.deleted = 0 AND NOT EXISTS (SELECT 1 FROM "
+                "reads AS r WHERE r.item_id = i.id AND r.journalist = :j)"
+            ),
+            {"j": journalist},
+        ).scalar_one()
+    )
+
+
+def test_the_unread_count_follows_reads_marks_and_deletions(tmp_path):
+    """The header's count comes from tallies kept by triggers; it matches a full count after
+    each change: items in and out, read and unread marks (also of replies), deletions."""
+    opened = open_home(make_home(tmp_path / "home"))
+    try:
+
+        def check() -> None:
+            with opened.store.session() as session:
+                for journalist in ("alice", "bob"):
+                    expected = _unread_by_scan(session, journalist)
+                    assert triage.journalists_unread(session, journalist) == expected
+                listed = session.scalar(text("SELECT count(*) FROM sources WHERE deleted = 0"))
+                assert triage.list_sources(session, "alice").total == listed
+
+        with opened.store.session() as session:
+            a = add_source(session, "amber otter")
+            b = add_source(session, "brisk heron")
+            first = add_item(opened, session, a, "message", b"one").id
+            add_item(opened, session, a, "file", b"%PDF-1.7", filename="a.pdf")
+            add_item(opened, session, a, "reply", b"thanks")
+            add_item(opened, session, b, "message", b"two")
+            source_a, source_b = a.id, b.id
+        check()
+        with opened.store.session() as session:
+            assert triage.journalists_unread(session, "alice") == 3
+            triage.mark_read(session, "alice", [first])
+            triage.mark_source_read(session, "bob", [source_a], read=True)  # with the reply
+        check()
+        with opened.store.session() as session:
+            assert triage.journalists_unread(session, "bob") == 1
+            triage.mark_read(session, "alice", [first], read=False)
+            triage.mark_read(session, "alice", [first])
+            assert triage.journalists_unread(session, "alice", cap=1) == 1
+        check()
+        queue_deletion(opened, scope="source", source_pk=source_b, today=DAY, now=NOW)
+        check()
+        queue_deletion(opened, scope="item", source_pk=source_a, item_id=first, today=DAY, now=NOW)
+        check()
+        with opened.store.session() as session:
+            assert triage.journalists_unread(session, "alice") == 1
+            assert triage.journalists_unread(session, "bob") == 0
+            assert triage.list_sources(session, "alice").total == 1
+            # A source deleted and then heard from again (an import) is listed again.
+            session.execute(text("UPDATE sources SET deleted = 0 WHERE id = :id"), {"id": source_b})
+        check()
+    finally:
+        opened.lock()

@@ -355,6 +355,39 @@ def test_search_and_duplicates(web, seeded):
     assert "2 items · from 2 sources" in dups
 
 
+def test_search_hits_link_to_their_item_or_note_and_stay_escaped(web, seeded):
+    pk = seeded["otter"]
+    web.post(f"/sources/{pk}/notes", {"text": "ask about the mayor's <script>alert(2)</script>"})
+    with web.unlocked().store.session() as session:
+        (note_id,) = session.scalars(select(Note.id).where(Note.source_pk == pk))
+    page = body(web.get("/search?q=mayor"))
+    links = set(re.findall(r'href="(/sources/\d+#[a-z]+-\d+)"', page))
+    assert links == {
+        f"/sources/{pk}#item-{seeded['message']}",
+        f"/sources/{seeded['heron']}#item-{seeded['dup']}",
+        f"/sources/{pk}#note-{note_id}",
+    }
+    # Each anchor is on the page it links to.
+    for link in links:
+        path, anchor = link.split("#")
+        assert f'id="{anchor}"' in body(web.get(path))
+    # A match inside markup is marked, and the markup stays text.
+    page = body(web.get("/search?q=script"))
+    assert "&lt;<mark>script</mark>&gt;alert(2)&lt;/<mark>script</mark>&gt;" in page
+    assert "<script" not in page.lower()
+
+
+def test_the_unread_count_is_capped_for_display(web, seeded, monkeypatch):
+    from journalist_ui import triage
+
+    page = body(web.get("/"))
+    assert ">5 unread</span>" in page
+    monkeypatch.setattr(triage, "UNREAD_COUNT_CAP", 4)
+    page = body(web.get("/"))
+    assert ">4+ unread</span>" in page
+    assert "5 unread" not in page
+
+
 def test_reply_delete_and_outbound_bundle(web, seeded, home, tmp_path):
     pk = seeded["otter"]
     web.get(f"/sources/{pk}")
