@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages that the tests and the demo use. tests/conftest.py
 # (DEBIAN_PACKAGES) names the package of each tool; keep the two in step.
-DEBIAN_PACKAGES=(tor haproxy chromium firefox-esr gnupg python3-venv mat2 systemd strace e2fsprogs mount)
+DEBIAN_PACKAGES=(tor haproxy chromium firefox-esr gnupg python3-venv mat2 systemd strace e2fsprogs mount postgresql)
 
 VENV=.venv
 STAMP="$VENV/.postern-stamp"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.homes import TEMPLATES, HomeTemplates
+from tests.support.postgres import Cluster, ClusterError, LazyCluster
 
 #: The Debian package that provides each external tool the tests use. Every
 #: package named here is in DEBIAN_PACKAGES in deploy/bootstrap-dev.sh.
@@ -35,6 +36,9 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "mkfs.ext4": "e2fsprogs",
     "mount": "mount",
     "umount": "mount",
+    # Debian keeps PostgreSQL's server binaries off PATH (tests/support/postgres.py finds them)
+    "initdb": "postgresql",
+    "postgres": "postgresql",
 }
 
 
@@ -73,3 +77,30 @@ def station_home_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     TEMPLATES.use(tmp_path_factory.mktemp("station-homes"))
     yield TEMPLATES
     TEMPLATES.use(None)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[LazyCluster]:
+    """The session's throwaway PostgreSQL cluster (tests/support/postgres.py), started the
+    first time a test asks for it (``.get()``) and stopped at the end of the session."""
+    cluster = LazyCluster()
+    yield cluster
+    cluster.close()
+
+
+def started_cluster(cluster: LazyCluster) -> Cluster:
+    """The session's cluster, started if it is not yet; a test that needs it fails (never
+    skips) when PostgreSQL cannot be found or started."""
+    try:
+        return cluster.get()
+    except ClusterError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: LazyCluster) -> Iterator[str]:
+    """The URL of a new empty PostgreSQL database, dropped after the test."""
+    cluster = started_cluster(postgres_cluster)
+    url = cluster.create_database()
+    yield url
+    cluster.drop_database(url)
