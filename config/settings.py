@@ -25,6 +25,8 @@ GiB: Final = 1024 * MiB
 ENV_PREFIX: Final = "POSTERN_"
 SERVER_DATA_DIR_ENV: Final = "POSTERN_DATA_DIR"
 STATION_HOME_ENV: Final = "POSTERN_STATION_HOME"
+#: ``POSTERN_BLOB_STORE``: where the server keeps envelopes.
+BLOB_STORES: Final = ("local", "database")
 
 # libsodium's bounds for Argon2id (crypto_pwhash_argon2id_*_MAX, 64-bit).
 _ARGON2_OPSLIMIT_MAX: Final = 2**32 - 1
@@ -106,6 +108,9 @@ class ServerSettings:
     #: Purge an item (its blob and its row) as soon as a journalist's outbound bundle
     #: acknowledges it. Off: acknowledged items stay until ``dropbox purge`` removes them.
     purge_after_ack: bool = True
+    #: Where envelopes are kept: ``local`` files in the data directory, or ``database``: in
+    #: the PostgreSQL database every app node shares (dropbox/database_blobs.py).
+    blob_store: str = "local"
 
     def __post_init__(self) -> None:
         _check_dir(SERVER_DATA_DIR_ENV, self.data_dir)
@@ -134,6 +139,11 @@ class ServerSettings:
             )
         _check_range("login_failures_per_session", self.login_failures_per_session, 1)
         _check_range("login_failure_window_minutes", self.login_failure_window_minutes, 1)
+        if self.blob_store not in BLOB_STORES:
+            raise SettingsError(
+                f"{env_name('blob_store')} must be {' or '.join(BLOB_STORES)}, "
+                f"got {self.blob_store!r}"
+            )
         for name in ("secure_cookie", "purge_after_ack"):
             value = getattr(self, name)
             if not isinstance(value, bool):
@@ -177,7 +187,8 @@ def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
 
     Each field ``name`` of :class:`ServerSettings` is set by ``POSTERN_<NAME>`` (for example
     ``POSTERN_ARGON2_MEMLIMIT``): integers in decimal, in bytes where the name says bytes;
-    booleans as ``1``/``true`` or ``0``/``false``.
+    booleans as ``1``/``true`` or ``0``/``false``; ``POSTERN_BLOB_STORE`` as ``local`` or
+    ``database``.
     """
     # Each value was parsed for its field's type just above; Any lets ** pass them on.
     overrides: dict[str, Any] = {}
@@ -189,6 +200,8 @@ def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
             # The module uses postponed annotations, so field.type is the annotation's text.
             if field.type == "bool":
                 overrides[field.name] = _parse_bool(variable, env[variable])
+            elif field.type == "str":
+                overrides[field.name] = env[variable]
             else:
                 overrides[field.name] = _parse_int(variable, env[variable])
     return ServerSettings(data_dir=_required_dir(env, SERVER_DATA_DIR_ENV), **overrides)

@@ -13,7 +13,13 @@ from alembic.runtime.migration import MigrationContext
 
 from crypto import Kind, SourceSecrets, seal_bytes
 from crypto.keys import x25519_public
-from dropbox import db
+
+# The blob store's tables (migration 0007) live beside the store: importing it puts them in
+# db.Base.metadata, which the schema is compared with.
+from dropbox import (
+    database_blobs,  # noqa: F401
+    db,
+)
 from dropbox.db import Item, ItemKind, Reply, Source, Submission
 from dropbox.sources import (
     MAX_REPLY_ENVELOPE,
@@ -66,7 +72,7 @@ def blob_id() -> str:
 
 
 def test_migrations_create_the_schema_of_the_models(engine):
-    assert db.current_revision(engine) == db.head_revision() == "0004"
+    assert db.current_revision(engine) == db.head_revision() == "0007"
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.Base.metadata) == []
@@ -74,24 +80,31 @@ def test_migrations_create_the_schema_of_the_models(engine):
 
 def test_upgrading_again_changes_nothing(engine):
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0004"
+    assert db.current_revision(engine) == "0007"
 
 
 def test_the_tables_hold_the_least_metadata(engine):
     inspector = sa.inspect(engine)
     assert set(inspector.get_table_names()) == {
         "alembic_version", "sources", "submissions", "items", "replies", "applied_bundles",
+        "blobs", "blob_chunks",
     }  # fmt: skip
     columns = {
         table: {c["name"]: c["type"] for c in inspector.get_columns(table)}
-        for table in ("sources", "submissions", "items", "replies", "applied_bundles")
-    }
+        for table in (
+            "sources", "submissions", "items", "replies", "applied_bundles", "blobs",
+            "blob_chunks",
+        )
+    }  # fmt: skip
     assert {t: set(c) for t, c in columns.items()} == {
         "sources": {"id", "lookup_id", "source_id", "reply_public", "created_day"},
         "submissions": {"id", "source_row_id", "received_day", "completion_key"},
         "items": {"id", "submission_id", "position", "kind", "blob_id", "size", "acknowledged"},
         "replies": {"id", "source_row_id", "blob_id", "created_day"},
         "applied_bundles": {"id", "bundle_id"},
+        # The database blob store (POSTERN_BLOB_STORE=database): ids, sizes and ciphertext.
+        "blobs": {"blob_id", "content_id", "size"},
+        "blob_chunks": {"content_id", "seq", "data"},
     }
     # No time finer than a day anywhere.
     for table, types in columns.items():
@@ -360,7 +373,7 @@ def test_0004_keeps_items_both_ways(tmp_path):
         c["name"] for c in sa.inspect(engine).get_columns("submissions")
     }
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0004"
+    assert db.current_revision(engine) == "0007"
     with db.make_sessionmaker(engine)() as session:
         assert list(session.scalars(select_item_ids()).all()) == ids
     engine.dispose()
