@@ -4,7 +4,10 @@ their health, serves from the one left when the other dies, and takes it back on
 
 from __future__ import annotations
 
+import configparser
 import contextlib
+import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -157,3 +160,34 @@ def test_a_real_front_before_two_nodes_survives_losing_one(tmp_path):
     finally:
         for node in nodes:
             node.stop()
+
+
+NODE_UNITS = REPO_ROOT / "deploy" / "nodes"
+
+
+def test_systemd_accepts_the_node_proxy_units(tmp_path):
+    """deploy/nodes: the proxy that lets the front reach a node's loopback-only apps."""
+    analyze = require_tool("systemd-analyze")
+    for name in ("postern-node-proxy@.socket", "postern-node-proxy@.service"):
+        (tmp_path / name).write_text((NODE_UNITS / name).read_text())
+    done = subprocess.run(
+        [analyze, "verify", str(tmp_path / "postern-node-proxy@8180.socket"),
+         str(tmp_path / "postern-node-proxy@8180.service")],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "postern-node-proxy" not in done.stderr, done.stderr
+    service = (NODE_UNITS / "postern-node-proxy@.service").read_text()
+    # More connections than a node has threads: systemd-socket-proxyd's default is 256.
+    connections = int(re.search(r"--connections-max=(\d+)", service).group(1))  # type: ignore[union-attr]
+    assert connections > serve.THREADS
+
+
+def test_the_drop_ins_open_only_the_private_network():
+    for unit in ("postern-source", "postern-api", "postern-front"):
+        parser = configparser.ConfigParser(strict=True)
+        parser.read_string((NODE_UNITS / f"{unit}.service.d" / "nodes.conf").read_text())
+        assert parser.sections() == ["Service"]
+        assert list(parser["Service"]) == ["ipaddressallow"]
+        assert parser["Service"]["IPAddressAllow"].startswith("10.8.0.")
