@@ -170,7 +170,11 @@ async def _make_account(base: str) -> Account:
             async with own.request(method, path, data=form) as response:
                 text = await response.text()
                 if response.status != 200:
-                    raise BenchError(f"{method} {path} answered {response.status}")
+                    # With several nodes, a session made on one must be found on another.
+                    raise BenchError(
+                        f"{method} {path} answered {response.status} (several nodes need "
+                        "the sessions in the database)"
+                    )
                 return text
 
         def token(text: str) -> str:
