@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,6 +25,9 @@ GiB: Final = 1024 * MiB
 ENV_PREFIX: Final = "POSTERN_"
 SERVER_DATA_DIR_ENV: Final = "POSTERN_DATA_DIR"
 STATION_HOME_ENV: Final = "POSTERN_STATION_HOME"
+DATABASE_URL_ENV: Final = "POSTERN_DATABASE_URL"
+#: The database URL schemes the server takes (SQLAlchemy's names; PostgreSQL through psycopg 3).
+DATABASE_SCHEMES: Final = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 #: ``POSTERN_BLOB_STORE``: where the server keeps envelopes.
 BLOB_STORES: Final = ("local", "database")
 
@@ -111,9 +114,15 @@ class ServerSettings:
     #: Where envelopes are kept: ``local`` files in the data directory, or ``database``: in
     #: the PostgreSQL database every app node shares (dropbox/database_blobs.py).
     blob_store: str = "local"
+    #: The server's database (``POSTERN_DATABASE_URL``): None for the SQLite file in the data
+    #: directory. It may hold a password, so it is never shown: not in ``repr``, not in an
+    #: error message.
+    database_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_dir(SERVER_DATA_DIR_ENV, self.data_dir)
+        if self.database_url is not None:
+            _check_database_url(self.database_url)
         _check_range("argon2_opslimit", self.argon2_opslimit, 3, _ARGON2_OPSLIMIT_MAX)
         _check_range(
             "argon2_memlimit",
@@ -160,6 +169,17 @@ class StationSettings:
         _check_dir(STATION_HOME_ENV, self.home)
 
 
+def _check_database_url(url: object) -> None:
+    # The value is never repeated: it may hold a password.
+    scheme = url.split("://", 1)[0] if isinstance(url, str) and "://" in url else None
+    if scheme not in DATABASE_SCHEMES:
+        raise SettingsError(
+            f"{DATABASE_URL_ENV} must be a URL starting with postgresql:// (or "
+            "postgresql+psycopg://) or sqlite:///; the value given is not shown, as it may "
+            "hold a password"
+        )
+
+
 def _required_dir(env: Mapping[str, str], variable: str) -> Path:
     value = env.get(variable, "")
     if not value:
@@ -187,23 +207,26 @@ def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
 
     Each field ``name`` of :class:`ServerSettings` is set by ``POSTERN_<NAME>`` (for example
     ``POSTERN_ARGON2_MEMLIMIT``): integers in decimal, in bytes where the name says bytes;
-    booleans as ``1``/``true`` or ``0``/``false``; ``POSTERN_BLOB_STORE`` as ``local`` or
+    booleans as ``1``/``true`` or ``0``/``false``; ``POSTERN_DATABASE_URL`` as a SQLAlchemy URL
+    (empty: the SQLite file in the data directory); ``POSTERN_BLOB_STORE`` as ``local`` or
     ``database``.
     """
     # Each value was parsed for its field's type just above; Any lets ** pass them on.
     overrides: dict[str, Any] = {}
-    for field in fields(ServerSettings):
-        if field.name == "data_dir":
+    for item in fields(ServerSettings):
+        if item.name == "data_dir":
             continue
-        variable = env_name(field.name)
-        if variable in env:
-            # The module uses postponed annotations, so field.type is the annotation's text.
-            if field.type == "bool":
-                overrides[field.name] = _parse_bool(variable, env[variable])
-            elif field.type == "str":
-                overrides[field.name] = env[variable]
+        variable = env_name(item.name)
+        if item.name == "database_url":
+            overrides[item.name] = env.get(variable) or None
+        elif variable in env:
+            # The module uses postponed annotations, so item.type is the annotation's text.
+            if item.type == "bool":
+                overrides[item.name] = _parse_bool(variable, env[variable])
+            elif item.type == "str":
+                overrides[item.name] = env[variable]
             else:
-                overrides[field.name] = _parse_int(variable, env[variable])
+                overrides[item.name] = _parse_int(variable, env[variable])
     return ServerSettings(data_dir=_required_dir(env, SERVER_DATA_DIR_ENV), **overrides)
 
 

@@ -7,10 +7,10 @@ which items the journalists acknowledged (until they are purged) and the random 
 outbound bundles applied.
 
 The schema is created and changed only by the Alembic migrations in ``dropbox/migrations``,
-run from code (:func:`upgrade`) at ``dropbox init`` and when the app starts. The SQL is
-portable: SQLite is the default and PostgreSQL can follow without changing the tables. The
-only SQLite-specific code sets connection options (foreign keys on, deleted content
-overwritten), never the schema.
+run from code (:func:`upgrade`) by ``dropbox init`` and ``dropbox migrate``, never by the apps,
+which refuse a database at an older revision (:func:`require_current`). The SQL is portable:
+SQLite (the default) and PostgreSQL (``POSTERN_DATABASE_URL``) run the same tables; the
+engine adapter in dropbox/database/ sets each backend's connection options, never the schema.
 
 Row ids (``id`` columns) are internal; a source's journalist-facing identifier is
 ``sources.source_id`` (docs/format.md section 5.2). To keep the two apart, the foreign keys
@@ -21,20 +21,13 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from pathlib import Path
 from typing import Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Connection,
     Date,
-    Engine,
     ForeignKey,
     Index,
     Integer,
@@ -42,16 +35,25 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
-    create_engine,
-    event,
     false,
 )
-from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
-DATABASE_FILE: Final = "db.sqlite"
+from dropbox.database.engine import (
+    DATABASE_FILE,
+    database_url,
+    make_engine,
+    make_sessionmaker,
+    sqlite_url,
+)
+from dropbox.database.schema import (
+    MIGRATIONS_DIR,
+    alembic_config,
+    current_revision,
+    head_revision,
+    require_current,
+    upgrade,
+)
 
 #: Constraint names fixed by convention, so that later migrations can name them on any database.
 NAMING_CONVENTION: Final = {
@@ -158,64 +160,18 @@ class AppliedBundle(Base):
     bundle_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
 
 
-# -- engine and sessions -----------------------------------------------------------------------
+# -- engine, sessions and migrations: dropbox/database/ (re-exported here for callers) ---------
 
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite+pysqlite:///{data_dir / DATABASE_FILE}"
-
-
-def _sqlite_connection_options(
-    dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
-) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        # SQLite leaves foreign keys unchecked unless asked, per connection.
-        cursor.execute("PRAGMA foreign_keys = ON")
-        # Overwrite deleted rows with zeros, so a deleted reply or source leaves no trace in
-        # the file's free pages.
-        cursor.execute("PRAGMA secure_delete = ON")
-    finally:
-        cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite connections get foreign keys and secure deletion."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_connection_options)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    # Objects stay readable after commit: views render rows they have just written.
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-# -- migrations --------------------------------------------------------------------------------
-
-
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic configuration built in code, pointing at the package's migrations."""
-    config = Config()
-    # Config options go through configparser interpolation, where "%" is special.
-    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
-    if connection is not None:
-        config.attributes["connection"] = connection
-    return config
-
-
-def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest schema (a no-op when it is already there)."""
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+__all__ = [
+    "DATABASE_FILE",
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "current_revision",
+    "database_url",
+    "head_revision",
+    "make_engine",
+    "make_sessionmaker",
+    "require_current",
+    "sqlite_url",
+    "upgrade",
+]

@@ -285,10 +285,11 @@ def serve(
         raise DropboxError(f"the front must be one of {', '.join(FRONTS)}, not {front!r}")
     source_options = gunicorn_options(port, address=address)
     api_options = api_gunicorn_options(api_port, address=address)
-    # Once, before the two apps start: they would otherwise migrate the database together.
-    engine = db.make_engine(db.sqlite_url(settings.data_dir))
+    # Before the apps start, so that an old schema is one line here rather than two workers
+    # failing to boot: `dropbox migrate` brings it up to date, the apps never do.
+    engine = db.make_engine(db.database_url(settings), connections=1)
     try:
-        db.upgrade(engine)
+        db.require_current(engine)
     finally:
         engine.dispose()
     sockets: list[socket.socket] = []

@@ -1,8 +1,9 @@
 """What both server apps are built on: the settings, the clock, the instance, database and blobs.
 
 :func:`open_services` reads the data directory's instance (failing with
-:class:`dropbox.errors.DropboxError` if the directory is not initialized), brings the database
-to the newest schema and opens the blob store. The source interface
+:class:`dropbox.errors.DropboxError` if the directory is not initialized), opens the database
+(``POSTERN_DATABASE_URL``, refused unless ``dropbox migrate`` brought it to the newest schema)
+and the blob store. The source interface
 (:class:`dropbox.web.context.Services`) and the sync API
 (:class:`dropbox.sync.context.SyncServices`) each extend :class:`ServerServices` with their own
 parts (``Services(**base.as_fields(), sessions=...)``) and hang the result off their app
@@ -58,19 +59,26 @@ class ServerServices:
 def open_services(settings: ServerSettings, clock: Callable[[], datetime]) -> ServerServices:
     """The services for ``settings.data_dir``.
 
-    Fails with :class:`dropbox.errors.DropboxError` if the directory is not initialized.
+    Fails with :class:`dropbox.errors.DropboxError` if the directory is not initialized or
+    the database's schema is not the newest.
     """
     instances = InstanceLoader(settings.data_dir)
     instance = instances.current()
-    engine = db.make_engine(db.sqlite_url(settings.data_dir))
-    db.upgrade(engine)
+    engine = db.make_engine(db.database_url(settings))
+    try:
+        # The apps never migrate (dropbox migrate does, once, before they start).
+        db.require_current(engine)
+        blobs = open_blob_store(settings, instance, engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return ServerServices(
         settings=settings,
         clock=clock,
         instances=instances,
         engine=engine,
         db=db.make_sessionmaker(engine),
-        blobs=open_blob_store(settings, instance, engine),
+        blobs=blobs,
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.database import DATABASES, backend, server_url
 from tests.support.homes import TEMPLATES, HomeTemplates
 from tests.support.postgres import Cluster, ClusterError, LazyCluster
 
@@ -104,3 +105,30 @@ def postgres_url(postgres_cluster: LazyCluster) -> Iterator[str]:
     url = cluster.create_database()
     yield url
     cluster.drop_database(url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_database_backend(postgres_cluster: LazyCluster) -> Iterator[str]:
+    """With POSTERN_TEST_DATABASE=postgresql, the data directories the tests make get fresh
+    PostgreSQL databases (tests/support/database.py); SQLite files otherwise."""
+    name = backend()
+    DATABASES.use(postgres_cluster if name == "postgresql" else None)
+    yield name
+    DATABASES.use(None)
+
+
+@pytest.fixture(autouse=True)
+def server_databases(server_database_backend: str) -> Iterator[None]:
+    """The databases made during a test are dropped after it."""
+    DATABASES.begin_test()
+    try:
+        yield
+    finally:
+        DATABASES.end_test()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The URL of the server database for a test that opens it itself: the SQLite file in
+    tmp_path, or (POSTERN_TEST_DATABASE=postgresql) a fresh PostgreSQL database."""
+    return server_url(tmp_path)

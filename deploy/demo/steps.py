@@ -92,6 +92,9 @@ class Demo:
         print()
         print("== 3. The server runs: source interface and sync API under gunicorn, behind the")
         print("      front (HAProxy), which bounds slow clients")
+        # As deployed: the migrations run once before the apps, which refuse an older schema
+        # (dropbox init has just migrated, so this says there is nothing to do).
+        run([*self.tools.dropbox, "migrate", "--data-dir", str(self.layout.server)])
         # The front always, as deployed: HAProxy on the ports tor publishes, gunicorn behind.
         argv = [
             *self.tools.dropbox, "serve", "--data-dir", str(self.layout.server),

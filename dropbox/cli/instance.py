@@ -20,10 +20,11 @@ def add_commands(commands: Commands) -> None:
         help="create a server data directory pinned to the team root key",
         description=(
             "Create the data directory DIR (mode 0700) with a new instance salt, a server "
-            "signing key, the blob store, the uploads directory and the database, pinned to "
-            "the team root public key. Codename Argon2id costs come from POSTERN_ARGON2_OPSLIMIT "
-            "and POSTERN_ARGON2_MEMLIMIT (defaults 3 and 64 MiB). Refuses a directory that is "
-            "already initialized or not empty."
+            "signing key, the blob store, the uploads directory and the database (SQLite in "
+            "DIR, or the empty database POSTERN_DATABASE_URL names, migrated to the newest "
+            "schema), pinned to the team root public key. Codename Argon2id costs come from "
+            "POSTERN_ARGON2_OPSLIMIT and POSTERN_ARGON2_MEMLIMIT (defaults 3 and 64 MiB). "
+            "Refuses a directory that is already initialized or not empty."
         ),
     )
     add_data_dir(init)
@@ -59,6 +60,7 @@ def _init(args: argparse.Namespace) -> int:
         root,
         opslimit=settings.argon2_opslimit,
         memlimit=settings.argon2_memlimit,
+        database_url=settings.database_url,
     )
     say(f"Initialized the Postern data directory {instance.data_dir}")
     say(f"  team root pinned:    {fingerprint(Algorithm.ED25519, root)}")

@@ -34,9 +34,9 @@ def _purge(args: argparse.Namespace) -> int:
 
     settings = settings_for(args.data_dir)
     instance = load_instance(settings.data_dir)
-    engine = db.make_engine(db.sqlite_url(settings.data_dir))
+    engine = db.make_engine(db.database_url(settings))
     try:
-        db.upgrade(engine)
+        db.require_current(engine)
         sessions = db.make_sessionmaker(engine)
         blobs = open_blob_store(settings, instance, engine)
         with sessions() as session:

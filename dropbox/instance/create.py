@@ -10,6 +10,7 @@ from common.cli import describe_os_error
 from common.files import write_atomic
 from crypto import KeyKind, PrivateKey, dump_private_key, dump_public_key
 from dropbox import db
+from dropbox.database.engine import resolve_url
 from dropbox.errors import DropboxError
 from dropbox.instance.document import (
     MIN_MEMLIMIT,
@@ -37,11 +38,15 @@ def init_instance(
     *,
     opslimit: int = MIN_OPSLIMIT,
     memlimit: int = MIN_MEMLIMIT,
+    database_url: str | None = None,
 ) -> Instance:
-    """Create a new data directory pinned to the team root public key ``root``.
+    """Create a new data directory pinned to the team root public key ``root``, with its
+    database at the newest schema: the SQLite file in the directory, or the empty database
+    at ``database_url`` (``POSTERN_DATABASE_URL``).
 
     ``data_dir`` may exist if it is an empty directory. An initialized directory, or one with
-    anything in it, is refused: nothing in it is touched.
+    anything in it, is refused: nothing in it is touched. So is a database that already holds
+    a schema (another instance's, or one a failed init left).
     """
     if len(root) != 32:
         raise DropboxError("the team root public key must be 32 bytes")
@@ -57,19 +62,29 @@ def init_instance(
         )
         LocalBlobStore(data_dir / BLOBS_DIR)
         (data_dir / UPLOADS_DIR).mkdir(mode=0o700)
-        database = data_dir / db.DATABASE_FILE
-        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        engine = db.make_engine(db.sqlite_url(data_dir))
-        try:
-            db.upgrade(engine)
-        finally:
-            engine.dispose()
+        if database_url is None:
+            database = data_dir / db.DATABASE_FILE
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        _migrate_new(resolve_url(database_url, data_dir))
         salt = secrets.token_bytes(SALT_LEN)
         # Written last: a directory without instance.json is not an instance.
         write_atomic(data_dir / INSTANCE_FILE, instance_json(salt, params, root), replace=False)
     except OSError as exc:
         raise DropboxError(describe_os_error(exc)) from None
     return load_instance(data_dir)
+
+
+def _migrate_new(url: str) -> None:
+    engine = db.make_engine(url, connections=1)
+    try:
+        if db.current_revision(engine) is not None:
+            raise DropboxError(
+                "the database (POSTERN_DATABASE_URL) already holds a Postern schema: "
+                "dropbox init needs an empty database of its own"
+            )
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _make_data_dir(data_dir: Path) -> None:

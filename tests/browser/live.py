@@ -19,6 +19,7 @@ from pathlib import Path
 from crypto import KeyKind, Kind, PrivateKey, open_envelope
 from dropbox import db
 from dropbox.instance import install_keyring, load_instance
+from tests.support.database import server_url
 from tests.support.server import DropboxServer, make_data_dir
 from tests.support.team import Team
 
@@ -72,7 +73,7 @@ class LiveServer(DropboxServer):
 
     def items(self) -> list[StoredItem]:
         """Every stored item, in submission and position order, opened with the team's key."""
-        engine = db.make_engine(db.sqlite_url(self.data_dir))
+        engine = db.make_engine(server_url(self.data_dir))
         try:
             with db.make_sessionmaker(engine)() as session:
                 rows = [

@@ -16,13 +16,14 @@ from crypto import KeyKind, PrivateKey
 from dropbox import db
 from tests.browser.live import ENCRYPTING, LiveServer
 from tests.browser.test_submit_chromium import Browser, browser  # noqa: F401 (fixture)
+from tests.support.database import server_url
 from tests.support.team import Team
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def stored_envelopes(server: LiveServer) -> list[bytes]:
-    engine = db.make_engine(db.sqlite_url(server.data_dir))
+    engine = db.make_engine(server_url(server.data_dir))
     try:
         with db.make_sessionmaker(engine)() as session:
             blobs = [item.blob_id for item in session.query(db.Item).order_by(db.Item.id)]

@@ -111,6 +111,31 @@ def test_any_memlimit_in_range_is_taken(memlimit: int):
     assert settings.argon2_memlimit == memlimit
 
 
+SECRET_URL = "postgresql://postern:hunter2-secret@db.internal:5432/postern"  # noqa: S105 - a test value
+
+
+def test_the_database_is_the_data_directory_s_sqlite_file_unless_a_url_is_set():
+    assert load_server_settings(BASE_ENV).database_url is None
+    assert load_server_settings(server_env(database_url="")).database_url is None
+    assert load_server_settings(server_env(database_url=SECRET_URL)).database_url == SECRET_URL
+
+
+def test_the_database_url_is_never_shown():
+    settings = load_server_settings(server_env(database_url=SECRET_URL))
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://postern:hunter2-secret@db/x", "hunter2-secret", "postgres://u:hunter2-secret@h/d"],
+)
+def test_a_database_url_of_another_kind_is_refused_without_repeating_it(url: str):
+    with pytest.raises(SettingsError, match="POSTERN_DATABASE_URL") as raised:
+        load_server_settings(server_env(database_url=url))
+    assert "hunter2" not in str(raised.value)
+
+
 def test_settings_are_frozen():
     settings = load_server_settings(BASE_ENV)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -12,9 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from config import ServerSettings
 from dropbox.app import create_app
 from dropbox.web.context import EXTENSION_KEY, Services
+from tests.support.database import settings_for
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -55,7 +55,7 @@ class Site:
 
 def make_site(data_dir: Path, **settings: int | bool) -> Site:
     clock = FakeClock()
-    app = create_app(ServerSettings(data_dir=data_dir, **settings), clock=clock)  # type: ignore[arg-type]
+    app = create_app(settings_for(data_dir, **settings), clock=clock)
     return Site(app, clock, data_dir)
 
 

@@ -9,12 +9,10 @@ every acknowledged submission there, and every submission whole.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import random
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import requests
 
 from crypto import open_envelope
 from dropbox.instance import load_instance
+from tests.support.database import query
 from tests.support.server import DropboxServer, make_data_dir
 from tests.support.source import Source
 from tests.support.team import Team
@@ -70,13 +69,12 @@ def upload(source: Source, attempt: Attempt) -> None:
 
 def stored(data_dir: Path) -> tuple[dict[int, list[tuple[str, str]]], list[str]]:
     """Items per submission (kind, blob id, in order) and every file in the blob store."""
-    with contextlib.closing(sqlite3.connect(data_dir / "db.sqlite")) as db:
-        rows = db.execute(
-            "SELECT submission_id, kind, blob_id FROM items ORDER BY submission_id, position"
-        ).fetchall()
-        submissions: dict[int, list[tuple[str, str]]] = {
-            row[0]: [] for row in db.execute("SELECT id FROM submissions")
-        }
+    rows = query(
+        data_dir, "SELECT submission_id, kind, blob_id FROM items ORDER BY submission_id, position"
+    )
+    submissions: dict[int, list[tuple[str, str]]] = {
+        row[0]: [] for row in query(data_dir, "SELECT id FROM submissions")
+    }
     for submission_id, kind, blob_id in rows:
         submissions.setdefault(submission_id, []).append((kind, blob_id))
     return submissions, os.listdir(load_instance(data_dir).blobs_dir)

@@ -39,8 +39,8 @@ TEAM_KEY = x25519_public(os.urandom(32))
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = db.make_engine(db.sqlite_url(tmp_path))
+def engine(database_url):
+    engine = db.make_engine(database_url)
     db.upgrade(engine)
     yield engine
     engine.dispose()
@@ -199,8 +199,8 @@ def test_item_ids_are_never_reused_after_the_newest_items_are_purged(session):
     assert min(second) > max(first), (first, second)
 
 
-def test_the_migration_keeps_items_and_their_high_water_mark(tmp_path):
-    engine = db.make_engine(db.sqlite_url(tmp_path))
+def test_the_migration_keeps_items_and_their_high_water_mark(database_url):
+    engine = db.make_engine(database_url)
     with engine.begin() as connection:
         command.upgrade(db.alembic_config(connection), "0002")
     with db.make_sessionmaker(engine)() as session:
@@ -361,8 +361,8 @@ def test_a_completion_key_is_unique_per_source_only(session):
     assert session.query(Submission).count() == 4
 
 
-def test_0004_keeps_items_both_ways(tmp_path):
-    engine = db.make_engine(db.sqlite_url(tmp_path))
+def test_0004_keeps_items_both_ways(database_url):
+    engine = db.make_engine(database_url)
     db.upgrade(engine)
     with db.make_sessionmaker(engine)() as session:
         source = create_source(session, fake_secrets(), TODAY)

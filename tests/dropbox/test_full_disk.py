@@ -8,10 +8,8 @@ codenames and logins keep being answered, and once space is freed, submitting wo
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ import requests
 
 from crypto import Kind, seal_bytes, verify_keyring
 from dropbox.instance import load_instance
+from tests.support.database import query
 from tests.support.loopfs import fill, loop_mounted
 from tests.support.server import make_data_dir, running_server
 from tests.support.source import Source
@@ -47,10 +46,11 @@ def post_form(source: Source, message: str, content: bytes) -> requests.Response
 
 def stored(data_dir: Path) -> tuple[int, set[str], set[str], list[str]]:
     """Submissions, blob ids the rows name, blob files, and temporary files."""
-    with contextlib.closing(sqlite3.connect(data_dir / "db.sqlite")) as db:
-        submissions = db.execute("SELECT count(*) FROM submissions").fetchone()[0]
-        query = "SELECT blob_id FROM items UNION SELECT blob_id FROM replies"
-        named = {row[0] for row in db.execute(query)}
+    ((submissions,),) = query(data_dir, "SELECT count(*) FROM submissions")
+    named = {
+        row[0]
+        for row in query(data_dir, "SELECT blob_id FROM items UNION SELECT blob_id FROM replies")
+    }
     names = os.listdir(load_instance(data_dir).blobs_dir)
     blobs = {name for name in names if not name.startswith(".")}
     return submissions, named, blobs, [name for name in names if name.startswith(".")]

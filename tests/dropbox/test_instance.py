@@ -25,6 +25,7 @@ from crypto import (
 from dropbox.errors import DropboxError
 from dropbox.instance import InstanceLoader, init_instance, install_keyring, load_instance
 from tests.support.cli import DROPBOX, assert_one_line_error, run_tool
+from tests.support.database import DATABASES
 from tests.support.team import Team
 
 ROTATED = datetime(2027, 1, 1, tzinfo=UTC)
@@ -83,13 +84,15 @@ def test_init_creates_the_data_directory(team, root_pub, tmp_path):
     assert done.returncode == 0, done.stderr
     assert fingerprint(Algorithm.ED25519, team.root.public.key) in done.stdout
     assert mode(directory) == 0o700
-    assert sorted(p.name for p in directory.iterdir()) == [
-        "blobs", "db.sqlite", "instance.json", "server.key", "server.pub", "uploads",
-    ]  # fmt: skip
+    # On PostgreSQL (POSTERN_DATABASE_URL) the database is not in the directory.
+    database = [] if DATABASES.postgresql else ["db.sqlite"]
+    assert sorted(p.name for p in directory.iterdir()) == sorted([
+        "blobs", *database, "instance.json", "server.key", "server.pub", "uploads",
+    ])  # fmt: skip
     for name in ("blobs", "uploads"):
         assert (directory / name).is_dir()
         assert mode(directory / name) == 0o700
-    for name in ("server.key", "db.sqlite", "instance.json"):
+    for name in ("server.key", *database, "instance.json"):
         assert mode(directory / name) == 0o600, name
 
     document = json.loads((directory / "instance.json").read_text())

@@ -16,7 +16,6 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import crypto
-from config import ServerSettings
 from crypto import Algorithm, Kind, derive_source_secrets, fingerprint, seal_bytes
 from dropbox.app import create_app
 from dropbox.db import Item, Reply, Source
@@ -35,6 +34,7 @@ from tests.dropbox.sitetools import (
     make_site,
     token_for,
 )
+from tests.support.database import settings_for
 from tests.support.server import make_data_dir
 from tests.support.team import Team
 
@@ -691,7 +691,7 @@ def test_session_eviction_spares_logged_in_sources():
 def test_uploads_beyond_the_slots_get_503_at_once_and_pages_still_load(team, tmp_path):
     clock = FakeClock()
     data_dir = make_data_dir(tmp_path / "data", team)
-    app = create_app(ServerSettings(data_dir=data_dir), clock=clock, upload_slots=1)
+    app = create_app(settings_for(data_dir), clock=clock, upload_slots=1)
     slots = app.extensions[capacity.EXTENSION_KEY]
     site = Site(app, clock, data_dir)
     generate(site.client)

@@ -24,6 +24,7 @@ import pytest
 from crypto import open_envelope
 from dropbox import db
 from dropbox.instance import load_instance
+from tests.support.database import server_url
 from tests.support.server import DropboxServer, make_data_dir, running_server
 from tests.support.team import Team
 
@@ -190,7 +191,7 @@ def test_a_plain_form_upload_leaves_no_plaintext_anywhere(server, team):
     assert marker.decode() not in server.output()
 
     # The marker was really sent: what was stored opens to it.
-    engine = db.make_engine(db.sqlite_url(data_dir))
+    engine = db.make_engine(server_url(data_dir))
     try:
         with db.make_sessionmaker(engine)() as session:
             items = session.query(db.Item).order_by(db.Item.position).all()

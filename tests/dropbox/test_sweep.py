@@ -9,7 +9,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +22,7 @@ from dropbox.storage import LocalBlobStore
 from dropbox.submissions import add_submission
 from dropbox.sweep import Sweeper, sweep
 from tests.support.cli import DROPBOX, run_tool
+from tests.support.database import settings_for
 from tests.support.server import make_data_dir
 from tests.support.team import Team
 
@@ -30,8 +30,8 @@ TODAY = date(2026, 12, 7)
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = db.make_engine(db.sqlite_url(tmp_path))
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = db.make_engine(database_url)
     db.upgrade(engine)
     yield db.make_sessionmaker(engine)
     engine.dispose()
@@ -135,12 +135,11 @@ def test_a_blob_held_by_another_process_is_in_flight_until_it_dies(tmp_path, ses
 
 
 def test_the_app_reclaims_orphans_before_serving_and_its_sweeper_stops(tmp_path):
-    from config import ServerSettings
 
     data_dir = make_data_dir(tmp_path / "data", Team())
     store = LocalBlobStore(load_instance(data_dir).blobs_dir)
     orphan = put(store, b"left by a crash")
-    app = create_app(ServerSettings(data_dir=data_dir), sweep_interval=timedelta(hours=1))
+    app = create_app(settings_for(data_dir), sweep_interval=timedelta(hours=1))
     try:
         assert not store.exists(orphan)
         assert isinstance(app.extensions[SWEEPER_KEY], Sweeper)

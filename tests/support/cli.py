@@ -8,6 +8,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support.database import tool_env
+
 #: The virtualenv's bin directory: the console scripts sit beside its Python.
 BIN = Path(sys.executable).parent
 JOURNALIST = BIN / "journalist"
@@ -30,6 +32,9 @@ def run_tool(
 ) -> subprocess.CompletedProcess[str]:
     """Run a console script; with ``passphrase``, pass it on a pipe with --passphrase-fd."""
     assert tool.is_file(), f"{tool} is not installed: run `make bootstrap`"
+    if tool == DROPBOX and "--data-dir" in args:
+        # The data directory's database on the tests' backend (tests/support/database.py).
+        env = tool_env(Path(args[args.index("--data-dir") + 1]), env)
     argv = [str(tool), *map(str, args)]
     pass_fds: tuple[int, ...] = ()
     read_end = -1

@@ -38,8 +38,7 @@ from typing import Final
 import psycopg
 from psycopg import sql
 
-from tests.support.cli import REPO_ROOT
-
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 #: The deployment's PostgreSQL settings (no identifier in the server log).
 PRIVACY_SETTINGS: Final = REPO_ROOT / "deploy" / "postgresql" / "postern.conf"
 #: The Debian package that provides PostgreSQL's server binaries.

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dropbox.instance import init_instance, install_keyring
 from tests.support.cli import DROPBOX, run_tool
+from tests.support.database import DATABASES
 from tests.support.ports import free_port, wait_for_port
 from tests.support.team import Team
 
@@ -29,8 +30,9 @@ def make_data_dir(
 ) -> Path:
     """A data directory pinned to the team's root, with the team's keyring of serial
     ``keyring_serial`` installed (none if None), listing its transfer machine or, without
-    ``with_clients``, no transfer machine. Made in this process, with the use cases."""
-    init_instance(directory, team.root.public.key)
+    ``with_clients``, no transfer machine. Made in this process, with the use cases; its
+    database on the tests' backend (tests/support/database.py)."""
+    init_instance(directory, team.root.public.key, database_url=DATABASES.url_for(directory))
     if keyring_serial is not None:
         clients = None if with_clients else ()
         install_keyring(directory, team.keyring(keyring_serial, clients=clients))
@@ -48,7 +50,9 @@ def clean_environment(settings: Mapping[str, object] | None = None) -> dict[str,
 class DropboxServer:
     """``dropbox serve --data-dir DATA_DIR --port PORT --api-port API_PORT [ARGS]``.
 
-    ``settings`` become POSTERN_* variables. Ports are picked free unless given.
+    ``settings`` become POSTERN_* variables. Ports are picked free unless given. On
+    PostgreSQL (tests/support/database.py), ``POSTERN_DATABASE_URL`` names the data
+    directory's database unless ``settings`` sets ``database_url``.
     """
 
     def __init__(
@@ -65,7 +69,7 @@ class DropboxServer:
         self.port = free_port() if port is None else port
         self.api_port = free_port() if api_port is None else api_port
         self.args = tuple(args)
-        self.env = clean_environment(settings)
+        self.env = {**DATABASES.env_for(data_dir), **clean_environment(settings)}
         self.out_path, self.err_path = log_dir / "stdout", log_dir / "stderr"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -19,7 +19,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from config import ServerSettings
 from crypto import Kind, PrivateKey, SourceSecrets, seal_bytes
 from crypto.bundle import Deletion, OutboundManifest, write_outbound_bundle
 from dropbox import db
@@ -30,6 +29,7 @@ from dropbox.submissions import add_submission
 from dropbox.sync.app import create_sync_app
 from dropbox.sync.context import SYNC_EXTENSION_KEY, SyncServices
 from tests.dropbox.sitetools import START, FakeClock
+from tests.support.database import server_url, settings_for
 from tests.support.team import Team
 
 TODAY = START.date()
@@ -193,7 +193,7 @@ class SyncSite:
 
 def make_sync_site(data_dir: Path, team: Team, **settings: int | bool) -> SyncSite:
     clock = FakeClock()
-    app = create_sync_app(ServerSettings(data_dir=data_dir, **settings), clock=clock)  # type: ignore[arg-type]
+    app = create_sync_app(settings_for(data_dir, **settings), clock=clock)
     return SyncSite(app, clock, data_dir, team)
 
 
@@ -202,7 +202,7 @@ def make_sync_site(data_dir: Path, team: Team, **settings: int | bool) -> SyncSi
 
 def snapshot(data_dir: Path) -> dict[str, Any]:
     """Every row of every table, and every file in the blob store with its SHA-256."""
-    engine = db.make_engine(db.sqlite_url(data_dir))
+    engine = db.make_engine(server_url(data_dir))
     try:
         with engine.connect() as connection:
             tables = {

@@ -21,6 +21,7 @@ from tests.dropbox.sync.synctools import (
     signature_headers,
     snapshot,
 )
+from tests.support.database import settings_for
 from tests.support.server import make_data_dir
 from tests.support.team import Team
 
@@ -350,9 +351,8 @@ def test_a_too_large_small_body_is_refused(site):
 
 def test_the_clock_of_the_app_decides_staleness(team, tmp_path):
     clock = FakeClock()
-    from config import ServerSettings
 
-    app = create_sync_app(ServerSettings(data_dir=make_data_dir(tmp_path / "d", team)), clock=clock)
+    app = create_sync_app(settings_for(make_data_dir(tmp_path / "d", team)), clock=clock)
     client = app.test_client()
     headers = signature_headers(team.transfer, "GET", "/v1/status", timestamp=NOW)
     clock.advance(seconds=301)

@@ -17,8 +17,8 @@ from dropbox import (
 )
 
 
-def test_the_schema_of_the_models_is_what_the_migrations_make(tmp_path):
-    engine = db.make_engine(db.sqlite_url(tmp_path))
+def test_the_schema_of_the_models_is_what_the_migrations_make(database_url):
+    engine = db.make_engine(database_url)
     try:
         db.upgrade(engine)
         assert db.current_revision(engine) == db.head_revision() == "0007"
@@ -31,8 +31,8 @@ def test_the_schema_of_the_models_is_what_the_migrations_make(tmp_path):
         engine.dispose()
 
 
-def test_0002_keeps_the_items_of_0001_waiting_and_adds_only_what_it_needs(tmp_path):
-    engine = db.make_engine(db.sqlite_url(tmp_path))
+def test_0002_keeps_the_items_of_0001_waiting_and_adds_only_what_it_needs(database_url):
+    engine = db.make_engine(database_url)
     try:
         with engine.begin() as connection:
             command.upgrade(db.alembic_config(connection), "0001")
