@@ -9,8 +9,9 @@ configuration :func:`dropbox.front.haproxy_config` writes for that many nodes, a
 deployment. With ``--nodes 1 2`` both layouts are measured in the same run, and every figure
 of two nodes is printed against the one-node figure. Several nodes need what several machines
 need (docs/operations.md, "Many machines"): the nodes share the data directory's database
-(SQLite here, or PostgreSQL when POSTERN_DATABASE_URL is set) and blobs, and a session made on
-one node must be found by another, which the database-backed sessions provide.
+(SQLite here, or PostgreSQL when POSTERN_DATABASE_URL is set: it is migrated first) and blobs
+(POSTERN_BLOB_STORE=database keeps them in PostgreSQL), and a session made on one node must
+be found by another, which the database-backed sessions provide.
 
 For each N in --clients, N clients start at once. Each does what postern.js does after sealing
 a file: ``POST /api/uploads`` (tus creation, docs/format.md 8.3, with the cookie and CSRF
@@ -90,6 +91,8 @@ SERVER_ENV: Final = {
     "POSTERN_CODENAME_DERIVATIONS_PER_MINUTE": "1000000",
     "POSTERN_LOGIN_DERIVATIONS_PER_MINUTE": "1000000",
 }
+#: Settings of the run's environment the nodes get: the shared database and blob store.
+PASSED_ON: Final = ("POSTERN_DATABASE_URL", "POSTERN_BLOB_STORE")
 _CSRF: Final = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CODENAME: Final = re.compile(r'<p class="codename" id="codename">[a-z -]+</p>')
 TUS: Final = {"Tus-Resumable": "1.0.0"}
@@ -413,9 +416,17 @@ def source_front(port: int) -> Front:
 def running_layout(work: Path, data_dir: Path, nodes: int) -> Iterator[Layout]:
     """``nodes`` app nodes on ``data_dir`` and one HAProxy before them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
-    if "POSTERN_DATABASE_URL" in os.environ:
-        env["POSTERN_DATABASE_URL"] = os.environ["POSTERN_DATABASE_URL"]
+    env.update({name: os.environ[name] for name in PASSED_ON if name in os.environ})
     env.update(SERVER_ENV)
+    if "POSTERN_DATABASE_URL" in env:
+        # The data directory was made on SQLite; the shared database gets its schema here
+        # (the nodes never migrate).
+        migrate = subprocess.run(  # noqa: S603 - our own tool, fixed arguments
+            [str(DROPBOX_EXE), "migrate", "--data-dir", str(data_dir)], env=env,
+            capture_output=True, text=True, timeout=START_TIMEOUT, check=False,
+        )  # fmt: skip
+        if migrate.returncode != 0:
+            raise BenchError(f"dropbox migrate failed: {migrate.stderr.strip()}")
     layout = Layout(free_port(), [])
     try:
         node_ports = []
