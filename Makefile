@@ -16,6 +16,7 @@ MYPY_PATHS = $(wildcard common crypto config dropbox journalist_ui transfer test
 help:
 	@echo "make demo       set up everything and run the whole system locally (deploy/demo/, python -m deploy.demo)"
 	@echo "make test       set up everything, then lint, type-check, check import contracts and test"
+	@echo "                (the server's database tests twice: SQLite, then PostgreSQL)"
 	@echo "make test-fast  the same without the browser, tor, slow and bench tests"
 	@echo "make soak       the lifecycle soak for hundreds of cycles (SOAK_CYCLES, POSTERN_SOAK_SEED)"
 	@echo "make bootstrap  install missing Debian packages and create/refresh $(VENV) from requirements.lock"
@@ -45,10 +46,32 @@ lint:
 # worker: with two (pytest-xdist, locked), the suite takes 8 instead of 15 minutes here, but
 # a test that binds the front's ports failed twice in three runs when another worker took a
 # port it had just picked; `make test-fast` uses two.
+#
+# Then the tests that touch the server's database run a second time on PostgreSQL
+# (POSTERN_TEST_DATABASE=postgresql: a throwaway cluster the suite starts, a fresh database
+# per data directory; tests/support/database.py). Those are PG_TESTS without the browser,
+# tor, slow, bench and soak tests, and without the files whose tests do not depend on the
+# backend (PG_NO_DATABASE: parsers, blob and upload stores, the tus protocol, the seal
+# command, the transfer client against a fake server, and the tests that pick SQLite and
+# PostgreSQL themselves); on two workers (none of them binds the front's ports).
+PG_TESTS := tests/dropbox tests/transfer tests/integration/test_transfer_loop.py
+PG_MARKERS := not browser and not tor and not slow and not bench and not soak
+PG_NO_DATABASE := $(addprefix tests/dropbox/,test_keyring_rotation.py test_nojs.py \
+	test_nojs_gunicorn.py test_seal_cli.py test_storage.py test_throttle.py test_tus.py \
+	test_tus_interop.py test_uploads.py test_postgres_cluster.py test_postgres_privacy.py \
+	test_database.py) \
+	$(addprefix tests/transfer/,test_download.py test_progress.py test_spool.py \
+	test_transfer_client.py)
 test: bootstrap
 	@$(MAKE) --no-print-directory lint
 	@status=0; $(BIN)/pytest --durations=25 || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	if [ $$status -eq 0 ]; then \
+		echo "make test: the server's database tests again, on PostgreSQL"; \
+		POSTERN_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 --dist loadfile --durations=10 \
+			-m "$(PG_MARKERS)" $(addprefix --ignore=,$(PG_NO_DATABASE)) $(PG_TESTS) \
+			|| status=$$?; \
+	fi; \
 	exit $$status
 
 # Everything but the tests marked browser, tor, slow or bench (see setup.cfg).

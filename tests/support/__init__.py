@@ -8,6 +8,10 @@
 * ``tests.support.server``: ``DropboxServer`` (``dropbox serve`` in a subprocess) and
   ``running_server``.
 * ``tests.support.homes``: station homes made once per test session and copied per test.
+* ``tests.support.postgres``: ``Cluster``, a throwaway PostgreSQL cluster, and a fresh
+  database in it (the session fixture ``postgres_cluster``, the fixture ``postgres_url``).
+* ``tests.support.database``: the server tests' backend (``POSTERN_TEST_DATABASE``): each
+  data directory's database URL (``DATABASES``, ``server_url``, ``settings_for``, ``query``).
 
 Fixtures live in the conftest.py files; these modules hold plain functions and classes, so
 that helpers and benchmarks (bench/) can use them too.

@@ -1,10 +1,11 @@
 """A throwaway PostgreSQL cluster for the tests, and a fresh database in it per test.
 
 :class:`Cluster` runs Debian's PostgreSQL (``initdb``, then ``postgres``) with its data in a
-new directory under the system's temporary directory, listening on a Unix socket in that
-directory only (no TCP port to race other workers for). It includes the deployment's privacy
-settings (deploy/postgresql/postern.conf), so the tests see the log an operator's server
-writes; durability is switched off, which a throwaway cluster does not need.
+new directory in memory (/dev/shm, else the system's temporary directory), listening on a
+Unix socket in that directory only (no TCP port to race other workers for). It includes the
+deployment's privacy settings (deploy/postgresql/postern.conf), so the tests see the log an
+operator's server writes; durability is switched off, which a throwaway cluster does not
+need.
 
 :meth:`Cluster.create_database` makes an empty database (``CREATE DATABASE ... TEMPLATE``,
 a file copy of a few megabytes) owned by the unprivileged role ``postern``, and returns its
@@ -116,11 +117,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def default_parent() -> Path:
+    """Where clusters go: /dev/shm when it can be written (memory: creating and dropping a
+    database per test, and removing the cluster, cost no disk I/O on a loaded machine), else
+    the system's temporary directory."""
+    shm = Path("/dev/shm")  # noqa: S108 - a directory of our own is made inside it
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
 def remove_stale_clusters(parent: Path | None = None) -> list[Path]:
     """Remove the clusters whose pytest process is gone (killed before it cleaned up),
     stopping their PostgreSQL if one still runs. Returns the directories removed."""
     removed = []
-    for directory in Path(parent or tempfile.gettempdir()).glob(PREFIX + "*"):
+    for directory in (parent or default_parent()).glob(PREFIX + "*"):
         try:
             owner = int((directory / OWNER_FILE).read_text("ascii"))
         except (OSError, ValueError):
@@ -148,7 +159,7 @@ class Cluster:
         self.bindir = postgres_bindir()
         self.settings_file = settings_file
         self.user = _server_user()
-        self.directory = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
+        self.directory = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent or default_parent()))
         (self.directory / OWNER_FILE).write_text(str(os.getpid()), "ascii")
         self.data = self.directory / "data"
         self.log_path = self.directory / "postgres.log"
