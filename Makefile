@@ -59,7 +59,7 @@ PG_MARKERS := not browser and not tor and not slow and not bench and not soak
 PG_NO_DATABASE := $(addprefix tests/dropbox/,test_keyring_rotation.py test_nojs.py \
 	test_nojs_gunicorn.py test_seal_cli.py test_storage.py test_throttle.py test_tus.py \
 	test_tus_interop.py test_uploads.py test_postgres_cluster.py test_postgres_privacy.py \
-	test_database.py) \
+	test_database.py test_blob_contract.py) \
 	$(addprefix tests/transfer/,test_download.py test_progress.py test_spool.py \
 	test_transfer_client.py)
 test: bootstrap

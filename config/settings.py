@@ -28,6 +28,8 @@ STATION_HOME_ENV: Final = "POSTERN_STATION_HOME"
 DATABASE_URL_ENV: Final = "POSTERN_DATABASE_URL"
 #: The database URL schemes the server takes (SQLAlchemy's names; PostgreSQL through psycopg 3).
 DATABASE_SCHEMES: Final = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+#: ``POSTERN_BLOB_STORE``: where the server keeps envelopes.
+BLOB_STORES: Final = ("local", "database")
 
 # libsodium's bounds for Argon2id (crypto_pwhash_argon2id_*_MAX, 64-bit).
 _ARGON2_OPSLIMIT_MAX: Final = 2**32 - 1
@@ -109,6 +111,9 @@ class ServerSettings:
     #: Purge an item (its blob and its row) as soon as a journalist's outbound bundle
     #: acknowledges it. Off: acknowledged items stay until ``dropbox purge`` removes them.
     purge_after_ack: bool = True
+    #: Where envelopes are kept: ``local`` files in the data directory, or ``database``: in
+    #: the PostgreSQL database every app node shares (dropbox/database_blobs.py).
+    blob_store: str = "local"
     #: The server's database (``POSTERN_DATABASE_URL``): None for the SQLite file in the data
     #: directory. It may hold a password, so it is never shown: not in ``repr``, not in an
     #: error message.
@@ -143,6 +148,11 @@ class ServerSettings:
             )
         _check_range("login_failures_per_session", self.login_failures_per_session, 1)
         _check_range("login_failure_window_minutes", self.login_failure_window_minutes, 1)
+        if self.blob_store not in BLOB_STORES:
+            raise SettingsError(
+                f"{env_name('blob_store')} must be {' or '.join(BLOB_STORES)}, "
+                f"got {self.blob_store!r}"
+            )
         for name in ("secure_cookie", "purge_after_ack"):
             value = getattr(self, name)
             if not isinstance(value, bool):
@@ -198,7 +208,8 @@ def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
     Each field ``name`` of :class:`ServerSettings` is set by ``POSTERN_<NAME>`` (for example
     ``POSTERN_ARGON2_MEMLIMIT``): integers in decimal, in bytes where the name says bytes;
     booleans as ``1``/``true`` or ``0``/``false``; ``POSTERN_DATABASE_URL`` as a SQLAlchemy URL
-    (empty: the SQLite file in the data directory).
+    (empty: the SQLite file in the data directory); ``POSTERN_BLOB_STORE`` as ``local`` or
+    ``database``.
     """
     # Each value was parsed for its field's type just above; Any lets ** pass them on.
     overrides: dict[str, Any] = {}
@@ -212,6 +223,8 @@ def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
             # The module uses postponed annotations, so item.type is the annotation's text.
             if item.type == "bool":
                 overrides[item.name] = _parse_bool(variable, env[variable])
+            elif item.type == "str":
+                overrides[item.name] = env[variable]
             else:
                 overrides[item.name] = _parse_int(variable, env[variable])
     return ServerSettings(data_dir=_required_dir(env, SERVER_DATA_DIR_ENV), **overrides)

@@ -16,7 +16,15 @@ client, and keeps no statistics socket.
 :func:`haproxy_config` writes the configuration for a front listening on the port tor
 publishes and for N app nodes; ``dropbox front-config`` prints it for operators, the demo and
 the tests run HAProxy with it, and deploy/haproxy.cfg is its output for the one-machine
-deployment (a test keeps them equal).
+deployment (a test keeps them equal), deploy/haproxy-nodes.cfg for a front before two app
+machines (docs/operations.md, "Many machines").
+
+With several nodes the front checks each one every two seconds and sends nothing to a node
+that fails its check; a request whose connection to a node fails is sent to another
+(``option redispatch``): the nodes hold no state of their own, so any node serves any
+request. The source backend's check asks the tus discovery (``OPTIONS /api/uploads``), which
+every node answers with 204 without touching a session or the database; the sync API's check
+is a TCP connect, because every one of its requests must be signed.
 """
 
 from __future__ import annotations
@@ -76,26 +84,44 @@ DEFAULT_LIMITS: Final = FrontLimits()
 
 @dataclass(frozen=True)
 class Front:
-    """One listening address of the front, and how many requests it hands one node at once
-    (the node's gunicorn threads; None: :attr:`FrontLimits.per_node_requests`)."""
+    """One listening address of the front, how many requests it hands one node at once (the
+    node's gunicorn threads; None: :attr:`FrontLimits.per_node_requests`), and how it checks
+    a node's health."""
 
     name: str
     listen: Address
     node_requests: int | None = None
+    #: With several nodes, check each with :data:`SOURCE_CHECK` (else: a TCP connect).
+    http_check: bool = False
+    #: Of ``node_requests``, how many may be :data:`STREAMING_REQUESTS` (None: no split).
+    #: They go to a backend of their own, so that pages never wait behind uploads.
+    upload_requests: int | None = None
+
+
+#: The source backend's health check with several nodes: the tus discovery (204, stateless).
+SOURCE_CHECK: Final = ("OPTIONS", "/api/uploads", 204)
+#: Requests whose bodies stream in for as long as the client takes (method, path prefix): a
+#: plain-form upload and a tus ``PATCH``. Over Tor each holds an app thread for minutes or
+#: hours; the front hands a node only so many of them at once (:attr:`Front.upload_requests`)
+#: and the app admits only so many (dropbox/web/capacity.py).
+STREAMING_REQUESTS: Final = (("POST", "/submit"), ("PATCH", "/api/uploads/"))
 
 
 def haproxy_config(
     fronts: Sequence[Front],
-    nodes: Sequence[Sequence[Address]],
+    nodes: Sequence[Sequence[Address | None]],
     limits: FrontLimits = DEFAULT_LIMITS,
 ) -> str:
     """The HAProxy configuration: one frontend per :class:`Front` in ``fronts``, each passing
     to its backend, made of the node addresses at the same index of every entry of ``nodes``
-    (``nodes[i][j]`` is node i's port for front j)."""
+    (``nodes[i][j]`` is node i's address for front j; None: node i does not serve front j)."""
     if not fronts:
         raise ValueError("a front needs at least one listening address")
     if not nodes or any(len(node) != len(fronts) for node in nodes):
         raise ValueError("every app node needs one address per front")
+    for index, front in enumerate(fronts):
+        if all(node[index] is None for node in nodes):
+            raise ValueError(f"no app node serves the {front.name} front")
     lines = [
         "# Written by dropbox.front.haproxy_config: change the code, not this file.",
         "global",
@@ -123,21 +149,48 @@ def haproxy_config(
     for index, front in enumerate(fronts):
         name = front.name
         requests = front.node_requests or limits.per_node_requests
-        lines += [
-            f"frontend {name}",
-            f"    bind {front.listen}",
-            f"    default_backend {name}_nodes",
-            "",
-            f"backend {name}_nodes",
-            "    balance leastconn",
-        ]
-        for number, node in enumerate(nodes, start=1):
-            lines.append(
-                f"    server node{number} {node[index]} maxconn {requests}"
-                + (" check inter 2s" if len(nodes) > 1 else "")
-            )
-        lines.append("")
+        servers = [(number, node[index]) for number, node in enumerate(nodes, start=1)]
+        lines += [f"frontend {name}", f"    bind {front.listen}"]
+        backends = [(f"{name}_nodes", requests)]
+        if front.upload_requests is not None:
+            if not 0 < front.upload_requests < requests:
+                raise ValueError("the uploads' share must leave a node requests for pages")
+            backends = [
+                (f"{name}_nodes", requests - front.upload_requests),
+                (f"{name}_uploads", front.upload_requests),
+            ]
+            lines += [
+                f"    use_backend {name}_uploads if {{ method {method} }} {{ path_beg {prefix} }}"
+                for method, prefix in STREAMING_REQUESTS
+            ]
+        lines += [f"    default_backend {name}_nodes", ""]
+        for backend, maxconn in backends:
+            lines += _backend(backend, front, servers, maxconn)
     return "\n".join(lines)
+
+
+def _backend(
+    name: str, front: Front, servers: Sequence[tuple[int, Address | None]], maxconn: int
+) -> list[str]:
+    several = sum(address is not None for _, address in servers) > 1
+    lines = [f"backend {name}", "    balance leastconn"]
+    if several:
+        lines += ["    option redispatch", "    retries 2"]
+        if front.http_check:
+            method, path, status = SOURCE_CHECK
+            lines += [
+                "    option httpchk",
+                f"    http-check send meth {method} uri {path} hdr Tus-Resumable 1.0.0",
+                f"    http-check expect status {status}",
+            ]
+    for number, address in servers:
+        if address is not None:
+            lines.append(
+                f"    server node{number} {address} maxconn {maxconn}"
+                + (" check inter 2s fall 2 rise 2" if several else "")
+            )
+    lines.append("")
+    return lines
 
 
 def run_haproxy(config: Path, *, haproxy: str = HAPROXY) -> NoReturn:

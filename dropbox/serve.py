@@ -27,10 +27,11 @@ This module adapts gunicorn, which ships no type information (setup.cfg relaxes 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from flask import Flask
@@ -70,10 +71,19 @@ DEFAULT_API_APP_PORT: Final = 8181
 FRONTS: Final = ("haproxy", "none")
 #: The most worker processes ``dropbox serve --workers`` accepts.
 MAX_WORKERS: Final = 64
-THREADS: Final = 128
-#: Body-streaming requests admitted at once (dropbox/web/capacity.py): the rest of the
-#: threads stay free for pages.
-UPLOAD_SLOTS: Final = THREADS - 16
+#: Body-streaming requests admitted at once (dropbox/web/capacity.py). Over Tor each holds a
+#: thread for as long as its body takes (a 256 KiB envelope at 50 KB/s: five seconds; a
+#: 1 GiB video: hours), so a node serves as many uploads at once as it has threads for them.
+#: A thread blocked in recv() costs little (bench/scale.py: 1,000 uploads at once on two
+#: cores); the front queues the uploads beyond these and refuses them after a while.
+UPLOAD_SLOTS: Final = 1024
+#: Threads left for pages, whatever the uploads do: the front sends a node at most this many
+#: other requests at once, in a backend of their own (dropbox/front.py).
+PAGE_THREADS: Final = 64
+THREADS: Final = UPLOAD_SLOTS + PAGE_THREADS
+#: Connections a worker holds at once, idle kept-alive ones included: more than its threads,
+#: or gunicorn would stop accepting before its threads are busy.
+WORKER_CONNECTIONS: Final = 2 * THREADS
 #: Seconds a worker may be silent before the arbiter restarts it. gthread workers stay alive
 #: while their threads serve long requests, so this does not limit a slow upload.
 TIMEOUT: Final = 120
@@ -82,6 +92,8 @@ GRACEFUL_TIMEOUT: Final = 30
 #: Seconds an idle keep-alive connection is held (Tor circuits are slow to rebuild).
 KEEPALIVE: Final = 30
 PROC_NAME: Final = "postern-dropbox"
+#: ``dropbox front-config --api-to``: the sync API behind the first node alone, or all nodes.
+API_TO: Final = ("one", "all")
 #: The sync API serves a few transfer machines: fewer threads.
 API_THREADS: Final = 16
 API_PROC_NAME: Final = "postern-sync"
@@ -158,6 +170,7 @@ def gunicorn_options(
         "workers": default_workers() if workers is None else check_workers(workers),
         "worker_class": "gthread",
         "threads": THREADS,
+        "worker_connections": WORKER_CONNECTIONS,
         "timeout": TIMEOUT,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "keepalive": KEEPALIVE,
@@ -183,7 +196,9 @@ def api_gunicorn_options(
 ) -> dict[str, Any]:
     """gunicorn's settings for the sync API: those of the source interface, fewer threads."""
     options = gunicorn_options(port, address=address, workers=workers)
-    options.update(threads=API_THREADS, proc_name=API_PROC_NAME)
+    options.update(
+        threads=API_THREADS, worker_connections=2 * API_THREADS, proc_name=API_PROC_NAME
+    )
     return options
 
 
@@ -214,22 +229,54 @@ def front_config(
     app_port: int = DEFAULT_APP_PORT,
     api_app_port: int = DEFAULT_API_APP_PORT,
     limits: FrontLimits = DEFAULT_LIMITS,
+    node_hosts: Sequence[str] = (LOOPBACK,),
+    api_to: str = "one",
 ) -> str:
-    """HAProxy's configuration for one machine: the source front on ``port`` before the source
-    interface on ``app_port``, the API front on ``api_port`` before the sync API on
-    ``api_app_port``, each handing its app at most as many requests as it has threads."""
+    """HAProxy's configuration: the source front on ``port`` before the source interface on
+    ``app_port``, the API front on ``api_port`` before the sync API on ``api_app_port``, each
+    handing its app at most as many requests as it has threads.
+
+    The apps run on every host of ``node_hosts`` (default: this machine alone), the same
+    ports on each. The sync API goes to the first node alone (``api_to="one"``) or to all."""
     ports = {port, api_port, app_port, api_app_port}
     if len(ports) != 4 or not all(1 <= p <= 65535 for p in ports):
         raise DropboxError(
             f"the front needs four different TCP ports, not {port}, {api_port}, {app_port} "
             f"and {api_app_port}"
         )
+    if api_to not in API_TO:
+        raise DropboxError(f"the sync API goes to {' or '.join(API_TO)} node(s), not {api_to!r}")
+    hosts = [check_node_host(host) for host in node_hosts]
+    if not hosts or len(set(hosts)) != len(hosts):
+        raise DropboxError("the front needs one or more app nodes, each named once")
     fronts = [
-        Front("source", Address(LOOPBACK, port), THREADS),
+        Front(
+            "source",
+            Address(LOOPBACK, port),
+            THREADS,
+            http_check=True,
+            upload_requests=UPLOAD_SLOTS,
+        ),
         Front("api", Address(LOOPBACK, api_port), API_THREADS),
     ]
-    nodes = [[Address(LOOPBACK, app_port), Address(LOOPBACK, api_app_port)]]
+    nodes: list[list[Address | None]] = [
+        [
+            Address(host, app_port),
+            Address(host, api_app_port) if api_to == "all" or number == 0 else None,
+        ]
+        for number, host in enumerate(hosts)
+    ]
     return haproxy_config(fronts, nodes, limits)
+
+
+def check_node_host(host: str) -> str:
+    """An app node's address as the front reaches it: an IPv4 address (this machine's
+    loopback, or a node's address on the private network between the machines)."""
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise DropboxError(f"an app node is named by its IPv4 address, not {host!r}") from None
+    return host
 
 
 def serve(

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import ServerSettings
 from dropbox import db
+from dropbox.database_blobs import DATABASE, DatabaseBlobStore
 from dropbox.instance import Instance, InstanceLoader
-from dropbox.storage import LocalBlobStore
+from dropbox.storage import LocalBlobStore, ReclaimableBlobStore
 
 
 def utc_now() -> datetime:
@@ -40,7 +41,7 @@ class ServerServices:
     instances: InstanceLoader
     engine: Engine
     db: sessionmaker[Session]
-    blobs: LocalBlobStore
+    blobs: ReclaimableBlobStore
 
     def as_fields(self) -> dict[str, Any]:
         """These services as keyword arguments, to build an app's own services from them."""
@@ -67,6 +68,7 @@ def open_services(settings: ServerSettings, clock: Callable[[], datetime]) -> Se
     try:
         # The apps never migrate (dropbox migrate does, once, before they start).
         db.require_current(engine)
+        blobs = open_blob_store(settings, instance, engine)
     except BaseException:
         engine.dispose()
         raise
@@ -76,5 +78,15 @@ def open_services(settings: ServerSettings, clock: Callable[[], datetime]) -> Se
         instances=instances,
         engine=engine,
         db=db.make_sessionmaker(engine),
-        blobs=LocalBlobStore(instance.blobs_dir),
+        blobs=blobs,
     )
+
+
+def open_blob_store(
+    settings: ServerSettings, instance: Instance, engine: Engine
+) -> ReclaimableBlobStore:
+    """The blob store ``POSTERN_BLOB_STORE`` names: files in the data directory (``local``),
+    or the shared PostgreSQL database (``database``; :class:`DropboxError` on SQLite)."""
+    if settings.blob_store == DATABASE:
+        return DatabaseBlobStore(engine)
+    return LocalBlobStore(instance.blobs_dir)

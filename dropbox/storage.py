@@ -150,6 +150,15 @@ class BlobStore(Protocol):
     def ids(self) -> Iterator[str]: ...
 
 
+class ReclaimableBlobStore(BlobStore, Protocol):
+    """A blob store the orphan sweep can work on (dropbox/sweep.py): this module's
+    :class:`LocalBlobStore`, or dropbox/database_blobs.py's store shared by several nodes."""
+
+    def reclaim(self, blob_id: str, still_named: Callable[[str], bool]) -> bool: ...
+
+    def remove_stale_temporaries(self) -> int: ...
+
+
 class _LocalWriter:
     """A blob being written: a temporary file, locked (``flock``) for as long as it is held.
 

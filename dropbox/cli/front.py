@@ -20,7 +20,9 @@ def add_commands(commands: Commands) -> None:
             "source onion's target) and 127.0.0.1:API_PORT (the API onion's) before the source "
             "interface on APP_PORT and the sync API on API_APP_PORT. deploy/haproxy.cfg is its "
             "output with the defaults; `dropbox serve --front haproxy` writes the same "
-            "configuration for its own ports to DIR/haproxy.cfg."
+            "configuration for its own ports to DIR/haproxy.cfg. With --node (once per app "
+            "machine), the front passes to several nodes and checks their health "
+            "(deploy/haproxy-nodes.cfg, docs/operations.md)."
         ),
     )
     for option, default, what in (
@@ -30,6 +32,15 @@ def add_commands(commands: Commands) -> None:
         ("--api-app-port", 8181, "the sync API's gunicorn port"),
     ):
         parser.add_argument(option, type=int, default=default, help=f"{what} (default: {default})")
+    parser.add_argument(
+        "--node", action="append", default=[], metavar="ADDRESS",
+        help="an app node's IPv4 address as the front reaches it, its apps on APP_PORT and "
+        "API_APP_PORT (repeatable, one per node; default: 127.0.0.1 alone, this machine)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--api-to", choices=("one", "all"), default="one",
+        help="the sync API behind the first node alone (default) or behind every node",
+    )  # fmt: skip
     parser.set_defaults(handler=_front_config)
 
 
@@ -39,7 +50,8 @@ def _front_config(args: argparse.Namespace) -> int:
     try:
         text = front_config(
             port=args.port, api_port=args.api_port, app_port=args.app_port,
-            api_app_port=args.api_app_port,
+            api_app_port=args.api_app_port, node_hosts=args.node or ["127.0.0.1"],
+            api_to=args.api_to,
         )  # fmt: skip
     except DropboxError as exc:
         raise UsageError(str(exc)) from None

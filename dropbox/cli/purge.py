@@ -28,7 +28,7 @@ def add_commands(commands: Commands) -> None:
 def _purge(args: argparse.Namespace) -> int:
     # Imported here: the other commands need no database.
     from dropbox import db
-    from dropbox.storage import LocalBlobStore
+    from dropbox.services import open_blob_store
     from dropbox.sweep import sweep
     from dropbox.sync.retention import purge_acknowledged
 
@@ -38,7 +38,7 @@ def _purge(args: argparse.Namespace) -> int:
     try:
         db.require_current(engine)
         sessions = db.make_sessionmaker(engine)
-        blobs = LocalBlobStore(instance.blobs_dir)
+        blobs = open_blob_store(settings, instance, engine)
         with sessions() as session:
             result = purge_acknowledged(session, blobs)
         swept = sweep(sessions, blobs)

@@ -28,9 +28,12 @@ from dropbox.errors import DropboxError
 
 DATABASE_FILE: Final = "db.sqlite"
 #: The most connections one app's engine holds at once: one per gunicorn thread of the source
-#: interface (``dropbox.serve.THREADS``; the sync API has fewer), so that a request never
-#: waits for a connection another request of the same worker holds.
-MAX_CONNECTIONS: Final = 128
+#: interface (``dropbox.serve.THREADS``: 1,024 for uploads streaming in and 64 for the rest;
+#: the sync API has fewer), so that a request never waits for a connection another request of
+#: the same worker holds. A cap, not a reservation: connections beyond POOL_SIZE are opened
+#: only while requests use them at once, and PostgreSQL's max_connections bounds the sum over
+#: the nodes (docs/operations.md section 23.2).
+MAX_CONNECTIONS: Final = 1_088
 #: Connections kept open between requests; the rest are opened under load and closed after.
 POOL_SIZE: Final = 4
 #: Seconds a request waits for a connection before it fails (below gunicorn's graceful

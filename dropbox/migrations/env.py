@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from dropbox import database_blobs  # noqa: F401 - its tables are part of the schema
 from dropbox.db import Base
 
 

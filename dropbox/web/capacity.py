@@ -15,10 +15,9 @@ from typing import Final
 from flask import Flask, g, request
 from flask.typing import ResponseReturnValue
 
+from dropbox.front import STREAMING_REQUESTS
 from dropbox.web.security import render_error
 
-#: Requests whose bodies stream in for as long as the client takes.
-_STREAMING: Final = (("POST", "/submit"), ("PATCH", "/api/uploads/"))
 _HELD: Final = "_postern_upload_slot"
 EXTENSION_KEY: Final = "postern_upload_slots"
 
@@ -40,7 +39,7 @@ class UploadSlots:
 def _is_streaming() -> bool:
     return any(
         request.method == method and request.path.startswith(prefix)
-        for method, prefix in _STREAMING
+        for method, prefix in STREAMING_REQUESTS
     )
 
 

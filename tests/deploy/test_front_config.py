@@ -52,10 +52,15 @@ def test_the_ports_agree_with_the_units_and_the_gunicorn_configs():
     assert binds == ["127.0.0.1:8080", "127.0.0.1:8081"]
     source = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn.conf.py"))
     api = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn-api.conf.py"))
+    # The source interface's threads are shared out between pages and uploads, each kind in
+    # a backend of its own; the sync API's all go to its one backend.
     assert servers == [
-        (source["bind"][0], str(source["threads"])),
+        (source["bind"][0], str(serve.PAGE_THREADS)),
+        (source["bind"][0], str(serve.UPLOAD_SLOTS)),
         (api["bind"][0], str(api["threads"])),
     ]
+    assert source["threads"] == serve.PAGE_THREADS + serve.UPLOAD_SLOTS
+    assert source["worker_connections"] > source["threads"]
     # The onions point at the front, not at gunicorn.
     assert "--port 8080 --api-port 8081" in (UNITS / "postern-onion.service").read_text()
     assert "-f /etc/postern-front/haproxy.cfg" in (UNITS / "postern-front.service").read_text()
@@ -99,8 +104,15 @@ def test_haproxy_starts_under_a_low_file_limit_with_the_fitted_config():
     def start(directory: Path, limits: FrontLimits) -> tuple[int, subprocess.Popen[str]]:
         port = free_port()
         config = directory / f"{port}.cfg"
-        others = {"api_port": free_port(), "app_port": free_port(), "api_app_port": free_port()}
-        config.write_text(serve.front_config(port=port, limits=limits, **others))
+        config.write_text(
+            serve.front_config(
+                port=port,
+                api_port=free_port(),
+                app_port=free_port(),
+                api_app_port=free_port(),
+                limits=limits,
+            )
+        )
         config.chmod(0o644)
         process = subprocess.Popen(
             [HAPROXY, "-db", "-f", str(config)], stdout=subprocess.PIPE,

@@ -48,8 +48,13 @@ def test_the_front_runs_before_the_apps_and_stops_with_them(tmp_path: Path):
         config = (server.data_dir / CONFIG_FILE).read_text()
         assert f"bind 127.0.0.1:{server.port}" in config
         assert f"bind 127.0.0.1:{server.api_port}" in config
-        (app_port, threads), (api_app_port, api_threads) = _SERVERS.findall(config)
-        assert (threads, api_threads) == ("128", "16")
+        # The source interface's pages and uploads each have a backend (and a share of its
+        # threads) of their own, on the same port.
+        (app_port, pages), (upload_port, uploads), (api_app_port, api_threads) = _SERVERS.findall(
+            config
+        )
+        assert upload_port == app_port
+        assert (pages, uploads, api_threads) == ("64", "1024", "16")
         assert {int(app_port), int(api_app_port)}.isdisjoint({server.port, server.api_port})
         assert f"before the apps on :{app_port} and :{api_app_port}" in server.output()
         kids = children(server.process.pid)

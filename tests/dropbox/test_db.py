@@ -13,7 +13,13 @@ from alembic.runtime.migration import MigrationContext
 
 from crypto import Kind, SourceSecrets, seal_bytes
 from crypto.keys import x25519_public
-from dropbox import db
+
+# The blob store's tables (migration 0007) live beside the store: importing it puts them in
+# db.Base.metadata, which the schema is compared with.
+from dropbox import (
+    database_blobs,  # noqa: F401
+    db,
+)
 from dropbox.db import Item, ItemKind, Reply, Source, Submission
 from dropbox.sources import (
     MAX_REPLY_ENVELOPE,
@@ -66,7 +72,7 @@ def blob_id() -> str:
 
 
 def test_migrations_create_the_schema_of_the_models(engine):
-    assert db.current_revision(engine) == db.head_revision() == "0006"
+    assert db.current_revision(engine) == db.head_revision() == "0007"
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.Base.metadata) == []
@@ -74,14 +80,14 @@ def test_migrations_create_the_schema_of_the_models(engine):
 
 def test_upgrading_again_changes_nothing(engine):
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0006"
+    assert db.current_revision(engine) == "0007"
 
 
 def test_the_tables_hold_the_least_metadata(engine):
     inspector = sa.inspect(engine)
     assert set(inspector.get_table_names()) == {
         "alembic_version", "sources", "submissions", "items", "replies", "applied_bundles",
-        "uploads", "source_sessions", "derivation_counts", "sync_nonces",
+        "uploads", "source_sessions", "derivation_counts", "sync_nonces", "blobs", "blob_chunks",
     }  # fmt: skip
     columns = {
         table: {c["name"]: c["type"] for c in inspector.get_columns(table)}
@@ -102,6 +108,9 @@ def test_the_tables_hold_the_least_metadata(engine):
         "source_sessions": {"id", "sealed", "day", "logged_in"},
         "derivation_counts": {"kind", "minute", "count"},
         "sync_nonces": {"client_id", "nonce_hash", "expires_day"},
+        # The database blob store (POSTERN_BLOB_STORE=database): ids, sizes and ciphertext.
+        "blobs": {"blob_id", "content_id", "size"},
+        "blob_chunks": {"content_id", "seq", "data"},
     }  # fmt: skip
     # No time finer than a day anywhere.
     for table, types in columns.items():
@@ -370,7 +379,7 @@ def test_0004_keeps_items_both_ways(database_url):
         c["name"] for c in sa.inspect(engine).get_columns("submissions")
     }
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0006"
+    assert db.current_revision(engine) == "0007"
     with db.make_sessionmaker(engine)() as session:
         assert list(session.scalars(select_item_ids()).all()) == ids
     engine.dispose()

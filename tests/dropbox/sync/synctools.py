@@ -25,7 +25,7 @@ from dropbox import db
 from dropbox.db import Item, ItemKind
 from dropbox.filetimes import DISCARDED_PREFIX
 from dropbox.sources import create_source
-from dropbox.storage import LocalBlobStore
+from dropbox.storage import ReclaimableBlobStore
 from dropbox.submissions import add_submission
 from dropbox.sync.app import create_sync_app
 from dropbox.sync.context import SYNC_EXTENSION_KEY, SyncServices
@@ -81,7 +81,7 @@ class SyncSite:
         return services
 
     @property
-    def blobs(self) -> LocalBlobStore:
+    def blobs(self) -> ReclaimableBlobStore:
         return self.services.blobs
 
     def now(self) -> int:
