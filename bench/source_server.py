@@ -67,9 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported here: --help needs neither gunicorn nor Flask.
     from dropbox.serve import SourceInterfaceServer, gunicorn_options
 
+    # One worker, as bench/source.py runs `dropbox serve --workers 1`: the worker measured.
+    options = gunicorn_options(args.port, workers=1)
     # SourceInterfaceServer is typed for the Flask app it normally serves; gunicorn takes any
     # WSGI callable.
-    SourceInterfaceServer(lambda: cast("Flask", discard_app), gunicorn_options(args.port)).run()
+    SourceInterfaceServer(lambda: cast("Flask", discard_app), options).run()
     return 0
 
 

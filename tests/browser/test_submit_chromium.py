@@ -37,6 +37,7 @@ from tests.browser.live import (
     nth,
     other_keyring,
 )
+from tests.support.database import execute
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -338,9 +339,31 @@ def test_a_lost_answer_to_completion_is_asked_again_with_the_same_key(browser, r
     assert server.upload_files() == []
 
 
-def test_a_server_restart_mid_upload_resumes_and_asks_to_log_in_again(browser, relay, server):
-    """The restart ends every session: the upload goes on with its capability from where the
-    server stopped, and completing asks for the codename in the page, then finishes."""
+def test_a_server_restart_mid_upload_keeps_the_session_and_resumes(browser, relay, server):
+    """Sessions are in the database: after a kill and a restart the upload goes on from where
+    the server stopped and completes in the same session, with no new login."""
+    data = os.urandom(4 * MiB + 4321)
+    relay.rule = nth("PATCH", "/api/uploads/", 2, "hold")
+    browser.log_in()
+    browser.fill("", [("dump.bin", "application/octet-stream", data)])
+    browser.send()
+    assert relay.held.wait(30)
+    server.kill()
+    server.start(timeout=30)
+    browser.page.wait_for_url("**/submit/done", timeout=60_000)
+    assert relay.matching("HEAD", "/api/uploads/")
+    patches = relay.matching("PATCH", "/api/uploads/")
+    assert all(p.offset > 0 for p in patches[2:])
+    items = server.items()
+    assert [(i.filename, i.content) for i in items] == [("dump.bin", data)]
+    assert len(relay.matching("POST", "/api/uploads")) == 1
+
+
+def test_an_upload_whose_session_ended_resumes_and_asks_to_log_in_again(browser, relay, server):
+    """A session that ended while the upload ran (here: the server was killed and its
+    sessions removed, as their lifetime would): the upload goes on with its capability from
+    where the server stopped, and completing asks for the codename in the page, then
+    finishes."""
     data = os.urandom(4 * MiB + 4321)
     relay.rule = nth("PATCH", "/api/uploads/", 2, "hold")
     codename = browser.log_in()
@@ -349,6 +372,7 @@ def test_a_server_restart_mid_upload_resumes_and_asks_to_log_in_again(browser, r
     browser.send()
     assert relay.held.wait(30)
     server.kill()
+    execute(server.data_dir, "DELETE FROM source_sessions")
     server.start(timeout=30)
     browser.page.wait_for_selector("#postern-login:not([hidden])", timeout=60_000)
     assert browser.page.is_visible("#postern-codename")

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import requests
 from sqlalchemy import select
 
 from crypto import Kind, seal_bytes, verify_keyring
@@ -32,7 +31,7 @@ from journalist_ui.store.models import Source as StationSource
 from journalist_ui.unlock import Unlocked, unlock
 from tests.soak.pending import PendingSubmission
 from tests.support.cli import BIN, JOURNALIST, run_tool
-from tests.support.server import DropboxServer
+from tests.support.server import DropboxServer, kept_files
 from tests.support.source import Source
 from tests.support.transfer import run
 
@@ -138,13 +137,12 @@ class World:
 
     def restart_server(self) -> None:
         self.server.start()
-        # Sessions do not survive a restart today: every source comes back and logs in
-        # again with their codename, in a new browser session, as a person would.
+        # Sessions live in the database: after the kill and the restart every source is still
+        # logged in, in the same browser session, with no new login (whose per-minute budget
+        # a restart does not reset either).
         for source in self.sources:
-            source.http.close()
-            source.http = requests.Session()
-            page = source.get("/login")
-            source.post("/login", {"csrf_token": source.token(page), "codename": source.codename})
+            page = source.get("/replies")
+            assert 'name="codename"' not in page, "a source was logged out by a restart"
 
     # -- the transfer machine and the station ---------------------------------------------------
 
@@ -226,13 +224,14 @@ def new_station(tmp: Path) -> tuple[Path, Path]:
 
 
 def server_files(data_dir: Path) -> dict[str, list[str]]:
-    """What the server's data directory holds that the invariants speak of."""
-    blobs = data_dir / "blobs"
+    """What the server's data directory holds that the invariants speak of (discarded files,
+    zeroed and waiting for the daily blur to unlink them, are not kept: left out)."""
+    blobs = kept_files(data_dir / "blobs")
     uploads = data_dir / "uploads"
     return {
-        "blobs": sorted(p.name for p in blobs.iterdir() if not p.name.startswith(".")),
-        "temporary": sorted(p.name for p in blobs.iterdir() if p.name.startswith(".")),
-        "uploads": sorted(p.name for p in uploads.iterdir()) if uploads.exists() else [],
+        "blobs": [name for name in blobs if not name.startswith(".")],
+        "temporary": [name for name in blobs if name.startswith(".")],
+        "uploads": kept_files(uploads) if uploads.exists() else [],
     }
 
 

@@ -124,3 +124,17 @@ def query(data_dir: Path, statement: str) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in connection.execute(sa.text(statement))]
     finally:
         engine.dispose()
+
+
+def execute(data_dir: Path, statement: str) -> None:
+    """Run one SQL statement that changes ``data_dir``'s server database, and commit it."""
+    import sqlalchemy as sa
+
+    from dropbox import db
+
+    engine = db.make_engine(server_url(data_dir), connections=1)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
