@@ -13,13 +13,13 @@ import sys
 import pytest
 from alembic import command
 
-from config import ServerSettings
 from crypto import Algorithm, fingerprint
 from dropbox import db, serve
 from dropbox.app import create_app
 from dropbox.errors import DropboxError
 from dropbox.web.security import SECURITY_HEADERS
 from tests.support.cli import DROPBOX, REPO_ROOT, assert_one_line_error, run_tool
+from tests.support.database import server_url, settings_for
 from tests.support.ports import is_listening
 from tests.support.server import DropboxServer, make_data_dir
 from tests.support.team import Team
@@ -99,19 +99,19 @@ def test_serve_refuses_a_wrong_number_of_workers(team, tmp_path):
 
 def test_a_worker_refuses_an_old_schema_until_dropbox_migrate_runs(team, tmp_path):
     data_dir = make_data_dir(tmp_path / "data", team, keyring_serial=None)
-    engine = db.make_engine(db.sqlite_url(data_dir))
+    engine = db.make_engine(server_url(data_dir))
     try:
         with engine.begin() as connection:
             command.downgrade(db.alembic_config(connection), "0004")
         # A worker does not migrate: it refuses to start on an old schema, and says why.
         with pytest.raises(DropboxError, match="dropbox migrate"):
-            create_app(ServerSettings(data_dir=data_dir))
+            create_app(settings_for(data_dir))
         done = run_tool(DROPBOX, "migrate", "--data-dir", data_dir)
         assert done.returncode == 0, done.stderr
         assert db.current_revision(engine) == db.head_revision()
     finally:
         engine.dispose()
-    create_app(ServerSettings(data_dir=data_dir))
+    create_app(settings_for(data_dir))
 
 
 def test_serve_needs_an_initialized_data_directory(tmp_path):
