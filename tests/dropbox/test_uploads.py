@@ -16,8 +16,12 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from config import ServerSettings
 from dropbox import db
+from dropbox.errors import DropboxError
 from dropbox.filetimes import DISCARDED_PREFIX, blur
+from dropbox.instance import init_instance, load_instance
+from dropbox.services import open_part_store
 from dropbox.storage import LocalBlobStore, is_out_of_space
 from dropbox.uploads import (
     LocalParts,
@@ -31,6 +35,7 @@ from dropbox.uploads import (
 )
 from dropbox.uploads.database_parts import PIECE_MAX, DatabaseParts
 from tests.dropbox.tus_testapp import BrokenStream, complete_into, make_upload_store
+from tests.support.team import Team
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -261,3 +266,21 @@ def test_database_parts_are_pieces_of_at_most_a_mebibyte(in_database: UploadStor
     assert store.delete(upload.id)
     assert store.parts.size(upload.part) is None
     assert list(store.parts.names()) == []
+
+
+def test_the_blob_store_setting_chooses_the_part_store(tmp_path: Path, postgres_url: str) -> None:
+    data_dir = tmp_path / "data"
+    init_instance(data_dir, Team().root.public.key, database_url=postgres_url)
+    instance = load_instance(data_dir)
+    engine = db.make_engine(postgres_url)
+    try:
+        local_parts = open_part_store(ServerSettings(data_dir=data_dir), instance, engine)
+        assert isinstance(local_parts, LocalParts)
+        assert local_parts.root == instance.uploads_dir
+        shared = ServerSettings(data_dir=data_dir, blob_store="database")
+        assert isinstance(open_part_store(shared, instance, engine), DatabaseParts)
+    finally:
+        engine.dispose()
+    sqlite = db.make_engine(db.sqlite_url(tmp_path))
+    with pytest.raises(DropboxError, match="in PostgreSQL"):
+        open_part_store(shared, instance, sqlite)
