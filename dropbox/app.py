@@ -43,7 +43,7 @@ from crypto.envelope import MAX_RECIPIENTS, MAX_RECORD, header_length, padded_si
 from dropbox import request_log
 from dropbox.errors import DropboxError
 from dropbox.filetimes import blur
-from dropbox.services import open_services, utc_now
+from dropbox.services import open_part_store, open_services, utc_now
 from dropbox.sweep import Sweeper, sweep
 from dropbox.uploads import UploadStore
 from dropbox.web import api, brand, capacity, out_of_space, pages, plain_form
@@ -165,7 +165,10 @@ def create_app(
     now = clock or utc_now
     base = open_services(settings, now)
     sweep(base.db, base.blobs)
-    uploads = UploadStore(base.instance().uploads_dir, base.db)
+    instance = base.instance()
+    uploads = UploadStore(
+        instance.uploads_dir, base.db, parts=open_part_store(settings, instance, base.engine)
+    )
     uploads.expire(now())
     # Every start blurs the file times (dropbox/filetimes.py), as the daily job does.
     blur(settings.data_dir)

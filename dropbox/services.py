@@ -25,6 +25,8 @@ from dropbox import db
 from dropbox.database_blobs import DATABASE, DatabaseBlobStore
 from dropbox.instance import Instance, InstanceLoader
 from dropbox.storage import LocalBlobStore, ReclaimableBlobStore
+from dropbox.uploads import LocalParts, PartStore
+from dropbox.uploads.database_parts import DatabaseParts
 
 
 def utc_now() -> datetime:
@@ -90,3 +92,12 @@ def open_blob_store(
     if settings.blob_store == DATABASE:
         return DatabaseBlobStore(engine)
     return LocalBlobStore(instance.blobs_dir)
+
+
+def open_part_store(settings: ServerSettings, instance: Instance, engine: Engine) -> PartStore:
+    """Where incomplete uploads keep their bytes: with ``POSTERN_BLOB_STORE=database`` the
+    same shared database as the blobs (any node resumes any upload), else files in the data
+    directory. One setting for "shared storage", so that blobs and parts never disagree."""
+    if settings.blob_store == DATABASE:
+        return DatabaseParts(engine)
+    return LocalParts(instance.uploads_dir)

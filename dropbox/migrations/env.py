@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from dropbox import database_blobs  # noqa: F401 - its tables are part of the schema
 from dropbox.db import Base
+from dropbox.uploads import database_parts  # noqa: F401 - its table too
 
 
 def _run(connection: Connection) -> None:

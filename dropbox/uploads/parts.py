@@ -2,10 +2,15 @@
 
 :class:`PartStore` is all :class:`dropbox.uploads.UploadStore` asks of the place where the
 bytes received so far live; the upload's state is in the database. :class:`LocalParts`, the
-only store today, keeps each part as a file ``ROOT/<name>`` (mode 0600, in a directory of
-mode 0700) whose size *is* the upload offset, so there is no second copy of the offset that
-could disagree with the bytes. A store in PostgreSQL (large objects, or rows of pieces)
-would implement the same two protocols.
+default, keeps each part as a file ``ROOT/<name>`` (mode 0600, in a directory of mode 0700)
+whose size *is* the upload offset, so there is no second copy of the offset that could
+disagree with the bytes. :class:`dropbox.uploads.database_parts.DatabaseParts` implements the
+same two protocols with rows of PostgreSQL, for app nodes on several machines
+(``POSTERN_BLOB_STORE=database``; :func:`dropbox.services.open_part_store` chooses).
+
+A store signals a full disk (or database) by raising an ``OSError`` that
+:func:`dropbox.storage.is_out_of_space` recognizes, from ``create``, ``append`` or ``sync``:
+the upload store then cuts the part back and answers "full".
 
 Names are 32 random lowercase hex digits, chosen by the upload store and unrelated to the
 upload's id: a name left in a directory block after its file is gone ties it to nothing.

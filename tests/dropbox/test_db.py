@@ -14,8 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from crypto import Kind, SourceSecrets, seal_bytes
 from crypto.keys import x25519_public
 
-# The blob store's tables (migration 0007) live beside the store: importing it puts them in
-# db.Base.metadata, which the schema is compared with.
+# The blob store's tables (migration 0007) and the part store's (0008) live beside the stores:
+# importing them puts them in db.Base.metadata, which the schema is compared with.
 from dropbox import (
     database_blobs,  # noqa: F401
     db,
@@ -33,6 +33,7 @@ from dropbox.sources import (
 )
 from dropbox.storage import LocalBlobStore
 from dropbox.submissions import SubmissionError, add_submission
+from dropbox.uploads import database_parts  # noqa: F401
 
 TODAY = date(2026, 11, 24)
 TEAM_KEY = x25519_public(os.urandom(32))
@@ -72,7 +73,7 @@ def blob_id() -> str:
 
 
 def test_migrations_create_the_schema_of_the_models(engine):
-    assert db.current_revision(engine) == db.head_revision() == "0007"
+    assert db.current_revision(engine) == db.head_revision() == "0008"
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.Base.metadata) == []
@@ -80,7 +81,7 @@ def test_migrations_create_the_schema_of_the_models(engine):
 
 def test_upgrading_again_changes_nothing(engine):
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0007"
+    assert db.current_revision(engine) == "0008"
 
 
 def test_the_tables_hold_the_least_metadata(engine):
@@ -88,6 +89,7 @@ def test_the_tables_hold_the_least_metadata(engine):
     assert set(inspector.get_table_names()) == {
         "alembic_version", "sources", "submissions", "items", "replies", "applied_bundles",
         "uploads", "source_sessions", "derivation_counts", "sync_nonces", "blobs", "blob_chunks",
+        "upload_parts",
     }  # fmt: skip
     columns = {
         table: {c["name"]: c["type"] for c in inspector.get_columns(table)}
@@ -111,6 +113,8 @@ def test_the_tables_hold_the_least_metadata(engine):
         # The database blob store (POSTERN_BLOB_STORE=database): ids, sizes and ciphertext.
         "blobs": {"blob_id", "content_id", "size"},
         "blob_chunks": {"content_id", "seq", "data"},
+        # Its upload parts: random part names, piece numbers and ciphertext.
+        "upload_parts": {"name", "seq", "data"},
     }  # fmt: skip
     # No time finer than a day anywhere.
     for table, types in columns.items():
@@ -379,7 +383,7 @@ def test_0004_keeps_items_both_ways(database_url):
         c["name"] for c in sa.inspect(engine).get_columns("submissions")
     }
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0007"
+    assert db.current_revision(engine) == "0008"
     with db.make_sessionmaker(engine)() as session:
         assert list(session.scalars(select_item_ids()).all()) == ids
     engine.dispose()

@@ -18,7 +18,7 @@ from tests.support.database import server_url, settings_for
 from tests.support.server import clean_environment, make_data_dir
 from tests.support.team import Team
 
-HEAD = "0007"
+HEAD = "0008"
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -1,21 +1,30 @@
-"""dropbox.uploads: the upload store on its own (the storage side of docs/format.md 8.3)."""
+"""dropbox.uploads: the upload store on its own (the storage side of docs/format.md 8.3), on
+both part stores: files in a directory (LocalParts) and rows in PostgreSQL (DatabaseParts, in
+the suite's throwaway cluster), as tests/dropbox/test_blob_contract.py does for blobs."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import io
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
+from config import ServerSettings
+from dropbox import db
+from dropbox.errors import DropboxError
 from dropbox.filetimes import DISCARDED_PREFIX, blur
+from dropbox.instance import init_instance, load_instance
+from dropbox.services import open_part_store
 from dropbox.storage import LocalBlobStore, is_out_of_space
 from dropbox.uploads import (
+    LocalParts,
     OffsetMismatch,
     StreamInterrupted,
     UploadBusy,
@@ -24,25 +33,56 @@ from dropbox.uploads import (
     UploadStore,
     UploadStoreFull,
 )
+from dropbox.uploads.database_parts import PIECE_MAX, DatabaseParts
 from tests.dropbox.tus_testapp import BrokenStream, complete_into, make_upload_store
+from tests.support.team import Team
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture(params=["local", "database"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UploadStore]:
+    if request.param == "local":
+        yield make_upload_store(tmp_path)
+        return
+    yield from database_store(request.getfixturevalue("postgres_url"), tmp_path)
+
+
+def database_store(url: str, tmp_path: Path) -> Iterator[UploadStore]:
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    parts = DatabaseParts(engine)
+    yield UploadStore(tmp_path / "unused", db.make_sessionmaker(engine), parts=parts)
+    engine.dispose()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> UploadStore:
-    return make_upload_store(tmp_path)
+def in_database(postgres_url: str, tmp_path: Path) -> Iterator[UploadStore]:
+    yield from database_store(postgres_url, tmp_path)
 
 
-def part_path(store: UploadStore, upload_id: str) -> Path:
+def local(store: UploadStore) -> bool:
+    return isinstance(store.parts, LocalParts)
+
+
+def part_name(store: UploadStore, upload_id: str) -> str:
     upload = store.get(upload_id)
     assert upload is not None
-    return store.root / upload.part
+    return upload.part
 
 
-def live_files(store: UploadStore) -> list[str]:
-    """The store's files, but those discarded (unlinked at the daily blur)."""
-    return sorted(n for n in os.listdir(store.root) if not n.startswith(DISCARDED_PREFIX))
+def live_parts(store: UploadStore) -> list[str]:
+    """The parts stored (files: but those discarded, unlinked at the daily blur)."""
+    if local(store):
+        assert all(not n.startswith(DISCARDED_PREFIX) for n in store.parts.names())
+    return sorted(store.parts.names())
+
+
+def blur_parts(store: UploadStore) -> None:
+    """The daily blur unlinks what was discarded (files); rows are deleted at once."""
+    if local(store):
+        blur(store.root)
+        assert os.listdir(store.root) == []
 
 
 def test_store_never_writes_past_the_length(store: UploadStore) -> None:
@@ -80,8 +120,8 @@ def test_store_checks_the_expected_offset(store: UploadStore) -> None:
 
 def test_store_refuses_a_second_writer(store: UploadStore, tmp_path: Path) -> None:
     upload = store.create("owner", 10, T0)
-    with open(part_path(store, upload.id), "rb") as other:
-        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+    # Another holder (a request on this node or another): an flock, an advisory lock.
+    with store.parts.open(part_name(store, upload.id), exclusive=True):
         with pytest.raises(UploadBusy):
             store.append(upload.id, io.BytesIO(b"x"), 1)
         with pytest.raises(UploadBusy):
@@ -101,9 +141,8 @@ def test_store_completes_only_whole_uploads(store: UploadStore, tmp_path: Path) 
     with blobs.open(blob_id) as handle:
         assert handle.read() == b"0123456789"
     assert store.get(upload.id) is None
-    assert live_files(store) == []
-    blur(store.root)  # the daily blur unlinks what was discarded
-    assert os.listdir(store.root) == []
+    assert live_parts(store) == []
+    blur_parts(store)
     with pytest.raises(UploadNotFound):
         complete_into(store, upload.id, blobs)
 
@@ -114,16 +153,18 @@ def test_store_expire_goes_by_the_day_and_discards_parts_no_row_names(
     live = store.create("owner", 10, T0)  # Nov 24, 09:00: expired from 00:00 on Nov 26
     # What a crash between a row's deletion and its part's leaves, or a deleted source's
     # upload (its row went with the source): a part no row names.
-    orphan = store.root / ("ab" * 16)
-    orphan.write_bytes(b"ciphertext")
+    store.parts.create("ab" * 16)
+    with store.parts.open("ab" * 16, exclusive=True) as orphan:
+        orphan.append(b"ciphertext")
+        orphan.sync()
+    assert store.parts.size("ab" * 16) == 10
     assert store.expire(T0 + timedelta(hours=38, minutes=59)) == 0
-    assert live_files(store) == [part_path(store, live.id).name]
+    assert live_parts(store) == [part_name(store, live.id)]
     assert store.get(live.id) is not None
     assert store.expire(T0 + timedelta(hours=39)) == 1
-    assert live_files(store) == []
+    assert live_parts(store) == []
     assert store.get(live.id) is None
-    blur(store.root)
-    assert os.listdir(store.root) == []
+    blur_parts(store)
 
 
 def test_store_wants_aware_times(store: UploadStore) -> None:
@@ -177,12 +218,69 @@ def test_a_full_disk_during_append_keeps_none_of_it(
             raise OSError(errno.EDQUOT, "quota")
         return real(fd, data)
 
-    monkeypatch.setattr("common.files.os.write", fills_up)
+    def database_full(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        # What PostgreSQL answers an insert when its disk is full (SQLSTATE 53100).
+        if statement.startswith("INSERT INTO upload_parts"):
+            raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+
+    if local(store):
+        monkeypatch.setattr("common.files.os.write", fills_up)
+    else:
+        assert isinstance(store.parts, DatabaseParts)
+        sa.event.listen(store.parts.engine, "before_cursor_execute", database_full)
     with pytest.raises(UploadStoreFull):
         store.append(upload.id, io.BytesIO(b"b" * 200_000), 200_000)
     monkeypatch.undo()
+    if not local(store):
+        assert isinstance(store.parts, DatabaseParts)
+        sa.event.remove(store.parts.engine, "before_cursor_execute", database_full)
     found = store.get(upload.id)
     assert found is not None
     assert found.offset == 1000
     assert is_out_of_space(UploadStoreFull("x"))
     assert not is_out_of_space(OSError(errno.EIO, "io"))
+
+
+def test_database_parts_are_pieces_of_at_most_a_mebibyte(in_database: UploadStore) -> None:
+    store = in_database
+    size = 2 * PIECE_MAX + 500_000
+    data = os.urandom(size)
+    upload = store.create("owner-1", size, T0)
+    # Two PATCH requests; the second is cut back to where it began (as after a full disk).
+    assert store.append(upload.id, io.BytesIO(data[:1_500_000]), size) == 1_500_000
+    with store.parts.open(upload.part, exclusive=True) as part:
+        part.append(b"x" * 700_000)
+        part.sync()
+        assert part.size() == 2_200_000
+        part.truncate(1_200_000)
+        assert part.size() == 1_200_000
+    assert store.append(upload.id, io.BytesIO(data[1_200_000:]), size) == size
+    assert store.read_prefix(upload.id, size) == data
+    with store._db() as session:
+        lengths = session.execute(
+            sa.text("SELECT length(data) FROM upload_parts WHERE name = :n ORDER BY seq"),
+            {"n": upload.part},
+        ).scalars()
+        assert max(lengths) <= PIECE_MAX
+    assert store.parts.size(upload.part) == size
+    assert store.delete(upload.id)
+    assert store.parts.size(upload.part) is None
+    assert list(store.parts.names()) == []
+
+
+def test_the_blob_store_setting_chooses_the_part_store(tmp_path: Path, postgres_url: str) -> None:
+    data_dir = tmp_path / "data"
+    init_instance(data_dir, Team().root.public.key, database_url=postgres_url)
+    instance = load_instance(data_dir)
+    engine = db.make_engine(postgres_url)
+    try:
+        local_parts = open_part_store(ServerSettings(data_dir=data_dir), instance, engine)
+        assert isinstance(local_parts, LocalParts)
+        assert local_parts.root == instance.uploads_dir
+        shared = ServerSettings(data_dir=data_dir, blob_store="database")
+        assert isinstance(open_part_store(shared, instance, engine), DatabaseParts)
+    finally:
+        engine.dispose()
+    sqlite = db.make_engine(db.sqlite_url(tmp_path))
+    with pytest.raises(DropboxError, match="in PostgreSQL"):
+        open_part_store(shared, instance, sqlite)

@@ -9,19 +9,20 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-# The blob store's tables (migration 0007) live beside the store: importing it puts them in
-# db.Base.metadata, which the schema is compared with.
+# The blob store's tables (migration 0007) and the part store's (0008) live beside the stores:
+# importing them puts them in db.Base.metadata, which the schema is compared with.
 from dropbox import (
     database_blobs,  # noqa: F401
     db,
 )
+from dropbox.uploads import database_parts  # noqa: F401
 
 
 def test_the_schema_of_the_models_is_what_the_migrations_make(database_url):
     engine = db.make_engine(database_url)
     try:
         db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision() == "0007"
+        assert db.current_revision(engine) == db.head_revision() == "0008"
         with engine.connect() as connection:
             context = MigrationContext.configure(
                 connection, opts={"compare_type": True, "compare_server_default": True}
