@@ -46,7 +46,7 @@ from typing import Final
 
 from bench.source import make_data_dir
 from dropbox.front import HAPROXY
-from dropbox.serve import THREADS
+from dropbox.gunicorn_settings import THREADS
 from tests.support.ports import free_port, is_listening
 
 DROPBOX_EXE: Final = Path(sys.executable).parent / "dropbox"

@@ -73,7 +73,7 @@ from dropbox.front import (
     fit_to_file_limit,
     haproxy_config,
 )
-from dropbox.serve import LOOPBACK, THREADS, UPLOAD_SLOTS
+from dropbox.gunicorn_settings import LOOPBACK, THREADS, UPLOAD_SLOTS
 from tests.support.ports import free_port, is_listening
 
 DROPBOX_EXE: Final = Path(sys.executable).parent / "dropbox"

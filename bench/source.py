@@ -94,9 +94,9 @@ from crypto import (
     sign_keyring,
 )
 from dropbox.db import Item, make_engine, sqlite_url
+from dropbox.gunicorn_settings import THREADS
 from dropbox.instance import init_instance, install_keyring, load_instance
 from dropbox.nojs import READ_SIZE
-from dropbox.serve import THREADS
 from tests.support.ports import free_port, is_listening
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]

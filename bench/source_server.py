@@ -1,7 +1,8 @@
 """The baseline server of bench/source.py: a WSGI app that reads a request body and drops it.
 
 It runs under the source interface's own gunicorn configuration
-(:func:`dropbox.serve.gunicorn_options`, :class:`dropbox.serve.SourceInterfaceServer`: one
+(:func:`dropbox.gunicorn_settings.gunicorn_options`,
+:class:`dropbox.serve.SourceInterfaceServer`: one
 gthread worker, the same threads, timeouts and logger), so that the only difference between
 an upload to it and an upload to ``POST /submit`` is what the application does with the
 bytes. The body is read from ``wsgi.input`` in pieces of the size the plain-form handler
@@ -65,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     args = parser.parse_args(argv)
     # Imported here: --help needs neither gunicorn nor Flask.
-    from dropbox.serve import SourceInterfaceServer, gunicorn_options
+    from dropbox.gunicorn_settings import gunicorn_options
+    from dropbox.serve import SourceInterfaceServer
 
     # One worker, as bench/source.py runs `dropbox serve --workers 1`: the worker measured.
     options = gunicorn_options(args.port, workers=1)

@@ -1,7 +1,8 @@
 """The baseline server of bench/transfer.py: blob files served as plain static downloads.
 
 It runs under the sync API's own gunicorn configuration
-(:func:`dropbox.serve.api_gunicorn_options`), so that the only difference between the plain
+(:func:`dropbox.gunicorn_settings.api_gunicorn_options`), so that the only difference
+between the plain
 download and ``dropbox-transfer pull`` is what the sync API and the client add: signed
 requests, the signed manifest, SHA-256 checks and the bundle.
 
@@ -52,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument("--blobs", type=Path, required=True, help="the directory to serve")
     args = parser.parse_args(argv)
-    from dropbox.serve import SourceInterfaceServer, api_gunicorn_options
+    from dropbox.gunicorn_settings import api_gunicorn_options
+    from dropbox.serve import SourceInterfaceServer
 
     app = static_app(args.blobs)
     SourceInterfaceServer(lambda: cast("Flask", app), api_gunicorn_options(args.port)).run()

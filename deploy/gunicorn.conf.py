@@ -2,7 +2,7 @@
 
     POSTERN_DATA_DIR=/var/lib/postern gunicorn -c deploy/gunicorn.conf.py
 
-These are the settings ``dropbox serve`` uses, taken from dropbox/serve.py itself
+These are the settings ``dropbox serve`` uses, taken from dropbox/gunicorn_settings.py itself
 (``gunicorn_options``), on the app port behind the front (127.0.0.1:8180, where
 deploy/haproxy.cfg sends the source front's requests): one worker process per core (they
 share sessions and budgets through the database); many threads, because Tor clients are slow;
@@ -13,9 +13,9 @@ The database is migrated before this starts, once, by ``dropbox migrate`` (the u
 ExecStartPre); the workers only check the schema and refuse an old one.
 """
 
-from dropbox import serve
+from dropbox import gunicorn_settings, serve
 
 wsgi_app = "dropbox.serve:app_from_environment()"
 
 # gunicorn reads its settings from this module's names.
-globals().update(serve.gunicorn_options(serve.DEFAULT_APP_PORT))
+globals().update(gunicorn_settings.gunicorn_options(serve.DEFAULT_APP_PORT))

@@ -154,7 +154,7 @@ def create_app(
     is not initialized or its database not migrated) and builds the services.
     ``clock`` (UTC, aware) replaces the system clock for sessions, throttles and dates.
     ``upload_slots`` bounds the uploads streaming in at once (dropbox/web/capacity.py); the
-    server passes ``dropbox.serve.UPLOAD_SLOTS``. ``processes`` is the number of worker
+    server passes ``dropbox.gunicorn_settings.UPLOAD_SLOTS``. ``processes`` is the number of worker
     processes serving the app: each runs its share of the concurrent Argon2id derivations
     the settings allow (dropbox/web/throttle.py).
 

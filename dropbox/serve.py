@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import logging
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,7 +35,6 @@ from typing import Any, Final
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-from gunicorn.glogging import Logger
 
 from common.files import write_atomic
 from config import ServerSettings, load_server_settings
@@ -54,13 +52,21 @@ from dropbox.front import (
     listen_loopback,
     run_haproxy,
 )
+from dropbox.gunicorn_settings import (
+    API_THREADS,
+    LOOPBACK,
+    THREADS,
+    UPLOAD_SLOTS,
+    api_gunicorn_options,
+    default_workers,
+    gunicorn_options,
+)
 from dropbox.onion import TorChoice
 from dropbox.publishing import published_onions
 from dropbox.supervisor import run_together
 from dropbox.sweep import SWEEP_INTERVAL
 from dropbox.sync.app import create_sync_app
 
-LOOPBACK: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
 #: The sync API's port (docs/format.md section 9).
 DEFAULT_API_PORT: Final = 8081
@@ -69,137 +75,8 @@ DEFAULT_APP_PORT: Final = 8180
 DEFAULT_API_APP_PORT: Final = 8181
 #: ``dropbox serve --front``: ``haproxy`` runs the front as a child, ``none`` does not.
 FRONTS: Final = ("haproxy", "none")
-#: The most worker processes ``dropbox serve --workers`` accepts.
-MAX_WORKERS: Final = 64
-#: Body-streaming requests admitted at once (dropbox/web/capacity.py). Over Tor each holds a
-#: thread for as long as its body takes (a 256 KiB envelope at 50 KB/s: five seconds; a
-#: 1 GiB video: hours), so a node serves as many uploads at once as it has threads for them.
-#: A thread blocked in recv() costs little (bench/scale.py: 1,000 uploads at once on two
-#: cores); the front queues the uploads beyond these and refuses them after a while.
-UPLOAD_SLOTS: Final = 1024
-#: Threads left for pages, whatever the uploads do: the front sends a node at most this many
-#: other requests at once, in a backend of their own (dropbox/front.py).
-PAGE_THREADS: Final = 64
-THREADS: Final = UPLOAD_SLOTS + PAGE_THREADS
-#: Connections a worker holds at once, idle kept-alive ones included: more than its threads,
-#: or gunicorn would stop accepting before its threads are busy.
-WORKER_CONNECTIONS: Final = 2 * THREADS
-#: Seconds a worker may be silent before the arbiter restarts it. gthread workers stay alive
-#: while their threads serve long requests, so this does not limit a slow upload.
-TIMEOUT: Final = 120
-#: Seconds to finish requests in flight after SIGTERM.
-GRACEFUL_TIMEOUT: Final = 30
-#: Seconds an idle keep-alive connection is held (Tor circuits are slow to rebuild).
-KEEPALIVE: Final = 30
-PROC_NAME: Final = "postern-dropbox"
 #: ``dropbox front-config --api-to``: the sync API behind the first node alone, or all nodes.
 API_TO: Final = ("one", "all")
-#: The sync API serves a few transfer machines: fewer threads.
-API_THREADS: Final = 16
-API_PROC_NAME: Final = "postern-sync"
-
-
-class _ScrubRequests(logging.Filter):
-    """Rewrites gunicorn error-log records that would name a request or a client address, and
-    drops the line of a malformed request."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
-        if message.startswith("Invalid request from"):
-            # A malformed request is refused with a 400 and leaves no line: a line would
-            # date a client's request to the second (journald times every line).
-            return False
-        if not message.startswith("Error handling request"):
-            return True
-        kind = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
-        record.msg = "Error handling a request" + (f" ({kind})" if kind else "")
-        record.args = ()
-        # A traceback of a request error can quote the request line: keep only its type.
-        record.exc_info = None
-        record.exc_text = None
-        return True
-
-
-class PosternGunicornLogger(Logger):
-    """gunicorn's logger with the access log off and request details kept out of the error log."""
-
-    def setup(self, cfg: object) -> None:
-        super().setup(cfg)
-        self.error_log.addFilter(_ScrubRequests())
-        self.access_log.disabled = True
-
-    def access(self, resp: object, req: object, environ: object, request_time: object) -> None:
-        return None
-
-
-def check_bind(address: str) -> str:
-    """The only address the source interface listens on is the IPv4 loopback."""
-    if address != LOOPBACK:
-        raise DropboxError(
-            f"refusing to listen on {address!r}: the source interface listens on {LOOPBACK} "
-            "only, where Tor reaches it"
-        )
-    return address
-
-
-def default_workers() -> int:
-    """One worker process per core this process may run on."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - Linux has sched_getaffinity
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_WORKERS))
-
-
-def check_workers(workers: int) -> int:
-    if not 1 <= workers <= MAX_WORKERS:
-        raise DropboxError(f"the number of workers must be from 1 to {MAX_WORKERS}, not {workers}")
-    return workers
-
-
-def gunicorn_options(
-    port: int, *, address: str = LOOPBACK, workers: int | None = None
-) -> dict[str, Any]:
-    """gunicorn's settings for the source interface (deploy/gunicorn.conf.py mirrors them);
-    ``workers`` processes, one per core if None."""
-    check_bind(address)
-    if not 1 <= port <= 65535:
-        raise DropboxError(f"port {port} is not a TCP port (1 to 65535)")
-    return {
-        "bind": [f"{address}:{port}"],
-        "workers": default_workers() if workers is None else check_workers(workers),
-        "worker_class": "gthread",
-        "threads": THREADS,
-        "worker_connections": WORKER_CONNECTIONS,
-        "timeout": TIMEOUT,
-        "graceful_timeout": GRACEFUL_TIMEOUT,
-        "keepalive": KEEPALIVE,
-        "preload_app": False,
-        "accesslog": None,
-        "disable_redirect_access_to_syslog": True,
-        "errorlog": "-",
-        "loglevel": "warning",
-        "capture_output": False,
-        "logger_class": PosternGunicornLogger,
-        "proc_name": PROC_NAME,
-        "umask": 0o077,
-        # Everything arrives from the local Tor daemon: no forwarding header is trusted.
-        "forwarded_allow_ips": "",
-        "secure_scheme_headers": {},
-        # gunicorn's runtime control socket would be one more way into the process.
-        "control_socket_disable": True,
-    }
-
-
-def api_gunicorn_options(
-    port: int, *, address: str = LOOPBACK, workers: int | None = None
-) -> dict[str, Any]:
-    """gunicorn's settings for the sync API: those of the source interface, fewer threads."""
-    options = gunicorn_options(port, address=address, workers=workers)
-    options.update(
-        threads=API_THREADS, worker_connections=2 * API_THREADS, proc_name=API_PROC_NAME
-    )
-    return options
 
 
 class SourceInterfaceServer(BaseApplication):

@@ -114,7 +114,8 @@ def _add_tor_options(parser: argparse.ArgumentParser, *, default: str) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     # Imported here: the other commands need neither Flask nor gunicorn.
-    from dropbox.serve import check_bind, check_workers, serve
+    from dropbox.gunicorn_settings import check_bind, check_workers
+    from dropbox.serve import serve
 
     address = args.bind
     try:

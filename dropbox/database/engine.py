@@ -28,7 +28,8 @@ from dropbox.errors import DropboxError
 
 DATABASE_FILE: Final = "db.sqlite"
 #: The most connections one app's engine holds at once: one per gunicorn thread of the source
-#: interface (``dropbox.serve.THREADS``: 1,024 for uploads streaming in and 64 for the rest;
+#: interface (``dropbox.gunicorn_settings.THREADS``: 1,024 for uploads streaming in and 64
+#: for the rest;
 #: the sync API has fewer), so that a request never waits for a connection another request of
 #: the same worker holds. A cap, not a reservation: connections beyond POOL_SIZE are opened
 #: only while requests use them at once, and PostgreSQL's max_connections bounds the sum over
@@ -37,7 +38,7 @@ MAX_CONNECTIONS: Final = 1_088
 #: Connections kept open between requests; the rest are opened under load and closed after.
 POOL_SIZE: Final = 4
 #: Seconds a request waits for a connection before it fails (below gunicorn's graceful
-#: timeout, dropbox.serve.GRACEFUL_TIMEOUT).
+#: timeout, dropbox.gunicorn_settings.GRACEFUL_TIMEOUT).
 POOL_TIMEOUT: Final = 20
 #: Seconds SQLite waits for another connection's write lock.
 SQLITE_BUSY_TIMEOUT: Final = 30

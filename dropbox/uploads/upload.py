@@ -139,4 +139,3 @@ def chosen_upload_id(owner: str, secret: str) -> str:
     """The id of the upload whose capability the client chose: owner and secret, hashed."""
     material = _CHOSEN_ID_LABEL + owner.encode() + b"\x00" + secret.encode()
     return hashlib.sha256(material).hexdigest()[:32]
-

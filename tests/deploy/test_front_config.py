@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from dropbox import serve
+from dropbox import gunicorn_settings, serve
 from dropbox.front import HAPROXY, FrontLimits, fit_to_file_limit
 from tests.conftest import require_tool
 from tests.support.cli import DROPBOX, REPO_ROOT, assert_one_line_error, run_tool
@@ -55,11 +55,11 @@ def test_the_ports_agree_with_the_units_and_the_gunicorn_configs():
     # The source interface's threads are shared out between pages and uploads, each kind in
     # a backend of its own; the sync API's all go to its one backend.
     assert servers == [
-        (source["bind"][0], str(serve.PAGE_THREADS)),
-        (source["bind"][0], str(serve.UPLOAD_SLOTS)),
+        (source["bind"][0], str(gunicorn_settings.PAGE_THREADS)),
+        (source["bind"][0], str(gunicorn_settings.UPLOAD_SLOTS)),
         (api["bind"][0], str(api["threads"])),
     ]
-    assert source["threads"] == serve.PAGE_THREADS + serve.UPLOAD_SLOTS
+    assert source["threads"] == gunicorn_settings.PAGE_THREADS + gunicorn_settings.UPLOAD_SLOTS
     assert source["worker_connections"] > source["threads"]
     # The onions point at the front, not at gunicorn.
     assert "--port 8080 --api-port 8081" in (UNITS / "postern-onion.service").read_text()

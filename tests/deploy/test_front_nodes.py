@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dropbox import serve
+from dropbox import gunicorn_settings, serve
 from dropbox.errors import DropboxError
 from dropbox.front import HAPROXY, Address, Front, haproxy_config
 from tests.conftest import require_tool
@@ -48,8 +48,8 @@ def test_every_node_serves_the_source_front_and_is_checked():
     pages, uploads = source.split("\nbackend source_uploads")
     for number, host in enumerate(NODES, start=1):
         server = f"server node{number} {host}:8180 maxconn"
-        assert f"{server} {serve.PAGE_THREADS} check inter 2s" in pages
-        assert f"{server} {serve.UPLOAD_SLOTS} check inter 2s" in uploads
+        assert f"{server} {gunicorn_settings.PAGE_THREADS} check inter 2s" in pages
+        assert f"{server} {gunicorn_settings.UPLOAD_SLOTS} check inter 2s" in uploads
     assert "use_backend source_uploads if { method PATCH } { path_beg /api/uploads/ }" in pages
     assert "option httpchk" in source
     assert "option redispatch" in source
@@ -131,7 +131,14 @@ def test_a_real_front_before_two_nodes_survives_losing_one(tmp_path):
         config = tmp_path / "haproxy.cfg"
         config.write_text(
             haproxy_config(
-                [Front("source", Address("127.0.0.1", port), serve.THREADS, http_check=True)],
+                [
+                    Front(
+                        "source",
+                        Address("127.0.0.1", port),
+                        gunicorn_settings.THREADS,
+                        http_check=True,
+                    )
+                ],
                 [[Address("127.0.0.1", node.port)] for node in nodes],
             )
         )
@@ -181,7 +188,7 @@ def test_systemd_accepts_the_node_proxy_units(tmp_path):
     service = (NODE_UNITS / "postern-node-proxy@.service").read_text()
     # More connections than a node has threads: systemd-socket-proxyd's default is 256.
     connections = int(re.search(r"--connections-max=(\d+)", service).group(1))  # type: ignore[union-attr]
-    assert connections > serve.THREADS
+    assert connections > gunicorn_settings.THREADS
 
 
 def test_the_drop_ins_open_only_the_private_network():

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import runpy
 
-from dropbox import serve
+from dropbox import gunicorn_settings, serve
 from tests.support.cli import REPO_ROOT
 
 
 def test_the_api_config_file_has_the_same_settings_as_dropbox_serve():
     config = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn-api.conf.py"))
-    options = serve.api_gunicorn_options(serve.DEFAULT_API_APP_PORT)
+    options = gunicorn_settings.api_gunicorn_options(serve.DEFAULT_API_APP_PORT)
     for name, value in options.items():
         assert config[name] == value, name
     assert config["wsgi_app"] == "dropbox.serve:sync_app_from_environment()"

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from config import ServerSettings
-from dropbox import db, serve
+from dropbox import db, gunicorn_settings
 from dropbox.database import engine as adapter
 from dropbox.errors import DropboxError
 
@@ -36,12 +36,12 @@ def test_postern_database_url_is_used_with_psycopg_for_postgresql(setting, url):
 
 def test_each_app_thread_can_hold_a_connection():
     """The pool never makes a gunicorn thread wait for another thread's connection."""
-    assert max(serve.THREADS, serve.API_THREADS) <= adapter.MAX_CONNECTIONS
-    assert adapter.POOL_TIMEOUT < serve.GRACEFUL_TIMEOUT
+    assert max(gunicorn_settings.THREADS, gunicorn_settings.API_THREADS) <= adapter.MAX_CONNECTIONS
+    assert adapter.POOL_TIMEOUT < gunicorn_settings.GRACEFUL_TIMEOUT
     engine = db.make_engine("sqlite+pysqlite:////nonexistent/db.sqlite")
     pool = engine.pool
     assert isinstance(pool, sa.pool.QueuePool)
-    assert pool.size() + pool._max_overflow == serve.THREADS
+    assert pool.size() + pool._max_overflow == gunicorn_settings.THREADS
     assert pool.size() == adapter.POOL_SIZE
     engine.dispose()
 

@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 
 from crypto import Algorithm, fingerprint
-from dropbox import db, serve
+from dropbox import db, gunicorn_settings, serve
 from dropbox.app import create_app
 from dropbox.errors import DropboxError
 from dropbox.web.security import SECURITY_HEADERS
@@ -120,15 +120,15 @@ def test_serve_needs_an_initialized_data_directory(tmp_path):
 
 
 def test_the_gunicorn_options_are_what_the_design_asks():
-    options = serve.gunicorn_options(8123)
+    options = gunicorn_settings.gunicorn_options(8123)
     assert options["bind"] == ["127.0.0.1:8123"]
     # One worker process per core: they share their state through the database.
     assert options["workers"] == len(os.sched_getaffinity(0))
-    assert serve.gunicorn_options(8123, workers=4)["workers"] == 4
-    assert serve.api_gunicorn_options(8124, workers=3)["workers"] == 3
-    for wrong in (0, -1, serve.MAX_WORKERS + 1):
+    assert gunicorn_settings.gunicorn_options(8123, workers=4)["workers"] == 4
+    assert gunicorn_settings.api_gunicorn_options(8124, workers=3)["workers"] == 3
+    for wrong in (0, -1, gunicorn_settings.MAX_WORKERS + 1):
         with pytest.raises(DropboxError, match="workers"):
-            serve.gunicorn_options(8123, workers=wrong)
+            gunicorn_settings.gunicorn_options(8123, workers=wrong)
     assert options["worker_class"] == "gthread"
     assert options["threads"] >= 16
     assert options["timeout"] >= 60
@@ -140,14 +140,14 @@ def test_the_gunicorn_options_are_what_the_design_asks():
 def test_the_systemd_config_file_has_the_same_settings():
     config = runpy.run_path(str(REPO_ROOT / "deploy" / "gunicorn.conf.py"))
     # Behind the front (deploy/haproxy.cfg): the app port, not the public one.
-    options = serve.gunicorn_options(serve.DEFAULT_APP_PORT)
+    options = gunicorn_settings.gunicorn_options(serve.DEFAULT_APP_PORT)
     for name, value in options.items():
         assert config[name] == value, name
     assert config["wsgi_app"] == "dropbox.serve:app_from_environment()"
 
 
 def test_the_error_log_never_names_a_request():
-    scrub = serve._ScrubRequests()
+    scrub = gunicorn_settings._ScrubRequests()
     try:
         raise ValueError("GET /secret HTTP/1.1")
     except ValueError:

@@ -87,7 +87,5 @@ def test_a_pull_killed_at_random_offsets_finishes_the_same_bundle(tmp_path: Path
     assert resumed.read_bytes() == whole.read_bytes()
     items, envelopes = read_bundle(resumed, server_key)
     assert len(items) == len(sizes) == len({item.id for item in items})
-    assert sorted(len(envelopes[item.id]) for item in items) == sorted(
-        item.size for item in items
-    )
+    assert sorted(len(envelopes[item.id]) for item in items) == sorted(item.size for item in items)
     assert not [p for p in medium.iterdir() if p.name.startswith(".postern-pull-")]
