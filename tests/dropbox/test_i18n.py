@@ -14,16 +14,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from configparser import ConfigParser
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Final
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 from flask import abort
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -33,24 +28,12 @@ from dropbox.app import DEFAULT_LANGUAGE, LANGUAGES, PACKAGE_DIR
 from dropbox.instance import load_instance
 from dropbox.sources import find_source, list_replies, store_reply
 from tests.dropbox.sitetools import Site, codename_in, csrf_token, login, make_site, token_for
-from tests.support.catalogues import (
-    compiled_differences,
-    ids,
-    messages,
-    placeholder_problems,
-    plural_problems,
-    read_catalog,
-    template_differences,
-    untranslated,
-)
+from tests.support.catalogues import Translations, ids, messages
 from tests.support.server import make_data_dir
 from tests.support.team import Team
 
-REPOSITORY: Final = PACKAGE_DIR.parent
-TRANSLATIONS: Final = PACKAGE_DIR / "translations"
-TEMPLATE: Final = TRANSLATIONS / "messages.pot"
-BABEL_CFG: Final = PACKAGE_DIR / "babel.cfg"
 LOCALES: Final = tuple(code for code, _ in LANGUAGES if code != DEFAULT_LANGUAGE)
+TRANSLATIONS: Final = Translations(PACKAGE_DIR, PACKAGE_DIR, LOCALES)
 #: Every interface language, English included: the tour visits each.
 ALL_LANGUAGES: Final = tuple(code for code, _ in LANGUAGES)
 
@@ -85,94 +68,19 @@ _URL = re.compile(r"\b(?:https?://|[a-z2-7]{56}\.onion\b)\S*")
 # -- catalogues --------------------------------------------------------------------------------
 
 
-@functools.cache
-def extracted() -> Catalog:
-    """The strings marked in dropbox/ now, extracted as ``pybabel extract -F babel.cfg`` does."""
-    with BABEL_CFG.open(encoding="utf-8") as config:
-        method_map, options_map = parse_mapping_cfg(config, str(BABEL_CFG))  # type: ignore[no-untyped-call]
-    catalog = Catalog()
-    for filename, lineno, message, comments, context in extract_from_dir(
-        str(PACKAGE_DIR), method_map, options_map
-    ):
-        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
-    return catalog
-
-
-@functools.cache
-def po(locale: str) -> Catalog:
-    with (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po").open("rb") as file:
-        return read_po(file, locale=locale)
-
-
-def test_every_interface_language_has_a_catalogue():
-    assert LOCALES, "no language besides English"
-    assert sorted(p.name for p in TRANSLATIONS.iterdir() if p.is_dir()) == sorted(LOCALES)
-    for locale in LOCALES:
-        for suffix in ("po", "mo"):
-            assert (TRANSLATIONS / locale / "LC_MESSAGES" / f"messages.{suffix}").is_file()
-
-
 def test_the_extraction_finds_templates_and_python_code():
-    found = {location[0].split("/")[0] for m in messages(extracted()) for location in m.locations}
+    extracted = TRANSLATIONS.extracted()
+    found = {location[0].split("/")[0] for m in messages(extracted) for location in m.locations}
     assert {"templates", "web"} <= found, found
-    assert extracted().get("Send us information safely") is not None  # a template
-    assert extracted().get("That codename was not recognized.") is not None  # dropbox/web/pages.py
-    plural = extracted().get("The server is busy. Wait %(num)s minute, then try again.")
+    assert TRANSLATIONS.extracted().get("Send us information safely") is not None  # a template
+    assert (
+        TRANSLATIONS.extracted().get("That codename was not recognized.") is not None
+    )  # dropbox/web/pages.py
+    plural = TRANSLATIONS.extracted().get(
+        "The server is busy. Wait %(num)s minute, then try again."
+    )
     assert plural is not None
     assert plural.pluralizable  # ngettext in a template
-
-
-def test_the_template_lists_every_extracted_string():
-    problems = template_differences(read_catalog(TEMPLATE), extracted())
-    assert not problems, (
-        "dropbox/translations/messages.pot is out of date: run deploy/i18n.sh\n"
-        + "\n".join(problems)
-    )
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_every_extracted_string_is_translated(locale):
-    problems = untranslated(extracted(), po(locale))
-    assert not problems, (
-        f"{locale}: run deploy/i18n.sh, translate these in "
-        f"dropbox/translations/{locale}/LC_MESSAGES/messages.po, and run it again:\n  "
-        + "\n  ".join(problems)
-    )
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_translations_keep_the_placeholders(locale):
-    problems = placeholder_problems(po(locale))
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_plural_forms_are_the_languages_own(locale):
-    problems = plural_problems(po(locale), locale)
-    assert not problems, f"{locale}: {problems}"
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_the_compiled_catalogue_is_up_to_date(locale):
-    compiled = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo"
-    problems = compiled_differences(po(locale), compiled)
-    assert not problems, (
-        f"{locale}: messages.mo differs from messages.po; run deploy/i18n.sh compile: "
-        f"{problems[:5]}"
-    )
-
-
-def test_the_catalogues_are_shipped_in_the_package():
-    config = ConfigParser()
-    config.read(REPOSITORY / "setup.cfg", encoding="utf-8")
-    patterns = [
-        line.strip()
-        for line in config["options.package_data"]["*"].splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    shipped = {path for pattern in patterns for path in PACKAGE_DIR.glob(pattern)}
-    for locale in LOCALES:
-        assert TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo" in shipped, locale
 
 
 # -- the pages, in each language ---------------------------------------------------------------
@@ -232,7 +140,7 @@ class _Visible(HTMLParser):
 def english_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
     """Each English msgid (and plural) as a pattern in which placeholders match anything."""
     patterns = []
-    for message in messages(extracted()):
+    for message in messages(TRANSLATIONS.extracted()):
         for text in ids(message):
             if not _KEPT.sub("", text).strip(f" -{EN_DASH}"):
                 continue  # only names kept as they are ("Postern", "GiB")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import re
 import time
-from configparser import ConfigParser
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -22,10 +21,6 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 from flask import abort
 from sqlalchemy import select
 from werkzeug.test import TestResponse
@@ -37,24 +32,13 @@ from journalist_ui.web.language import DEFAULT_LANGUAGE, LANGUAGES
 from journalist_ui.web.rewrap import RewrapSummary
 from tests.journalist_ui.storekit import make_home
 from tests.journalist_ui.webkit import Clock, WebClient, add_item, add_source, make_app
-from tests.support.catalogues import (
-    compiled_differences,
-    ids,
-    messages,
-    placeholder_problems,
-    plural_problems,
-    read_catalog,
-    template_differences,
-    untranslated,
-)
+from tests.support.catalogues import Translations, ids, messages
 from tests.support.cli import MEMLIMIT, PASSPHRASE
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parents[2] / "journalist_ui"
 WEB_DIR: Final = PACKAGE_DIR / "web"
-TRANSLATIONS: Final = PACKAGE_DIR / "translations"
-TEMPLATE: Final = TRANSLATIONS / "messages.pot"
-BABEL_CFG: Final = PACKAGE_DIR / "babel.cfg"
 LOCALES: Final = tuple(code for code, _ in LANGUAGES if code != DEFAULT_LANGUAGE)
+TRANSLATIONS: Final = Translations(PACKAGE_DIR, WEB_DIR, LOCALES)
 NOW: Final = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 BOB: Final = "bob's very own passphrase"
 
@@ -78,94 +62,16 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
 # -- catalogues --------------------------------------------------------------------------------
 
 
-@functools.cache
-def extracted() -> Catalog:
-    with BABEL_CFG.open(encoding="utf-8") as config:
-        method_map, options_map = parse_mapping_cfg(config, str(BABEL_CFG))  # type: ignore[no-untyped-call]
-    catalog = Catalog()
-    for filename, lineno, message, comments, context in extract_from_dir(
-        str(WEB_DIR), method_map, options_map
-    ):
-        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
-    return catalog
-
-
-@functools.cache
-def po(locale: str) -> Catalog:
-    with (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po").open("rb") as file:
-        return read_po(file, locale=locale)
-
-
-def test_every_station_language_has_a_catalogue():
-    assert set(LOCALES) == {"ru", "be", "uk"}
-    assert sorted(p.name for p in TRANSLATIONS.iterdir() if p.is_dir()) == sorted(LOCALES)
-    for locale in LOCALES:
-        for suffix in ("po", "mo"):
-            assert (TRANSLATIONS / locale / "LC_MESSAGES" / f"messages.{suffix}").is_file()
-
-
 def test_the_extraction_finds_templates_views_and_error_pages():
-    found = {location[0].split("/")[0] for m in messages(extracted()) for location in m.locations}
+    extracted = TRANSLATIONS.extracted()
+    found = {location[0].split("/")[0] for m in messages(extracted) for location in m.locations}
     assert {"templates", "auth.py", "security.py", "items.py"} <= found, found
-    assert extracted().get("Unlock the station") is not None  # a template
-    assert extracted().get("Type your passphrase.") is not None  # web/auth.py
-    assert extracted().get("Not found") is not None  # web/security.py
-    plural = extracted().get(("%(num)d new item", "%(num)d new items"))
+    assert extracted.get("Unlock the station") is not None  # a template
+    assert extracted.get("Type your passphrase.") is not None  # web/auth.py
+    assert extracted.get("Not found") is not None  # web/security.py
+    plural = extracted.get(("%(num)d new item", "%(num)d new items"))
     assert plural is not None
     assert plural.pluralizable
-
-
-def test_the_template_lists_every_extracted_string():
-    problems = template_differences(read_catalog(TEMPLATE), extracted())
-    assert not problems, (
-        "journalist_ui/translations/messages.pot is out of date: run deploy/i18n.sh\n"
-        + "\n".join(problems)
-    )
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_every_extracted_string_is_translated(locale):
-    problems = untranslated(extracted(), po(locale))
-    assert not problems, (
-        f"{locale}: run deploy/i18n.sh, translate these in "
-        f"journalist_ui/translations/{locale}/LC_MESSAGES/messages.po, and run it again:\n  "
-        + "\n  ".join(problems)
-    )
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_translations_keep_the_placeholders(locale):
-    problems = placeholder_problems(po(locale))
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_plural_forms_are_the_languages_own(locale):
-    problems = plural_problems(po(locale), locale)
-    assert not problems, f"{locale}: {problems}"
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_the_compiled_catalogue_is_up_to_date(locale):
-    compiled = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo"
-    problems = compiled_differences(po(locale), compiled)
-    assert not problems, (
-        f"{locale}: messages.mo differs from messages.po; run deploy/i18n.sh compile: "
-        f"{problems[:5]}"
-    )
-
-
-def test_the_catalogues_are_shipped_in_the_package():
-    config = ConfigParser()
-    config.read(PACKAGE_DIR.parent / "setup.cfg", encoding="utf-8")
-    patterns = [
-        line.strip()
-        for line in config["options.package_data"]["*"].splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    shipped = {path for pattern in patterns for path in PACKAGE_DIR.glob(pattern)}
-    for locale in LOCALES:
-        assert TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo" in shipped, locale
 
 
 # -- the pages -----------------------------------------------------------------------------------
@@ -245,7 +151,7 @@ def parse(html: str) -> _Page:
 @functools.cache
 def english_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
     patterns = []
-    for message in messages(extracted()):
+    for message in messages(TRANSLATIONS.extracted()):
         for text in ids(message):
             if not _KEPT.sub("", _PLACEHOLDER.sub("", text)).strip(" -·:.()…"):
                 continue

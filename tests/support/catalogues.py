@@ -4,15 +4,19 @@ to fix it."""
 
 from __future__ import annotations
 
+import functools
 import gettext
 import re
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
@@ -21,6 +25,54 @@ from babel.messages.pofile import read_po
 _PLACEHOLDER = re.compile(
     r"%\((\w+)\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]|%[diouxXeEfFgGcrsa]|\{\w*\}"
 )
+
+
+@dataclass(frozen=True)
+class Translations:
+    """One program's catalogues: ``package_dir/translations`` with a ``messages.pot``, one
+    directory per locale (``LC_MESSAGES/messages.po`` and ``.mo``), strings extracted from
+    ``source_dir`` with ``package_dir/babel.cfg`` (as deploy/i18n.sh does)."""
+
+    package_dir: Path
+    source_dir: Path
+    #: The languages besides English.
+    locales: tuple[str, ...]
+
+    @property
+    def directory(self) -> Path:
+        return self.package_dir / "translations"
+
+    @property
+    def template(self) -> Path:
+        return self.directory / "messages.pot"
+
+    def catalogue(self, locale: str, suffix: str = "po") -> Path:
+        return self.directory / locale / "LC_MESSAGES" / f"messages.{suffix}"
+
+    def extracted(self) -> Catalog:
+        """The strings marked in the code now, as ``pybabel extract -F babel.cfg`` finds them."""
+        return _extract(self.package_dir / "babel.cfg", self.source_dir)
+
+    def po(self, locale: str) -> Catalog:
+        return _read_po(self.catalogue(locale), locale)
+
+
+@functools.cache
+def _extract(babel_cfg: Path, source_dir: Path) -> Catalog:
+    with babel_cfg.open(encoding="utf-8") as config:
+        method_map, options_map = parse_mapping_cfg(config, str(babel_cfg))  # type: ignore[no-untyped-call]
+    catalog = Catalog()
+    for filename, lineno, message, comments, context in extract_from_dir(
+        str(source_dir), method_map, options_map
+    ):
+        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    return catalog
+
+
+@functools.cache
+def _read_po(path: Path, locale: str) -> Catalog:
+    with path.open("rb") as file:
+        return read_po(file, locale=locale)
 
 
 def read_catalog(path: Path) -> Catalog:
