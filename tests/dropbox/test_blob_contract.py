@@ -23,16 +23,14 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import ServerSettings, SettingsError, load_server_settings
-from crypto import SourceSecrets
 from dropbox import db
 from dropbox.database_blobs import CHUNK_SIZE, DatabaseBlobStore, lock_key
 from dropbox.errors import DropboxError
 from dropbox.instance import init_instance
 from dropbox.services import open_services, utc_now
-from dropbox.sources import create_source
 from dropbox.storage import LocalBlobStore, ReclaimableBlobStore, StorageError
-from dropbox.submissions import add_submission
 from dropbox.sweep import sweep
+from tests.support.blobs import put, record
 from tests.support.team import Team
 
 TODAY = date(2026, 12, 7)
@@ -62,19 +60,6 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     db.upgrade(engine)
     yield Case(request.param, store, db.make_sessionmaker(engine), engine, address)
     engine.dispose()
-
-
-def put(store: ReclaimableBlobStore, data: bytes) -> str:
-    with store.writer() as writer:
-        writer.write(data)
-        return writer.commit()
-
-
-def record(sessions: sessionmaker[Session], blob_ids: list[str]) -> None:
-    with sessions() as session:
-        secrets = SourceSecrets(os.urandom(32), os.urandom(32), os.urandom(16))
-        source = create_source(session, secrets, TODAY)
-        add_submission(session, source.id, [("file", b, 1) for b in blob_ids], TODAY)
 
 
 def test_commit_names_the_blob_by_its_sha256(case: Case) -> None:
@@ -164,7 +149,7 @@ def test_delete_removes_the_blob_and_is_idempotent(case: Case) -> None:
 def test_orphans_go_named_and_held_blobs_stay(case: Case) -> None:
     store, sessions = case.store, case.sessions
     named = put(store, b"named")
-    record(sessions, [named])
+    record(sessions, [named], TODAY)
     orphan = put(store, b"orphan of a crash")
     held = store.writer()
     held.write(b"committed, row not yet recorded")
@@ -178,7 +163,7 @@ def test_orphans_go_named_and_held_blobs_stay(case: Case) -> None:
     assert not store.exists(orphan)
     assert store.exists(named)
     assert store.exists(held_id)
-    record(sessions, [held_id])
+    record(sessions, [held_id], TODAY)
     held.release()
     assert store.exists(writing.commit())
     writing.release()

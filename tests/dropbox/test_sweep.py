@@ -13,15 +13,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from crypto import SourceSecrets
 from dropbox import db
 from dropbox.app import SWEEPER_KEY, create_app
 from dropbox.filetimes import blur
 from dropbox.instance import load_instance
-from dropbox.sources import create_source
 from dropbox.storage import LocalBlobStore
-from dropbox.submissions import add_submission
 from dropbox.sweep import Sweeper, sweep
+from tests.support.blobs import put, record
 from tests.support.cli import DROPBOX, run_tool
 from tests.support.database import settings_for
 from tests.support.server import make_data_dir
@@ -38,23 +36,10 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def put(store: LocalBlobStore, data: bytes) -> str:
-    with store.writer() as writer:
-        writer.write(data)
-        return writer.commit()
-
-
-def record(sessions: sessionmaker[Session], blob_ids: list[str]) -> None:
-    with sessions() as session:
-        secrets = SourceSecrets(os.urandom(32), os.urandom(32), os.urandom(16))
-        source = create_source(session, secrets, TODAY)
-        add_submission(session, source.id, [("file", b, 1) for b in blob_ids], TODAY)
-
-
 def test_orphans_and_stale_temporaries_go_named_and_held_blobs_stay(tmp_path, sessions):
     store = LocalBlobStore(tmp_path / "blobs")
     named = put(store, b"named")
-    record(sessions, [named])
+    record(sessions, [named], TODAY)
     orphan = put(store, b"orphan of a crash")
     (store.root / ".incoming-dead").write_bytes(b"a killed writer's")
     held = store.writer()
@@ -69,7 +54,7 @@ def test_orphans_and_stale_temporaries_go_named_and_held_blobs_stay(tmp_path, se
     assert not store.exists(orphan)
     assert store.exists(named)
     assert store.exists(held_id)
-    record(sessions, [held_id])
+    record(sessions, [held_id], TODAY)
     held.release()
     assert store.exists(writing.commit())
     writing.release()
