@@ -30,7 +30,7 @@ import requests
 
 import crypto
 from crypto import dump_private_key
-from crypto.bundle import InboundItem, open_bundle_file, read_inbound_bundle
+from crypto.bundle import open_bundle_file, read_inbound_bundle
 from dropbox.onion import client_auth_private_line, read_key
 from tests.conftest import require_tool
 from tests.integration.tornet import Node, TorNetwork
@@ -38,6 +38,7 @@ from tests.support.cli import REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.server import make_data_dir
 from tests.support.team import Team
+from tests.support.transfer import MemorySink
 
 pytestmark = pytest.mark.tor  # every test here starts a real tor
 
@@ -231,9 +232,7 @@ def test_submission_through_the_source_onion_then_pull_through_the_api_onion(
     server_key = crypto.load_public_key((served.data_dir / "server.pub").read_bytes()).key
     envelopes: dict[str, bytes] = {}
     with open_bundle_file(bundle) as handle:
-        manifest = read_inbound_bundle(
-            handle, server_key, lambda item: _MemorySink(envelopes, item)
-        )
+        manifest = read_inbound_bundle(handle, server_key, lambda item: MemorySink(envelopes, item))
     opened = sorted(
         crypto.open_bytes(envelopes[item.id], [served.team.journalist.secret])[1]
         for item in manifest.items
@@ -333,17 +332,3 @@ def test_serve_launches_a_private_tor_that_publishes_and_goes_away(
     while tor_processes_using(data_dir / "tor"):
         assert time.monotonic() < deadline, "the launched tor outlived dropbox serve"
         time.sleep(0.2)
-
-
-class _MemorySink:
-    def __init__(self, into: dict[str, bytes], item: InboundItem) -> None:
-        self.into, self.item, self.buffer = into, item, io.BytesIO()
-
-    def write(self, data: bytes) -> int:
-        return self.buffer.write(data)
-
-    def commit(self) -> None:
-        self.into[self.item.id] = self.buffer.getvalue()
-
-    def abort(self) -> None:
-        self.buffer = io.BytesIO()
