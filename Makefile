@@ -7,6 +7,8 @@ SHELL := /bin/bash
 
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers of `make test`'s main pass (see the test target).
+TEST_WORKERS ?= 3
 
 # Directories that mypy checks; those that do not exist (yet) are skipped.
 MYPY_PATHS = $(wildcard common crypto config dropbox journalist_ui transfer tests bench deploy)
@@ -42,12 +44,19 @@ lint:
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collects no test; that is a failure too. The full run includes a
-# bounded lifecycle soak (tests/soak, 3 cycles); `make soak` runs hundreds. Two workers
-# (pytest-xdist) keep both cores busy while tests wait on servers; a file's tests stay on one
-# worker, since several share a module's fixtures. tests/support/ports gives each worker its
-# own ports below the kernel's ephemeral range, so no worker takes another's.
+# bounded lifecycle soak (tests/soak, 3 cycles); `make soak` runs hundreds. TEST_WORKERS
+# workers (pytest-xdist) keep both cores busy while tests wait on servers; a file's tests stay
+# on one worker, since several share a module's fixtures, and the files go out in collection
+# order (--no-loadscope-reorder), where tests/conftest.py puts the longest first so that no
+# worker ends alone on one of them. tests/support/ports gives each worker its own ports below
+# the kernel's ephemeral range, so no worker takes another's.
 #
-# Then the tests that touch the server's database run a second time on PostgreSQL
+# The lint and the PostgreSQL pass below run beside the main pass, their output kept and
+# shown after it: the tests wait on servers, tor and browsers much of the time, and the lint
+# and the second pass use the cores meanwhile. The second pass's workers take other port
+# slices (POSTERN_TEST_PORT_SLICE).
+#
+# The tests that touch the server's database run a second time on PostgreSQL
 # (POSTERN_TEST_DATABASE=postgresql: a throwaway cluster the suite starts, a fresh database
 # per data directory; tests/support/database.py). Those are PG_TESTS without the browser,
 # tor, slow, bench and soak tests, and without the files whose tests do not depend on the
@@ -63,21 +72,34 @@ PG_NO_DATABASE := $(addprefix tests/dropbox/,test_keyring_rotation.py test_nojs.
 	$(addprefix tests/transfer/,test_download.py test_progress.py test_spool.py \
 	test_transfer_client.py)
 test: bootstrap
-	@$(MAKE) --no-print-directory lint
-	@status=0; $(BIN)/pytest -n 2 --dist loadfile --durations=25 || status=$$?; \
+	@logs=$$(mktemp -d); lint=; pg=; \
+	trap 'kill $$lint $$pg 2>/dev/null || true; rm -rf "$$logs"' EXIT; \
+	$(MAKE) --no-print-directory lint >"$$logs/lint" 2>&1 & lint=$$!; \
+	POSTERN_TEST_DATABASE=postgresql POSTERN_TEST_PORT_SLICE=$(TEST_WORKERS) \
+		$(BIN)/pytest -n 2 --dist loadfile --durations=10 -m "$(PG_MARKERS)" \
+		$(addprefix --ignore=,$(PG_NO_DATABASE)) $(PG_TESTS) >"$$logs/pg" 2>&1 & pg=$$!; \
+	status=0; $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		--durations=25 || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
-	if [ $$status -eq 0 ]; then \
-		echo "make test: the server's database tests again, on PostgreSQL"; \
-		POSTERN_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 --dist loadfile --durations=10 \
-			-m "$(PG_MARKERS)" $(addprefix --ignore=,$(PG_NO_DATABASE)) $(PG_TESTS) \
-			|| status=$$?; \
-	fi; \
+	echo "make test: the server's database tests again, on PostgreSQL"; \
+	pg_status=0; wait $$pg || pg_status=$$?; cat "$$logs/pg"; \
+	if [ $$pg_status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	echo "make test: lint (ruff, mypy, import-linter)"; \
+	lint_status=0; wait $$lint || lint_status=$$?; cat "$$logs/lint"; \
+	for each in $$pg_status $$lint_status; do [ $$status -ne 0 ] || status=$$each; done; \
 	exit $$status
 
 # Everything but the tests marked browser, tor, slow or bench (see setup.cfg).
+# The lint runs beside the tests, as in `make test`.
 test-fast: bootstrap
-	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -n 2 --dist loadfile -m "not browser and not tor and not slow and not bench and not soak"
+	@logs=$$(mktemp -d); lint=; trap 'kill $$lint 2>/dev/null || true; rm -rf "$$logs"' EXIT; \
+	$(MAKE) --no-print-directory lint >"$$logs/lint" 2>&1 & lint=$$!; \
+	status=0; $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder \
+		-m "not browser and not tor and not slow and not bench and not soak" || status=$$?; \
+	echo "make test-fast: lint (ruff, mypy, import-linter)"; \
+	lint_status=0; wait $$lint || lint_status=$$?; cat "$$logs/lint"; \
+	[ $$status -ne 0 ] || status=$$lint_status; \
+	exit $$status
 
 SOAK_CYCLES ?= 200
 soak: bootstrap

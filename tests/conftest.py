@@ -48,12 +48,51 @@ DIRECTORY_MARKERS: dict[str, str] = {"browser": "browser", "bench": "bench"}
 TESTS = Path(__file__).resolve().parent
 
 
+#: The files whose tests take longest (about 20 s to a minute each on a quiet 2-core machine),
+#: longest first. `make test` hands whole files to its workers in collection order
+#: (pytest-xdist --dist loadfile --no-loadscope-reorder), so these start first and no worker
+#: is left with one of them at the end while the others are idle.
+#: tests/dropbox/test_plaintext_never_on_disk.py is left out: it reads every file in the
+#: temporary directories, which would take minutes while the 4 GiB upload of
+#: test_completion.py is being written there.
+LONGEST_FILES: tuple[str, ...] = (
+    "dropbox/test_completion.py",
+    "integration/test_tor_network.py",
+    "dropbox/test_crash_atomicity.py",
+    "deploy/test_install.py",
+    "soak/test_lifecycle.py",
+    "onion/test_serve_tor.py",
+    "onion/test_max_streams_tornet.py",
+    "deploy/test_demo.py",
+    "integration/test_key_lifecycle.py",
+    "deploy/test_front_nodes.py",
+    "dropbox/test_nojs_hostile.py",
+    "journalist_ui/test_keys_cli.py",
+)
+#: Then the files with a test carrying one of these markers, then the others.
+LONG_MARKERS: tuple[str, ...] = ("slow", "tor", "soak", "browser", "bench")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         parts = item.path.resolve().relative_to(TESTS).parts
         marker = DIRECTORY_MARKERS.get(parts[0]) if len(parts) > 1 else None
         if marker is not None:
             item.add_marker(marker)
+    items[:] = longest_files_first(items)
+
+
+def longest_files_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The items, each file's together and in its own order, the longest files first."""
+    ranks: dict[Path, int] = {}
+    for item in items:
+        name = item.path.resolve().relative_to(TESTS).as_posix()
+        rank = LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES) + 1
+        if any(item.get_closest_marker(marker) for marker in LONG_MARKERS):
+            rank = min(rank, len(LONGEST_FILES))
+        ranks[item.path] = min(rank, ranks.get(item.path, rank))
+    # sorted() is stable: files of the same rank, and each file's tests, keep their order.
+    return sorted(items, key=lambda item: ranks[item.path])
 
 
 def require_tool(name: str) -> str:

@@ -23,11 +23,23 @@ def test_ports_lie_below_the_ephemeral_range_and_are_not_repeated():
 
 
 def test_each_worker_draws_from_its_own_slice(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(ports.PORT_SLICE_ENV, raising=False)
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
     first = {ports.free_port() for _ in range(50)}
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
     second = {ports.free_port() for _ in range(50)}
     assert max(first) < min(second)
+
+
+def test_a_second_run_beside_the_first_draws_from_other_slices(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.delenv(ports.PORT_SLICE_ENV, raising=False)
+    first_run = {ports.free_port() for _ in range(50)}
+    monkeypatch.setenv(ports.PORT_SLICE_ENV, "4")
+    second_run = {ports.free_port() for _ in range(50)}
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    second_run_gw0 = {ports.free_port() for _ in range(50)}
+    assert max(first_run) < min(second_run_gw0) < max(second_run_gw0) < min(second_run)
 
 
 def test_a_bound_port_is_never_handed_out(monkeypatch: pytest.MonkeyPatch):

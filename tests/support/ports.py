@@ -30,9 +30,16 @@ _SLICES: Final = 8
 _recent: deque[int] = deque(maxlen=256)
 
 
+#: The first slice of this run's workers: a second pytest run beside this one (`make test`
+#: runs its PostgreSQL pass beside the main one) sets it past the slices the first run uses.
+PORT_SLICE_ENV: Final = "POSTERN_TEST_PORT_SLICE"
+
+
 def _slice() -> range:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = os.environ.get(PORT_SLICE_ENV, "0")
+    index += int(first) if first.isdigit() else 0
     width = (_PORTS_HIGH - _PORTS_LOW) // _SLICES
     start = _PORTS_LOW + (index % _SLICES) * width
     return range(start, start + width)
