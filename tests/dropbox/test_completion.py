@@ -321,7 +321,7 @@ def test_a_full_disk_at_creation_is_507_and_leaves_nothing(site, team, monkeypat
 
 def sqlite_full() -> BaseException:
     error = sqlite3.OperationalError("database or disk is full")
-    error.sqlite_errorcode = 13  # type: ignore[attr-defined]
+    error.sqlite_errorcode = 13
     return error
 
 
