@@ -69,11 +69,11 @@ from dropbox.front import (
     DEFAULT_LIMITS,
     HAPROXY,
     Address,
-    Front,
     fit_to_file_limit,
     haproxy_config,
 )
 from dropbox.gunicorn_settings import LOOPBACK, THREADS, UPLOAD_SLOTS
+from dropbox.serve import source_front
 from tests.support.ports import free_port, is_listening
 
 DROPBOX_EXE: Final = Path(sys.executable).parent / "dropbox"
@@ -403,13 +403,6 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
         if process.poll() is not None or time.monotonic() > deadline:
             raise BenchError(f"{log.name} did not start: {log.read_text()[-2000:]}")
         time.sleep(0.1)
-
-
-def source_front(port: int) -> Front:
-    """The source front as the deployment has it (dropbox.serve.front_config)."""
-    return Front(
-        "source", Address(LOOPBACK, port), THREADS, http_check=True, upload_requests=UPLOAD_SLOTS
-    )
 
 
 @contextlib.contextmanager
