@@ -39,6 +39,7 @@ from tests.dropbox.tus_testapp import (
     complete_into,
     make_upload_store,
 )
+from tests.support.database import server_url
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 MAX_SIZE = 8 * 1024 * 1024
@@ -148,7 +149,8 @@ class Env:
 def env(tmp_path: Path) -> Env:
     keys = team(2)
     clock = Clock()
-    store = make_upload_store(tmp_path)
+    # The upload rows on the tests' backend: the PostgreSQL pass runs the protocol there too.
+    store = make_upload_store(tmp_path, server_url(tmp_path))
     policy = FakePolicy(
         sessions={who.cookie: Session(csrf=who.csrf, owner=who.owner) for who in (ALICE, BOB)},
         recipients=[key.public.key for key in keys],
