@@ -52,10 +52,10 @@ import re
 import resource
 import secrets
 import signal
-import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -63,6 +63,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from bench.runs import BenchError, Probes, raise_file_limit, run_main
 from bench.source import make_data_dir
 from crypto import Kind, seal_bytes
 from dropbox.front import (
@@ -72,9 +73,11 @@ from dropbox.front import (
     fit_to_file_limit,
     haproxy_config,
 )
-from dropbox.gunicorn_settings import LOOPBACK, THREADS, UPLOAD_SLOTS
+from dropbox.gunicorn_settings import LOOPBACK, THREADS, UPLOAD_SLOTS, default_workers
 from dropbox.serve import source_front
 from tests.support.ports import free_port, is_listening
+from tests.support.postgres import Cluster
+from tests.support.server import clean_environment
 
 DROPBOX_EXE: Final = Path(sys.executable).parent / "dropbox"
 START_TIMEOUT: Final = 60.0
@@ -93,13 +96,12 @@ SERVER_ENV: Final = {
 }
 #: Settings of the run's environment the nodes get: the shared database and blob store.
 PASSED_ON: Final = ("POSTERN_DATABASE_URL", "POSTERN_BLOB_STORE")
+#: Connections the --database postgresql cluster takes: at the start of a phase every tus
+#: PATCH reads its upload's row at once, on a connection of its own.
+PG_CONNECTIONS: Final = 2_500
 _CSRF: Final = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CODENAME: Final = re.compile(r'<p class="codename" id="codename">[a-z -]+</p>')
 TUS: Final = {"Tus-Resumable": "1.0.0"}
-
-
-class BenchError(Exception):
-    """The benchmark cannot run (not a slow result: those are printed)."""
 
 
 # -- the clients (in a child process) ----------------------------------------------------------
@@ -116,12 +118,12 @@ class Tally:
     refused_clients: int = 0
     errors: int = 0
     unfinished: int = 0
-    error_kinds: dict[str, int] = field(default_factory=dict)
+    error_kinds: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     def error(self, kind: str) -> None:
         self.errors += 1
-        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+        self.error_kinds[kind] += 1
 
 
 @dataclass(frozen=True)
@@ -335,25 +337,6 @@ def _load_child(
 # -- the probe ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Probes:
-    times: list[float]
-    failed: int
-
-    @property
-    def p99(self) -> float:
-        if not self.times:
-            return float("nan")
-        if len(self.times) == 1:
-            return self.times[0]
-        return statistics.quantiles(self.times, n=100, method="inclusive")[98]
-
-    @property
-    def bound(self) -> str:
-        """``>=`` when a probe failed: it counts as the time it took, so p99 is a lower bound."""
-        return ">=" if self.failed else "  "
-
-
 def probe(port: int, *, until: Callable[[], bool], count: int | None = None) -> Probes:
     """GET / on a new connection every PROBE_INTERVAL, until ``until()`` or ``count`` probes."""
     times: list[float] = []
@@ -406,11 +389,16 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 
 @contextlib.contextmanager
-def running_layout(work: Path, data_dir: Path, nodes: int) -> Iterator[Layout]:
-    """``nodes`` app nodes on ``data_dir`` and one HAProxy before them."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
+def running_layout(
+    work: Path, data_dir: Path, nodes: int, database_url: str | None = None
+) -> Iterator[Layout]:
+    """``nodes`` app nodes on ``data_dir`` (and ``database_url``, if given) and one HAProxy
+    before them."""
+    env = clean_environment()
     env.update({name: os.environ[name] for name in PASSED_ON if name in os.environ})
     env.update(SERVER_ENV)
+    if database_url is not None:
+        env["POSTERN_DATABASE_URL"] = database_url
     if "POSTERN_DATABASE_URL" in env:
         # The data directory was made on SQLite; the shared database gets its schema here
         # (the nodes never migrate).
@@ -502,14 +490,6 @@ def _seal_envelope(size: int, recipient: bytes) -> bytes:
     return seal_bytes(os.urandom(size), [recipient], Kind.FILE, "scale.bin", "")
 
 
-def raise_file_limit(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            raise BenchError(f"{needed} descriptors are needed; the hard limit is {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-
-
 def _ratio(value: float, base: float) -> str:
     if base != base or value != value or base <= 0:  # NaN: no probe in one of them
         return "     -"
@@ -547,7 +527,11 @@ def run(args: argparse.Namespace) -> None:
     pages = THREADS - UPLOAD_SLOTS
     print(f"  front        HAProxy {HAPROXY}, at most {most} connections; per node "
           f"{UPLOAD_SLOTS} uploads and {pages} other requests at once")  # fmt: skip
-    print(f"  nodes        dropbox serve --front none (gunicorn, 1 worker, {THREADS} threads each)")
+    print(f"  nodes        dropbox serve --front none (gunicorn, {default_workers()} workers of "
+          f"{THREADS} threads each)")  # fmt: skip
+    print(f"  database     {args.database}" + (
+        " (a cluster of its own on this disk, every commit synced)"
+        if args.database == "postgresql" else " (the data directory's file)"))  # fmt: skip
     print(f"  clients      {' '.join(map(str, args.clients))} at once, {args.sources} source "
           f"accounts, phases of at most {args.phase_seconds:g} s")  # fmt: skip
     print(f"  probe        GET / every {PROBE_INTERVAL:g} s during each phase; idle: "
@@ -560,12 +544,20 @@ def run(args: argparse.Namespace) -> None:
         else:
             work = Path(tempfile.mkdtemp(prefix="postern-scale-", dir=args.work_dir))
             print(f"  work dir     {work} (kept: the nodes' and HAProxy's output)")
+        database_url = None
+        if args.database == "postgresql":
+            # On this disk (not in memory) and syncing every commit, as SQLite does.
+            cluster = Cluster(parent=Path(tempfile.gettempdir()), durable=True,
+                              max_connections=PG_CONNECTIONS)  # fmt: skip
+            stack.callback(cluster.stop)
+            cluster.start()
+            database_url = cluster.create_database("scale")
         data_dir = work / "data"
         data_dir.mkdir()
         team = make_data_dir(data_dir)
         envelope = _seal_envelope(args.size_kib * 1024, team.station.public.key)
         for nodes in args.nodes:
-            with running_layout(work, data_dir, nodes) as layout:
+            with running_layout(work, data_dir, nodes, database_url) as layout:
                 idle[nodes] = probe(layout.port, until=lambda: False, count=IDLE_PROBES)
                 for clients in args.clients:
                     tally, probes = measure(layout.port, clients, args, envelope)
@@ -589,6 +581,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="each client's upload rate, KB/s (default: 50)")  # fmt: skip
     parser.add_argument("--phase-seconds", type=float, default=90.0,
                         help="longest a phase lasts (default: 90)")  # fmt: skip
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the nodes' database: the data directory's SQLite file, or a "
+                        "PostgreSQL cluster the run starts (default: sqlite)")  # fmt: skip
     parser.add_argument("--sources", type=int, default=8,
                         help="source accounts the clients share (default: 8)")  # fmt: skip
     parser.add_argument("--work-dir", type=Path, default=None,
@@ -606,13 +601,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (BenchError, OSError) as exc:
-        print(f"bench/scale.py: cannot run: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main("bench/scale.py", argv, parse_args, run)
 
 
 if __name__ == "__main__":
