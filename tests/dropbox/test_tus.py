@@ -655,6 +655,27 @@ def test_creation_sweeps_expired_uploads(env: Env) -> None:
     assert env.head(old).status_code == 404
 
 
+def test_creations_sweep_once_a_day(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep lists every part and row; uploads expire by the day, so only the first
+    creation of a day sweeps."""
+    _, data = envelope(env.keys)
+    sweeps: list[datetime] = []
+    real = env.store.expire
+
+    def counted(now: datetime) -> int:
+        sweeps.append(now)
+        return real(now)
+
+    monkeypatch.setattr(env.store, "expire", counted)
+    for _ in range(3):
+        env.create(len(data))
+    assert len(sweeps) == 1
+    env.clock.now = T0 + timedelta(days=1)
+    env.create(len(data))
+    env.create(len(data))
+    assert len(sweeps) == 2
+
+
 def test_other_methods_are_405(env: Env) -> None:
     _, data = envelope(env.keys)
     path = env.create(len(data))
