@@ -26,9 +26,10 @@ a new connection each time, as a new circuit) every 0.1 s; its p99 is printed, a
 the p99 of the same probe with the server idle, measured first.
 
 Bounded in time: each phase ends after --phase-seconds (default 90) whatever is unfinished;
-what did not complete by then counts as unfinished. The clients run in an asyncio loop with
-aiohttp in a child process, the probe in this one, so that neither's work delays the other's
-clock. Exit status 0 whatever the numbers are; 2 when the benchmark itself cannot run.
+what did not complete by then counts as unfinished. The clients run in asyncio loops with
+aiohttp in child processes, one per core (the clients and the accounts shared out), the probe
+in this one, so that no one's work delays another's clock. Exit status 0 whatever the
+numbers are; 2 when the benchmark itself cannot run.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ from tests.support.server import clean_environment
 DROPBOX_EXE: Final = Path(sys.executable).parent / "dropbox"
 START_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 45.0
+#: Processes the clients run in: one per core this process may use.
+CLIENT_PROCESSES: Final = len(os.sched_getaffinity(0))
 #: Seconds between two sends of a paced client.
 PACE_TICK: Final = 0.25
 PROBE_INTERVAL: Final = 0.1
@@ -459,31 +462,61 @@ class Row:
     probes: Probes
 
 
+def _shares(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` nearly equal shares."""
+    return [total // parts + (index < total % parts) for index in range(parts)]
+
+
+def merged(tallies: Sequence[Tally]) -> Tally:
+    """The tally of a phase whose clients ran in several processes."""
+    whole = Tally()
+    for tally in tallies:
+        whole.completed += tally.completed
+        whole.refusals += tally.refusals
+        whole.refused_clients += tally.refused_clients
+        whole.errors += tally.errors
+        whole.unfinished += tally.unfinished
+        whole.error_kinds.update(tally.error_kinds)
+        whole.seconds = max(whole.seconds, tally.seconds)
+    return whole
+
+
 def measure(
     port: int, clients: int, args: argparse.Namespace, envelope: bytes
 ) -> tuple[Tally, Probes]:
+    """One phase: the clients in one process per core (one event loop could not keep 1,000
+    paced streams on time while the machine was loaded), the probe in this one."""
     context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_load_child,
-        args=(sender, f"http://{LOOPBACK}:{port}", args.sources, clients, envelope,
-              args.rate_kbps * 1000, args.phase_seconds),
-        daemon=True,
-    )  # fmt: skip
-    child.start()
-    sender.close()
+    processes = max(1, min(clients, args.sources, CLIENT_PROCESSES))
+    children, receivers = [], []
+    for sources, share in zip(
+        _shares(args.sources, processes), _shares(clients, processes), strict=True
+    ):
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_load_child,
+            args=(sender, f"http://{LOOPBACK}:{port}", sources, share, envelope,
+                  args.rate_kbps * 1000, args.phase_seconds),
+            daemon=True,
+        )  # fmt: skip
+        child.start()
+        sender.close()
+        children.append(child)
+        receivers.append(receiver)
     try:
-        probes = probe(port, until=receiver.poll)
-        status, payload = receiver.recv()
+        probes = probe(port, until=lambda: all(receiver.poll() for receiver in receivers))
+        answers = [receiver.recv() for receiver in receivers]
     except EOFError:
-        raise BenchError("the clients' process died") from None
+        raise BenchError("a clients' process died") from None
     finally:
-        child.join(timeout=STOP_TIMEOUT)
-        if child.is_alive():
-            child.kill()
-    if status != "ok":
-        raise BenchError(f"the clients failed: {payload}")
-    return Tally(**payload), probes
+        for child in children:
+            child.join(timeout=STOP_TIMEOUT)
+            if child.is_alive():
+                child.kill()
+    for status, payload in answers:
+        if status != "ok":
+            raise BenchError(f"the clients failed: {payload}")
+    return merged([Tally(**payload) for _, payload in answers]), probes
 
 
 def _seal_envelope(size: int, recipient: bytes) -> bytes:
