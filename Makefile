@@ -59,16 +59,25 @@ lint:
 # The tests that touch the server's database run a second time on PostgreSQL
 # (POSTERN_TEST_DATABASE=postgresql: a throwaway cluster the suite starts, a fresh database
 # per data directory; tests/support/database.py). Those are PG_TESTS without the browser,
-# tor, slow, bench and soak tests, and without the files whose tests do not depend on the
-# backend (PG_NO_DATABASE: parsers, blob and upload stores, the tus protocol, the seal
-# command, the transfer client against a fake server, and the tests that pick SQLite and
-# PostgreSQL themselves); on two workers (none of them binds the front's ports).
+# tor, slow, bench and soak tests, and without PG_NO_DATABASE; on two workers (none of them
+# binds the front's ports). PG_NO_DATABASE, file by file:
+# - no database at all: test_keyring_rotation, test_nojs (the plain-form parser and sealing,
+#   over fake stores), test_nojs_gunicorn (a test app without a database), test_seal_cli,
+#   test_storage (local blobs; its disk_full mapping test needs no server), and the transfer
+#   client's test_download, test_progress, test_spool, test_transfer_client (a fake server);
+# - they pick SQLite and PostgreSQL themselves, so they run on both in the first pass:
+#   test_uploads (the upload store with files on SQLite and with its parts in PostgreSQL),
+#   test_blob_contract, test_database, test_postgres_cluster, test_postgres_privacy;
+# - test_tus_interop: the tus protocol against tuspy, through a test app that makes its own
+#   SQLite store in its gunicorn process; test_tus runs the same endpoint on each backend.
+# test_tus (the upload rows) and test_throttle (the derivation budgets, in the database)
+# run in both passes.
 PG_TESTS := tests/dropbox tests/transfer tests/integration/test_transfer_loop.py
 PG_MARKERS := not browser and not tor and not slow and not bench and not soak
 PG_NO_DATABASE := $(addprefix tests/dropbox/,test_keyring_rotation.py test_nojs.py \
-	test_nojs_gunicorn.py test_seal_cli.py test_storage.py test_throttle.py test_tus.py \
-	test_tus_interop.py test_uploads.py test_postgres_cluster.py test_postgres_privacy.py \
-	test_database.py test_blob_contract.py) \
+	test_nojs_gunicorn.py test_seal_cli.py test_storage.py test_tus_interop.py \
+	test_uploads.py test_postgres_cluster.py test_postgres_privacy.py test_database.py \
+	test_blob_contract.py) \
 	$(addprefix tests/transfer/,test_download.py test_progress.py test_spool.py \
 	test_transfer_client.py)
 test: bootstrap

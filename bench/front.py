@@ -31,19 +31,17 @@ import contextlib
 import http.client
 import os
 import re
-import resource
 import selectors
 import signal
 import socket
-import statistics
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Final
 
+from bench.runs import BenchError, Probes, raise_file_limit, run_main
 from bench.source import make_data_dir
 from dropbox.front import HAPROXY
 from dropbox.gunicorn_settings import THREADS
@@ -53,10 +51,6 @@ DROPBOX_EXE: Final = Path(sys.executable).parent / "dropbox"
 START_TIMEOUT: Final = 60.0
 #: Seconds the trickling clients get to connect and send their first line before probing.
 SETTLE: Final = 1.0
-
-
-class BenchError(Exception):
-    """The benchmark cannot run (not a slow result: those are printed)."""
 
 
 class Tricklers:
@@ -111,28 +105,11 @@ class Tricklers:
             selector.close()
 
 
-@dataclass(frozen=True)
-class Probes:
-    times: list[float]
-    timed_out: int
-
-    @property
-    def bound(self) -> str:
-        """ ">=" when a probe timed out: the p99 is then at least what is printed."""
-        return ">=" if self.timed_out else "  "
-
-    @property
-    def p99(self) -> float:
-        if len(self.times) == 1:
-            return self.times[0]
-        return statistics.quantiles(self.times, n=100, method="inclusive")[98]
-
-
 def probe(port: int, count: int, interval: float, timeout: float, deadline: float) -> Probes:
     """GET / up to ``count`` times (a new connection each, as a new Tor circuit would be),
     ``interval`` apart, none waiting past ``deadline``."""
     times: list[float] = []
-    timed_out = 0
+    failed = 0
     for _ in range(count):
         left = deadline - time.monotonic()
         if left <= 0.5 and times:
@@ -149,11 +126,11 @@ def probe(port: int, count: int, interval: float, timeout: float, deadline: floa
             times.append(time.monotonic() - started)
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError):
             times.append(time.monotonic() - started)
-            timed_out += 1
+            failed += 1
         finally:
             connection.close()
         time.sleep(interval)
-    return Probes(times, timed_out)
+    return Probes(times, failed)
 
 
 @contextlib.contextmanager
@@ -198,14 +175,6 @@ def haproxy_version() -> str:
     return match.group(1) if match else "unknown"
 
 
-def raise_file_limit(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            raise BenchError(f"{needed} clients need {needed} descriptors; the limit is {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-
-
 def run(args: argparse.Namespace) -> None:
     started = time.monotonic()
     clients: list[int] = args.clients
@@ -242,7 +211,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"{count} trickling clients")
             for name, probes in (("direct to gunicorn", direct), ("through the front", front)):
                 print(f"  {name:<20} p99 {probes.bound}{probes.p99 * 1000:9.1f} ms  "
-                      f"({len(probes.times)} probes, {probes.timed_out} timed out)")  # fmt: skip
+                      f"({len(probes.times)} probes, {probes.failed} timed out)")  # fmt: skip
             print(f"  ratio direct/front   {direct.bound}{direct.p99 / front.p99:9.1f}x")
     print(f"summary: {len(clients)} client counts measured in {time.monotonic() - started:.1f} s")
 
@@ -293,13 +262,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (BenchError, OSError) as exc:
-        print(f"bench/front.py: cannot run: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main("bench/front.py", argv, parse_args, run)
 
 
 if __name__ == "__main__":

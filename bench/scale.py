@@ -26,9 +26,10 @@ a new connection each time, as a new circuit) every 0.1 s; its p99 is printed, a
 the p99 of the same probe with the server idle, measured first.
 
 Bounded in time: each phase ends after --phase-seconds (default 90) whatever is unfinished;
-what did not complete by then counts as unfinished. The clients run in an asyncio loop with
-aiohttp in a child process, the probe in this one, so that neither's work delays the other's
-clock. Exit status 0 whatever the numbers are; 2 when the benchmark itself cannot run.
+what did not complete by then counts as unfinished. The clients run in asyncio loops with
+aiohttp in child processes, one per core (the clients and the accounts shared out), the probe
+in this one, so that no one's work delays another's clock. Exit status 0 whatever the
+numbers are; 2 when the benchmark itself cannot run.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ import re
 import resource
 import secrets
 import signal
-import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -63,22 +64,27 @@ from typing import Any, Final
 
 import aiohttp
 
+from bench.runs import BenchError, Probes, raise_file_limit, run_main
 from bench.source import make_data_dir
 from crypto import Kind, seal_bytes
 from dropbox.front import (
     DEFAULT_LIMITS,
     HAPROXY,
     Address,
-    Front,
     fit_to_file_limit,
     haproxy_config,
 )
-from dropbox.gunicorn_settings import LOOPBACK, THREADS, UPLOAD_SLOTS
+from dropbox.gunicorn_settings import LOOPBACK, THREADS, UPLOAD_SLOTS, default_workers
+from dropbox.serve import source_front
 from tests.support.ports import free_port, is_listening
+from tests.support.postgres import Cluster
+from tests.support.server import clean_environment
 
 DROPBOX_EXE: Final = Path(sys.executable).parent / "dropbox"
 START_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 45.0
+#: Processes the clients run in: one per core this process may use.
+CLIENT_PROCESSES: Final = len(os.sched_getaffinity(0))
 #: Seconds between two sends of a paced client.
 PACE_TICK: Final = 0.25
 PROBE_INTERVAL: Final = 0.1
@@ -93,13 +99,12 @@ SERVER_ENV: Final = {
 }
 #: Settings of the run's environment the nodes get: the shared database and blob store.
 PASSED_ON: Final = ("POSTERN_DATABASE_URL", "POSTERN_BLOB_STORE")
+#: Connections the --database postgresql cluster takes: at the start of a phase every tus
+#: PATCH reads its upload's row at once, on a connection of its own.
+PG_CONNECTIONS: Final = 2_500
 _CSRF: Final = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CODENAME: Final = re.compile(r'<p class="codename" id="codename">[a-z -]+</p>')
 TUS: Final = {"Tus-Resumable": "1.0.0"}
-
-
-class BenchError(Exception):
-    """The benchmark cannot run (not a slow result: those are printed)."""
 
 
 # -- the clients (in a child process) ----------------------------------------------------------
@@ -116,12 +121,12 @@ class Tally:
     refused_clients: int = 0
     errors: int = 0
     unfinished: int = 0
-    error_kinds: dict[str, int] = field(default_factory=dict)
+    error_kinds: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     def error(self, kind: str) -> None:
         self.errors += 1
-        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+        self.error_kinds[kind] += 1
 
 
 @dataclass(frozen=True)
@@ -335,25 +340,6 @@ def _load_child(
 # -- the probe ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Probes:
-    times: list[float]
-    failed: int
-
-    @property
-    def p99(self) -> float:
-        if not self.times:
-            return float("nan")
-        if len(self.times) == 1:
-            return self.times[0]
-        return statistics.quantiles(self.times, n=100, method="inclusive")[98]
-
-    @property
-    def bound(self) -> str:
-        """``>=`` when a probe failed: it counts as the time it took, so p99 is a lower bound."""
-        return ">=" if self.failed else "  "
-
-
 def probe(port: int, *, until: Callable[[], bool], count: int | None = None) -> Probes:
     """GET / on a new connection every PROBE_INTERVAL, until ``until()`` or ``count`` probes."""
     times: list[float] = []
@@ -405,19 +391,17 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
         time.sleep(0.1)
 
 
-def source_front(port: int) -> Front:
-    """The source front as the deployment has it (dropbox.serve.front_config)."""
-    return Front(
-        "source", Address(LOOPBACK, port), THREADS, http_check=True, upload_requests=UPLOAD_SLOTS
-    )
-
-
 @contextlib.contextmanager
-def running_layout(work: Path, data_dir: Path, nodes: int) -> Iterator[Layout]:
-    """``nodes`` app nodes on ``data_dir`` and one HAProxy before them."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERN_")}
+def running_layout(
+    work: Path, data_dir: Path, nodes: int, database_url: str | None = None
+) -> Iterator[Layout]:
+    """``nodes`` app nodes on ``data_dir`` (and ``database_url``, if given) and one HAProxy
+    before them."""
+    env = clean_environment()
     env.update({name: os.environ[name] for name in PASSED_ON if name in os.environ})
     env.update(SERVER_ENV)
+    if database_url is not None:
+        env["POSTERN_DATABASE_URL"] = database_url
     if "POSTERN_DATABASE_URL" in env:
         # The data directory was made on SQLite; the shared database gets its schema here
         # (the nodes never migrate).
@@ -478,43 +462,65 @@ class Row:
     probes: Probes
 
 
+def _shares(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` nearly equal shares."""
+    return [total // parts + (index < total % parts) for index in range(parts)]
+
+
+def merged(tallies: Sequence[Tally]) -> Tally:
+    """The tally of a phase whose clients ran in several processes."""
+    whole = Tally()
+    for tally in tallies:
+        whole.completed += tally.completed
+        whole.refusals += tally.refusals
+        whole.refused_clients += tally.refused_clients
+        whole.errors += tally.errors
+        whole.unfinished += tally.unfinished
+        whole.error_kinds.update(tally.error_kinds)
+        whole.seconds = max(whole.seconds, tally.seconds)
+    return whole
+
+
 def measure(
     port: int, clients: int, args: argparse.Namespace, envelope: bytes
 ) -> tuple[Tally, Probes]:
+    """One phase: the clients in one process per core (one event loop could not keep 1,000
+    paced streams on time while the machine was loaded), the probe in this one."""
     context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_load_child,
-        args=(sender, f"http://{LOOPBACK}:{port}", args.sources, clients, envelope,
-              args.rate_kbps * 1000, args.phase_seconds),
-        daemon=True,
-    )  # fmt: skip
-    child.start()
-    sender.close()
+    processes = max(1, min(clients, args.sources, CLIENT_PROCESSES))
+    children, receivers = [], []
+    for sources, share in zip(
+        _shares(args.sources, processes), _shares(clients, processes), strict=True
+    ):
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_load_child,
+            args=(sender, f"http://{LOOPBACK}:{port}", sources, share, envelope,
+                  args.rate_kbps * 1000, args.phase_seconds),
+            daemon=True,
+        )  # fmt: skip
+        child.start()
+        sender.close()
+        children.append(child)
+        receivers.append(receiver)
     try:
-        probes = probe(port, until=receiver.poll)
-        status, payload = receiver.recv()
+        probes = probe(port, until=lambda: all(receiver.poll() for receiver in receivers))
+        answers = [receiver.recv() for receiver in receivers]
     except EOFError:
-        raise BenchError("the clients' process died") from None
+        raise BenchError("a clients' process died") from None
     finally:
-        child.join(timeout=STOP_TIMEOUT)
-        if child.is_alive():
-            child.kill()
-    if status != "ok":
-        raise BenchError(f"the clients failed: {payload}")
-    return Tally(**payload), probes
+        for child in children:
+            child.join(timeout=STOP_TIMEOUT)
+            if child.is_alive():
+                child.kill()
+    for status, payload in answers:
+        if status != "ok":
+            raise BenchError(f"the clients failed: {payload}")
+    return merged([Tally(**payload) for _, payload in answers]), probes
 
 
 def _seal_envelope(size: int, recipient: bytes) -> bytes:
     return seal_bytes(os.urandom(size), [recipient], Kind.FILE, "scale.bin", "")
-
-
-def raise_file_limit(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            raise BenchError(f"{needed} descriptors are needed; the hard limit is {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def _ratio(value: float, base: float) -> str:
@@ -554,7 +560,11 @@ def run(args: argparse.Namespace) -> None:
     pages = THREADS - UPLOAD_SLOTS
     print(f"  front        HAProxy {HAPROXY}, at most {most} connections; per node "
           f"{UPLOAD_SLOTS} uploads and {pages} other requests at once")  # fmt: skip
-    print(f"  nodes        dropbox serve --front none (gunicorn, 1 worker, {THREADS} threads each)")
+    print(f"  nodes        dropbox serve --front none (gunicorn, {default_workers()} workers of "
+          f"{THREADS} threads each)")  # fmt: skip
+    print(f"  database     {args.database}" + (
+        " (a cluster of its own on this disk, every commit synced)"
+        if args.database == "postgresql" else " (the data directory's file)"))  # fmt: skip
     print(f"  clients      {' '.join(map(str, args.clients))} at once, {args.sources} source "
           f"accounts, phases of at most {args.phase_seconds:g} s")  # fmt: skip
     print(f"  probe        GET / every {PROBE_INTERVAL:g} s during each phase; idle: "
@@ -567,12 +577,20 @@ def run(args: argparse.Namespace) -> None:
         else:
             work = Path(tempfile.mkdtemp(prefix="postern-scale-", dir=args.work_dir))
             print(f"  work dir     {work} (kept: the nodes' and HAProxy's output)")
+        database_url = None
+        if args.database == "postgresql":
+            # On this disk (not in memory) and syncing every commit, as SQLite does.
+            cluster = Cluster(parent=Path(tempfile.gettempdir()), durable=True,
+                              max_connections=PG_CONNECTIONS)  # fmt: skip
+            stack.callback(cluster.stop)
+            cluster.start()
+            database_url = cluster.create_database("scale")
         data_dir = work / "data"
         data_dir.mkdir()
         team = make_data_dir(data_dir)
         envelope = _seal_envelope(args.size_kib * 1024, team.station.public.key)
         for nodes in args.nodes:
-            with running_layout(work, data_dir, nodes) as layout:
+            with running_layout(work, data_dir, nodes, database_url) as layout:
                 idle[nodes] = probe(layout.port, until=lambda: False, count=IDLE_PROBES)
                 for clients in args.clients:
                     tally, probes = measure(layout.port, clients, args, envelope)
@@ -596,6 +614,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="each client's upload rate, KB/s (default: 50)")  # fmt: skip
     parser.add_argument("--phase-seconds", type=float, default=90.0,
                         help="longest a phase lasts (default: 90)")  # fmt: skip
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the nodes' database: the data directory's SQLite file, or a "
+                        "PostgreSQL cluster the run starts (default: sqlite)")  # fmt: skip
     parser.add_argument("--sources", type=int, default=8,
                         help="source accounts the clients share (default: 8)")  # fmt: skip
     parser.add_argument("--work-dir", type=Path, default=None,
@@ -613,13 +634,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (BenchError, OSError) as exc:
-        print(f"bench/scale.py: cannot run: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main("bench/scale.py", argv, parse_args, run)
 
 
 if __name__ == "__main__":

@@ -96,10 +96,16 @@ class Front:
     #: Of ``node_requests``, how many may be :data:`STREAMING_REQUESTS` (None: no split).
     #: They go to a backend of their own, so that pages never wait behind uploads.
     upload_requests: int | None = None
+    #: Queued requests that only read (:data:`READS`) are handed to a node before the others.
+    reads_first: bool = False
 
 
 #: The source backend's health check with several nodes: the tus discovery (204, stateless).
 SOURCE_CHECK: Final = ("OPTIONS", "/api/uploads", 204)
+#: The requests that only read, as an HAProxy condition: a source's pages. Over Tor a burst of
+#: writes (a thousand tus creations and completions, each a database write) queues at the
+#: front; the landing page must not wait behind it (bench/scale.py).
+READS: Final = "{ method GET HEAD }"
 #: Requests whose bodies stream in for as long as the client takes (method, path prefix): a
 #: plain-form upload and a tus ``PATCH``. Over Tor each holds an app thread for minutes or
 #: hours; the front hands a node only so many of them at once (:attr:`Front.upload_requests`)
@@ -151,6 +157,11 @@ def haproxy_config(
         requests = front.node_requests or limits.per_node_requests
         servers = [(number, node[index]) for number, node in enumerate(nodes, start=1)]
         lines += [f"frontend {name}", f"    bind {front.listen}"]
+        if front.reads_first:
+            # Lower classes leave the queue first: a page waits only for a free thread,
+            # never behind a burst of writes (tus creations, completions, logins) queued
+            # before it.
+            lines.append(f"    http-request set-priority-class int(1) unless {READS}")
         backends = [(f"{name}_nodes", requests)]
         if front.upload_requests is not None:
             if not 0 < front.upload_requests < requests:

@@ -99,6 +99,19 @@ class SourceInterfaceServer(BaseApplication):
         return self._factory()
 
 
+def source_front(port: int) -> Front:
+    """The source interface's front on ``port``: uploads in a backend of their own, pages
+    handed to a node before the other requests waiting (dropbox/front.py)."""
+    return Front(
+        "source",
+        Address(LOOPBACK, port),
+        THREADS,
+        http_check=True,
+        upload_requests=UPLOAD_SLOTS,
+        reads_first=True,
+    )
+
+
 def front_config(
     *,
     port: int = DEFAULT_PORT,
@@ -126,16 +139,7 @@ def front_config(
     hosts = [check_node_host(host) for host in node_hosts]
     if not hosts or len(set(hosts)) != len(hosts):
         raise DropboxError("the front needs one or more app nodes, each named once")
-    fronts = [
-        Front(
-            "source",
-            Address(LOOPBACK, port),
-            THREADS,
-            http_check=True,
-            upload_requests=UPLOAD_SLOTS,
-        ),
-        Front("api", Address(LOOPBACK, api_port), API_THREADS),
-    ]
+    fronts = [source_front(port), Front("api", Address(LOOPBACK, api_port), API_THREADS)]
     nodes: list[list[Address | None]] = [
         [
             Address(host, app_port),

@@ -56,6 +56,10 @@ class StorageError(DropboxError):
 #: user is over its quota.
 _NO_SPACE: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SQLITE_FULL: Final = 13
+#: PostgreSQL's SQLSTATE ``disk_full`` (class 53, insufficient resources). Only this one:
+#: ``out_of_memory`` (53200) and ``too_many_connections`` (53300) pass with time, and a
+#: refusal that says "the disk is full" would send the operator to the wrong place.
+_POSTGRES_DISK_FULL: Final = "53100"
 
 
 class OutOfSpace(StorageError):
@@ -81,6 +85,9 @@ def is_out_of_space(error: BaseException) -> bool:
             return True
         # SQLite's "database or disk is full" (SQLITE_FULL), raw or wrapped by SQLAlchemy.
         if getattr(current, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        # PostgreSQL's disk_full, raw from psycopg (its errors carry their SQLSTATE) or wrapped.
+        if getattr(current, "sqlstate", None) == _POSTGRES_DISK_FULL:
             return True
         wrapped = getattr(current, "orig", None)
         if isinstance(wrapped, BaseException) and is_out_of_space(wrapped):

@@ -166,7 +166,7 @@ def create_upload(
             "Upload-Length is not the length of an envelope for the team's current keys. "
             "Please reload the page and submit again.",
         )
-    store.expire(now)
+    store.expire_once_a_day(now)
     try:
         upload, secret = store.create_with_key(owner, length, now, capability)
     except UploadStoreFull:

@@ -24,10 +24,10 @@ of a file:
   adds rows under a name no upload names: :meth:`dropbox.uploads.UploadStore.expire`
   discards them, as it does the parts of a deleted source.
 
-A full database (PostgreSQL's ``disk_full``, or anything :func:`dropbox.storage.is_out_of_space`
-recognizes) is raised as an ``OSError`` of ``ENOSPC``, as a full disk under the local store:
-the upload store then cuts the part back and answers "full" (dropbox/uploads/store.py).
-Other database failures raise :class:`dropbox.uploads.UploadError`.
+A full database (anything :func:`dropbox.storage.is_out_of_space` recognizes: PostgreSQL's
+``disk_full``, SQLite's ``SQLITE_FULL``) is raised as an ``OSError`` of ``ENOSPC``, as a full
+disk under the local store: the upload store then cuts the part back and answers "full"
+(dropbox/uploads/store.py). Other database failures raise :class:`dropbox.uploads.UploadError`.
 
 What a seized database shows of parts is what a seized part directory shows: random names and
 sizes of ciphertext; deleted rows linger in dead tuples and WAL until VACUUM and recycling
@@ -65,8 +65,6 @@ from dropbox.uploads.upload import UploadBusy, UploadError, UploadNotFound
 
 #: The most bytes one ``upload_parts`` row holds.
 PIECE_MAX: Final = 1 << 20
-#: PostgreSQL's SQLSTATE for a full disk (class 53, insufficient resources).
-_DISK_FULL: Final = "53100"
 _LOCK_CONTEXT: Final = b"postern upload part lock v1\x00"
 
 
@@ -95,8 +93,7 @@ def _checked(name: str) -> str:
 
 def _failure(error: SQLAlchemyError) -> Exception:
     """A database failure as the part store's error: full is ``ENOSPC``, as for a file."""
-    code = getattr(getattr(error, "orig", None), "sqlstate", None)
-    if code == _DISK_FULL or is_out_of_space(error):
+    if is_out_of_space(error):
         return OSError(errno.ENOSPC, "the part store's database is full")
     return UploadError(f"the part store's database failed ({type(error).__name__})")
 

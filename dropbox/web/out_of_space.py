@@ -1,12 +1,12 @@
 """A full disk, answered plainly: HTTP 507 with a page that says so, and ``Retry-After``.
 
 Whatever fills up (the blob store, the upload store, the database: ENOSPC, EDQUOT, SQLite's
-"database or disk is full"), the request that needed the space gets this page instead of a
-generic 500, and only after everything it had stored was removed again (the use cases see
-to that). Reading keeps working: pages, and the replies of sources logged in (a session is
-read without being marked as seen). A new session needs a database row, so a login or a new
-codename gets this page too. Once space is freed, everything works again; nothing is
-remembered about the episode.
+"database or disk is full", PostgreSQL's SQLSTATE 53100 ``disk_full``), the request that
+needed the space gets this page instead of a generic 500, and only after everything it had
+stored was removed again (the use cases see to that). Reading keeps working: pages, and the
+replies of sources logged in (a session is read without being marked as seen). A new
+session needs a database row, so a login or a new codename gets this page too. Once space
+is freed, everything works again; nothing is remembered about the episode.
 """
 
 from __future__ import annotations

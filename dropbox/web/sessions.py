@@ -15,6 +15,13 @@ a session to a source. The reply private key is what opens the replies; they are
 request and never stored decrypted. A session ends 2 hours after it began or 30 minutes after
 its last request, whichever comes first.
 
+Reading a session marks it as seen, which is a database write; a request that finds the
+session marked less than a minute ago (:data:`MARK_EVERY`) leaves it as it is. A source's
+page, its script's tus creation and its completion come seconds apart, and on SQLite every
+write is serialized and synced: marking each of them made the session the costliest part
+of a request (bench/scale.py, docs/operations.md section 23). So the idle lifetime runs from
+the last mark: a session ends between 29 and 30 minutes after its last request.
+
 Concurrent requests of one session change it by compare-and-swap on the sealed bytes (every
 seal has a fresh nonce, so equal bytes mean an unchanged row): :meth:`SessionStore.update`
 re-reads and tries again when another request changed it meanwhile. No process lock, so any
@@ -55,6 +62,8 @@ _RETRIES: Final = 32
 _FORMAT: Final = 1
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _PURGE_EVERY: Final = timedelta(minutes=1)
+#: A session read sooner than this after its last mark is not marked again (a write saved).
+MARK_EVERY: Final = timedelta(minutes=1)
 
 Clock = Callable[[], datetime]
 
@@ -233,12 +242,15 @@ class SessionStore:
         return cookie, state
 
     def get(self, cookie: str) -> SourceSession | None:
-        """The live session of a cookie, marked as seen now; None if unknown or expired."""
+        """The live session of a cookie, marked as seen now (unless it was less than
+        :data:`MARK_EVERY` ago); None if unknown or expired."""
         now = self._clock()
         with self._db() as db:
             loaded = self._load(db, cookie, now)
             if loaded is None:
                 return None
+            if now < loaded.state.last_seen + MARK_EVERY:
+                return loaded.state
             seen = replace(loaded.state, last_seen=now)
             try:
                 # If another request changed the row meanwhile, it marked it as seen too.

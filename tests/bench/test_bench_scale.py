@@ -28,7 +28,8 @@ EXPECTED = [
         r"  front +HAProxy /usr/sbin/haproxy, at most \d+ connections; per node \d+ uploads "
         r"and \d+ other requests at once"
     ),
-    r"  nodes +dropbox serve --front none \(gunicorn, 1 worker, \d+ threads each\)",
+    r"  nodes +dropbox serve --front none \(gunicorn, \d+ workers of \d+ threads each\)",
+    r"  database +sqlite \(the data directory's file\)",
     r"  clients +2 3 at once, 1 source accounts, phases of at most 20 s",
     r"  probe +GET / every 0\.1 s during each phase; idle: \d+ probes first",
     rf"  idle p99 +1 node\(s\) {NUMBER} ms",
@@ -59,7 +60,7 @@ def test_smoke_run_completes_every_upload_and_prints_the_table():
     # Every client is accounted for, and a run this small completes nearly everything (the
     # file-based upload store's creation can race with its own expiry scan: a 500, counted
     # as an error; the database-backed upload state has no such race).
-    for line, clients in zip(lines[7:9], (2, 3), strict=True):
+    for line, clients in zip(lines[8:10], (2, 3), strict=True):
         row = re.fullmatch(ROW.format(clients=clients), line)
         assert row is not None, line
         done = int(row["completed"]) + int(row["errors"]) + int(row["unfinished"])

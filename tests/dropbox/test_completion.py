@@ -15,11 +15,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
+import sqlalchemy as sa
 
 from common import files
 from crypto import Kind, open_bytes
@@ -314,6 +317,41 @@ def test_a_full_disk_at_creation_is_507_and_leaves_nothing(site, team, monkeypat
     assert int(response.headers["Retry-After"]) > 0
     assert stored(site).uploads == ()
     assert source.create(length)
+
+
+def sqlite_full() -> BaseException:
+    error = sqlite3.OperationalError("database or disk is full")
+    error.sqlite_errorcode = 13
+    return error
+
+
+def postgresql_full() -> BaseException:
+    return psycopg.errors.DiskFull("could not extend file: No space left on device")
+
+
+@pytest.mark.parametrize("full", [sqlite_full, postgresql_full], ids=["sqlite", "postgresql"])
+def test_a_full_database_at_completion_is_507_whichever_the_engine(site, team, full):
+    """The database's own "full" (SQLITE_FULL, PostgreSQL's SQLSTATE 53100 disk_full) gets the
+    same answer as a full disk: 507 with Retry-After, nothing partial kept."""
+    source = new_source(site)
+    body = items_of([(source.upload(sealed(team, os.urandom(1000), Kind.FILE)), "file")])
+
+    def refuse(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO submissions"):
+            # As SQLAlchemy raises the driver's error, whichever backend this test runs on.
+            raise sa.exc.OperationalError(statement, None, full())
+
+    engine = site.services.engine
+    sa.event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        response = source.submit(body)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", refuse)
+    assert (response.status_code, error_of(response)) == (507, "insufficient_storage")
+    assert int(response.headers["Retry-After"]) > 0
+    now = stored(site)
+    assert (now.submissions, len(now.uploads)) == (0, 1)
+    assert source.submit(body).status_code == 201
 
 
 @pytest.mark.slow

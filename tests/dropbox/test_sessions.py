@@ -171,3 +171,26 @@ def test_stale_rows_are_deleted_by_their_day(database: sessionmaker[Session]) ->
     clock.advance(days=1)
     store.create()  # the day before's session ended long ago
     assert len(store) == 1
+
+
+def test_a_session_is_marked_as_seen_at_most_once_a_minute(
+    database: sessionmaker[Session],
+) -> None:
+    """Reading a session writes its row only when its last mark is a minute old or more, and
+    the idle lifetime runs from that mark."""
+    clock = FakeClock()
+    store = SessionStore(database, clock)
+    cookie, _ = store.create()
+    sealed = [row.sealed for row in rows(database)]
+    clock.advance(seconds=59)
+    found = store.get(cookie)
+    assert found is not None
+    assert found.last_seen == START
+    assert [row.sealed for row in rows(database)] == sealed  # no write
+    clock.advance(seconds=1)
+    assert store.get(cookie) is not None
+    assert [row.sealed for row in rows(database)] != sealed  # marked: a minute since
+    clock.advance(seconds=30)
+    assert store.get(cookie) is not None  # not marked again
+    clock.advance(minutes=29, seconds=30)
+    assert store.get(cookie) is None  # 30 minutes since the last mark, 29:30 since the request

@@ -173,3 +173,21 @@ def test_another_process_writing_keeps_its_temporary_when_a_worker_starts(tmp_pa
                 pipe.close()
     with LocalBlobStore(root).open(blob_id) as blob:
         assert blob.read() == b"first half, second half"
+
+
+def test_postgresql_disk_full_is_out_of_space_and_nothing_else_of_its_class_is():
+    """SQLSTATE 53100 (disk_full) is a full disk, raw from psycopg or wrapped by SQLAlchemy;
+    out_of_memory (53200) and too_many_connections (53300) pass with time and are not."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    full = psycopg.errors.DiskFull("could not extend file: No space left on device")
+    assert full.sqlstate == "53100"
+    assert storage.is_out_of_space(full)
+    assert storage.is_out_of_space(OperationalError("INSERT INTO submissions", {}, full))
+    chained = StorageError("the blob store's database failed")
+    chained.__cause__ = full
+    assert storage.is_out_of_space(chained)
+    for other in (psycopg.errors.OutOfMemory("oom"), psycopg.errors.TooManyConnections("busy")):
+        assert not storage.is_out_of_space(other)
+        assert not storage.is_out_of_space(OperationalError("SELECT 1", {}, other))

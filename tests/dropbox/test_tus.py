@@ -39,6 +39,7 @@ from tests.dropbox.tus_testapp import (
     complete_into,
     make_upload_store,
 )
+from tests.support.database import server_url
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 MAX_SIZE = 8 * 1024 * 1024
@@ -148,7 +149,8 @@ class Env:
 def env(tmp_path: Path) -> Env:
     keys = team(2)
     clock = Clock()
-    store = make_upload_store(tmp_path)
+    # The upload rows on the tests' backend: the PostgreSQL pass runs the protocol there too.
+    store = make_upload_store(tmp_path, server_url(tmp_path))
     policy = FakePolicy(
         sessions={who.cookie: Session(csrf=who.csrf, owner=who.owner) for who in (ALICE, BOB)},
         recipients=[key.public.key for key in keys],
@@ -651,6 +653,27 @@ def test_creation_sweeps_expired_uploads(env: Env) -> None:
     new = env.create(len(data))
     assert env.files() == [env.part(new).name]
     assert env.head(old).status_code == 404
+
+
+def test_creations_sweep_once_a_day(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep lists every part and row; uploads expire by the day, so only the first
+    creation of a day sweeps."""
+    _, data = envelope(env.keys)
+    sweeps: list[datetime] = []
+    real = env.store.expire
+
+    def counted(now: datetime) -> int:
+        sweeps.append(now)
+        return real(now)
+
+    monkeypatch.setattr(env.store, "expire", counted)
+    for _ in range(3):
+        env.create(len(data))
+    assert len(sweeps) == 1
+    env.clock.now = T0 + timedelta(days=1)
+    env.create(len(data))
+    env.create(len(data))
+    assert len(sweeps) == 2
 
 
 def test_other_methods_are_405(env: Env) -> None:

@@ -59,9 +59,10 @@ class FakePolicy:
         self.completed.append((upload_id, owner))
 
 
-def make_upload_store(root: Path) -> UploadStore:
-    """An upload store with its state in ``root/db.sqlite`` and its bytes in ``root/uploads``."""
-    engine = db.make_engine(db.sqlite_url(root))
+def make_upload_store(root: Path, database_url: str | None = None) -> UploadStore:
+    """An upload store with its state in ``database_url`` (None: ``root/db.sqlite``) and its
+    bytes in ``root/uploads``."""
+    engine = db.make_engine(database_url or db.sqlite_url(root))
     db.upgrade(engine)
     return UploadStore(root / "uploads", db.make_sessionmaker(engine))
 

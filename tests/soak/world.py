@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -67,10 +68,10 @@ class Counts:
     retried: int = 0
     imported: int = 0
     replies: int = 0
-    checks: dict[str, int] = field(default_factory=dict)
+    checks: Counter[str] = field(default_factory=Counter)
 
     def checked(self, name: str) -> None:
-        self.checks[name] = self.checks.get(name, 0) + 1
+        self.checks[name] += 1
 
 
 @dataclass

@@ -5,7 +5,7 @@ new directory in memory (/dev/shm, else the system's temporary directory), liste
 Unix socket in that directory only (no TCP port to race other workers for). It includes the
 deployment's privacy settings (deploy/postgresql/postern.conf), so the tests see the log an
 operator's server writes; durability is switched off, which a throwaway cluster does not
-need.
+need (``durable=True`` keeps it, for bench/scale.py).
 
 :meth:`Cluster.create_database` makes an empty database (``CREATE DATABASE ... TEMPLATE``,
 a file copy of a few megabytes) owned by the unprivileged role ``postern``, and returns its
@@ -155,9 +155,15 @@ class Cluster:
         *,
         settings_file: Path | None = PRIVACY_SETTINGS,
         parent: Path | None = None,
+        durable: bool = False,
+        max_connections: int = 300,
     ) -> None:
         self.bindir = postgres_bindir()
         self.settings_file = settings_file
+        #: Durable: every commit synced, as a deployment's server (bench/scale.py compares it
+        #: with SQLite, which syncs every commit); else durability is off.
+        self.durable = durable
+        self.max_connections = max_connections
         self.user = _server_user()
         self.directory = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent or default_parent()))
         (self.directory / OWNER_FILE).write_text(str(os.getpid()), "ascii")
@@ -215,13 +221,12 @@ class Cluster:
             "listen_addresses = ''",
             f"unix_socket_directories = '{self.directory}'",
             # Each test's servers hold pooled connections until the test ends.
-            "max_connections = 300",
+            f"max_connections = {self.max_connections}",
             "shared_buffers = 32MB",
-            # A throwaway cluster: nothing needs to survive a crash.
-            "fsync = off",
-            "synchronous_commit = off",
-            "full_page_writes = off",
         ]
+        if not self.durable:
+            # A throwaway cluster: nothing needs to survive a crash.
+            lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         if self.settings_file is not None:
             # Last, so that the deployment's privacy settings win as they do in production.
             lines.append(f"include '{self.settings_file}'")
