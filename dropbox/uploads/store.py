@@ -149,13 +149,30 @@ class UploadStore:
 
     def _same_upload(self, upload_id: str, owner: str, length: int, secret: str) -> Upload | None:
         """The existing upload ``upload_id`` if it is this owner's, of this length, opened by
-        ``secret`` (a creation asked again); None if there is none; UploadConflict else."""
-        existing = self.get(upload_id)
-        if existing is None:
+        ``secret`` (a creation asked again), its part made if a kill left it without one; None
+        if there is none; UploadConflict else."""
+        row = self._row(upload_id)
+        if row is None:
             return None
-        if existing.belongs_to(owner) and existing.length == length and existing.opens_with(secret):
-            return existing
-        raise UploadConflict("that upload exists for another owner or length")
+        existing = _upload(row, 0)
+        if not (
+            existing.belongs_to(owner) and existing.length == length and existing.opens_with(secret)
+        ):
+            raise UploadConflict("that upload exists for another owner or length")
+        size = self.parts.size(row.part)
+        if size is None:
+            # The creation that made the row was killed before it made the part: finish it,
+            # or the page that asks again could never reach its upload.
+            try:
+                self.parts.create(row.part)
+            except FileExistsError:
+                pass  # a request racing with this one made it
+            except OSError as error:
+                if is_out_of_space(error):
+                    raise UploadStoreFull("no space left for a new upload") from error
+                raise
+            size = 0
+        return _upload(row, size)
 
     def get(self, upload_id: str) -> Upload | None:
         """The upload, whether expired or not; None for an unknown or malformed id."""
