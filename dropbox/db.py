@@ -42,6 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from dropbox.database.engine import (
     DATABASE_FILE,
     database_url,
+    is_busy,
     make_engine,
     make_sessionmaker,
     sqlite_url,
@@ -238,6 +239,7 @@ __all__ = [
     "current_revision",
     "database_url",
     "head_revision",
+    "is_busy",
     "make_engine",
     "make_sessionmaker",
     "require_current",

@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import BinaryIO, Final, Protocol
 
 from common.files import write_all
-from dropbox.errors import DropboxError
+from dropbox.errors import DropboxError, error_chain
 from dropbox.filetimes import discard, settle, settle_fd
 
 _BLOB_ID = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -75,25 +75,19 @@ class OutOfSpace(StorageError):
 
 def is_out_of_space(error: BaseException) -> bool:
     """Whether ``error`` (or an error it was raised from) means the disk is full."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OutOfSpace):
-            return True
-        if isinstance(current, OSError) and current.errno in _NO_SPACE:
-            return True
-        # SQLite's "database or disk is full" (SQLITE_FULL), raw or wrapped by SQLAlchemy.
-        if getattr(current, "sqlite_errorcode", None) == _SQLITE_FULL:
-            return True
-        # PostgreSQL's disk_full, raw from psycopg (its errors carry their SQLSTATE) or wrapped.
-        if getattr(current, "sqlstate", None) == _POSTGRES_DISK_FULL:
-            return True
-        wrapped = getattr(current, "orig", None)
-        if isinstance(wrapped, BaseException) and is_out_of_space(wrapped):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(_means_no_space(each) for each in error_chain(error))
+
+
+def _means_no_space(error: BaseException) -> bool:
+    if isinstance(error, OutOfSpace):
+        return True
+    if isinstance(error, OSError) and error.errno in _NO_SPACE:
+        return True
+    # SQLite's "database or disk is full" (SQLITE_FULL), raw or wrapped by SQLAlchemy.
+    if getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL:
+        return True
+    # PostgreSQL's disk_full, raw from psycopg (its errors carry their SQLSTATE) or wrapped.
+    return getattr(error, "sqlstate", None) == _POSTGRES_DISK_FULL
 
 
 @contextlib.contextmanager

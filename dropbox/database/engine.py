@@ -19,21 +19,21 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from config import ServerSettings
 from dropbox import sqlite_files
-from dropbox.errors import DropboxError
+from dropbox.errors import DropboxError, error_chain
 
 DATABASE_FILE: Final = "db.sqlite"
 #: The most connections one app's engine holds at once: one per gunicorn thread of the source
 #: interface (``dropbox.gunicorn_settings.THREADS``: 1,024 for uploads streaming in and 64
-#: for the rest;
-#: the sync API has fewer), so that a request never waits for a connection another request of
-#: the same worker holds. A cap, not a reservation: connections beyond POOL_SIZE are opened
-#: only while requests use them at once, and PostgreSQL's max_connections bounds the sum over
-#: the nodes (docs/operations.md section 23.2).
+#: for the rest; the sync API has fewer), so that a request never waits for a connection
+#: another request of the same worker holds. A cap, not a reservation: connections beyond
+#: POOL_SIZE are opened only while requests use them at once, and PostgreSQL's
+#: max_connections bounds the sum over the nodes (docs/operations.md section 23.2).
 MAX_CONNECTIONS: Final = 1_088
 #: Connections kept open between requests; the rest are opened under load and closed after.
 POOL_SIZE: Final = 4
@@ -158,3 +158,27 @@ def make_engine(url: str, *, connections: int = MAX_CONNECTIONS) -> Engine:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     # Objects stay readable after commit: views render rows they have just written.
     return sessionmaker(engine, expire_on_commit=False)
+
+
+#: SQLite's primary result codes for "another connection holds the lock" (SQLITE_BUSY,
+#: after the busy timeout; SQLITE_LOCKED); extended codes keep them in their low byte.
+_SQLITE_BUSY_CODES: Final = frozenset({5, 6})
+#: PostgreSQL's SQLSTATEs that pass with time: serialization_failure, deadlock_detected,
+#: lock_not_available, query_canceled (the statement timeout), too_many_connections.
+_POSTGRES_BUSY_STATES: Final = frozenset({"40001", "40P01", "55P03", "57014", "53300"})
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` means the database was too busy to answer in time (a lock held past
+    the timeout, no free connection): the request may succeed if sent again, so the server
+    answers 503 with ``Retry-After``, never a 500."""
+    return any(_means_busy(each) for each in error_chain(error))
+
+
+def _means_busy(error: BaseException) -> bool:
+    if isinstance(error, PoolTimeout):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _SQLITE_BUSY_CODES:
+        return True
+    return getattr(error, "sqlstate", None) in _POSTGRES_BUSY_STATES

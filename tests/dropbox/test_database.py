@@ -90,3 +90,54 @@ def test_a_migration_is_not_cut_by_the_statement_timeout(postgres_url):
 def test_another_database_is_refused():
     with pytest.raises(DropboxError, match="SQLite or PostgreSQL, not 'mysql'"):
         db.make_engine("mysql://u@h/d")
+
+
+def sqlite_lock_error(tmp_path: Path) -> BaseException:
+    """The error SQLite really raises when another connection holds the write lock."""
+    import sqlite3
+
+    path = tmp_path / "locked.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("INSERT INTO t VALUES (1)")
+    except sqlite3.OperationalError as error:
+        return error
+    finally:
+        other.close()
+        holder.close()
+    raise AssertionError("the second connection was not refused")
+
+
+def test_a_busy_database_is_told_from_other_failures(tmp_path: Path) -> None:
+    """A lock held past the timeout, a statement timeout, no free connection: busy (503, try
+    again); a full disk, a constraint, anything else: not."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    locked = sqlite_lock_error(tmp_path)
+    assert db.is_busy(locked)
+    assert db.is_busy(OperationalError("INSERT INTO sources", {}, locked))
+    busy = [
+        psycopg.errors.LockNotAvailable("lock"),
+        psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+        psycopg.errors.SerializationFailure("serialize"),
+        psycopg.errors.DeadlockDetected("deadlock"),
+        psycopg.errors.TooManyConnections("too many"),
+        sa.exc.TimeoutError("QueuePool limit reached"),
+    ]
+    for error in busy:
+        assert db.is_busy(error), error
+        assert db.is_busy(OperationalError("SELECT 1", {}, error)), error
+    chained = DropboxError("a use case failed")
+    chained.__context__ = OperationalError("UPDATE sessions", {}, locked)
+    assert db.is_busy(chained)
+    for other in (
+        psycopg.errors.DiskFull("full"),
+        psycopg.errors.UniqueViolation("taken"),
+        ValueError("not a database error"),
+        OSError(28, "No space left on device"),
+    ):
+        assert not db.is_busy(other), other

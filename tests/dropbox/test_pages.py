@@ -729,3 +729,28 @@ def test_uploads_beyond_the_slots_get_503_at_once_and_pages_still_load(team, tmp
         slots.release()
     done = site.client.post("/submit", data=form, content_type="multipart/form-data")
     assert done.status_code == 303
+
+
+def test_a_busy_database_is_503_with_retry_after_not_500(site, monkeypatch):
+    """A write lock held past the busy timeout (here raised at once) is a moment that passes:
+    503 with Retry-After, which the page's script waits out, and the next request works."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from dropbox.web.sessions import SessionStore
+
+    real_create = SessionStore.create
+
+    def locked(self, *args, **kwargs):
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = 5
+        raise OperationalError("INSERT INTO sessions", {}, error)
+
+    monkeypatch.setattr(SessionStore, "create", locked)
+    refused = site.client.get("/generate")
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "15"
+    assert "not available right now" in text(refused)
+    monkeypatch.setattr(SessionStore, "create", real_create)
+    assert site.client.get("/generate").status_code == 200
