@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import signal
+from types import FrameType
 from typing import Any, Final
 
+from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
+from gunicorn.workers.base import Worker
 
 from dropbox.errors import DropboxError
 
@@ -139,6 +144,8 @@ def gunicorn_options(
         "secure_scheme_headers": {},
         # gunicorn's runtime control socket would be one more way into the process.
         "control_socket_disable": True,
+        "post_fork": keep_stop_signals_of_boot,
+        "post_worker_init": stop_if_asked_while_booting,
     }
 
 
@@ -149,3 +156,37 @@ def api_gunicorn_options(
     options = gunicorn_options(port, address=address, workers=workers)
     options.update(threads=API_THREADS, worker_connections=2 * API_THREADS, proc_name=API_PROC_NAME)
     return options
+
+
+#: The signals with which gunicorn's arbiter stops its workers.
+_STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def keep_stop_signals_of_boot(arbiter: Arbiter, worker: Worker) -> None:
+    """gunicorn's ``post_fork`` hook, in a new worker before gunicorn installs the worker's
+    own signal handlers: a stop signal that arrives now is remembered.
+
+    Without this, a worker told to stop while it boots (``dropbox serve`` stopped right after
+    it started, which a loaded machine makes likely) ran the arbiter's handler inherited with
+    the fork, which only queues the signal in this process's copy of the arbiter's queue:
+    the worker then served on, and the arbiter waited its whole graceful timeout (30 s)
+    before it killed it. :func:`stop_if_asked_while_booting` reads both."""
+    worker.postern_boot_queue = getattr(arbiter, "SIG_QUEUE", None)
+    worker.postern_stop_asked = False
+
+    def remember(_signum: int, _frame: FrameType | None) -> None:
+        worker.postern_stop_asked = True
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, remember)
+
+
+def stop_if_asked_while_booting(worker: Worker) -> None:
+    """gunicorn's ``post_worker_init`` hook: a worker asked to stop while it booted stops as
+    soon as it has started, as it would have if it had been running."""
+    asked = bool(getattr(worker, "postern_stop_asked", False))
+    inherited = getattr(worker, "postern_boot_queue", None)
+    while isinstance(inherited, queue.SimpleQueue) and not inherited.empty():
+        asked = inherited.get_nowait() in _STOP_SIGNALS or asked
+    if asked:
+        worker.alive = False

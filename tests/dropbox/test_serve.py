@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import queue
 import runpy
 import signal
 import socket
@@ -167,3 +168,33 @@ def test_the_error_log_never_names_a_request():
     other = logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "Booting", (), None)
     assert scrub.filter(other)
     assert other.getMessage() == "Booting"
+
+
+class _Booting:
+    """What the boot hooks see of a gunicorn worker and its arbiter."""
+
+    def __init__(self) -> None:
+        self.alive = True
+        self.SIG_QUEUE: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+
+@pytest.mark.parametrize("when", ["before the hook", "after the hook", "never"])
+def test_a_worker_told_to_stop_while_booting_stops_once_booted(when):
+    """A stop signal between a worker's fork and gunicorn's own handlers used to be queued in
+    the worker's copy of the arbiter's queue and lost: the worker served on for the 30 s
+    graceful timeout (dropbox serve stopped right after starting, on a loaded machine)."""
+    options = gunicorn_settings.gunicorn_options(8123)
+    fork_hook, init_hook = options["post_fork"], options["post_worker_init"]
+    arbiter, worker = _Booting(), _Booting()
+    if when == "before the hook":
+        arbiter.SIG_QUEUE.put_nowait(signal.SIGTERM)  # what the inherited handler did
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)}
+    try:
+        fork_hook(arbiter, worker)
+        if when == "after the hook":
+            os.kill(os.getpid(), signal.SIGTERM)
+        init_hook(worker)
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert worker.alive is (when == "never")
