@@ -64,35 +64,6 @@ def test_orphans_and_stale_temporaries_go_named_and_held_blobs_stay(tmp_path, se
     assert sorted(os.listdir(store.root)) == sorted([named, held_id])
 
 
-def test_a_writer_committing_while_the_sweep_decides_keeps_its_blob(tmp_path, sessions):
-    """The decision and the removal happen under the commit lock: a writer committing the
-    very blob being decided about waits, and its blob exists afterwards."""
-    store = LocalBlobStore(tmp_path / "blobs")
-    orphan = put(store, b"same bytes")
-    writer = store.writer()
-    writer.write(b"same bytes")
-    committed: list[str] = []
-    deciding = threading.Event()
-
-    def still_named(blob_id: str) -> bool:
-        deciding.set()
-        thread.join(0.2)  # the writer is blocked on the commit lock meanwhile
-        assert not committed
-        return False
-
-    def commit() -> None:
-        deciding.wait()
-        committed.append(writer.commit())
-
-    thread = threading.Thread(target=commit)
-    thread.start()
-    assert store.reclaim(orphan, still_named)
-    thread.join()
-    assert committed == [orphan]
-    assert store.exists(orphan)
-    writer.release()
-
-
 def test_a_blob_held_by_another_process_is_in_flight_until_it_dies(tmp_path, sessions):
     store = LocalBlobStore(tmp_path / "blobs")
     script = (
