@@ -117,6 +117,8 @@ def test_haproxy_starts_under_a_low_file_limit_with_the_fitted_config():
         process = subprocess.Popen(
             [HAPROXY, "-db", "-f", str(config)], stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, preexec_fn=low_limit,
+            # Not the checkout: "nobody" may not enter a clone made under `mktemp -d`.
+            cwd=directory,
         )  # fmt: skip
         return port, process
 

@@ -229,7 +229,13 @@ class Cluster:
             lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         if self.settings_file is not None:
             # Last, so that the deployment's privacy settings win as they do in production.
-            lines.append(f"include '{self.settings_file}'")
+            # Copied into the cluster, as an operator copies it to conf.d/: the server's user
+            # may not read the checkout (a clone under `mktemp -d` is private to root).
+            copy = self.data / self.settings_file.name
+            copy.write_bytes(self.settings_file.read_bytes())
+            if self.user is not None:
+                os.chown(copy, self.user.pw_uid, self.user.pw_gid)
+            lines.append(f"include '{copy.name}'")
         with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n# tests/support/postgres.py\n" + "\n".join(lines) + "\n")
 
