@@ -8,7 +8,6 @@ import random
 import secrets
 import sqlite3
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from dropbox.nojs import (
     seal_form,
 )
 from dropbox.storage import LocalBlobStore, OutOfSpace
+from tests.support.disk_scan import files_containing, scan_start
 
 BOUNDARY = "----PosternTestBoundary7MA4YWxkTrZu0gW"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -343,38 +343,6 @@ def test_message_limit_counts_characters(store, keys):
 # -- plaintext never touches disk -------------------------------------------------------------
 
 
-def files_containing(marker: bytes, roots: list[Path], since: float) -> list[Path]:
-    """Regular files under roots changed since ``since`` whose content holds marker."""
-    found: list[Path] = []
-    seen: set[str] = set()
-    for root in roots:
-        for directory, _dirs, names in os.walk(root):
-            for name in names:
-                path = Path(directory, name)
-                real = os.path.realpath(path)
-                if real in seen:
-                    continue
-                seen.add(real)
-                try:
-                    if path.is_symlink() or not path.is_file() or path.stat().st_mtime < since:
-                        continue
-                    if file_holds(path, marker):
-                        found.append(path)
-                except OSError:  # vanished or not ours to read
-                    continue
-    return found
-
-
-def file_holds(path: Path, marker: bytes) -> bool:
-    overlap = b""
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            if marker in overlap + block:
-                return True
-            overlap = block[-len(marker) :]
-    return False
-
-
 class ScanHalfway(io.BytesIO):
     """Once half the body has been read, scan the disk for the marker (while sealing)."""
 
@@ -394,7 +362,7 @@ class ScanHalfway(io.BytesIO):
 def test_plaintext_never_touches_disk(tmp_path, store, keys):
     marker = f"PLAINTEXT-MARKER-{secrets.token_hex(12)}|".encode()
     roots = [tmp_path, Path(tempfile.gettempdir())]
-    since = time.time() - 2
+    since = scan_start()
     body = multipart(
         csrf(),
         field_part("message", marker * 2000),
@@ -406,13 +374,13 @@ def test_plaintext_never_touches_disk(tmp_path, store, keys):
     # The scanner finds the marker when it is there.
     control = tmp_path / "control"
     control.write_bytes(b"x" * 5 + marker)
-    assert files_containing(marker, roots, since) == [control]
+    assert files_containing(roots, marker, since) == [control]
     control.unlink()
 
     halfway: dict[str, object] = {}
 
     def scan() -> None:
-        halfway["found"] = files_containing(marker, roots, since)
+        halfway["found"] = files_containing(roots, marker, since)
         halfway["store"] = {name: (store.root / name).stat().st_size for name in store_files(store)}
 
     result = submit(body, store, keys, stream=ScanHalfway(body, scan), content_length=None)
@@ -424,7 +392,7 @@ def test_plaintext_never_touches_disk(tmp_path, store, keys):
     assert len(incoming) == 1
     assert incoming[0] > MiB // 2
     assert len(in_store) == 3  # the message and the first file are committed already
-    assert files_containing(marker, roots, since) == []
+    assert files_containing(roots, marker, since) == []
     assert len(result.items) == 3
     assert all(marker in opened(store, item.blob_id, keys)[1] for item in result.items)
 

@@ -3,8 +3,9 @@
 A source without scripts sends a multipart form of several MiB with a marker repeated all
 through it. Half-way through sending, and again after the answer, every file under the data
 directory and under the temporary directories (``tempfile.gettempdir()``, ``/dev/shm``,
-``/var/tmp``) is read: the marker is found in none of them. What was stored then opens, with
-the journalist's key, to exactly what was sent.
+``/var/tmp``) that changed since the test began is read (tests/support/disk_scan.py): the
+marker is found in none of them. What was stored then opens, with the journalist's key, to
+exactly what was sent.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import http.client
 import os
 import re
 import secrets
-import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,6 +25,7 @@ from crypto import open_envelope
 from dropbox import db
 from dropbox.instance import load_instance
 from tests.support.database import server_url
+from tests.support.disk_scan import file_holds, files_containing, scan_start
 from tests.support.server import DropboxServer, make_data_dir, running_server
 from tests.support.team import Team
 
@@ -35,31 +36,6 @@ BOUNDARY = "----PosternPlaintextBoundary9xQ2"
 _TOKEN = re.compile(rb'name="csrf_token" value="([^"]+)"')
 #: Where a server could leave a temporary file.
 TEMPORARY_DIRS = (Path(tempfile.gettempdir()), Path("/dev/shm"), Path("/var/tmp"))  # noqa: S108
-
-
-def files_containing(roots: list[Path], marker: bytes) -> list[Path]:
-    """Every regular file under ``roots`` whose bytes contain ``marker``."""
-    found = []
-    for root in roots:
-        for directory, _, names in os.walk(root):
-            for name in names:
-                path = Path(directory, name)
-                try:
-                    if stat.S_ISREG(path.lstat().st_mode) and _contains(path, marker):
-                        found.append(path)
-                except OSError:
-                    continue  # gone meanwhile, or not ours to read
-    return found
-
-
-def _contains(path: Path, marker: bytes, block: int = 4 * MiB) -> bool:
-    with path.open("rb") as handle:
-        tail = b""
-        while piece := handle.read(block):
-            if marker in tail + piece:
-                return True
-            tail = piece[-(len(marker) - 1) :]
-    return False
 
 
 class Browser:
@@ -154,6 +130,7 @@ def sealed_bytes_written(blobs_dir: Path) -> int:
 @pytest.mark.slow
 def test_a_plain_form_upload_leaves_no_plaintext_anywhere(server, team):
     port, data_dir = server.port, server.data_dir
+    since = scan_start()
     marker = b"PLAINTEXT-MARKER-" + secrets.token_hex(16).encode()
     message = b"The message names the marker: " + marker
     files = [("first.bin", with_marker(marker, 6 * MiB + 99)), ("second.bin", marker * 1000)]
@@ -178,7 +155,7 @@ def test_a_plain_form_upload_leaves_no_plaintext_anywhere(server, team):
         while sealed_bytes_written(blobs_dir) < 2 * MiB:
             assert time.monotonic() < deadline, "the server did not start sealing"
             time.sleep(0.05)
-        assert files_containing(roots, marker) == []
+        assert files_containing(roots, marker, since) == []
         conn.send(body[half:])
         response = conn.getresponse()
         page = response.read()
@@ -187,7 +164,7 @@ def test_a_plain_form_upload_leaves_no_plaintext_anywhere(server, team):
     assert response.status == 303
     assert response.getheader("Location", "").endswith("/submit/done")
     assert page is not None
-    assert files_containing(roots, marker) == []
+    assert files_containing(roots, marker, since) == []
     assert marker.decode() not in server.output()
 
     # The marker was really sent: what was stored opens to it.
@@ -211,10 +188,21 @@ def test_a_plain_form_upload_leaves_no_plaintext_anywhere(server, team):
 
 
 def test_the_scan_finds_a_marker_wherever_it_lies(tmp_path):
-    """The check above would see plaintext: also across the scan's read boundaries."""
+    """The check above would see plaintext: also across the scan's read boundaries, and in
+    a file whose modification time was set back as the server sets its own."""
+    since = scan_start()
     marker = b"SCAN-CHECK-" + secrets.token_hex(8).encode()
     (tmp_path / "deep" / "er").mkdir(parents=True)
     (tmp_path / "deep" / "er" / "f").write_bytes(b"x" * (64 - 5) + marker + b"y" * 100)
     (tmp_path / "clean").write_bytes(b"z" * 1000)
-    assert _contains(tmp_path / "deep" / "er" / "f", marker, block=64)
-    assert files_containing([tmp_path], marker) == [tmp_path / "deep" / "er" / "f"]
+    dated = tmp_path / "dated"
+    dated.write_bytes(marker)
+    os.utime(dated, (0, 0))
+    assert file_holds(tmp_path / "deep" / "er" / "f", marker, block=64)
+    assert not file_holds(tmp_path / "clean", marker, block=64)
+    assert sorted(files_containing([tmp_path], marker, since)) == [
+        tmp_path / "dated",
+        tmp_path / "deep" / "er" / "f",
+    ]
+    # Files unchanged since the scan's start cannot hold a marker made after it: not read.
+    assert files_containing([tmp_path], marker, time.time() + 60) == []
