@@ -13,7 +13,7 @@
 # until each is translated and its fuzzy flag removed. Then run this script again (or
 # "deploy/i18n.sh compile") and commit the .pot, .po and .mo files together.
 #
-# A new language: add it to LANGUAGES in dropbox/app.py (source interface) or in
+# A new language: add it to LANGUAGES in dropbox/languages.py (source interface) or in
 # journalist_ui/web/language.py (station UI) and run this script; its catalogue is created
 # from the template. The command-line tools are not translated.
 set -euo pipefail

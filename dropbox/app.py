@@ -43,6 +43,10 @@ from crypto.envelope import MAX_RECIPIENTS, MAX_RECORD, header_length, padded_si
 from dropbox import request_log
 from dropbox.errors import DropboxError
 from dropbox.filetimes import blur
+
+# Re-exported (``as``): deploy/i18n.sh and the tests read the interface languages from here.
+from dropbox.languages import DEFAULT_LANGUAGE as DEFAULT_LANGUAGE
+from dropbox.languages import LANGUAGES as LANGUAGES
 from dropbox.services import open_part_store, open_services, utc_now
 from dropbox.sweep import Sweeper, sweep
 from dropbox.uploads import UploadStore
@@ -57,10 +61,6 @@ from dropbox.web.context import (
     save_session_cookie,
 )
 from dropbox.web.formatting import format_size
-
-# Re-exported (``as``): deploy/i18n.sh and the tests read the interface languages from here.
-from dropbox.web.language import DEFAULT_LANGUAGE as DEFAULT_LANGUAGE
-from dropbox.web.language import LANGUAGES as LANGUAGES
 from dropbox.web.language import install as install_language
 from dropbox.web.language import language_url, read_query
 from dropbox.web.security import (

@@ -10,8 +10,8 @@ from pathlib import Path
 from common.cli import EXIT_OK, say
 from dropbox import branding
 from dropbox.cli.options import Commands, add_data_dir
+from dropbox.languages import LANGUAGE_CODES
 from dropbox.logo import MAX_LOGO_BYTES, MAX_LOGO_SIDE
-from dropbox.web.language import LANGUAGE_CODES
 
 
 def add_commands(commands: Commands) -> None:

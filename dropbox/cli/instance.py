@@ -10,7 +10,7 @@ from common.cli import EXIT_OK, say
 from crypto import Algorithm, fingerprint
 from dropbox.cli.options import Commands, add_data_dir, settings_for
 from dropbox.errors import DropboxError
-from dropbox.instance import init_instance, install_keyring
+from dropbox.instance import install_keyring
 from dropbox.sealing import MAX_KEYRING_FILE, load_root
 
 
@@ -53,6 +53,10 @@ def add_commands(commands: Commands) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
+    # The database layer loads here, not with the command line: the other commands do
+    # without it (dropbox.instance).
+    from dropbox.instance import init_instance
+
     settings = settings_for(args.data_dir)
     root = load_root(args.root)
     instance = init_instance(

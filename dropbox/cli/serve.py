@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from common.cli import EXIT_OK, say
 from crypto import Algorithm, fingerprint
@@ -13,7 +14,9 @@ from dropbox.cli.options import Commands, add_data_dir, settings_for
 from dropbox.errors import DropboxError, UsageError
 from dropbox.front import HAPROXY
 from dropbox.instance import load_instance
-from dropbox.onion import ControlAddress, TorChoice
+
+if TYPE_CHECKING:
+    from dropbox.onion import TorChoice
 
 
 def add_commands(commands: Commands) -> None:
@@ -220,6 +223,9 @@ def _tor_choice(args: argparse.Namespace) -> TorChoice:
     for line in args.tor_config:
         if not line.strip() or "\n" in line or "\r" in line:
             raise UsageError(f"--tor-config takes one torrc line, not {line!r}")
+    # stem loads with the commands that talk to tor, not with every command line.
+    from dropbox.onion import ControlAddress, TorChoice
+
     try:
         control = ControlAddress.parse(args.tor_control) if args.tor_control else None
         return TorChoice(

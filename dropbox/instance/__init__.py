@@ -24,7 +24,8 @@ The modules: :mod:`.layout` (file names), :mod:`.document` (``instance.json``), 
 
 from __future__ import annotations
 
-from dropbox.instance.create import init_instance
+from typing import TYPE_CHECKING
+
 from dropbox.instance.document import CodenameParams
 from dropbox.instance.keyring import InstalledKeyring, install_keyring
 from dropbox.instance.layout import (
@@ -36,6 +37,21 @@ from dropbox.instance.layout import (
     UPLOADS_DIR,
 )
 from dropbox.instance.load import Instance, InstanceLoader, load_instance
+
+if TYPE_CHECKING:
+    from dropbox.instance.create import init_instance
+
+
+def __getattr__(name: str) -> object:
+    # Creating an instance needs the database layer (SQLAlchemy and Alembic, most of a
+    # command's start-up time); reading one does not, so `dropbox brand`, `keyring install`
+    # and the others load it only when they use it.
+    if name == "init_instance":
+        from dropbox.instance.create import init_instance
+
+        return init_instance
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BLOBS_DIR",

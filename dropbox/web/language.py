@@ -20,17 +20,10 @@ from flask import Flask, has_request_context, request, url_for
 from flask_babel import Babel
 from werkzeug.exceptions import BadRequest
 
-#: Interface languages, with their names as their speakers write them.
-LANGUAGES: Final = (
-    ("en", "English"),
-    ("ru", "Русский"),
-    ("be", "Беларуская"),
-    ("uk", "Українська"),
-)
-DEFAULT_LANGUAGE: Final = "en"
+from dropbox.languages import DEFAULT_LANGUAGE, LANGUAGE_CODES
+
 #: The query parameter that carries the chosen language.
 LANGUAGE_PARAM: Final = "lang"
-LANGUAGE_CODES: Final = tuple(code for code, _ in LANGUAGES)
 #: Endpoints whose addresses never carry the language (they are not pages).
 _NOT_PAGES: Final = frozenset({"static", "pages.keyring_json", "brand.logo"})
 
