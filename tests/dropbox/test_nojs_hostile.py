@@ -45,6 +45,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(server, load_instance(data_dir).blobs_dir, cookie, token)
 
 
+#: How long after a whole answer the server has to close the connection (seconds).
+CLOSE_WAIT = 2
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -75,7 +79,9 @@ def exchange(site: Site, head: bytes, body: bytes = b"", *, half_close: bool = F
                 }
                 length = int(headers.get("content-length", "-1"))
                 if 0 <= length <= len(rest):
-                    conn.settimeout(10)
+                    # A refusal's connection is closed as soon as its answer is written; a
+                    # kept-alive one would make every exchange wait out the whole timeout.
+                    conn.settimeout(CLOSE_WAIT)
                     try:
                         closed = conn.recv(1) == b""
                     except TimeoutError:
