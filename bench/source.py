@@ -95,7 +95,8 @@ from crypto import (
 )
 from dropbox.db import Item, make_engine, sqlite_url
 from dropbox.gunicorn_settings import THREADS
-from dropbox.instance import init_instance, install_keyring, load_instance
+from dropbox.instance import install_keyring, load_instance
+from dropbox.instance.create import init_instance
 from dropbox.nojs import READ_SIZE
 from tests.support.ports import free_port, is_listening
 

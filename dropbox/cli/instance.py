@@ -55,7 +55,7 @@ def add_commands(commands: Commands) -> None:
 def _init(args: argparse.Namespace) -> int:
     # The database layer loads here, not with the command line: the other commands do
     # without it (dropbox.instance).
-    from dropbox.instance import init_instance
+    from dropbox.instance.create import init_instance
 
     settings = settings_for(args.data_dir)
     root = load_root(args.root)

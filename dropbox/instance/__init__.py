@@ -19,12 +19,13 @@ the directory. A crash between the two leaves a keyring whose chain still contai
 effective pin, and the next install rewrites ``instance.json``.
 
 The modules: :mod:`.layout` (file names), :mod:`.document` (``instance.json``), :mod:`.load`
-(reading), :mod:`.create` (``init``), :mod:`.keyring` (installing a keyring).
+(reading), :mod:`.create` (``init``), :mod:`.keyring` (installing a keyring). ``init_instance``
+is imported from :mod:`.create` itself, not from here: it needs the database layer
+(SQLAlchemy and Alembic, most of a command's start-up time), which reading an instance does
+not, so every other command starts without it.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from dropbox.instance.document import CodenameParams
 from dropbox.instance.keyring import InstalledKeyring, install_keyring
@@ -38,21 +39,6 @@ from dropbox.instance.layout import (
 )
 from dropbox.instance.load import Instance, InstanceLoader, load_instance
 
-if TYPE_CHECKING:
-    from dropbox.instance.create import init_instance
-
-
-def __getattr__(name: str) -> object:
-    # Creating an instance needs the database layer (SQLAlchemy and Alembic, most of a
-    # command's start-up time); reading one does not, so `dropbox brand`, `keyring install`
-    # and the others load it only when they use it.
-    if name == "init_instance":
-        from dropbox.instance.create import init_instance
-
-        return init_instance
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "BLOBS_DIR",
     "INSTANCE_FILE",
@@ -64,7 +50,6 @@ __all__ = [
     "InstalledKeyring",
     "Instance",
     "InstanceLoader",
-    "init_instance",
     "install_keyring",
     "load_instance",
 ]

@@ -26,7 +26,7 @@ from config import ServerSettings, SettingsError, load_server_settings
 from dropbox import db
 from dropbox.database_blobs import CHUNK_SIZE, DatabaseBlobStore, lock_key
 from dropbox.errors import DropboxError
-from dropbox.instance import init_instance
+from dropbox.instance.create import init_instance
 from dropbox.services import open_services, utc_now
 from dropbox.storage import LocalBlobStore, ReclaimableBlobStore, StorageError
 from dropbox.sweep import sweep

@@ -23,7 +23,8 @@ from crypto import (
     rotate_root,
 )
 from dropbox.errors import DropboxError
-from dropbox.instance import InstanceLoader, init_instance, install_keyring, load_instance
+from dropbox.instance import InstanceLoader, install_keyring, load_instance
+from dropbox.instance.create import init_instance
 from tests.support.cli import DROPBOX, assert_one_line_error, run_tool
 from tests.support.database import DATABASES
 from tests.support.team import Team

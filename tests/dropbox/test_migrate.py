@@ -47,7 +47,7 @@ def backend_url(request, tmp_path) -> tuple[Path, str, dict[str, str]]:
         make_data_dir(data_dir, Team(), keyring_serial=None)
         return data_dir, db.sqlite_url(data_dir), clean_environment()
     url = request.getfixturevalue("postgres_url")
-    from dropbox.instance import init_instance
+    from dropbox.instance.create import init_instance
 
     init_instance(data_dir, Team().root.public.key, database_url=url)
     return data_dir, url, {**clean_environment(), "POSTERN_DATABASE_URL": url}
@@ -133,7 +133,7 @@ def test_a_schema_newer_than_the_server_is_refused(tmp_path):
 
 
 def test_init_refuses_a_database_that_already_holds_a_schema(tmp_path, database_url):
-    from dropbox.instance import init_instance
+    from dropbox.instance.create import init_instance
 
     team = Team()
     init_instance(tmp_path / "one", team.root.public.key, database_url=database_url)

@@ -20,7 +20,8 @@ from config import ServerSettings
 from dropbox import db
 from dropbox.errors import DropboxError
 from dropbox.filetimes import DISCARDED_PREFIX, blur
-from dropbox.instance import init_instance, load_instance
+from dropbox.instance import load_instance
+from dropbox.instance.create import init_instance
 from dropbox.services import open_part_store
 from dropbox.storage import LocalBlobStore, is_out_of_space
 from dropbox.uploads import (

@@ -13,7 +13,8 @@ from sqlalchemy import text
 import crypto
 from crypto import Kind, dump_private_key, seal_bytes
 from dropbox import db
-from dropbox.instance import init_instance, install_keyring, load_instance
+from dropbox.instance import install_keyring, load_instance
+from dropbox.instance.create import init_instance
 from tests.support.server import running_server
 from tests.support.source import Source
 from tests.support.team import Team

@@ -38,7 +38,8 @@ from crypto import Kind, dump_private_key, seal_bytes
 from crypto.bundle import write_outbound_bundle
 from dropbox import db
 from dropbox.front import HAPROXY
-from dropbox.instance import init_instance, install_keyring
+from dropbox.instance import install_keyring
+from dropbox.instance.create import init_instance
 from tests.conftest import require_tool
 from tests.dropbox.sync.synctools import signature_headers
 from tests.support.cli import BIN, DROPBOX, run_tool

@@ -19,7 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from dropbox.filetimes import DISCARDED_PREFIX
-from dropbox.instance import init_instance, install_keyring
+from dropbox.instance import install_keyring
+from dropbox.instance.create import init_instance
 from tests.support.cli import DROPBOX, run_tool
 from tests.support.database import DATABASES
 from tests.support.ports import free_port, wait_for_port
