@@ -7,11 +7,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.test import TestResponse
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import TestResponse, encode_multipart
 
 from dropbox import db
 from dropbox.app import create_app
@@ -20,6 +22,8 @@ from tests.support.database import server_url, settings_for
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: The boundary of every multipart body the tests post through the test client.
+FORM_BOUNDARY = "----PosternTestFormBoundary7d1f"
 _CODENAME = re.compile(r'<p class="codename" id="codename">([a-z -]+)</p>')
 
 
@@ -69,6 +73,31 @@ def csrf_token(response: TestResponse) -> str:
 
 def token_for(client: FlaskClient, path: str = "/login") -> str:
     return csrf_token(client.get(path))
+
+
+FormValue = str | tuple[BinaryIO, str]
+
+
+def post_form(
+    client: FlaskClient, path: str, fields: dict[str, FormValue | list[FormValue]]
+) -> TestResponse:
+    """POST ``fields`` as ``multipart/form-data``, as a browser's form does.
+
+    A value is a string or a ``(file object, filename)`` pair, or a list of them. The body
+    is encoded here with a fixed boundary because the test client's own boundaries are 61 to
+    72 characters long (``WerkzeugFormPart_`` plus two float reprs): RFC 2046 allows 70, the
+    plain form refuses longer ones as malformed, and about one post in 400 failed with 400.
+    """
+    values: MultiDict[str, str | FileStorage] = MultiDict()
+    for name, given in fields.items():
+        for value in given if isinstance(given, list) else [given]:
+            if isinstance(value, tuple):
+                stream, filename = value
+                values.add(name, FileStorage(stream, filename, name, "application/octet-stream"))
+            else:
+                values.add(name, value)
+    boundary, body = encode_multipart(values, boundary=FORM_BOUNDARY)
+    return client.post(path, data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
 def codename_in(response: TestResponse) -> str:

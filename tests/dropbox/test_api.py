@@ -37,7 +37,7 @@ from crypto import (
 from dropbox.db import Item, Submission
 from dropbox.filetimes import DISCARDED_PREFIX as DISCARDED
 from dropbox.instance import install_keyring
-from tests.dropbox.sitetools import Site, generate, make_site
+from tests.dropbox.sitetools import Site, generate, make_site, post_form
 from tests.dropbox.sitetools import token_for as page_token
 from tests.support.server import make_data_dir
 from tests.support.team import ISSUED, Team
@@ -405,8 +405,8 @@ def test_tus_hides_another_sources_upload(site, team):
 BOUNDARY = "----PosternApiTestBoundary"
 
 
-def plain_form(source: Source, data: Any, *, content_type: str = "multipart/form-data"):
-    return source.client.post("/submit", data=data, content_type=content_type)
+def plain_form(source: Source, fields: dict[str, Any]) -> TestResponse:
+    return post_form(source.client, "/submit", fields)
 
 
 def assert_refused_page(response: TestResponse, status: int, text: str) -> None:
@@ -471,7 +471,7 @@ TRUNCATED = (
 def test_plain_form_malformed(site, body, content_type):
     source = new_source(site)
     body = body.replace(b"BOUNDARY", BOUNDARY.encode()).replace(b"TOKEN", source.token.encode())
-    response = plain_form(source, body, content_type=content_type)
+    response = source.client.post("/submit", data=body, content_type=content_type)
     assert_refused_page(response, 400, "The form could not be read.")
     nothing_stored(site)
 

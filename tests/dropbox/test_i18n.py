@@ -27,7 +27,15 @@ from crypto import Algorithm, Kind, derive_source_secrets, fingerprint, seal_byt
 from dropbox.app import DEFAULT_LANGUAGE, LANGUAGES, PACKAGE_DIR
 from dropbox.instance import load_instance
 from dropbox.sources import find_source, list_replies, store_reply
-from tests.dropbox.sitetools import Site, codename_in, csrf_token, login, make_site, token_for
+from tests.dropbox.sitetools import (
+    Site,
+    codename_in,
+    csrf_token,
+    login,
+    make_site,
+    post_form,
+    token_for,
+)
 from tests.support.catalogues import Translations, ids, messages
 from tests.support.server import make_data_dir
 from tests.support.team import Team
@@ -209,11 +217,7 @@ class Tour:
 
 
 def _plain_form(client: FlaskClient, token: str, message: str, query: str = "") -> TestResponse:
-    return client.post(
-        f"/submit{query}",
-        data={"csrf_token": token, "message": message},
-        content_type="multipart/form-data",
-    )
+    return post_form(client, f"/submit{query}", {"csrf_token": token, "message": message})
 
 
 def _visit_as_new_source(tour: Tour, site: Site, locale: str) -> str:

@@ -33,6 +33,7 @@ from tests.dropbox.sitetools import (
     login,
     logout,
     make_site,
+    post_form,
     token_for,
 )
 from tests.support.database import settings_for
@@ -168,7 +169,7 @@ def test_submitting_is_refused_until_the_codename_is_acknowledged(site):
     page = text(client.get("/submit"))
     assert "Confirm your codename" in page
     assert 'id="submit-form"' not in page
-    refused = client.post("/submit", data={"csrf_token": token}, content_type="multipart/form-data")
+    refused = post_form(client, "/submit", {"csrf_token": token})
     assert refused.status_code == 403
 
     done = client.post("/acknowledge", data={"csrf_token": token})
@@ -213,10 +214,8 @@ def test_the_submit_page_has_the_form_the_script_and_the_keyring(site, team):
 def test_the_plain_form_seals_and_records_a_submission(site, team):
     generate(site.client)
     token = token_for(site.client, "/submit")
-    response = site.client.post(
-        "/submit",
-        data={"csrf_token": token, "message": "hello from the plain form"},
-        content_type="multipart/form-data",
+    response = post_form(
+        site.client, "/submit", {"csrf_token": token, "message": "hello from the plain form"}
     )
     assert response.status_code == 303
     with site.services.db() as db:
@@ -230,11 +229,7 @@ def test_the_plain_form_seals_and_records_a_submission(site, team):
 
 def test_the_plain_form_refuses_a_wrong_token_and_stores_nothing(site):
     generate(site.client)
-    response = site.client.post(
-        "/submit",
-        data={"csrf_token": "wrong", "message": "hello"},
-        content_type="multipart/form-data",
-    )
+    response = post_form(site.client, "/submit", {"csrf_token": "wrong", "message": "hello"})
     assert response.status_code == 403
     with site.services.db() as db:
         assert db.query(Item).count() == 0
@@ -386,9 +381,7 @@ def test_a_missing_or_wrong_csrf_token_is_refused_and_changes_nothing(site):
     assert client.post("/logout", headers={"X-Postern-CSRF": "nope"}).status_code == 403
     # A multipart body is never parsed by the generic check: refused without a header token.
     right = token_for(client, "/replies")
-    multipart = client.post(
-        "/logout", data={"csrf_token": right}, content_type="multipart/form-data"
-    )
+    multipart = post_form(client, "/logout", {"csrf_token": right})
     assert multipart.status_code == 403
     assert session_cookie(client) == cookie
     assert client.get("/replies").status_code == 200
@@ -721,13 +714,13 @@ def test_uploads_beyond_the_slots_get_503_at_once_and_pages_still_load(team, tmp
     form = {"csrf_token": token, "message": "hello"}
     assert slots.try_acquire()  # another upload is streaming in
     try:
-        busy = site.client.post("/submit", data=form, content_type="multipart/form-data")
+        busy = post_form(site.client, "/submit", form)
         assert busy.status_code == 503
         assert busy.headers["Retry-After"] == "30"
         assert site.client.get("/").status_code == 200
     finally:
         slots.release()
-    done = site.client.post("/submit", data=form, content_type="multipart/form-data")
+    done = post_form(site.client, "/submit", form)
     assert done.status_code == 303
 
 

@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 
 from crypto import Kind, seal_bytes
 from dropbox.web.formatting import format_size
-from tests.dropbox.sitetools import Site, codename_in, csrf_token, make_site, token_for
+from tests.dropbox.sitetools import Site, codename_in, csrf_token, make_site, post_form, token_for
 from tests.support.server import make_data_dir
 from tests.support.team import Team
 
@@ -101,10 +101,8 @@ def test_every_link_form_and_redirect_keeps_the_chosen_language(site):
     submit = browser.get(acknowledged.headers["Location"])
     assert lang_of(submit) == "ru"
     assert_every_address_keeps(submit, "ru")  # the script's addresses too
-    sent = browser.post(
-        "/submit?lang=ru",
-        data={"csrf_token": csrf_token(submit), "message": "привет"},
-        content_type="multipart/form-data",
+    sent = post_form(
+        browser, "/submit?lang=ru", {"csrf_token": csrf_token(submit), "message": "привет"}
     )
     assert sent.status_code == 303
     assert sent.headers["Location"] == "/submit/done?lang=ru"
