@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import func, select, text
 
-from crypto import KeyKind, Kind, PrivateKey, RecipientKeys, seal_bytes
+from crypto import KeyKind, Kind, PrivateKey, RecipientKeys, open_envelope, seal_bytes
 from journalist_ui import ledger
 from journalist_ui.errors import StationError
 from journalist_ui.importer import contents, import_bundle, publish, spool
@@ -186,13 +186,13 @@ def test_large_envelopes_are_opened_as_they_stream_as_read_contents_would(
     ]
     assert all(len(e.envelope) > spool.IN_MEMORY_MAX for e in entries[:5])
     opened_whole = []
-    real_open = contents.open_envelope
+    real_open = open_envelope
 
     def counting(src, keys):
         opened_whole.append(type(src).__name__)
         return real_open(src, keys)
 
-    monkeypatch.setattr(contents, "open_envelope", counting)
+    monkeypatch.setattr("journalist_ui.importer.contents.open_envelope", counting)
     bundle = write_bundle(tmp_path / "in.bundle", server, entries)
     unlocked = open_home(home)
     try:
