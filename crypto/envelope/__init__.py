@@ -56,6 +56,7 @@ from crypto.envelope.stream import (
     payload_key,
     seal_piece,
 )
+from crypto.envelope.stream_opening import StreamOpener
 
 __all__ = [
     "CHUNK",
@@ -86,6 +87,7 @@ __all__ = [
     "RecipientKeys",
     "Sealer",
     "Stanza",
+    "StreamOpener",
     "build_header",
     "chunk_count",
     "clean_filename",

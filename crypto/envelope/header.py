@@ -60,7 +60,7 @@ class Header:
             raise FormatError("envelope length is not a valid v1 envelope length")
 
 
-def _parse_prefix(prefix: bytes) -> int:
+def parse_prefix(prefix: bytes) -> int:
     if len(prefix) < PREFIX_LEN or prefix[:8] != MAGIC:
         raise FormatError("not a Postern envelope (bad magic)")
     if prefix[8] != VERSION:
@@ -73,7 +73,7 @@ def _parse_prefix(prefix: bytes) -> int:
 
 def parse_header(data: bytes) -> Header:
     """Parse the header at the start of data (which may continue with the payload)."""
-    length = _parse_prefix(bytes(data[:PREFIX_LEN]))
+    length = parse_prefix(bytes(data[:PREFIX_LEN]))
     if len(data) < length:
         raise FormatError("truncated envelope header")
     raw = bytes(data[:length])
@@ -88,7 +88,7 @@ def parse_header(data: bytes) -> Header:
 
 def read_header(src: BinaryIO) -> Header:
     prefix = read_up_to(src, PREFIX_LEN)
-    length = _parse_prefix(prefix)
+    length = parse_prefix(prefix)
     return parse_header(prefix + read_up_to(src, length - PREFIX_LEN))
 
 

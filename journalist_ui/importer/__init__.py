@@ -1,19 +1,21 @@
 """Importing an inbound bundle (docs/format.md sections 10 and 12) into the station store.
 
-The bundle is verified against the pinned server key while its envelopes stream into
-temporary files in HOME/store/envelopes/ (crypto.bundle.read_inbound_bundle with one sink per
-envelope). Only when the whole bundle verified is each new envelope decrypted, once, to learn
-what it holds: the text of messages goes into the encrypted database (FTS5), files only leave
-their plaintext SHA-256, size, name and media type. Then one database transaction records the
-import, its sources, items and ledger events; the temporary files get their final names just
-before it commits, and are removed if anything fails. A bundle already imported adds nothing;
+The bundle is read once: it is verified against the pinned server key while its envelopes
+stream into temporary files in HOME/store/envelopes/ (crypto.bundle.read_inbound_bundle with
+one sink per envelope, which checks each envelope's SHA-256 as it streams) and each envelope
+is decrypted once, from memory, on the way, to learn what it holds: the text of messages goes
+into the encrypted database (FTS5), files only leave their plaintext SHA-256, size, name and
+media type. What decrypting taught is used only once the whole bundle verified. Then one
+database transaction records the import, its sources, items and ledger events; the temporary
+files are made durable at once and get their final names just before it commits, and are
+removed if anything fails. A bundle already imported adds nothing;
 items already present (same id, same envelope) are skipped; an envelope the journalist's keys
 cannot open is kept and marked undecryptable, never dropped (another journalist's keys may
 open it later: journalist_ui/reopen.py).
 
 The package's modules, in the order an import runs: :mod:`.receive` reads and verifies the
 bundle, :mod:`.spool` writes the envelope files meanwhile (large ones on a second thread),
-:mod:`.contents` opens each new envelope once, :mod:`.record` writes the rows, ledger events
+:mod:`.contents` opens each envelope once, :mod:`.record` writes the rows, ledger events
 and search index, and :mod:`.publish` gives the files their final names as the transaction
 commits (and undoes what an import that was killed left).
 """
@@ -80,9 +82,9 @@ def import_bundle(
     """Verify and import one inbound bundle; see the module docstring.
 
     ``phases``, if given, is called with the name of each phase as it ends: "receive" (read
-    and verify the bundle while the spool writes the envelopes; small ones are decrypted
-    meanwhile when the spool is behind), "decrypt" (the small ones left, from memory),
-    "spool" (waiting for the spool thread, and what it left to decrypt), "record" (the
+    and verify the bundle while the spool writes the envelopes and decrypts the large ones;
+    small ones are decrypted meanwhile when the spool is behind), "decrypt" (the small ones
+    left, from memory), "spool" (waiting for the spool thread to finish), "record" (the
     database rows and ledger events), "index" (the search index) and "publish" (the files
     made durable and given their names, the commit): the benchmark's breakdown.
     """
@@ -166,7 +168,8 @@ def _decrypt_new(
     mark: Callable[[str], None],
     progress: Callable[[int], None] | None,
 ) -> list[Opened]:
-    """Decrypt every envelope not ``present`` yet, once, and give each its final name."""
+    """What every envelope not ``present`` yet holds (decrypted once: small ones here if not
+    on the way, large ones by the spool as they streamed), and its final name."""
     by_id = {sink.item.id: sink for sink in receiving.sinks}
     new = [by_id[item.id] for item in manifest.items if item.id not in present]
     opened_by_id: dict[str, Opened] = {}
@@ -180,8 +183,8 @@ def _decrypt_new(
         if progress is not None:
             progress(done)
 
-    # The small envelopes (from memory) while the spool still writes the large ones, then
-    # the large ones from their files.
+    # The small envelopes (from memory) while the spool still writes the large ones; the
+    # spool decrypted each large one as it wrote it.
     for sink in new:
         if sink.small:
             decrypt(sink)

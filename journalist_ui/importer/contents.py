@@ -1,6 +1,10 @@
 """What an envelope holds, learnt by opening it once: the SHA-256 and size of its content,
 a file's name and media type, a message's text for the search index. Nothing decrypted is
 stored; an envelope none of the keys open still gives the key ids its header names.
+
+:func:`read_contents` opens an envelope in memory or in a file; :class:`ContentsStream`
+learns the same from an envelope fed in order as the bundle is read (a large one: it is
+stored as it streams, never read back).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from crypto import (
     DecryptionError,
     FormatError,
     Kind,
+    Metadata,
     RecipientKeys,
+    StreamOpener,
     open_envelope,
     read_header,
 )
@@ -72,7 +78,7 @@ class _Digest:
         self.size = 0
         self.text = bytearray() if keep_text else None
 
-    def write(self, data: bytes | memoryview) -> int:
+    def write(self, data: bytes | memoryview, /) -> int:
         self.sha256.update(data)
         self.size += len(data)
         if self.text is not None and len(self.text) < MAX_INDEXED_TEXT:
@@ -85,7 +91,11 @@ def open_received(
 ) -> Opened:
     """Open the envelope in src (its bytes as in the bundle; its file is ``temp``) and work
     out the search terms of what it holds."""
-    c = read_contents(src, keys, item.kind)
+    return opened_from(item, temp, read_contents(src, keys, item.kind), analyzer)
+
+
+def opened_from(item: InboundItem, temp: Path, c: Contents, analyzer: Analyzer) -> Opened:
+    """What the import keeps of ``c``, with the search terms of what it holds."""
     indexed = c.body is not None or bool(c.filename)
     return Opened(
         item, temp, c.key_ids, c.decryptable, c.kind, c.filename, c.media_type,
@@ -109,8 +119,52 @@ def read_contents(src: BinaryIO, keys: RecipientKeys | list[bytes], kind: str) -
             header = read_header(src)
         except FormatError:
             return Contents("", False, kind)
-        return Contents(",".join(sorted(k.hex() for k in header.key_ids)), False, kind)
-    key_ids = ",".join(sorted(k.hex() for k in opened.header.key_ids))
+        return Contents(_joined(header.key_ids), False, kind)
+    return _decrypted(_joined(opened.header.key_ids), metadata, digest, kind)
+
+
+class ContentsStream:
+    """:func:`read_contents` of an envelope of ``size`` bytes fed in order with
+    :meth:`write` (any failure to open it is kept for :meth:`finish`, as the bundle goes on
+    streaming): the same :class:`Contents`, from one pass over its bytes."""
+
+    def __init__(self, size: int, keys: RecipientKeys, kind: str) -> None:
+        self._kind = kind
+        # Whether it is a message shows only in its trailer, at the end: the start of every
+        # content is kept, up to MAX_INDEXED_TEXT, and dropped unless it was a message.
+        self._digest = _Digest(keep_text=True)
+        self._opener = StreamOpener(size, keys, self._digest)
+        self._failed = False
+
+    def write(self, data: bytes | memoryview, /) -> None:
+        if self._failed:
+            return
+        try:
+            self._opener.write(data)
+        except (DecryptionError, FormatError):
+            self._failed = True
+            self._digest = _Digest(keep_text=False)
+
+    def finish(self) -> Contents:
+        metadata = None
+        if not self._failed:
+            try:
+                metadata = self._opener.finish()
+            except (DecryptionError, FormatError):
+                metadata = None
+        header = self._opener.header
+        if metadata is None or header is None:
+            return Contents("" if header is None else _joined(header.key_ids), False, self._kind)
+        if metadata.kind is not Kind.MESSAGE:
+            self._digest.text = None
+        return _decrypted(_joined(header.key_ids), metadata, self._digest, self._kind)
+
+
+def _joined(key_ids: frozenset[bytes]) -> str:
+    return ",".join(sorted(k.hex() for k in key_ids))
+
+
+def _decrypted(key_ids: str, metadata: Metadata, digest: _Digest, kind: str) -> Contents:
     kind = {Kind.MESSAGE: "message", Kind.FILE: "file"}.get(metadata.kind, kind)
     return Contents(
         key_ids,

@@ -2,9 +2,11 @@
 
 Each envelope goes into HOME/store/envelopes/ under a temporary name (TEMP_PREFIX), written
 by a writer thread (:class:`Spool`): file creation, writes and SHA-256 release the GIL, so
-they use the second core while the calling thread verifies and decrypts. Small envelopes are
-also held in memory to be decrypted from there (with their search terms) by the calling
-thread; the spool decrypts each large one once it is written.
+they use the second core while the calling thread verifies and decrypts. Every envelope is
+decrypted from memory, once, as the bundle streams; none is read back from its file. Small
+envelopes are held whole and decrypted (with their search terms) by the calling thread; the
+spool decrypts each large one piece by piece right after writing the piece
+(contents.ContentsStream).
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from typing import cast
 from common.files import write_all
 from crypto import RecipientKeys
 from crypto.bundle import InboundItem
-from journalist_ui.importer.contents import Opened, open_received
+from journalist_ui.errors import StationError
+from journalist_ui.importer.contents import ContentsStream, Opened, open_received, opened_from
 from journalist_ui.store.terms import Analyzer
 
 TEMP_PREFIX = ".import-"
-#: Envelopes up to this size are gathered in memory and decrypted from there; larger ones
-#: are decrypted from their file.
+#: Envelopes up to this size are gathered in memory and decrypted whole; larger ones are
+#: decrypted piece by piece as they stream.
 IN_MEMORY_MAX = 1024 * 1024
 #: Small envelopes held in memory until the bundle has verified, at most (bytes).
 HELD_MAX = 64 * 1024 * 1024
@@ -36,10 +39,8 @@ HELD_MAX = 64 * 1024 * 1024
 WRITE_BATCH = 8 * 1024 * 1024
 #: Bytes handed to the writer thread and not yet written, at most (bounds the memory used).
 SPOOL_BACKLOG = 32 * 1024 * 1024
-#: Large envelopes are written (and then decrypted) by a second thread.
+#: Large envelopes are written (and decrypted as they are) by a second thread.
 SPOOL_THREAD = True
-#: ... which also decrypts them, once written (its SHA-256 runs beside the calling thread).
-SPOOL_DECRYPTS = True
 #: The calling thread decrypts held small envelopes while the spool's backlog is full,
 #: rather than wait (bench/station.py --profile: ~2 s of waiting filled when the machine
 #: was quiet; no better, nor clearly worse, when other work held both cores).
@@ -48,7 +49,7 @@ _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOE
 
 
 class Spool:
-    """A thread that writes the envelope files (and opens the large envelopes from them)
+    """A thread that writes the envelope files (and opens the large envelopes as it does)
     while the calling thread reads, verifies and decrypts the bundle: file writes and SHA-256
     release the GIL, so the two cores share the work. Jobs run in the order given; after a
     failure or :meth:`cancel` the remaining jobs are skipped."""
@@ -173,11 +174,13 @@ class SpoolSink:
     """One envelope on its way into HOME/store/envelopes/, under a temporary name.
 
     An envelope of up to IN_MEMORY_MAX bytes is written to its file in one piece and kept in
-    memory (HELD_MAX bytes of them at most) to be decrypted from there, whenever the calling
-    thread would otherwise wait for the spool, or else once the bundle has verified (the
-    results count only if it does); a larger one is handed to the spool in batches of
-    WRITE_BATCH bytes and decrypted from its file once written. Either way each envelope is
-    decrypted once and its file holds exactly the bundle's bytes.
+    memory (HELD_MAX bytes of them at most, beyond which it is decrypted at once) to be
+    decrypted from there, whenever the calling thread would otherwise wait for the spool, or
+    else once the bundle has verified; a larger one is handed to the spool in batches of
+    WRITE_BATCH bytes, each decrypted (and its content hashed) right after it is written.
+    Either way each envelope is decrypted once, from memory, and its file holds exactly the
+    bundle's bytes. What decrypting taught counts only once the whole bundle verified: until
+    then nothing of it leaves the import.
     """
 
     def __init__(self, receiving: Receiving, item: InboundItem) -> None:
@@ -186,7 +189,7 @@ class SpoolSink:
         #: The whole envelope, for a small one until it is decrypted.
         self.data: bytes | None = None
         #: What decrypting it taught, if that happened on the way (by the spool for a large
-        #: envelope, while waiting for the spool for a small one).
+        #: envelope, while waiting for the spool or beyond HELD_MAX for a small one).
         self.opened: Opened | None = None
         #: Set once its file has its final name in a committed import: nothing to remove.
         self.published = False
@@ -196,7 +199,9 @@ class SpoolSink:
         self._pending = 0
         self._fd: int | None = None
         self.small = item.size <= IN_MEMORY_MAX
+        self._stream: ContentsStream | None = None
         if receiving.keep and not self.small:
+            self._stream = ContentsStream(item.size, receiving.keys, item.kind)
             receiving.spool.submit(self._create, 0)
 
     def _create(self) -> None:
@@ -225,18 +230,20 @@ class SpoolSink:
             if complete or self._pending >= WRITE_BATCH or len(self._parts) >= 256:
                 parts, size = self._parts, self._pending
                 self._parts, self._pending = [], 0
-                receiving.spool.submit(functools.partial(self._append, parts), size)
+                receiving.spool.submit(functools.partial(self._store, parts), size)
             if complete:
                 receiving.spool.submit(self._close, 0)
-                if SPOOL_DECRYPTS:
-                    receiving.spool.submit(self._decrypt_written, 0)
+                receiving.spool.submit(self._opened_stream, 0)
             return len(data)
         if complete:
             whole = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
             self._parts, self._pending = [], 0
             if receiving.held + len(whole) > HELD_MAX:
-                # Too much in memory: written now, decrypted from the file later.
-                self._write_whole(whole)
+                # Too much in memory already: decrypted now, then written by the spool.
+                self.opened = open_received(
+                    self.item, self.path, io.BytesIO(whole), receiving.keys, receiving.analyzer
+                )
+                receiving.spool.submit(functools.partial(self._write_whole, whole), len(whole))
             else:
                 # Held, and decrypted from memory: the spool writes the file meanwhile
                 # (creating ten thousand files is no work for the verifying thread).
@@ -253,8 +260,16 @@ class SpoolSink:
         finally:
             self._close()
 
-    def _decrypt_written(self) -> None:
-        self.opened = self.decrypt()
+    def _store(self, parts: list[bytes]) -> None:
+        """Write a batch of a large envelope, then decrypt it from memory (spool thread)."""
+        self._append(parts)
+        stream = cast(ContentsStream, self._stream)
+        for part in parts:
+            stream.write(part)
+
+    def _opened_stream(self) -> None:
+        stream, self._stream = cast(ContentsStream, self._stream), None
+        self.opened = opened_from(self.item, self.path, stream.finish(), self._receiving.analyzer)
 
     def commit(self) -> None:
         # The files are made durable all at once before they get their names (publish.py).
@@ -272,11 +287,9 @@ class SpoolSink:
             self.path.unlink()
 
     def decrypt(self) -> Opened:
-        """Decrypt the envelope (from memory if held, else from its file, once the spool
-        has written it): once."""
+        """Decrypt a small envelope held in memory: once."""
         keys, analyzer = self._receiving.keys, self._receiving.analyzer
-        if self.data is not None:
-            data, self.data = self.data, None
-            return open_received(self.item, self.path, io.BytesIO(data), keys, analyzer)
-        with self.path.open("rb") as src:
-            return open_received(self.item, self.path, src, keys, analyzer)
+        data, self.data = self.data, None
+        if data is None:
+            raise StationError(f"item {self.item.id}: its envelope is no longer in memory")
+        return open_received(self.item, self.path, io.BytesIO(data), keys, analyzer)

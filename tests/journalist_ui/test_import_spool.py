@@ -1,6 +1,6 @@
 """The import's single pass: small envelopes decrypted from memory, large ones written by the
-spool thread and decrypted from their files (journalist_ui/importer/spool.py); its failures
-leave nothing behind."""
+spool thread and decrypted as they stream, never read back (journalist_ui/importer/spool.py);
+its failures leave nothing behind."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import threading
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from crypto import KeyKind, Kind, PrivateKey, RecipientKeys, open_envelope, seal_bytes
 from journalist_ui import ledger
-from journalist_ui.importer import import_bundle, publish, spool
+from journalist_ui.errors import StationError
+from journalist_ui.importer import contents, import_bundle, publish, spool
 from journalist_ui.store.models import Item, LedgerRecord
 from tests.journalist_ui.storekit import (
     Entry,
@@ -157,5 +159,87 @@ def test_a_bundle_already_imported_writes_no_file(home, server, tmp_path, monkey
         assert import_bundle(unlocked, other, today=TODAY, now=NOW).already_present == 2
         assert len(created) == 2
         assert sorted(p.name for p in unlocked.layout.envelopes.iterdir()) == before
+    finally:
+        unlocked.lock()
+
+
+def test_large_envelopes_are_opened_as_they_stream_as_read_contents_would(
+    home, server, tmp_path, small_limits, monkeypatch
+):
+    """Large envelopes are decrypted by the spool from memory as they stream (never read
+    back from their files): what it learns is what read_contents learns from the stored
+    file, for a large message (indexed), a file, one for another key and one that is no
+    envelope."""
+    source = FakeSource()
+    stranger = PrivateKey.generate(KeyKind.ENCRYPTION, "someone else")
+    FILE = Kind.FILE  # noqa: N806 - short, for the line below
+    words = " ".join(f"harbour{n}" for n in range(3000))
+    corrupt = bytearray(file(home, os.urandom(40_000)))
+    corrupt[5000] ^= 1  # inside a chunk: its tag fails
+    entries = [
+        Entry("1", source, "message", message(home, words)),
+        Entry("2", source, "file", file(home, os.urandom(30_000) + bytes(70_000), "z.bin")),
+        Entry("3", source, "file", seal_bytes(os.urandom(20_000), [stranger.public.key], FILE)),
+        Entry("4", source, "file", os.urandom(len(corrupt))),
+        Entry("5", source, "file", bytes(corrupt)),
+        Entry("6", source, "message", message(home, "a small one")),
+    ]
+    assert all(len(e.envelope) > spool.IN_MEMORY_MAX for e in entries[:5])
+    opened_whole = []
+    real_open = open_envelope
+
+    def counting(src, keys):
+        opened_whole.append(type(src).__name__)
+        return real_open(src, keys)
+
+    monkeypatch.setattr("journalist_ui.importer.contents.open_envelope", counting)
+    bundle = write_bundle(tmp_path / "in.bundle", server, entries)
+    unlocked = open_home(home)
+    try:
+        result = import_bundle(unlocked, bundle, today=TODAY, now=NOW)
+        assert (result.imported, result.undecryptable) == (6, 3)
+        assert opened_whole == ["BytesIO"]  # only the small message, from memory
+        monkeypatch.undo()
+        with unlocked.store.session() as session:
+            items = {i.server_id: i for i in session.scalars(select(Item))}
+            hits = session.execute(
+                text("SELECT item_id FROM message_fts WHERE message_fts MATCH 'harbour2999'")
+            ).all()
+        assert [h[0] for h in hits] == [items["1"].id]
+        keys = RecipientKeys(unlocked.secrets)
+        for entry in entries:
+            item = items[entry.id]
+            with (unlocked.layout.envelopes / item.envelope_name).open("rb") as stored:
+                expected = contents.read_contents(stored, keys, entry.kind)
+            got = (item.key_ids, item.decryptable, item.kind, item.filename, item.media_type,
+                   item.plaintext_size, item.plaintext_sha256)  # fmt: skip
+            assert got == (
+                expected.key_ids, expected.decryptable, expected.kind, expected.filename,
+                expected.media_type, expected.plaintext_size, expected.plaintext_sha256,
+            )  # fmt: skip
+        assert items["3"].key_ids == stranger.key_id.hex()
+        assert (items["4"].key_ids, items["5"].decryptable) == ("", False)
+    finally:
+        unlocked.lock()
+
+
+def test_a_large_envelope_that_decrypts_but_fails_its_hash_refuses_the_bundle(
+    home, server, tmp_path, small_limits
+):
+    """A large envelope is decrypted before its SHA-256 is checked: when the check fails,
+    nothing learnt from it (nor anything else of the bundle) is kept."""
+    source = FakeSource()
+    listed = Entry("1", source, "message", message(home, "listed " * 3000))
+    sent = message(home, "ersatz " * 3000)  # as long, sealed to the journalist all the same
+    assert len(sent) == len(listed.envelope) > spool.IN_MEMORY_MAX
+    bundle = write_bundle(tmp_path / "in.bundle", server, [listed], envelopes=[sent])
+    unlocked = open_home(home)
+    try:
+        with pytest.raises(StationError, match="SHA-256"):
+            import_bundle(unlocked, bundle, today=TODAY, now=NOW)
+        assert list(unlocked.layout.envelopes.iterdir()) == []
+        with unlocked.store.session() as session:
+            assert session.scalar(select(func.count()).select_from(Item)) == 0
+            assert session.execute(text("SELECT count(*) FROM message_fts")).scalar() == 0
     finally:
         unlocked.lock()
