@@ -114,6 +114,7 @@ def import_bundle(
             receiving.spool.cancel()
             for sink in receiving.sinks:
                 sink.abort()  # every file still under a temporary name goes
+            receiving.staging.close()
 
 
 def _second_half(progress: Progress, size: int) -> Callable[[int], None]:

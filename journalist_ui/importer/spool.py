@@ -26,6 +26,7 @@ from common.files import write_all
 from crypto import RecipientKeys
 from crypto.bundle import InboundItem
 from journalist_ui.errors import StationError
+from journalist_ui.importer.direct_write import DirectFile, Staging
 from journalist_ui.importer.contents import ContentsStream, Opened, open_received, opened_from
 from journalist_ui.store.terms import Analyzer
 
@@ -142,6 +143,8 @@ class Receiving:
         self.held = 0
         #: Small envelopes held and not decrypted yet, oldest first.
         self.waiting: collections.deque[SpoolSink] = collections.deque()
+        #: The buffer the large envelopes' direct writes go through (the spool thread's).
+        self.staging = Staging()
         self.names = Names()
 
     def decrypt_one(self) -> bool:
@@ -198,25 +201,30 @@ class SpoolSink:
         self._parts: list[bytes] = []
         self._pending = 0
         self._fd: int | None = None
+        #: A large envelope's file, written past the page cache (never read back here).
+        self._file: DirectFile | None = None
         self.small = item.size <= IN_MEMORY_MAX
         self._stream: ContentsStream | None = None
         if receiving.keep and not self.small:
             self._stream = ContentsStream(item.size, receiving.keys, item.kind)
-            receiving.spool.submit(self._create, 0)
+            receiving.spool.submit(self._create_large, 0)
 
     def _create(self) -> None:
         self._fd = os.open(self.path, _CREATE_FLAGS, 0o600)
 
+    def _create_large(self) -> None:
+        self._file = DirectFile(self.path, _CREATE_FLAGS, 0o600, self._receiving.staging)
+
     def _append(self, parts: list[bytes]) -> None:
-        fd = cast(int, self._fd)
-        done = os.writev(fd, parts)
-        if done < sum(len(part) for part in parts):
-            write_all(fd, memoryview(b"".join(parts))[done:])
+        cast(DirectFile, self._file).write(parts)
 
     def _close(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.close()
 
     def write(self, data: bytes, /) -> object:
         receiving = self._receiving
