@@ -64,7 +64,9 @@ class DirectFile:
     """A new file (opened with ``flags`` and ``mode``) written past the page cache when the
     file system allows it; see the module text."""
 
-    def __init__(self, path: os.PathLike[str] | str, flags: int, mode: int, staging: Staging):
+    def __init__(
+        self, path: os.PathLike[str] | str, flags: int, mode: int, staging: Staging
+    ) -> None:
         self._staging = staging
         self._tail = b""  # fewer than ALIGN bytes not written yet
         try:

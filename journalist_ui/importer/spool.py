@@ -26,8 +26,8 @@ from common.files import write_all
 from crypto import RecipientKeys
 from crypto.bundle import InboundItem
 from journalist_ui.errors import StationError
-from journalist_ui.importer.direct_write import DirectFile, Staging
 from journalist_ui.importer.contents import ContentsStream, Opened, open_received, opened_from
+from journalist_ui.importer.direct_write import DirectFile, Staging
 from journalist_ui.store.terms import Analyzer
 
 TEMP_PREFIX = ".import-"

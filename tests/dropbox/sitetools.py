@@ -4,6 +4,7 @@ browser (Flask's test client) that makes codenames and logs in."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,7 +80,7 @@ FormValue = str | tuple[BinaryIO, str]
 
 
 def post_form(
-    client: FlaskClient, path: str, fields: dict[str, FormValue | list[FormValue]]
+    client: FlaskClient, path: str, fields: Mapping[str, FormValue | list[FormValue]]
 ) -> TestResponse:
     """POST ``fields`` as ``multipart/form-data``, as a browser's form does.
 

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from journalist_ui.importer import direct_write
 from journalist_ui.importer.direct_write import ALIGN, DirectFile, Staging
 
 FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 SEED = 20261207
+
+
+def seeded(offset: int) -> random.Random:
+    return random.Random(SEED + offset)  # noqa: S311 - test data, replayable, not a secret
 
 
 def pieces(rng: random.Random, total: int) -> list[bytes]:
@@ -40,7 +43,7 @@ def write_in_calls(path: Path, parts: list[bytes], staging: Staging, calls: int)
 
 
 def test_any_cut_of_the_bytes_is_written_exactly_and_directly(tmp_path):
-    rng = random.Random(SEED)
+    rng = seeded(0)
     # A small staging buffer, so that it fills and empties many times within one call.
     staging = Staging(4 * ALIGN)
     for n in range(12):
@@ -64,8 +67,8 @@ def test_a_file_system_without_o_direct_gets_ordinary_writes(tmp_path, monkeypat
             raise OSError(errno.EINVAL, "Invalid argument")
         return real_open(path, flags, mode)
 
-    monkeypatch.setattr(direct_write.os, "open", no_direct)
-    parts = pieces(random.Random(SEED + 1), 9 * ALIGN + 3)
+    monkeypatch.setattr(os, "open", no_direct)
+    parts = pieces(seeded(1), 9 * ALIGN + 3)
     file = write_in_calls(tmp_path / "plain", parts, Staging(2 * ALIGN), calls=3)
     assert file.direct is False
     assert (tmp_path / "plain").read_bytes() == b"".join(parts)
@@ -84,8 +87,8 @@ def test_a_refused_or_short_direct_write_goes_on_through_the_cache(tmp_path, mon
             return real_write(fd, bytes(data[: ALIGN // 2 + 1]))
         return real_write(fd, data)
 
-    monkeypatch.setattr(direct_write.os, "write", flaky)
-    parts = pieces(random.Random(SEED + 2), 17 * ALIGN + 5)
+    monkeypatch.setattr(os, "write", flaky)
+    parts = pieces(seeded(2), 17 * ALIGN + 5)
     file = write_in_calls(tmp_path / "flaky", parts, Staging(2 * ALIGN), calls=4)
     assert len(calls) > 2
     assert file.direct is False
