@@ -93,8 +93,7 @@ if [[ ! -x $VENV/bin/python || ! -f $STAMP || $(<"$STAMP") != "$stamp_now" ]]; t
     # --no-compile: compiling every module of every package took about 9 of the install's
     # 34 s here, for modules most of which no process of the suite or the demo imports;
     # those that are imported are compiled then, once (the Makefile lets them write caches).
-    "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps --no-compile \
-        -r requirements.lock
+    "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps --no-compile -r requirements.lock
     log "installing Postern (editable, no dependencies of its own) into $VENV"
     # No build isolation: the build backend is the locked setuptools already
     # in the venv, not whatever release an isolated build would fetch.
