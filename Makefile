@@ -55,7 +55,8 @@ lint:
 # pytest exits 5 when it collects no test; that is a failure too. The full run includes a
 # bounded lifecycle soak (tests/soak, 3 cycles); `make soak` runs hundreds. TEST_WORKERS
 # workers (pytest-xdist) keep both cores busy while tests wait on servers; a file's tests stay
-# on one worker, since several share a module's fixtures, and the files go out in collection
+# on one worker, since several share a module's fixtures (and the files that share the
+# private Tor network go together: SHARED_WORKER in tests/conftest.py); the files go out in collection
 # order (--no-loadscope-reorder), where tests/conftest.py puts the longest first so that no
 # worker ends alone on one of them. tests/support/ports gives each worker its own ports below
 # the kernel's ephemeral range, so no worker takes another's.

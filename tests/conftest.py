@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadFileScheduling
 
+from tests.integration.tornet import TorNetwork, shared_network
 from tests.support.database import DATABASES, backend, server_url
 from tests.support.homes import TEMPLATES, HomeTemplates
 from tests.support.postgres import Cluster, ClusterError, LazyCluster
@@ -69,6 +71,12 @@ LONGEST_FILES: tuple[str, ...] = (
     "dropbox/test_nojs_hostile.py",
     "journalist_ui/test_keys_cli.py",
 )
+#: Files that share a session fixture too slow to make twice: `make test` hands each group
+#: to one worker as if it were one file (see pytest_xdist_make_scheduler).
+SHARED_WORKER: dict[str, str] = {
+    "tests/integration/test_tor_network.py": "tor-network",
+    "tests/onion/test_max_streams_tornet.py": "tor-network",
+}
 #: Then the files with a test carrying one of these markers, then the others.
 LONG_MARKERS: tuple[str, ...] = ("slow", "tor", "soak", "browser", "bench")
 
@@ -95,6 +103,21 @@ def longest_files_first(items: list[pytest.Item]) -> list[pytest.Item]:
     return sorted(items, key=lambda item: ranks[item.path])
 
 
+class _SharedFileScheduling(LoadFileScheduling):  # type: ignore[misc]  # xdist is untyped
+    """--dist loadfile, but the files of a SHARED_WORKER group are one unit of work: their
+    session fixture is made once, on the worker that runs them all."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope = str(super()._split_scope(nodeid))
+        return SHARED_WORKER.get(scope, scope)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own scheduler for the other modes
+    return _SharedFileScheduling(config, log)
+
+
 def require_tool(name: str) -> str:
     """The absolute path of the executable ``name``; fail the test if it is not on PATH."""
     path = shutil.which(name)
@@ -117,6 +140,21 @@ def station_home_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     TEMPLATES.use(tmp_path_factory.mktemp("station-homes"))
     yield TEMPLATES
     TEMPLATES.use(None)
+
+
+#: Bound for a private Tor network's start (its clients bootstrapped).
+TOR_BOOTSTRAP_TIMEOUT = 150
+
+
+@pytest.fixture(scope="session")
+def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorNetwork]:
+    """A private Tor network on the loopback (tests/integration/tornet.py), started the first
+    time a test of this worker asks for it, stopped at the end of the session."""
+    base = tmp_path_factory.mktemp("tornet")
+    with shared_network(
+        base, require_tool("tor"), require_tool("tor-gencert"), TOR_BOOTSTRAP_TIMEOUT
+    ) as network:
+        yield network
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """The server behind real onion services, on a private Tor network on 127.0.0.1.
 
 tests/integration/tornet.py starts three directory authorities (keys from tor-gencert), four
-relays and three client tors: ``service`` (the server's tor, reached by ``dropbox serve
---tor-control`` on its loopback control port), ``transfer`` (the transfer machine's tor, with
-the API onion's client-authorization key in its ClientOnionAuthDir) and ``stranger`` (any other
-Tor user). Nothing leaves the loopback.
+relays and three client tors (the suite's shared network, the ``tor_network`` fixture):
+``service`` (the server's tor, reached by ``dropbox serve --tor-control`` on its loopback
+control port), ``transfer`` (the transfer machine's tor, with the API onion's
+client-authorization key in its ClientOnionAuthDir) and ``stranger`` (any other Tor user).
+Nothing leaves the loopback.
 
 A source submits through the source onion; ``dropbox-transfer pull`` fetches the submission
 through the client-authorized API onion over SOCKS and the bundle decrypts; without the key the
@@ -32,8 +33,7 @@ import crypto
 from crypto import dump_private_key
 from crypto.bundle import open_bundle_file, read_inbound_bundle
 from dropbox.onion import client_auth_private_line, read_key
-from tests.conftest import require_tool
-from tests.integration.tornet import Node, TorNetwork
+from tests.integration.tornet import Node, TorNetwork, client
 from tests.support.cli import REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.server import make_data_dir
@@ -46,31 +46,8 @@ BIN = REPO_ROOT / ".venv" / "bin"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _ONION_LINE = re.compile(r"^(source|API) onion: +http://([a-z2-7]{56})\.onion")
 #: Bounds for the steps that cross the private network.
-BOOTSTRAP_TIMEOUT = 150
 PUBLISH_TIMEOUT = 120
 HTTP_TIMEOUT = 120
-
-
-@pytest.fixture(scope="session")
-def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorNetwork]:
-    network = TorNetwork(
-        tmp_path_factory.mktemp("tornet"), require_tool("tor"), require_tool("tor-gencert")
-    )
-    network.add_client("service", socks=False)
-    auth_dir = network.base / "transfer-auth"
-    auth_dir.mkdir(mode=0o700)
-    network.add_client("transfer", [f"ClientOnionAuthDir {auth_dir}"])
-    network.add_client("stranger")
-    try:
-        network.start(timeout=BOOTSTRAP_TIMEOUT)
-        yield network
-    finally:
-        network.stop()
-
-
-def client(network: TorNetwork, name: str) -> Node:
-    (node,) = [n for n in network.clients if n.name == name]
-    return node
 
 
 def proxies(node: Node) -> dict[str, str]:

@@ -9,7 +9,7 @@ The authorities vote every few seconds and give every relay the Guard, Exit and 
 
 :meth:`TorNetwork.start` waits (bounded) until every client has bootstrapped;
 :meth:`TorNetwork.stop` kills every process, always. Used by tests/integration/test_tor_network.py
-through a session-scoped fixture.
+through the session-scoped fixture ``tor_network`` (tests/conftest.py, :func:`shared_network`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -291,3 +292,33 @@ class TorNetwork:
             if node.process is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     node.process.wait(timeout=10)
+
+
+#: Names of the client tors of the suite's shared network (:func:`shared_network`).
+SERVICE, TRANSFER, STRANGER = "service", "transfer", "stranger"
+
+
+@contextlib.contextmanager
+def shared_network(base: Path, tor: str, gencert: str, timeout: float) -> Iterator[TorNetwork]:
+    """The network the tor tests share, one per pytest worker: ``service`` (a server's tor,
+    no SOCKS port), ``transfer`` (a client with a ClientOnionAuthDir, ``base``/transfer-auth)
+    and ``stranger`` (any other Tor user). Starting one takes 20 to 45 s, nearly all of it
+    waiting for the authorities' votes, so the files that use it share one (and one worker:
+    tests/conftest.py's scheduler keeps them together)."""
+    network = TorNetwork(base, tor, gencert)
+    network.add_client(SERVICE, socks=False)
+    auth_dir = base / "transfer-auth"
+    auth_dir.mkdir(mode=0o700, parents=True)
+    network.add_client(TRANSFER, [f"ClientOnionAuthDir {auth_dir}"])
+    network.add_client(STRANGER)
+    try:
+        network.start(timeout=timeout)
+        yield network
+    finally:
+        network.stop()
+
+
+def client(network: TorNetwork, name: str) -> Node:
+    """The network's client tor called ``name``."""
+    (node,) = [n for n in network.clients if n.name == name]
+    return node

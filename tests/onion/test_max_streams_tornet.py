@@ -1,6 +1,6 @@
 """MaxStreams with MaxStreamsCloseCircuit, as tor enforces it: on a private Tor network
-(tests/integration/tornet.py), one client circuit holds 20 streams to the source onion, and
-the 21st closes the whole circuit, every stream on it with it."""
+(tests/integration/tornet.py, the suite's shared one), one client circuit holds 20 streams
+to the source onion, and the 21st closes the whole circuit, every stream on it with it."""
 
 from __future__ import annotations
 
@@ -16,25 +16,11 @@ from pathlib import Path
 import pytest
 
 from dropbox.onion import MAX_STREAMS, ControlAddress, Tor
-from tests.conftest import require_tool
-from tests.integration.tornet import TorNetwork
+from tests.integration.tornet import SERVICE, STRANGER, TorNetwork, client
 
 pytestmark = [pytest.mark.tor, pytest.mark.slow]
 
-BOOTSTRAP_TIMEOUT = 150
 PUBLISH_TIMEOUT = 120
-
-
-@pytest.fixture
-def network(tmp_path: Path) -> Iterator[TorNetwork]:
-    tornet = TorNetwork(tmp_path / "tornet", require_tool("tor"), require_tool("tor-gencert"))
-    tornet.add_client("service", socks=False)
-    tornet.add_client("stranger")
-    try:
-        tornet.start(timeout=BOOTSTRAP_TIMEOUT)
-        yield tornet
-    finally:
-        tornet.stop()
 
 
 @contextlib.contextmanager
@@ -90,9 +76,8 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
         return True
 
 
-def test_the_stream_after_the_limit_closes_the_circuit(network: TorNetwork, tmp_path: Path):
-    (service,) = [n for n in network.clients if n.name == "service"]
-    (stranger,) = [n for n in network.clients if n.name == "stranger"]
+def test_the_stream_after_the_limit_closes_the_circuit(tor_network: TorNetwork, tmp_path: Path):
+    service, stranger = client(tor_network, SERVICE), client(tor_network, STRANGER)
     assert stranger.socks_port is not None
     with holding_server() as port, Tor.connect(ControlAddress(port=service.control_port)) as tor:
         onion = tor.publish("source", tmp_path / "onion" / "source.key", port,
