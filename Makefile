@@ -18,10 +18,8 @@ MYPY_PATHS = $(wildcard common crypto config dropbox journalist_ui transfer test
 # The suite starts well over a thousand interpreters (servers, their workers, commands). An
 # environment that sets PYTHONDONTWRITEBYTECODE (some CI images do) would have each of them
 # compile the project's modules again, 0.1 to 0.3 CPU seconds apiece; the tests write the
-# bytecode caches (__pycache__, ignored by git) instead. The same holds for the locked
-# packages, which the bootstrap installs without compiling them (deploy/bootstrap-dev.sh):
-# each module is compiled once, by the first process that imports it. The installed server
-# keeps the variable (deploy/systemd): there the code is root's, read-only and compiled.
+# bytecode caches (__pycache__, ignored by git) instead. The installed server keeps the
+# variable (deploy/systemd): there the code is root's, read-only and compiled.
 test test-fast soak demo: export PYTHONDONTWRITEBYTECODE :=
 
 help:
