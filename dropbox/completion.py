@@ -136,6 +136,17 @@ def _length(uploads: UploadStore, owner: str, upload_id: str) -> int | None:
     return upload.length if upload is not None and upload.belongs_to(owner) else None
 
 
+def _left_by(recorded: Sequence[int], lengths: Sequence[int | None]) -> bool:
+    """Whether uploads of these ``lengths`` (None: gone) are what is left of a submission of
+    items of the ``recorded`` sizes: as many items, and each upload still there the size of
+    its item."""
+    if len(recorded) != len(lengths):
+        return False
+    return all(
+        length is None or length == size for size, length in zip(recorded, lengths, strict=True)
+    )
+
+
 def _delete_uploads(uploads: UploadStore, owner: str, items: Sequence[tuple[str, str]]) -> None:
     """Delete the named uploads of ``owner`` (after the commit; failures leave them to expire)."""
     for upload_id, _ in items:
@@ -173,8 +184,9 @@ def complete_submission(
             sizes = _item_sizes(session, found)
         # The uploads a crash left behind are deleted only when they look like what the
         # submission recorded (a client that reused a key by mistake keeps its uploads,
-        # which then expire).
-        if sizes == [_length(uploads, owner, upload_id) for upload_id, _ in items]:
+        # which then expire). An upload already gone is no sign against it: a crash between
+        # two deletions leaves the first gone and the second to delete.
+        if _left_by(sizes, [_length(uploads, owner, upload_id) for upload_id, _ in items]):
             _delete_uploads(uploads, owner, items)
         return Completed(found, created=False)
 

@@ -101,6 +101,51 @@ def test_a_retry_after_a_crash_between_commit_and_answer_gets_the_same_answer(
     assert stored(site).submissions == 1
 
 
+def test_a_retry_after_a_crash_between_two_deletions_removes_the_rest(site, team, monkeypatch):
+    """The process dies after the first upload was deleted, before the second: the retry
+    must not take the missing one for a sign of another submission and keep the second."""
+    source = new_source(site)
+    ids = [source.upload(sealed(team, b"one")), source.upload(sealed(team, b"two!"))]
+    body = items_of([(ids[0], "message"), (ids[1], "file")])
+    real_delete = UploadStore.delete
+    deleted: list[str] = []
+
+    def delete_once(store: UploadStore, upload_id: str) -> bool:
+        if deleted:
+            raise Crash
+        deleted.append(upload_id)
+        return real_delete(store, upload_id)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(UploadStore, "delete", delete_once)
+        with pytest.raises(Crash):
+            source.submit(body)
+    assert deleted == [ids[0]]
+    assert len(stored(site).uploads) == 1
+    retry = source.submit(body)
+    assert retry.status_code == 200
+    now = stored(site)
+    assert (now.submissions, now.items, now.uploads) == (1, 2, ())
+
+
+def test_a_key_reused_with_other_uploads_of_the_same_count_keeps_them(site, team):
+    """Replaying a key names uploads of other sizes than the submission's: they stay (they
+    were not this submission's; they expire with their day), whatever else is missing."""
+    source = new_source(site)
+    ids = [source.upload(sealed(team, b"one")), source.upload(sealed(team, b"two"))]
+    key = new_key()
+    assert source.submit(items_of([(ids[0], "message"), (ids[1], "file")], key)).status_code == 201
+    # Padded envelopes of short contents share a size: these are far larger.
+    others = [
+        source.upload(sealed(team, b"y" * 100_000)),
+        source.upload(sealed(team, b"x" * 99_999)),
+    ]
+    assert len(stored(site).uploads) == 2
+    again = source.submit(items_of([(ids[0], "message"), (others[1], "file")], key))
+    assert again.status_code == 200
+    assert len(stored(site).uploads) == 2
+
+
 def test_a_retry_after_a_crash_before_the_commit_makes_the_submission_once(site, team, monkeypatch):
     source = new_source(site)
     upload = source.upload(sealed(team, b"evidence"))
