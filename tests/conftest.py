@@ -112,6 +112,7 @@ class _SharedFileScheduling(LoadFileScheduling):  # type: ignore[misc]  # xdist 
         return SHARED_WORKER.get(scope, scope)
 
 
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (-p no:xdist) has no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     if config.getvalue("dist") != "loadfile":
         return None  # xdist's own scheduler for the other modes
