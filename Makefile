@@ -18,8 +18,9 @@ MYPY_PATHS = $(wildcard common crypto config dropbox journalist_ui transfer test
 # The suite starts well over a thousand interpreters (servers, their workers, commands). An
 # environment that sets PYTHONDONTWRITEBYTECODE (some CI images do) would have each of them
 # compile the project's modules again, 0.1 to 0.3 CPU seconds apiece; the tests write the
-# bytecode caches (__pycache__, ignored by git) instead. The installed server keeps the
-# variable (deploy/systemd): there the code is root's, read-only and compiled.
+# bytecode caches (__pycache__, ignored by git) instead; so do the demo's processes. The
+# installed server keeps the variable (deploy/systemd): there the code is root's, read-only
+# and compiled.
 test test-fast soak demo: export PYTHONDONTWRITEBYTECODE :=
 
 help:
@@ -54,8 +55,8 @@ lint:
 # bounded lifecycle soak (tests/soak, 3 cycles); `make soak` runs hundreds. TEST_WORKERS
 # workers (pytest-xdist) keep both cores busy while tests wait on servers; a file's tests stay
 # on one worker, since several share a module's fixtures (and the files that share the
-# private Tor network go together: SHARED_WORKER in tests/conftest.py); the files go out in collection
-# order (--no-loadscope-reorder), where tests/conftest.py puts the longest first so that no
+# private Tor network go together: SHARED_WORKER in tests/conftest.py); the files go out in
+# collection order (--no-loadscope-reorder), where tests/conftest.py puts the longest first so that no
 # worker ends alone on one of them. tests/support/ports gives each worker its own ports below
 # the kernel's ephemeral range, so no worker takes another's.
 #

@@ -159,3 +159,18 @@ def split_payload_length(total: int) -> tuple[int, int] | None:
     if padme(padded) != padded:
         return None
     return n, padded
+
+
+def parse_trailer(tail: bytes, padded: int) -> tuple[Metadata, int]:
+    """The metadata record at the end of the last chunk's plaintext ``tail`` and the
+    trailer's length (record and its 4-byte length), checked against the padded size
+    ``padded`` the payload length gave (section 3.4); any mismatch is DecryptionError."""
+    if len(tail) < 4:
+        raise DecryptionError()
+    (record_len,) = struct.unpack(">I", tail[-4:])
+    if not MIN_RECORD <= record_len <= MAX_RECORD or record_len + 4 > len(tail):
+        raise DecryptionError()
+    metadata = parse_record(tail[-4 - record_len : -4])
+    if padded_size(metadata.length, record_len) != padded:
+        raise DecryptionError()
+    return metadata, record_len + 4

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -12,13 +11,10 @@ from crypto._streams import read_up_to
 from crypto.envelope.format import (
     CHUNK,
     CT_CHUNK,
-    MAX_RECORD,
-    MIN_RECORD,
     TAG,
     Kind,
     Metadata,
-    padded_size,
-    parse_record,
+    parse_trailer,
     split_payload_length,
 )
 from crypto.envelope.header import Header, RecipientKeys, read_header, unwrap_file_key
@@ -129,15 +125,8 @@ def open_envelope(src: BinaryIO, private_keys: Iterable[bytes] | RecipientKeys) 
     chunks, padded = split
     key = payload_key(file_key, header.payload_salt)
     tail = _read_tail(src, header.length, PayloadCipher(key), chunks, padded)
-    if len(tail) < 4:
-        raise DecryptionError()
-    (record_len,) = struct.unpack(">I", tail[-4:])
-    if not MIN_RECORD <= record_len <= MAX_RECORD or record_len + 4 > len(tail):
-        raise DecryptionError()
-    metadata = parse_record(tail[-4 - record_len : -4])
-    if padded_size(metadata.length, record_len) != padded:
-        raise DecryptionError()
-    return OpenedEnvelope(src, header, key, chunks, padded, metadata, record_len + 4)
+    metadata, trailer_len = parse_trailer(tail, padded)
+    return OpenedEnvelope(src, header, key, chunks, padded, metadata, trailer_len)
 
 
 def _read_tail(

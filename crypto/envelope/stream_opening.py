@@ -18,20 +18,16 @@ padded size and the padding's zero bytes. Until :meth:`StreamOpener.finish` retu
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from typing import Protocol
 
 from crypto.envelope.format import (
     CHUNK,
     CT_CHUNK,
-    MAX_RECORD,
-    MIN_RECORD,
     PREFIX_LEN,
     TAG,
     Metadata,
-    padded_size,
-    parse_record,
+    parse_trailer,
     split_payload_length,
 )
 from crypto.envelope.header import (
@@ -174,14 +170,9 @@ class StreamOpener:
         if self._cipher is None:
             raise FormatError("truncated envelope header")
         tail = self._last
-        if tail is None or len(tail) < 4:
+        if tail is None:
             raise DecryptionError()
-        (record_len,) = struct.unpack(">I", tail[-4:])
-        if not MIN_RECORD <= record_len <= MAX_RECORD or record_len + 4 > len(tail):
-            raise DecryptionError()
-        metadata = parse_record(tail[-4 - record_len : -4])
-        if padded_size(metadata.length, record_len) != self._padded:
-            raise DecryptionError()
+        metadata, trailer_len = parse_trailer(tail, self._padded)
         start = (self._chunks - 1) * CHUNK  # where the last chunk's plaintext begins
         length = metadata.length
         if length < self._written:
@@ -193,7 +184,7 @@ class StreamOpener:
         if self._written != length:
             raise DecryptionError()
         # The rest of the last chunk, up to the trailer, is padding: zero bytes.
-        padding = memoryview(tail)[max(0, length - start) : len(tail) - 4 - record_len]
+        padding = memoryview(tail)[max(0, length - start) : len(tail) - trailer_len]
         if not _ZEROS.startswith(padding):
             raise DecryptionError()
         return metadata
