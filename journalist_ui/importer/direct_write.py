@@ -17,6 +17,7 @@ bytes on disk are the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import mmap
@@ -56,8 +57,11 @@ class Staging:
             self._view.release()
             self._view = None
         if self._map is not None:
-            self._map.close()
-            self._map = None
+            mapping, self._map = self._map, None
+            # A write that failed (a full disk) left slices of the buffer in its traceback's
+            # frames: the mapping goes when they do. Raising here would hide that failure.
+            with contextlib.suppress(BufferError):
+                mapping.close()
 
 
 class DirectFile:
